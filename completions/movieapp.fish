@@ -1,0 +1,122 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_movieapp_global_optspecs
+    string join \n config= data-dir= log-level= h/help V/version
+end
+
+function __fish_movieapp_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_movieapp_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_movieapp_using_subcommand
+    set -l cmd (__fish_movieapp_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c movieapp -n "__fish_movieapp_needs_command" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
+complete -c movieapp -n "__fish_movieapp_needs_command" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
+complete -c movieapp -n "__fish_movieapp_needs_command" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
+complete -c movieapp -n "__fish_movieapp_needs_command" -s h -l help -d 'Print help'
+complete -c movieapp -n "__fish_movieapp_needs_command" -s V -l version -d 'Print version'
+complete -c movieapp -n "__fish_movieapp_needs_command" -f -a "serve" -d 'Run the metadata, rating and movie services in this process, data in SQLite'
+complete -c movieapp -n "__fish_movieapp_needs_command" -f -a "movie" -d 'Show or store movies'
+complete -c movieapp -n "__fish_movieapp_needs_command" -f -a "rate" -d 'Rate records, or read their aggregated rating'
+complete -c movieapp -n "__fish_movieapp_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c movieapp -n "__fish_movieapp_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l services -d 'Services to run, comma-separated' -r -f -a "metadata\t''
+rating\t''
+movie\t''"
+complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l host -d 'Address to listen on (0.0.0.0 for all interfaces) [config: listenHost; env: MOVIEAPP_LISTEN_HOST; default: 127.0.0.1]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l metadata-port -d 'Port of the metadata service, 0 for a free one [config: metadata.api.port; env: MOVIEAPP_METADATA_API_PORT; default: 8081]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l rating-port -d 'Port of the rating service, 0 for a free one [config: rating.api.port; env: MOVIEAPP_RATING_API_PORT; default: 8082]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l movie-port -d 'Port of the movie service, 0 for a free one [config: movie.api.port; env: MOVIEAPP_MOVIE_API_PORT; default: 8083]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -s V -l version -d 'Print version'
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and not __fish_seen_subcommand_from get put help" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and not __fish_seen_subcommand_from get put help" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and not __fish_seen_subcommand_from get put help" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and not __fish_seen_subcommand_from get put help" -s h -l help -d 'Print help'
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and not __fish_seen_subcommand_from get put help" -s V -l version -d 'Print version'
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and not __fish_seen_subcommand_from get put help" -f -a "get" -d 'Show a movie\'s metadata and aggregated rating (asks the movie service)'
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and not __fish_seen_subcommand_from get put help" -f -a "put" -d 'Store or replace a movie\'s metadata (asks the metadata service)'
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and not __fish_seen_subcommand_from get put help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -l addr -d 'Address of the service (host:port) [default: where the configuration says it listens, e.g. 127.0.0.1:8083 for movie]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format' -r -f -a "table\t'A readable table'
+json\t'JSON, one document per command, for scripts'"
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -s V -l version -d 'Print version'
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -l title -d 'Title, at most 255 bytes' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -l description -d 'Description, at most 64 KiB' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -l director -d 'Director, at most 255 bytes' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -l addr -d 'Address of the service (host:port) [default: where the configuration says it listens, e.g. 127.0.0.1:8083 for movie]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -s o -l output -d 'Output format' -r -f -a "table\t'A readable table'
+json\t'JSON, one document per command, for scripts'"
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -s V -l version -d 'Print version'
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from help" -f -a "get" -d 'Show a movie\'s metadata and aggregated rating (asks the movie service)'
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from help" -f -a "put" -d 'Store or replace a movie\'s metadata (asks the metadata service)'
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and not __fish_seen_subcommand_from put get help" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and not __fish_seen_subcommand_from put get help" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and not __fish_seen_subcommand_from put get help" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and not __fish_seen_subcommand_from put get help" -s h -l help -d 'Print help'
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and not __fish_seen_subcommand_from put get help" -s V -l version -d 'Print version'
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and not __fish_seen_subcommand_from put get help" -f -a "put" -d 'Rate a record from 1 to 5; a user\'s new rating of a record replaces their old one'
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and not __fish_seen_subcommand_from put get help" -f -a "get" -d 'Show a record\'s aggregated rating: the mean over its users'
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and not __fish_seen_subcommand_from put get help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -l user -d 'Who rates' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -l type -d 'Record type' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -l addr -d 'Address of the service (host:port) [default: where the configuration says it listens, e.g. 127.0.0.1:8083 for movie]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -s o -l output -d 'Output format' -r -f -a "table\t'A readable table'
+json\t'JSON, one document per command, for scripts'"
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -s V -l version -d 'Print version'
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -l type -d 'Record type' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -l addr -d 'Address of the service (host:port) [default: where the configuration says it listens, e.g. 127.0.0.1:8083 for movie]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format' -r -f -a "table\t'A readable table'
+json\t'JSON, one document per command, for scripts'"
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -s V -l version -d 'Print version'
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from help" -f -a "put" -d 'Rate a record from 1 to 5; a user\'s new rating of a record replaces their old one'
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from help" -f -a "get" -d 'Show a record\'s aggregated rating: the mean over its users'
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c movieapp -n "__fish_movieapp_using_subcommand completions" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand completions" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand completions" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c movieapp -n "__fish_movieapp_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate completions help" -f -a "serve" -d 'Run the metadata, rating and movie services in this process, data in SQLite'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate completions help" -f -a "movie" -d 'Show or store movies'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate completions help" -f -a "rate" -d 'Rate records, or read their aggregated rating'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and __fish_seen_subcommand_from movie" -f -a "get" -d 'Show a movie\'s metadata and aggregated rating (asks the movie service)'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and __fish_seen_subcommand_from movie" -f -a "put" -d 'Store or replace a movie\'s metadata (asks the metadata service)'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and __fish_seen_subcommand_from rate" -f -a "put" -d 'Rate a record from 1 to 5; a user\'s new rating of a record replaces their old one'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and __fish_seen_subcommand_from rate" -f -a "get" -d 'Show a record\'s aggregated rating: the mean over its users'

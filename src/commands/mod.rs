@@ -1,0 +1,135 @@
+//! The command line: one file per subcommand, each an `Args` and a `run`. This file only
+//! routes, sets up logging, and classifies errors into exit codes.
+
+pub mod completions;
+mod logging;
+pub mod movie;
+mod output;
+pub mod rate;
+pub mod serve;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::{config::ConfigError, server::serve::ServeError};
+
+const EXAMPLES: &str = "\
+Examples:
+  movieapp serve                                   # all three services, data in SQLite
+  movieapp movie put 1 --title 'The Movie' --director 'Mr. D'
+  movieapp rate put 1 5 --user alex
+  movieapp movie get 1
+  movieapp movie get 1 --output json | jq .rating";
+
+/// The movie-rating system from \"Microservices with Go\": metadata, rating and movie
+/// services, and the clients to use them.
+#[derive(Debug, Parser)]
+#[command(name = "movieapp", version, propagate_version = true, after_help = EXAMPLES)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, clap::Args)]
+pub struct GlobalArgs {
+    /// YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform
+    /// data directory, e.g. ~/.local/share/movieapp]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Log level (error, warn, info, debug, trace) or a filter such as
+    /// `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Serve(serve::Args),
+    Movie(movie::Args),
+    Rate(rate::Args),
+    Completions(completions::Args),
+}
+
+impl Cli {
+    pub async fn run(self) -> anyhow::Result<()> {
+        let default_level = match self.command {
+            Command::Serve(_) => "info",
+            _ => "warn",
+        };
+        logging::init(self.global.log_level.as_deref(), default_level)?;
+        match self.command {
+            Command::Serve(args) => serve::run(args, &self.global).await,
+            Command::Movie(args) => movie::run(args, &self.global).await,
+            Command::Rate(args) => rate::run(args, &self.global).await,
+            Command::Completions(args) => completions::run(args),
+        }
+    }
+}
+
+/// A mistake in how movieapp was called, found after clap parsed the arguments.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct UsageError(#[from] pub anyhow::Error);
+
+/// Exit codes: 0 ok (and a closed pipe, e.g. `| head`), 1 runtime failure, 2 usage or
+/// configuration error (including an environment unfit to start in: port in use, unusable
+/// data directory).
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    if is_broken_pipe(err) {
+        return 0;
+    }
+    let usage = err.chain().any(|e| {
+        e.is::<UsageError>()
+            || e.is::<ConfigError>()
+            || e.downcast_ref::<ServeError>()
+                .is_some_and(ServeError::is_startup)
+    });
+    if usage { 2 } else { 1 }
+}
+
+/// True when the error is a write to a closed pipe: the reader went away, nothing to say.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Loads the configuration with the global flags applied.
+fn load_config(global: &GlobalArgs) -> Result<crate::config::Config, ConfigError> {
+    let mut config = crate::config::Config::load_from_env(global.config.as_deref())?;
+    if let Some(dir) = &global.data_dir {
+        config.data_dir = Some(dir.clone());
+    }
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn exit_codes() {
+        let usage = anyhow::Error::from(UsageError(anyhow::anyhow!("bad")));
+        assert_eq!(exit_code(&usage), 2);
+        let config = anyhow::Error::from(ConfigError::NoDataDir).context("loading");
+        assert_eq!(exit_code(&config), 2);
+        assert_eq!(exit_code(&anyhow::anyhow!("boom")), 1);
+        let pipe = anyhow::Error::from(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        assert_eq!(exit_code(&pipe), 0);
+    }
+}

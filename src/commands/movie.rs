@@ -1,0 +1,130 @@
+//! `movieapp movie`: read a movie's details (movie service) or store its metadata (metadata
+//! service).
+
+use clap::Subcommand;
+
+use super::{
+    GlobalArgs, UsageError, load_config,
+    output::{self, ClientArgs, Format},
+};
+use crate::{
+    client::Connection,
+    model::{Metadata, MovieDetails, validate},
+    pb::{
+        self, metadata_service_client::MetadataServiceClient,
+        movie_service_client::MovieServiceClient,
+    },
+    server::ServiceKind,
+};
+
+/// Show or store movies
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: MovieCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum MovieCommand {
+    /// Show a movie's metadata and aggregated rating (asks the movie service)
+    Get {
+        /// Movie id
+        #[arg(value_parser = movie_id)]
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Store or replace a movie's metadata (asks the metadata service)
+    Put {
+        /// Movie id
+        #[arg(value_parser = movie_id)]
+        id: String,
+        /// Title, at most 255 bytes
+        #[arg(long)]
+        title: String,
+        /// Description, at most 64 KiB
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Director, at most 255 bytes
+        #[arg(long, default_value = "")]
+        director: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+/// Parses a movie id with the shared validation rules.
+pub(super) fn movie_id(value: &str) -> Result<String, validate::ValidationError> {
+    validate::id("movie id", value).map(|()| value.to_owned())
+}
+
+pub async fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
+    let config = load_config(global)?;
+    match args.command {
+        MovieCommand::Get { id, client } => {
+            let conn =
+                Connection::open(ServiceKind::Movie, client.addr.as_deref(), &config).await?;
+            let response = MovieServiceClient::new(conn.channel.clone())
+                .get_movie_details(pb::GetMovieDetailsRequest { movie_id: id })
+                .await
+                .map_err(|status| conn.failed(status))?
+                .into_inner();
+            let wire = response.movie_details.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "the movie service at {} answered without details",
+                    conn.addr
+                )
+            })?;
+            let details = MovieDetails::from_wire(wire)?;
+            match client.output {
+                Format::Json => output::json(&details),
+                Format::Table => Ok(output::table(&details_table(&details))?),
+            }
+        }
+        MovieCommand::Put {
+            id,
+            title,
+            description,
+            director,
+            client,
+        } => {
+            let metadata = Metadata {
+                id,
+                title,
+                description,
+                director,
+            };
+            metadata.validate().map_err(|e| UsageError(e.into()))?;
+            let conn =
+                Connection::open(ServiceKind::Metadata, client.addr.as_deref(), &config).await?;
+            MetadataServiceClient::new(conn.channel.clone())
+                .put_metadata(pb::PutMetadataRequest {
+                    metadata: Some(metadata.clone().into()),
+                })
+                .await
+                .map_err(|status| conn.failed(status))?;
+            match client.output {
+                Format::Json => output::json(&metadata),
+                Format::Table => Ok(output::line(&format!("saved movie {:?}", metadata.id))?),
+            }
+        }
+    }
+}
+
+fn details_table(details: &MovieDetails) -> comfy_table::Table {
+    let m = &details.metadata;
+    let rating = match details.rating {
+        Some(rating) => format!("{rating:.2}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_owned(),
+        None => "no ratings yet".to_owned(),
+    };
+    output::fields([
+        ("id", m.id.clone()),
+        ("title", m.title.clone()),
+        ("description", m.description.clone()),
+        ("director", m.director.clone()),
+        ("rating", rating),
+    ])
+}

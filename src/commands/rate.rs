@@ -1,0 +1,141 @@
+//! `movieapp rate`: give a rating, or read a record's aggregated rating (rating service).
+
+use clap::Subcommand;
+use serde::Serialize;
+
+use super::{
+    GlobalArgs, load_config,
+    output::{self, ClientArgs, Format},
+};
+use crate::{
+    client::Connection,
+    model::{MOVIE_RECORD_TYPE, RatingValue, RecordKey, UserRating, validate},
+    pb::{self, rating_service_client::RatingServiceClient},
+    server::ServiceKind,
+};
+
+/// Rate records, or read their aggregated rating
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: RateCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum RateCommand {
+    /// Rate a record from 1 to 5; a user's new rating of a record replaces their old one
+    Put {
+        /// Record id (the movie id for movies)
+        #[arg(value_parser = record_id)]
+        record_id: String,
+        /// Rating, an integer from 1 to 5
+        #[arg(allow_negative_numbers = true)]
+        value: RatingValue,
+        /// Who rates
+        #[arg(long, value_parser = user_id)]
+        user: String,
+        #[command(flatten)]
+        record: RecordTypeArg,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show a record's aggregated rating: the mean over its users
+    Get {
+        /// Record id (the movie id for movies)
+        #[arg(value_parser = record_id)]
+        record_id: String,
+        #[command(flatten)]
+        record: RecordTypeArg,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct RecordTypeArg {
+    /// Record type
+    #[arg(long = "type", value_name = "TYPE", default_value = MOVIE_RECORD_TYPE, value_parser = record_type)]
+    record_type: String,
+}
+
+fn record_id(value: &str) -> Result<String, validate::ValidationError> {
+    validate::id("record id", value).map(|()| value.to_owned())
+}
+
+fn record_type(value: &str) -> Result<String, validate::ValidationError> {
+    validate::id("record type", value).map(|()| value.to_owned())
+}
+
+fn user_id(value: &str) -> Result<String, validate::ValidationError> {
+    validate::id("user id", value).map(|()| value.to_owned())
+}
+
+/// `rate get --output json`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AggregatedRating {
+    #[serde(flatten)]
+    key: RecordKey,
+    rating: f64,
+}
+
+pub async fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
+    let config = load_config(global)?;
+    match args.command {
+        RateCommand::Put {
+            record_id,
+            value,
+            user,
+            record,
+            client,
+        } => {
+            let key = RecordKey::new(record_id, record.record_type)?;
+            let rating = UserRating::new(key, user, value)?;
+            let conn =
+                Connection::open(ServiceKind::Rating, client.addr.as_deref(), &config).await?;
+            RatingServiceClient::new(conn.channel.clone())
+                .put_rating(pb::PutRatingRequest {
+                    user_id: rating.user_id.clone(),
+                    record_id: rating.key.record_id.clone(),
+                    record_type: rating.key.record_type.clone(),
+                    rating_value: i32::from(rating.value.get()),
+                })
+                .await
+                .map_err(|status| conn.failed(status))?;
+            match client.output {
+                Format::Json => output::json(&rating),
+                Format::Table => Ok(output::line(&format!(
+                    "saved: user {:?} rated {} {}",
+                    rating.user_id, rating.key, rating.value
+                ))?),
+            }
+        }
+        RateCommand::Get {
+            record_id,
+            record,
+            client,
+        } => {
+            let key = RecordKey::new(record_id, record.record_type)?;
+            let conn =
+                Connection::open(ServiceKind::Rating, client.addr.as_deref(), &config).await?;
+            let rating = RatingServiceClient::new(conn.channel.clone())
+                .get_aggregated_rating(pb::GetAggregatedRatingRequest {
+                    record_id: key.record_id.clone(),
+                    record_type: key.record_type.clone(),
+                })
+                .await
+                .map_err(|status| conn.failed(status))?
+                .into_inner()
+                .rating_value;
+            let result = AggregatedRating { key, rating };
+            match client.output {
+                Format::Json => output::json(&result),
+                Format::Table => Ok(output::table(&output::fields([
+                    ("record", result.key.record_id.clone()),
+                    ("type", result.key.record_type.clone()),
+                    ("rating", result.rating.to_string()),
+                ]))?),
+            }
+        }
+    }
+}

@@ -1,0 +1,335 @@
+//! Configuration (SPEC section 5): a YAML file (format: `configs/base.yaml`), overridden by
+//! `MOVIEAPP_<SECTION>_<KEY>` environment variables, overridden by flags. No file is needed:
+//! every key has a default. Unknown keys and invalid values are rejected with the file, key
+//! or variable and the reason.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::server::ServiceKind;
+
+/// Names a config file when `--config` is not given.
+pub const CONFIG_ENV: &str = "MOVIEAPP_CONFIG";
+/// Prefix of every configuration environment variable.
+pub const ENV_PREFIX: &str = "MOVIEAPP_";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("environment variable {name}={value:?}: {expected}")]
+    Env {
+        name: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+    #[error(
+        "no data directory: this platform has none for the user; pass --data-dir or set MOVIEAPP_DATA_DIR"
+    )]
+    NoDataDir,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Where the services keep their databases; `None` means the platform default.
+    pub data_dir: Option<PathBuf>,
+    /// The address services listen on.
+    pub listen_host: String,
+    pub metadata_port: u16,
+    pub rating_port: u16,
+    pub movie_port: u16,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: None,
+            listen_host: "127.0.0.1".to_owned(),
+            metadata_port: ServiceKind::Metadata.default_port(),
+            rating_port: ServiceKind::Rating.default_port(),
+            movie_port: ServiceKind::Movie.default_port(),
+        }
+    }
+}
+
+/// The file's shape. Every key is optional; unknown keys are errors.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct File {
+    data_dir: Option<PathBuf>,
+    listen_host: Option<String>,
+    metadata: Option<ServiceSection>,
+    rating: Option<ServiceSection>,
+    movie: Option<ServiceSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceSection {
+    api: Option<ApiSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApiSection {
+    port: Option<u16>,
+}
+
+type Setter = fn(&mut Config, &str) -> Result<(), &'static str>;
+
+/// Every environment variable, the key it overrides, and how it is parsed.
+const ENV_VARS: &[(&str, Setter)] = &[
+    ("MOVIEAPP_DATA_DIR", |c, v| {
+        c.data_dir = Some(non_empty(v)?.into());
+        Ok(())
+    }),
+    ("MOVIEAPP_LISTEN_HOST", |c, v| {
+        c.listen_host = non_empty(v)?.to_owned();
+        Ok(())
+    }),
+    ("MOVIEAPP_METADATA_API_PORT", |c, v| {
+        c.metadata_port = port(v)?;
+        Ok(())
+    }),
+    ("MOVIEAPP_RATING_API_PORT", |c, v| {
+        c.rating_port = port(v)?;
+        Ok(())
+    }),
+    ("MOVIEAPP_MOVIE_API_PORT", |c, v| {
+        c.movie_port = port(v)?;
+        Ok(())
+    }),
+];
+
+fn non_empty(v: &str) -> Result<&str, &'static str> {
+    if v.trim().is_empty() {
+        Err("expected a non-empty value")
+    } else {
+        Ok(v)
+    }
+}
+
+fn port(v: &str) -> Result<u16, &'static str> {
+    v.trim()
+        .parse()
+        .map_err(|_| "expected a port number from 0 to 65535 (0 picks a free port)")
+}
+
+impl Config {
+    /// Loads the file (`file`, else `$MOVIEAPP_CONFIG`, else none) and applies the
+    /// environment read through `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let env_file = env(CONFIG_ENV).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let mut config = match file.map(Path::to_owned).or(env_file) {
+            Some(path) => Self::from_file(&path)?,
+            None => Self::default(),
+        };
+        for (name, set) in ENV_VARS {
+            if let Some(value) = env(name) {
+                set(&mut config, &value).map_err(|expected| ConfigError::Env {
+                    name,
+                    value,
+                    expected,
+                })?;
+            }
+        }
+        Ok(config)
+    }
+
+    /// Loads from the process environment.
+    pub fn load_from_env(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let config = Self::load(file, |name| std::env::var(name).ok())?;
+        for (name, _) in std::env::vars() {
+            if name.starts_with(ENV_PREFIX)
+                && name != CONFIG_ENV
+                && !ENV_VARS.iter().any(|(known, _)| *known == name)
+            {
+                tracing::warn!(variable = %name, "ignoring unknown environment variable");
+            }
+        }
+        Ok(config)
+    }
+
+    fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_yaml(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    fn from_yaml(text: &str) -> Result<Self, String> {
+        // An empty file (or one of only comments) is an empty configuration.
+        let file: File = if text.trim().lines().all(|l| l.trim_start().starts_with('#')) {
+            File::default()
+        } else {
+            serde_yaml_ng::from_str(text).map_err(|e| e.to_string())?
+        };
+        let defaults = Self::default();
+        let port = |section: Option<ServiceSection>, default| {
+            section
+                .and_then(|s| s.api)
+                .and_then(|a| a.port)
+                .unwrap_or(default)
+        };
+        let listen_host = file.listen_host.unwrap_or(defaults.listen_host);
+        if listen_host.trim().is_empty() {
+            return Err("listenHost: expected a non-empty host".to_owned());
+        }
+        Ok(Self {
+            data_dir: file.data_dir,
+            listen_host,
+            metadata_port: port(file.metadata, defaults.metadata_port),
+            rating_port: port(file.rating, defaults.rating_port),
+            movie_port: port(file.movie, defaults.movie_port),
+        })
+    }
+
+    pub fn port(&self, service: ServiceKind) -> u16 {
+        match service {
+            ServiceKind::Metadata => self.metadata_port,
+            ServiceKind::Rating => self.rating_port,
+            ServiceKind::Movie => self.movie_port,
+        }
+    }
+
+    /// The data directory: configured, else the platform's (`~/.local/share/movieapp` on
+    /// Linux).
+    pub fn resolved_data_dir(&self) -> Result<PathBuf, ConfigError> {
+        match &self.data_dir {
+            Some(dir) => Ok(dir.clone()),
+            None => dirs::data_dir()
+                .map(|d| d.join("movieapp"))
+                .ok_or(ConfigError::NoDataDir),
+        }
+    }
+
+    /// The host a client on this machine dials to reach a service listening on
+    /// `listen_host`: a wildcard address is reached over loopback.
+    pub fn dial_host(&self) -> &str {
+        match self.listen_host.as_str() {
+            "0.0.0.0" => "127.0.0.1",
+            "::" | "[::]" => "[::1]",
+            host => host,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    fn write(dir: &tempfile::TempDir, text: &str) -> PathBuf {
+        let path = dir.path().join("config.yaml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn no_file_gives_the_books_defaults() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(
+            (c.metadata_port, c.rating_port, c.movie_port),
+            (8081, 8082, 8083)
+        );
+    }
+
+    #[test]
+    fn the_committed_base_config_is_valid_and_matches_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/base.yaml");
+        let c = Config::load(Some(&path), env(&[])).unwrap();
+        assert_eq!(c, Config::default());
+    }
+
+    #[test]
+    fn file_then_env_then_caller() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            &dir,
+            "dataDir: /srv/movieapp\nmetadata:\n  api:\n    port: 9001\nrating:\n  api:\n    port: 9002\n",
+        );
+        let c = Config::load(Some(&path), env(&[("MOVIEAPP_RATING_API_PORT", "0")])).unwrap();
+        assert_eq!(c.data_dir, Some(PathBuf::from("/srv/movieapp")));
+        assert_eq!(c.metadata_port, 9001);
+        assert_eq!(c.rating_port, 0, "env overrides file");
+        assert_eq!(c.movie_port, 8083, "unset keys keep defaults");
+        // The file may also come from MOVIEAPP_CONFIG.
+        let from_env = Config::load(None, env(&[("MOVIEAPP_CONFIG", path.to_str().unwrap())]));
+        assert_eq!(from_env.unwrap().metadata_port, 9001);
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_file_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(&dir, "metadata:\n  api:\n    prot: 1\n");
+        let msg = Config::load(Some(&path), env(&[])).unwrap_err().to_string();
+        assert!(msg.contains("config.yaml"), "{msg}");
+        assert!(msg.contains("prot"), "{msg}");
+        assert!(msg.contains("line 3"), "{msg}");
+    }
+
+    #[test]
+    fn invalid_values_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(&dir, "movie:\n  api:\n    port: 70000\n");
+        let msg = Config::load(Some(&path), env(&[])).unwrap_err().to_string();
+        assert!(msg.contains("movie.api.port"), "{msg}");
+        let err = Config::load(None, env(&[("MOVIEAPP_MOVIE_API_PORT", "eighty")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable MOVIEAPP_MOVIE_API_PORT=\"eighty\": expected a port number from 0 to 65535 (0 picks a free port)"
+        );
+        let missing = Config::load(Some(Path::new("/nonexistent/movieapp.yaml")), env(&[]));
+        assert!(
+            missing
+                .unwrap_err()
+                .to_string()
+                .contains("/nonexistent/movieapp.yaml")
+        );
+    }
+
+    #[test]
+    fn empty_and_comment_only_files_are_empty_configs() {
+        let dir = tempfile::tempdir().unwrap();
+        for text in ["", "# nothing here\n"] {
+            let path = write(&dir, text);
+            assert_eq!(
+                Config::load(Some(&path), env(&[])).unwrap(),
+                Config::default()
+            );
+        }
+    }
+
+    #[test]
+    fn wildcard_hosts_are_dialled_over_loopback() {
+        let mut c = Config::default();
+        assert_eq!(c.dial_host(), "127.0.0.1");
+        c.listen_host = "0.0.0.0".into();
+        assert_eq!(c.dial_host(), "127.0.0.1");
+    }
+}

@@ -1,0 +1,107 @@
+//! The lifecycle of one registered service instance: register, heartbeat, deregister.
+
+use std::{sync::Arc, time::Duration};
+
+use tokio::{sync::watch, task::JoinHandle};
+
+use super::{Registry, RegistryError, instance_id};
+
+/// A registered instance whose heartbeat runs until [`Registration::deregister`].
+pub struct Registration {
+    registry: Arc<dyn Registry>,
+    pub instance_id: String,
+    pub service: String,
+    stop: watch::Sender<bool>,
+    heartbeat: JoinHandle<()>,
+}
+
+impl Registration {
+    /// Registers an instance of `service` at `addr` and starts its heartbeat.
+    pub async fn start(
+        registry: Arc<dyn Registry>,
+        service: &str,
+        addr: &str,
+        interval: Duration,
+    ) -> Result<Self, RegistryError> {
+        let instance_id = instance_id(service);
+        registry.register(&instance_id, service, addr).await?;
+        let (stop, mut stopped) = watch::channel(false);
+        let heartbeat = {
+            let registry = Arc::clone(&registry);
+            let (id, service, addr) = (instance_id.clone(), service.to_owned(), addr.to_owned());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(interval);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        _ = stopped.changed() => break,
+                        _ = tick.tick() => {}
+                    }
+                    match registry.report_healthy_state(&id, &service).await {
+                        Ok(()) => {}
+                        // Dropped by the registry (e.g. it expired us while we were
+                        // stalled): register again rather than stay invisible.
+                        Err(RegistryError::NotRegistered { .. }) => {
+                            if let Err(e) = registry.register(&id, &service, &addr).await {
+                                tracing::warn!(error = %e, instance = %id, "re-register failed; will retry");
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, instance = %id, "heartbeat failed; will retry");
+                        }
+                    }
+                }
+            })
+        };
+        Ok(Self {
+            registry,
+            instance_id,
+            service: service.to_owned(),
+            stop,
+            heartbeat,
+        })
+    }
+
+    /// Stops the heartbeat and removes the instance from the registry.
+    pub async fn deregister(self) -> Result<(), RegistryError> {
+        let _ = self.stop.send(true);
+        let _ = self.heartbeat.await;
+        self.registry
+            .deregister(&self.instance_id, &self.service)
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discovery::memory::MemoryRegistry;
+
+    #[tokio::test]
+    async fn registers_heartbeats_and_deregisters() {
+        let registry = Arc::new(MemoryRegistry::new(Duration::from_millis(200)));
+        let reg = Registration::start(
+            registry.clone(),
+            "metadata",
+            "127.0.0.1:9",
+            Duration::from_millis(20),
+        )
+        .await
+        .unwrap();
+        assert!(reg.instance_id.starts_with("metadata-"));
+        // Well past the TTL, the heartbeat keeps it healthy.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            registry.service_addresses("metadata").await.unwrap(),
+            ["127.0.0.1:9"]
+        );
+        reg.deregister().await.unwrap();
+        assert!(
+            registry
+                .service_addresses("metadata")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+}

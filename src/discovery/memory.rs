@@ -1,0 +1,176 @@
+//! An in-process registry: what `serve` uses when all services run in one process, and what
+//! tests use.
+
+use std::{
+    collections::HashMap,
+    sync::{Mutex, PoisonError},
+    time::{Duration, Instant},
+};
+
+use super::{BoxFuture, HEALTHY_TTL, Registry, RegistryError};
+
+#[derive(Debug)]
+struct Instance {
+    addr: String,
+    last_seen: Instant,
+}
+
+/// service -> instance id -> instance.
+type Services = HashMap<String, HashMap<String, Instance>>;
+
+#[derive(Debug)]
+pub struct MemoryRegistry {
+    ttl: Duration,
+    services: Mutex<Services>,
+}
+
+impl Default for MemoryRegistry {
+    fn default() -> Self {
+        Self::new(HEALTHY_TTL)
+    }
+}
+
+impl MemoryRegistry {
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            services: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Services) -> T) -> T {
+        f(&mut self.services.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn not_registered(&self, instance_id: &str, service: &str) -> RegistryError {
+        RegistryError::NotRegistered {
+            instance_id: instance_id.to_owned(),
+            service: service.to_owned(),
+            registry: self.describe(),
+        }
+    }
+}
+
+impl Registry for MemoryRegistry {
+    fn register<'a>(
+        &'a self,
+        instance_id: &'a str,
+        service: &'a str,
+        addr: &'a str,
+    ) -> BoxFuture<'a, Result<(), RegistryError>> {
+        self.with(|s| {
+            s.entry(service.to_owned()).or_default().insert(
+                instance_id.to_owned(),
+                Instance {
+                    addr: addr.to_owned(),
+                    last_seen: Instant::now(),
+                },
+            );
+        });
+        Box::pin(async { Ok(()) })
+    }
+
+    fn deregister<'a>(
+        &'a self,
+        instance_id: &'a str,
+        service: &'a str,
+    ) -> BoxFuture<'a, Result<(), RegistryError>> {
+        self.with(|s| {
+            if let Some(instances) = s.get_mut(service) {
+                instances.remove(instance_id);
+            }
+        });
+        Box::pin(async { Ok(()) })
+    }
+
+    fn service_addresses<'a>(
+        &'a self,
+        service: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, RegistryError>> {
+        let now = Instant::now();
+        let addrs = self.with(|s| {
+            s.get(service)
+                .map(|instances| {
+                    instances
+                        .values()
+                        .filter(|i| now.duration_since(i.last_seen) <= self.ttl)
+                        .map(|i| i.addr.clone())
+                        .collect()
+                })
+                .unwrap_or_default()
+        });
+        Box::pin(async { Ok(addrs) })
+    }
+
+    fn report_healthy_state<'a>(
+        &'a self,
+        instance_id: &'a str,
+        service: &'a str,
+    ) -> BoxFuture<'a, Result<(), RegistryError>> {
+        let found = self.with(|s| {
+            s.get_mut(service)
+                .and_then(|instances| instances.get_mut(instance_id))
+                .map(|i| i.last_seen = Instant::now())
+                .is_some()
+        });
+        let result = if found {
+            Ok(())
+        } else {
+            Err(self.not_registered(instance_id, service))
+        };
+        Box::pin(async { result })
+    }
+
+    fn describe(&self) -> String {
+        "memory (in-process)".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn silent_instances_drop_out_after_the_ttl() {
+        let r = MemoryRegistry::new(Duration::from_secs(5));
+        r.register("metadata-a", "metadata", "127.0.0.1:1")
+            .await
+            .unwrap();
+        r.register("metadata-b", "metadata", "127.0.0.1:2")
+            .await
+            .unwrap();
+        let mut addrs = r.service_addresses("metadata").await.unwrap();
+        addrs.sort();
+        assert_eq!(addrs, ["127.0.0.1:1", "127.0.0.1:2"]);
+
+        // Age an entry by hand rather than sleep past the TTL.
+        r.with(|s| {
+            let a = s
+                .get_mut("metadata")
+                .unwrap()
+                .get_mut("metadata-a")
+                .unwrap();
+            a.last_seen -= Duration::from_secs(6);
+        });
+        assert_eq!(
+            r.service_addresses("metadata").await.unwrap(),
+            ["127.0.0.1:2"]
+        );
+        r.report_healthy_state("metadata-a", "metadata")
+            .await
+            .unwrap();
+        assert_eq!(r.service_addresses("metadata").await.unwrap().len(), 2);
+
+        r.deregister("metadata-b", "metadata").await.unwrap();
+        assert_eq!(
+            r.service_addresses("metadata").await.unwrap(),
+            ["127.0.0.1:1"]
+        );
+        assert!(r.service_addresses("rating").await.unwrap().is_empty());
+        assert!(
+            r.report_healthy_state("metadata-b", "metadata")
+                .await
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,19 @@
+//! movieapp: the movie-rating system from *Microservices with Go*, in one binary.
+//!
+//! `server` holds the three services (metadata, rating, movie), each as handler ->
+//! controller -> repository/gateway; `discovery` how they find each other; `model` the
+//! domain types and the one set of validation rules; `commands` the command line.
+
+pub mod client;
+pub mod commands;
+pub mod config;
+pub mod discovery;
+pub mod model;
+pub mod server;
+pub mod sqlite;
+
+/// Types generated from `proto/movie.proto` (no package, as in the book).
+pub mod pb {
+    #![allow(clippy::all, missing_docs)]
+    tonic::include_proto!("_");
+}

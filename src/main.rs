@@ -1,0 +1,26 @@
+//! Parse flags, run a command, map errors to exit codes — nothing else.
+
+use std::{io::Write, process::ExitCode};
+
+use clap::Parser;
+use movieapp::commands::{Cli, exit_code};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| runtime.block_on(cli.run()));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let code = exit_code(&err);
+            if code != 0 {
+                // One line: the error and its causes.
+                let _ = writeln!(std::io::stderr(), "error: {err:#}");
+            }
+            ExitCode::from(code)
+        }
+    }
+}

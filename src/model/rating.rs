@@ -1,0 +1,113 @@
+use std::fmt;
+
+use serde::Serialize;
+
+use super::validate::{self, ValidationError};
+
+/// What a rating is about: a record of some type (today always `movie`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordKey {
+    pub record_id: String,
+    pub record_type: String,
+}
+
+impl RecordKey {
+    pub fn new(
+        record_id: impl Into<String>,
+        record_type: impl Into<String>,
+    ) -> Result<Self, ValidationError> {
+        let key = Self {
+            record_id: record_id.into(),
+            record_type: record_type.into(),
+        };
+        validate::id("record id", &key.record_id)?;
+        validate::id("record type", &key.record_type)?;
+        Ok(key)
+    }
+}
+
+impl fmt::Display for RecordKey {
+    /// `movie "1"`: reads naturally in messages such as `ratings not found for movie "1"`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {:?}", self.record_type, self.record_id)
+    }
+}
+
+/// A rating from 1 to 5; only [`validate::rating_value`] makes one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct RatingValue(u8);
+
+impl RatingValue {
+    pub fn new(value: i64) -> Result<Self, ValidationError> {
+        validate::rating_value(value).map(Self)
+    }
+
+    pub fn get(self) -> u8 {
+        self.0
+    }
+}
+
+impl std::str::FromStr for RatingValue {
+    type Err = ValidationError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        validate::rating_value_text(s).map(Self)
+    }
+}
+
+impl fmt::Display for RatingValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// One user's rating of one record. A user has at most one rating per record: a new one
+/// replaces the old (SPEC section 1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserRating {
+    #[serde(flatten)]
+    pub key: RecordKey,
+    pub user_id: String,
+    pub value: RatingValue,
+}
+
+impl UserRating {
+    pub fn new(
+        key: RecordKey,
+        user_id: impl Into<String>,
+        value: RatingValue,
+    ) -> Result<Self, ValidationError> {
+        let user_id = user_id.into();
+        validate::id("user id", &user_id)?;
+        Ok(Self {
+            key,
+            user_id,
+            value,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_ratings_validate() {
+        let key = RecordKey::new("1", "movie").unwrap();
+        assert_eq!(key.to_string(), r#"movie "1""#);
+        assert!(RecordKey::new("", "movie").is_err());
+        assert!(RecordKey::new("1", "").is_err());
+        let value: RatingValue = "5".parse().unwrap();
+        let rating = UserRating::new(key.clone(), "alex", value).unwrap();
+        assert_eq!(
+            serde_json::to_string(&rating).unwrap(),
+            r#"{"recordId":"1","recordType":"movie","userId":"alex","value":5}"#
+        );
+        assert!(UserRating::new(key, "", value).is_err());
+        assert!("0".parse::<RatingValue>().is_err());
+        assert!("6".parse::<RatingValue>().is_err());
+    }
+}

@@ -1,0 +1,179 @@
+//! The one set of validation rules (SPEC section 1), shared by every entry point.
+
+use std::fmt;
+
+/// Longest id, user id or record type, in bytes.
+pub const MAX_ID_BYTES: usize = 255;
+/// Longest title or director, in bytes.
+pub const MAX_TITLE_BYTES: usize = 255;
+/// Longest description, in bytes.
+pub const MAX_DESCRIPTION_BYTES: usize = 64 * 1024;
+/// Lowest and highest rating a user can give.
+pub const RATING_RANGE: std::ops::RangeInclusive<i64> = 1..=5;
+
+/// A value that broke a rule: names the field, shows the value and says what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {field} {value}: {expected}")]
+pub struct ValidationError {
+    pub field: &'static str,
+    /// The offending value, quoted and shortened for display.
+    pub value: Shown,
+    pub expected: String,
+}
+
+impl ValidationError {
+    pub fn new(field: &'static str, value: &str, expected: impl Into<String>) -> Self {
+        Self {
+            field,
+            value: Shown::of(value),
+            expected: expected.into(),
+        }
+    }
+}
+
+/// A value quoted for an error message; long values are cut so a message stays one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shown(String);
+
+impl Shown {
+    const MAX_CHARS: usize = 40;
+
+    pub fn of(value: &str) -> Self {
+        let chars = value.chars().count();
+        if chars <= Self::MAX_CHARS {
+            Self(format!("{value:?}"))
+        } else {
+            let head: String = value.chars().take(Self::MAX_CHARS).collect();
+            Self(format!("{head:?}… ({} bytes)", value.len()))
+        }
+    }
+}
+
+impl fmt::Display for Shown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An identifier: a movie id, record id, user id or record type.
+/// Non-empty, at most 255 bytes, no control characters.
+pub fn id(field: &'static str, value: &str) -> Result<(), ValidationError> {
+    if value.is_empty() {
+        return Err(ValidationError::new(field, value, "must not be empty"));
+    }
+    if value.len() > MAX_ID_BYTES {
+        return Err(ValidationError::new(
+            field,
+            value,
+            format!("must be at most {MAX_ID_BYTES} bytes"),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(ValidationError::new(
+            field,
+            value,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Free text (title, director, description): at most `max` bytes.
+pub fn text(field: &'static str, value: &str, max: usize) -> Result<(), ValidationError> {
+    if value.len() > max {
+        return Err(ValidationError::new(
+            field,
+            value,
+            format!("must be at most {max} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// A required message field that the sender left out.
+pub fn missing(field: &'static str) -> ValidationError {
+    ValidationError::new(field, "", "is required")
+}
+
+/// A rating value: an integer from 1 to 5.
+pub fn rating_value(value: i64) -> Result<u8, ValidationError> {
+    if RATING_RANGE.contains(&value) {
+        // The range check above makes the conversion infallible.
+        Ok(value as u8)
+    } else {
+        Err(ValidationError::new(
+            "rating value",
+            &value.to_string(),
+            rating_expectation(),
+        ))
+    }
+}
+
+/// A rating value typed by a person (CLI argument, HTTP query): parsed, then range-checked.
+pub fn rating_value_text(value: &str) -> Result<u8, ValidationError> {
+    let parsed: i64 = value
+        .trim()
+        .parse()
+        .map_err(|_| ValidationError::new("rating value", value, rating_expectation()))?;
+    rating_value(parsed)
+}
+
+fn rating_expectation() -> String {
+    format!(
+        "expected an integer from {} to {}",
+        RATING_RANGE.start(),
+        RATING_RANGE.end()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_must_be_non_empty_short_and_printable() {
+        assert!(id("movie id", "the-movie").is_ok());
+        assert!(id("movie id", &"x".repeat(255)).is_ok());
+        let empty = id("movie id", "").unwrap_err();
+        assert_eq!(
+            empty.to_string(),
+            r#"invalid movie id "": must not be empty"#
+        );
+        let long = id("movie id", &"x".repeat(256)).unwrap_err();
+        assert!(long.to_string().contains("at most 255 bytes"), "{long}");
+        assert!(long.to_string().contains("(256 bytes)"), "{long}");
+        assert!(id("user id", "a\nb").is_err());
+        assert!(id("user id", "a\u{7f}b").is_err());
+    }
+
+    #[test]
+    fn multibyte_ids_are_measured_in_bytes() {
+        // 128 two-byte characters = 256 bytes.
+        assert!(id("movie id", &"é".repeat(127)).is_ok());
+        assert!(id("movie id", &"é".repeat(128)).is_err());
+    }
+
+    #[test]
+    fn rating_values_are_one_to_five() {
+        for v in 1..=5 {
+            assert_eq!(rating_value(v), Ok(v as u8));
+        }
+        for v in [0, 6, -1, i64::MAX] {
+            assert!(rating_value(v).is_err(), "{v}");
+        }
+        assert_eq!(rating_value_text(" 4 "), Ok(4));
+        let err = rating_value_text("abc").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"invalid rating value "abc": expected an integer from 1 to 5"#
+        );
+        assert!(rating_value_text("4.5").is_err());
+    }
+
+    #[test]
+    fn text_limits() {
+        assert!(text("title", &"t".repeat(MAX_TITLE_BYTES), MAX_TITLE_BYTES).is_ok());
+        assert!(text("title", &"t".repeat(MAX_TITLE_BYTES + 1), MAX_TITLE_BYTES).is_err());
+        assert!(text("description", "", MAX_DESCRIPTION_BYTES).is_ok());
+    }
+}

@@ -1,0 +1,113 @@
+//! The services' error type, and its one mapping onto gRPC status codes (SPEC section 1).
+
+use crate::{model::ValidationError, sqlite::StorageError};
+
+/// What a controller can fail with. Messages say what was wrong and with which value;
+/// internal details stay in the logs.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    InvalidArgument(#[from] ValidationError),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    DeadlineExceeded(String),
+    #[error("internal error: {0}")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<StorageError> for ServiceError {
+    fn from(e: StorageError) -> Self {
+        Self::Internal(Box::new(e))
+    }
+}
+
+/// What a repository can fail with. "No row" becomes `NotFound` inside the repository.
+#[derive(Debug, thiserror::Error)]
+pub enum RepositoryError {
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl ServiceError {
+    /// Reads a status returned by another service back into a service error, keeping the
+    /// downstream message; `what` names the call for messages about transport failures.
+    pub fn from_downstream(status: tonic::Status, what: &str) -> Self {
+        use tonic::Code;
+        let message = status.message().to_owned();
+        match status.code() {
+            Code::NotFound => Self::NotFound(message),
+            Code::Unavailable => Self::Unavailable(format!("{what}: {message}")),
+            Code::DeadlineExceeded => Self::DeadlineExceeded(format!("{what}: {message}")),
+            _ => Self::Internal(format!("{what}: {status}").into()),
+        }
+    }
+}
+
+impl From<ServiceError> for tonic::Status {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::InvalidArgument(e) => Self::invalid_argument(e.to_string()),
+            ServiceError::NotFound(m) => Self::not_found(m),
+            ServiceError::Unavailable(m) => Self::unavailable(m),
+            ServiceError::DeadlineExceeded(m) => Self::deadline_exceeded(m),
+            ServiceError::Internal(source) => {
+                tracing::error!(error = %source, "internal error");
+                Self::internal("internal error")
+            }
+        }
+    }
+}
+
+impl From<ValidationError> for tonic::Status {
+    fn from(e: ValidationError) -> Self {
+        ServiceError::from(e).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::Code;
+
+    #[test]
+    fn every_kind_maps_to_its_code_and_internals_do_not_leak() {
+        let invalid = ValidationError::new("movie id", "", "must not be empty");
+        let cases = [
+            (
+                ServiceError::InvalidArgument(invalid),
+                Code::InvalidArgument,
+            ),
+            (ServiceError::NotFound("x".into()), Code::NotFound),
+            (ServiceError::Unavailable("x".into()), Code::Unavailable),
+            (
+                ServiceError::DeadlineExceeded("x".into()),
+                Code::DeadlineExceeded,
+            ),
+        ];
+        for (err, code) in cases {
+            assert_eq!(tonic::Status::from(err).code(), code);
+        }
+        let internal = ServiceError::Internal("SELECT secret FROM t: disk I/O error".into());
+        let status = tonic::Status::from(internal);
+        assert_eq!(status.code(), Code::Internal);
+        assert_eq!(status.message(), "internal error");
+    }
+
+    #[test]
+    fn downstream_statuses_are_read_back() {
+        let e = ServiceError::from_downstream(
+            tonic::Status::not_found("movie \"1\" not found"),
+            "GetMetadata",
+        );
+        assert!(matches!(e, ServiceError::NotFound(m) if m == "movie \"1\" not found"));
+        let e = ServiceError::from_downstream(tonic::Status::unavailable("refused"), "GetMetadata");
+        assert!(matches!(e, ServiceError::Unavailable(m) if m == "GetMetadata: refused"));
+        let e = ServiceError::from_downstream(tonic::Status::internal("boom"), "GetMetadata");
+        assert!(matches!(e, ServiceError::Internal(_)));
+    }
+}

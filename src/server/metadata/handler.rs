@@ -1,0 +1,51 @@
+//! gRPC handler for `MetadataService`: wire -> domain (validating), controller, domain -> wire.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+
+use super::controller::{Controller, Repository};
+use crate::{
+    model::{Metadata, validate},
+    pb::{self, metadata_service_server::MetadataService},
+};
+
+pub struct Handler<R> {
+    controller: Arc<Controller<R>>,
+}
+
+impl<R> Handler<R> {
+    pub fn new(controller: Arc<Controller<R>>) -> Self {
+        Self { controller }
+    }
+}
+
+#[tonic::async_trait]
+impl<R: Repository> MetadataService for Handler<R> {
+    #[tracing::instrument(skip_all, fields(endpoint = "GetMetadata"))]
+    async fn get_metadata(
+        &self,
+        request: Request<pb::GetMetadataRequest>,
+    ) -> Result<Response<pb::GetMetadataResponse>, Status> {
+        let id = request.into_inner().movie_id;
+        validate::id("movie id", &id)?;
+        let metadata = self.controller.get(&id).await?;
+        Ok(Response::new(pb::GetMetadataResponse {
+            metadata: Some(metadata.into()),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(endpoint = "PutMetadata"))]
+    async fn put_metadata(
+        &self,
+        request: Request<pb::PutMetadataRequest>,
+    ) -> Result<Response<pb::PutMetadataResponse>, Status> {
+        let wire = request
+            .into_inner()
+            .metadata
+            .ok_or_else(|| validate::missing("metadata"))?;
+        let metadata = Metadata::try_from(wire)?;
+        self.controller.put(metadata).await?;
+        Ok(Response::new(pb::PutMetadataResponse {}))
+    }
+}

@@ -1,0 +1,8 @@
+//! The metadata service: stores and returns movies' metadata.
+
+pub mod controller;
+pub mod handler;
+pub mod repository;
+
+/// The name the service registers under and that callers discover.
+pub const SERVICE_NAME: &str = "metadata";

@@ -1,0 +1,83 @@
+//! gRPC gateways from the movie service to metadata and rating, through discovery.
+
+use crate::{
+    discovery::balancer::{Balancer, DiscoveryError},
+    model::{Metadata, RecordKey},
+    pb::{
+        self, metadata_service_client::MetadataServiceClient,
+        rating_service_client::RatingServiceClient,
+    },
+    server::{
+        error::ServiceError,
+        movie::controller::{MetadataGateway, RatingGateway},
+    },
+};
+
+impl From<DiscoveryError> for ServiceError {
+    fn from(e: DiscoveryError) -> Self {
+        match e {
+            DiscoveryError::NoHealthyInstance { .. } => Self::Unavailable(e.to_string()),
+            other => Self::Internal(Box::new(other)),
+        }
+    }
+}
+
+/// Calls `MetadataService` on a discovered instance.
+pub struct MetadataClient {
+    balancer: Balancer,
+}
+
+impl MetadataClient {
+    pub fn new(balancer: Balancer) -> Self {
+        Self { balancer }
+    }
+}
+
+impl MetadataGateway for MetadataClient {
+    #[tracing::instrument(skip_all, fields(component = "gateway", endpoint = "GetMetadata"))]
+    async fn get(&self, id: &str) -> Result<Metadata, ServiceError> {
+        let channel = self.balancer.pick().await?;
+        let response = MetadataServiceClient::new(channel)
+            .get_metadata(pb::GetMetadataRequest {
+                movie_id: id.to_owned(),
+            })
+            .await
+            .map_err(|status| ServiceError::from_downstream(status, "metadata GetMetadata"))?;
+        let wire = response.into_inner().metadata.ok_or_else(|| {
+            ServiceError::Internal("metadata GetMetadata answered without metadata".into())
+        })?;
+        // A downstream answer that breaks our rules is a fault over there, not bad input here.
+        Metadata::try_from(wire).map_err(|e| ServiceError::Internal(Box::new(e)))
+    }
+}
+
+/// Calls `RatingService` on a discovered instance.
+pub struct RatingClient {
+    balancer: Balancer,
+}
+
+impl RatingClient {
+    pub fn new(balancer: Balancer) -> Self {
+        Self { balancer }
+    }
+}
+
+impl RatingGateway for RatingClient {
+    #[tracing::instrument(
+        skip_all,
+        fields(component = "gateway", endpoint = "GetAggregatedRating")
+    )]
+    async fn aggregated_rating(&self, key: &RecordKey) -> Result<f64, ServiceError> {
+        let channel = self.balancer.pick().await?;
+        let response = RatingServiceClient::new(channel)
+            .get_aggregated_rating(pb::GetAggregatedRatingRequest {
+                record_id: key.record_id.clone(),
+                record_type: key.record_type.clone(),
+            })
+            .await
+            .map_err(|status| {
+                ServiceError::from_downstream(status, "rating GetAggregatedRating")
+            })?;
+        Ok(response.into_inner().rating_value)
+    }
+}

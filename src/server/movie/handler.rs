@@ -1,0 +1,37 @@
+//! gRPC handler for `MovieService`.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+
+use super::controller::{Controller, MetadataGateway, RatingGateway};
+use crate::{
+    model::validate,
+    pb::{self, movie_service_server::MovieService},
+};
+
+pub struct Handler<M, R> {
+    controller: Arc<Controller<M, R>>,
+}
+
+impl<M, R> Handler<M, R> {
+    pub fn new(controller: Arc<Controller<M, R>>) -> Self {
+        Self { controller }
+    }
+}
+
+#[tonic::async_trait]
+impl<M: MetadataGateway, R: RatingGateway> MovieService for Handler<M, R> {
+    #[tracing::instrument(skip_all, fields(endpoint = "GetMovieDetails"))]
+    async fn get_movie_details(
+        &self,
+        request: Request<pb::GetMovieDetailsRequest>,
+    ) -> Result<Response<pb::GetMovieDetailsResponse>, Status> {
+        let id = request.into_inner().movie_id;
+        validate::id("movie id", &id)?;
+        let details = self.controller.get(&id).await?;
+        Ok(Response::new(pb::GetMovieDetailsResponse {
+            movie_details: Some(details.into()),
+        }))
+    }
+}

@@ -1,0 +1,9 @@
+//! The movie service: a movie's metadata together with its aggregated rating, fetched from
+//! the metadata and rating services through discovery.
+
+pub mod controller;
+pub mod gateway;
+pub mod handler;
+
+/// The name the service registers under and that callers discover.
+pub const SERVICE_NAME: &str = "movie";

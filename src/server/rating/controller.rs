@@ -1,0 +1,149 @@
+//! Rating business logic.
+
+use std::future::Future;
+
+use crate::{
+    model::{RecordKey, UserRating},
+    server::error::{RepositoryError, ServiceError},
+};
+
+/// The mean rating of a record over its users, and how many users rated it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Aggregate {
+    pub mean: f64,
+    pub count: u64,
+}
+
+/// Storage the controller uses.
+pub trait Repository: Send + Sync + 'static {
+    /// `NotFound` when the record has no ratings.
+    fn aggregate(
+        &self,
+        key: &RecordKey,
+    ) -> impl Future<Output = Result<Aggregate, RepositoryError>> + Send;
+    /// Stores the rating, replacing the same user's earlier rating of the record.
+    fn put(&self, rating: UserRating) -> impl Future<Output = Result<(), RepositoryError>> + Send;
+}
+
+pub struct Controller<R> {
+    repo: R,
+}
+
+impl<R: Repository> Controller<R> {
+    pub fn new(repo: R) -> Self {
+        Self { repo }
+    }
+
+    /// The mean rating of `key`; `NotFound` when nobody rated it.
+    pub async fn aggregated_rating(&self, key: &RecordKey) -> Result<Aggregate, ServiceError> {
+        self.repo.aggregate(key).await.map_err(|e| match e {
+            RepositoryError::NotFound => {
+                ServiceError::NotFound(format!("ratings not found for {key}"))
+            }
+            RepositoryError::Storage(e) => e.into(),
+        })
+    }
+
+    pub async fn put_rating(&self, rating: UserRating) -> Result<(), ServiceError> {
+        self.repo.put(rating).await.map_err(|e| match e {
+            RepositoryError::NotFound => {
+                ServiceError::Internal("put of a rating reported not found".into())
+            }
+            RepositoryError::Storage(e) => e.into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        collections::HashMap,
+        sync::{Arc, Mutex},
+    };
+
+    use super::*;
+    use crate::{model::RatingValue, sqlite::StorageError};
+
+    type Rows = HashMap<(RecordKey, String), u8>;
+
+    /// A fake repository with the same upsert semantics as the SQL primary key.
+    #[derive(Default, Clone)]
+    struct Fake {
+        rows: Arc<Mutex<Rows>>,
+        fail: bool,
+    }
+
+    impl Repository for Fake {
+        async fn aggregate(&self, key: &RecordKey) -> Result<Aggregate, RepositoryError> {
+            if self.fail {
+                return Err(RepositoryError::Storage(StorageError::Query {
+                    path: "rating.db".into(),
+                    source: rusqlite::Error::InvalidQuery,
+                }));
+            }
+            let rows = self.rows.lock().unwrap();
+            let values: Vec<f64> = rows
+                .iter()
+                .filter(|((k, _), _)| k == key)
+                .map(|(_, v)| f64::from(*v))
+                .collect();
+            if values.is_empty() {
+                return Err(RepositoryError::NotFound);
+            }
+            Ok(Aggregate {
+                mean: values.iter().sum::<f64>() / values.len() as f64,
+                count: values.len() as u64,
+            })
+        }
+        async fn put(&self, r: UserRating) -> Result<(), RepositoryError> {
+            self.rows
+                .lock()
+                .unwrap()
+                .insert((r.key, r.user_id), r.value.get());
+            Ok(())
+        }
+    }
+
+    fn key() -> RecordKey {
+        RecordKey::new("1", "movie").unwrap()
+    }
+
+    #[tokio::test]
+    async fn not_found_becomes_the_controllers_not_found() {
+        let c = Controller::new(Fake::default());
+        let err = c.aggregated_rating(&key()).await.unwrap_err();
+        assert!(
+            matches!(&err, ServiceError::NotFound(m) if m == "ratings not found for movie \"1\""),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn unexpected_errors_pass_through() {
+        let c = Controller::new(Fake {
+            fail: true,
+            ..Fake::default()
+        });
+        assert!(matches!(
+            c.aggregated_rating(&key()).await,
+            Err(ServiceError::Internal(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn success_is_the_mean_over_users() {
+        let c = Controller::new(Fake::default());
+        for (user, value) in [("user0", 5), ("user0", 1), ("user1", 4)] {
+            let rating = UserRating::new(key(), user, RatingValue::new(value).unwrap()).unwrap();
+            c.put_rating(rating).await.unwrap();
+        }
+        let agg = c.aggregated_rating(&key()).await.unwrap();
+        assert_eq!(
+            agg,
+            Aggregate {
+                mean: 2.5,
+                count: 2
+            }
+        );
+    }
+}

@@ -1,0 +1,50 @@
+//! gRPC handler for `RatingService`.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+
+use super::controller::{Controller, Repository};
+use crate::{
+    model::{RatingValue, RecordKey, UserRating},
+    pb::{self, rating_service_server::RatingService},
+};
+
+pub struct Handler<R> {
+    controller: Arc<Controller<R>>,
+}
+
+impl<R> Handler<R> {
+    pub fn new(controller: Arc<Controller<R>>) -> Self {
+        Self { controller }
+    }
+}
+
+#[tonic::async_trait]
+impl<R: Repository> RatingService for Handler<R> {
+    #[tracing::instrument(skip_all, fields(endpoint = "GetAggregatedRating"))]
+    async fn get_aggregated_rating(
+        &self,
+        request: Request<pb::GetAggregatedRatingRequest>,
+    ) -> Result<Response<pb::GetAggregatedRatingResponse>, Status> {
+        let req = request.into_inner();
+        let key = RecordKey::new(req.record_id, req.record_type)?;
+        let aggregate = self.controller.aggregated_rating(&key).await?;
+        Ok(Response::new(pb::GetAggregatedRatingResponse {
+            rating_value: aggregate.mean,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(endpoint = "PutRating"))]
+    async fn put_rating(
+        &self,
+        request: Request<pb::PutRatingRequest>,
+    ) -> Result<Response<pb::PutRatingResponse>, Status> {
+        let req = request.into_inner();
+        let key = RecordKey::new(req.record_id, req.record_type)?;
+        let value = RatingValue::new(i64::from(req.rating_value))?;
+        let rating = UserRating::new(key, req.user_id, value)?;
+        self.controller.put_rating(rating).await?;
+        Ok(Response::new(pb::PutRatingResponse {}))
+    }
+}

@@ -1,0 +1,8 @@
+//! The rating service: one rating per user per record, aggregated as the mean over users.
+
+pub mod controller;
+pub mod handler;
+pub mod repository;
+
+/// The name the service registers under and that callers discover.
+pub const SERVICE_NAME: &str = "rating";

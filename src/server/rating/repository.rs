@@ -1,0 +1,127 @@
+//! Rating storage in its own SQLite file (`rating.db`). The primary key makes a user's new
+//! rating of a record replace the old one (SPEC section 2).
+
+use std::sync::Arc;
+
+use rusqlite::params;
+
+use super::controller::{self, Aggregate};
+use crate::{
+    model::{RecordKey, UserRating},
+    server::error::RepositoryError,
+    sqlite::{Database, StorageError},
+};
+
+/// Schema history; append only (SPEC section 2).
+pub const MIGRATIONS: &[&str] = &["CREATE TABLE ratings (
+        record_id TEXT, record_type TEXT, user_id TEXT, value INTEGER,
+        PRIMARY KEY (record_id, record_type, user_id));"];
+
+#[derive(Debug, Clone)]
+pub struct SqliteRepository {
+    db: Arc<Database>,
+}
+
+impl SqliteRepository {
+    pub fn new(db: Arc<Database>) -> Self {
+        Self { db }
+    }
+
+    /// Opens `rating.db` in `dir`. Blocking: call at start-up.
+    pub fn open(dir: &std::path::Path) -> Result<Self, StorageError> {
+        Database::open(&dir.join("rating.db"), MIGRATIONS).map(|db| Self::new(Arc::new(db)))
+    }
+}
+
+impl controller::Repository for SqliteRepository {
+    #[tracing::instrument(skip_all)]
+    async fn aggregate(&self, key: &RecordKey) -> Result<Aggregate, RepositoryError> {
+        let key = key.clone();
+        let (mean, count): (Option<f64>, i64) = self
+            .db
+            .read(move |c| {
+                c.prepare_cached(
+                    "SELECT AVG(value), COUNT(*) FROM ratings WHERE record_id = ?1 AND record_type = ?2",
+                )?
+                .query_row(params![key.record_id, key.record_type], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+            })
+            .await?;
+        match mean {
+            Some(mean) if count > 0 => Ok(Aggregate {
+                mean,
+                count: count.unsigned_abs(),
+            }),
+            _ => Err(RepositoryError::NotFound),
+        }
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn put(&self, rating: UserRating) -> Result<(), RepositoryError> {
+        self.db
+            .write(move |c| {
+                c.prepare_cached(
+                    "INSERT INTO ratings (record_id, record_type, user_id, value) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (record_id, record_type, user_id) DO UPDATE SET value = excluded.value",
+                )?
+                .execute(params![
+                    rating.key.record_id,
+                    rating.key.record_type,
+                    rating.user_id,
+                    rating.value.get()
+                ])
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{model::RatingValue, server::rating::controller::Repository};
+
+    fn rating(user: &str, value: i64) -> UserRating {
+        UserRating::new(
+            RecordKey::new("1", "movie").unwrap(),
+            user,
+            RatingValue::new(value).unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_users_new_rating_replaces_the_old_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = SqliteRepository::open(dir.path()).unwrap();
+        let key = RecordKey::new("1", "movie").unwrap();
+        assert!(matches!(
+            repo.aggregate(&key).await,
+            Err(RepositoryError::NotFound)
+        ));
+        repo.put(rating("user0", 5)).await.unwrap();
+        repo.put(rating("user0", 1)).await.unwrap();
+        assert_eq!(
+            repo.aggregate(&key).await.unwrap(),
+            Aggregate {
+                mean: 1.0,
+                count: 1
+            }
+        );
+        repo.put(rating("user1", 4)).await.unwrap();
+        assert_eq!(
+            repo.aggregate(&key).await.unwrap(),
+            Aggregate {
+                mean: 2.5,
+                count: 2
+            }
+        );
+        // Another record type with the same id is another record.
+        let series = RecordKey::new("1", "series").unwrap();
+        assert!(matches!(
+            repo.aggregate(&series).await,
+            Err(RepositoryError::NotFound)
+        ));
+    }
+}

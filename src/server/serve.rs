@@ -1,0 +1,335 @@
+//! `serve`: runs the chosen services in one process, each on its own port, over SQLite.
+//!
+//! Start-up opens the databases and binds every port before anything is announced, so a
+//! port in use or an unusable data directory is reported at once. Shutdown takes a future
+//! (as mini-redis does), so tests and the CLI each bring their own: on it, instances leave
+//! the registry, servers stop accepting and finish in-flight calls, databases close.
+
+use std::{
+    future::Future,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use tokio::{net::TcpListener, sync::watch, task::JoinSet};
+use tonic::service::Routes;
+use tonic_health::{ServingStatus, server::HealthReporter};
+
+use super::{ServiceKind, grpc, metadata, movie, rating};
+use crate::{
+    discovery::{
+        HEARTBEAT_INTERVAL, Registry, RegistryError, balancer::Balancer, instance::Registration,
+        memory::MemoryRegistry,
+    },
+    pb::{
+        metadata_service_server::{self, MetadataServiceServer},
+        movie_service_server::{self, MovieServiceServer},
+        rating_service_server::{self, RatingServiceServer},
+    },
+    sqlite::StorageError,
+};
+
+/// How long in-flight calls get to finish after a shutdown signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What to run, where.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub services: Vec<ServiceKind>,
+    /// The address to listen on, e.g. `127.0.0.1` or `0.0.0.0`.
+    pub host: String,
+    pub metadata_port: u16,
+    pub rating_port: u16,
+    pub movie_port: u16,
+    pub data_dir: PathBuf,
+}
+
+impl ServeConfig {
+    pub fn port(&self, service: ServiceKind) -> u16 {
+        match service {
+            ServiceKind::Metadata => self.metadata_port,
+            ServiceKind::Rating => self.rating_port,
+            ServiceKind::Movie => self.movie_port,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot use data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {addr} for the {service} service: {source}{hint}")]
+    Bind {
+        service: ServiceKind,
+        addr: String,
+        hint: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("cannot set up gRPC reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("cannot register the {service} service: {source}")]
+    Register {
+        service: ServiceKind,
+        #[source]
+        source: RegistryError,
+    },
+    #[error("the {service} service failed: {source}")]
+    Server {
+        service: ServiceKind,
+        #[source]
+        source: tonic::transport::Error,
+    },
+}
+
+impl ServeError {
+    /// True for problems with the environment found at start-up (port in use, unusable data
+    /// directory or database): the operator's to fix, reported with exit code 2.
+    pub fn is_startup(&self) -> bool {
+        matches!(
+            self,
+            Self::DataDir { .. } | Self::Bind { .. } | Self::Storage(_)
+        )
+    }
+}
+
+/// A service that is up, and the address it bound.
+#[derive(Debug, Clone, Copy)]
+pub struct Started {
+    pub service: ServiceKind,
+    pub addr: SocketAddr,
+}
+
+/// Runs the services until `shutdown` completes. `on_ready` is called once every port is
+/// bound and every instance registered.
+pub async fn run(
+    config: ServeConfig,
+    shutdown: impl Future<Output = ()>,
+    on_ready: impl FnOnce(&[Started]),
+) -> Result<(), ServeError> {
+    let mut services = config.services.clone();
+    services.sort();
+    services.dedup();
+
+    let stores = open_stores(&config.data_dir, &services).await?;
+    let mut listeners = Vec::new();
+    for &service in &services {
+        listeners.push((
+            service,
+            bind(&config.host, service, config.port(service)).await?,
+        ));
+    }
+
+    let registry: Arc<dyn Registry> = Arc::new(MemoryRegistry::default());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut servers = JoinSet::new();
+    let mut started = Vec::new();
+    let mut registrations = Vec::new();
+    let mut reporters = Vec::new();
+    for ((service, listener), prepared) in listeners.into_iter().zip(stores) {
+        let addr = listener.local_addr().map_err(|source| ServeError::Bind {
+            service,
+            addr: format!("{}:{}", config.host, config.port(service)),
+            hint: String::new(),
+            source,
+        })?;
+        let (routes, reporter) = routes(prepared, &registry).await?;
+        let mut stop = stop_rx.clone();
+        servers.spawn(async move {
+            let result = grpc::serve(listener, routes, async move {
+                let _ = stop.wait_for(|stopped| *stopped).await;
+            })
+            .await;
+            (service, result)
+        });
+        let registration = Registration::start(
+            Arc::clone(&registry),
+            service.name(),
+            &dialable(addr).to_string(),
+            HEARTBEAT_INTERVAL,
+        )
+        .await
+        .map_err(|source| ServeError::Register { service, source })?;
+        tracing::info!(service = service.name(), %addr, instance = %registration.instance_id, "serving");
+        registrations.push(registration);
+        reporters.push(reporter);
+        started.push(Started { service, addr });
+    }
+    on_ready(&started);
+
+    // Run until asked to stop, or until a server fails.
+    let mut failure = None;
+    tokio::select! {
+        () = shutdown => tracing::info!("shutting down"),
+        Some(joined) = servers.join_next() => failure = server_failure(joined),
+    }
+
+    for registration in registrations {
+        if let Err(e) = registration.deregister().await {
+            tracing::warn!(error = %e, "deregister failed");
+        }
+    }
+    for reporter in &reporters {
+        // Probes see the instance leave before its port closes.
+        reporter
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
+    }
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while let Some(joined) = servers.join_next().await {
+            if let Some(e) = server_failure(joined) {
+                failure.get_or_insert(e);
+            }
+        }
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(timeout = ?DRAIN_TIMEOUT, "in-flight calls did not finish in time; stopping anyway");
+        servers.abort_all();
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+fn server_failure(
+    joined: Result<(ServiceKind, Result<(), tonic::transport::Error>), tokio::task::JoinError>,
+) -> Option<ServeError> {
+    match joined {
+        Ok((_, Ok(()))) => None,
+        Ok((service, Err(source))) => Some(ServeError::Server { service, source }),
+        Err(e) => {
+            tracing::error!(error = %e, "a server task ended abnormally");
+            None
+        }
+    }
+}
+
+/// A service with its storage opened, ready to be given routes.
+enum Prepared {
+    Metadata(metadata::repository::SqliteRepository),
+    Rating(rating::repository::SqliteRepository),
+    Movie,
+}
+
+/// Creates the data directory and opens the databases of the chosen services, off the
+/// executor, before any port is bound.
+async fn open_stores(
+    data_dir: &Path,
+    services: &[ServiceKind],
+) -> Result<Vec<Prepared>, ServeError> {
+    let dir = data_dir.to_owned();
+    let services = services.to_vec();
+    let opened = tokio::task::spawn_blocking(move || -> Result<Vec<Prepared>, ServeError> {
+        std::fs::create_dir_all(&dir).map_err(|source| ServeError::DataDir {
+            path: dir.clone(),
+            source,
+        })?;
+        services
+            .iter()
+            .map(|service| {
+                Ok(match service {
+                    ServiceKind::Metadata => {
+                        Prepared::Metadata(metadata::repository::SqliteRepository::open(&dir)?)
+                    }
+                    ServiceKind::Rating => {
+                        Prepared::Rating(rating::repository::SqliteRepository::open(&dir)?)
+                    }
+                    ServiceKind::Movie => Prepared::Movie,
+                })
+            })
+            .collect()
+    })
+    .await;
+    match opened {
+        Ok(result) => result,
+        Err(e) => Err(ServeError::DataDir {
+            path: data_dir.to_owned(),
+            source: std::io::Error::other(e),
+        }),
+    }
+}
+
+async fn bind(host: &str, service: ServiceKind, port: u16) -> Result<TcpListener, ServeError> {
+    let addr = format!("{host}:{port}");
+    TcpListener::bind(&addr)
+        .await
+        .map_err(|source| ServeError::Bind {
+            service,
+            hint: match source.kind() {
+                std::io::ErrorKind::AddrInUse => format!(
+                    "; choose another with --{service}-port (0 picks a free one) or stop the process using it"
+                ),
+                _ => String::new(),
+            },
+            addr,
+            source,
+        })
+}
+
+/// The address other processes dial: a wildcard bind is reached over loopback.
+fn dialable(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => {
+            SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, addr.port()))
+        }
+        ip if ip.is_unspecified() => SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port())),
+        _ => addr,
+    }
+}
+
+/// Builds a service's routes (with health and reflection) and marks it serving.
+async fn routes(
+    prepared: Prepared,
+    registry: &Arc<dyn Registry>,
+) -> Result<(Routes, HealthReporter), ServeError> {
+    let (routes, grpc_name) = match prepared {
+        Prepared::Metadata(repo) => {
+            let controller = Arc::new(metadata::controller::Controller::new(repo));
+            let handler = metadata::handler::Handler::new(controller);
+            (
+                Routes::new(MetadataServiceServer::new(handler)),
+                metadata_service_server::SERVICE_NAME,
+            )
+        }
+        Prepared::Rating(repo) => {
+            let controller = Arc::new(rating::controller::Controller::new(repo));
+            let handler = rating::handler::Handler::new(controller);
+            (
+                Routes::new(RatingServiceServer::new(handler)),
+                rating_service_server::SERVICE_NAME,
+            )
+        }
+        Prepared::Movie => {
+            let balancer = |service| Balancer::new(service, Arc::clone(registry));
+            let controller = Arc::new(movie::controller::Controller::new(
+                movie::gateway::MetadataClient::new(balancer(metadata::SERVICE_NAME)),
+                movie::gateway::RatingClient::new(balancer(rating::SERVICE_NAME)),
+            ));
+            let handler = movie::handler::Handler::new(controller);
+            (
+                Routes::new(MovieServiceServer::new(handler)),
+                movie_service_server::SERVICE_NAME,
+            )
+        }
+    };
+    let (routes, reporter) = grpc::with_health_and_reflection(routes)?;
+    set_status(&reporter, grpc_name, ServingStatus::Serving).await;
+    Ok((routes, reporter))
+}
+
+/// Sets the health of a gRPC service name and of the server as a whole ("").
+async fn set_status(reporter: &HealthReporter, grpc_name: &str, status: ServingStatus) {
+    reporter.set_service_status(grpc_name, status).await;
+    reporter.set_service_status("", status).await;
+}

@@ -1,0 +1,268 @@
+//! SQLite plumbing shared by every store: opening with the right pragmas, versioned
+//! migrations (`PRAGMA user_version`), and running blocking calls off the async executor.
+//!
+//! One writer connection (SQLite allows one writer at a time anyway) and a small pool of
+//! reader connections, which WAL mode lets run beside the writer.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
+
+use rusqlite::{Connection, OpenFlags};
+
+/// How long a connection waits for a lock held by another connection or process.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Reader connections kept open between calls; more are opened under load and closed after.
+const IDLE_READERS: usize = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("cannot open database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(
+        "database {path} has schema version {found}, newer than this movieapp knows ({known}); use a newer movieapp"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: u32,
+        known: u32,
+    },
+    #[error("migration {version} of database {path} failed: {source}")]
+    Migration {
+        path: PathBuf,
+        version: u32,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("database {path}: {source}")]
+    Query {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("database task for {path} did not finish: {source}")]
+    Task {
+        path: PathBuf,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+}
+
+/// An open SQLite database file. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct Database {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl Database {
+    /// Opens (creating if needed) the database at `path` and applies the migrations it has
+    /// not seen. `migrations[i]` takes the schema from version `i` to `i + 1`; an applied
+    /// migration is never edited, only new ones appended. Blocking: call at start-up.
+    pub fn open(path: &Path, migrations: &[&str]) -> Result<Self, StorageError> {
+        let open_err = |source| StorageError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let mut writer = Connection::open(path).map_err(open_err)?;
+        writer.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        // Reading the journal mode is the first real read: a file that is not a database
+        // fails here, with the path in the message.
+        writer
+            .pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
+            .map_err(open_err)?;
+        writer
+            .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+            .map_err(open_err)?;
+        migrate(&mut writer, path, migrations)?;
+        Ok(Self {
+            path: path.to_owned(),
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs a read on a pooled reader connection, on the blocking thread pool.
+    pub async fn read<T, F>(self: &Arc<Self>, f: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let db = Arc::clone(self);
+        self.blocking(move || {
+            let conn = match db.take_reader() {
+                Some(conn) => conn,
+                None => db.open_reader()?,
+            };
+            let result = f(&conn);
+            db.return_reader(conn);
+            result
+        })
+        .await
+    }
+
+    /// Runs a write (or a read that must see the latest write) on the single writer
+    /// connection, on the blocking thread pool. Use a transaction inside `f` for several
+    /// statements.
+    pub async fn write<T, F>(self: &Arc<Self>, f: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let db = Arc::clone(self);
+        self.blocking(move || {
+            let mut conn = db.writer.lock().unwrap_or_else(PoisonError::into_inner);
+            f(&mut conn)
+        })
+        .await
+    }
+
+    async fn blocking<T, F>(&self, f: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> rusqlite::Result<T> + Send + 'static,
+    {
+        match tokio::task::spawn_blocking(f).await {
+            Ok(result) => result.map_err(|source| StorageError::Query {
+                path: self.path.clone(),
+                source,
+            }),
+            Err(source) => Err(StorageError::Task {
+                path: self.path.clone(),
+                source,
+            }),
+        }
+    }
+
+    fn take_reader(&self) -> Option<Connection> {
+        self.readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+    }
+
+    fn return_reader(&self, conn: Connection) {
+        let mut readers = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
+        if readers.len() < IDLE_READERS {
+            readers.push(conn);
+        }
+    }
+
+    fn open_reader(&self) -> rusqlite::Result<Connection> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        Ok(conn)
+    }
+}
+
+fn migrate(conn: &mut Connection, path: &Path, migrations: &[&str]) -> Result<(), StorageError> {
+    let known = u32::try_from(migrations.len()).unwrap_or(u32::MAX);
+    let found: u32 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(|source| StorageError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+    if found > known {
+        return Err(StorageError::TooNew {
+            path: path.to_owned(),
+            found,
+            known,
+        });
+    }
+    for (version, sql) in (found..).zip(&migrations[found as usize..]) {
+        let failed = |source| StorageError::Migration {
+            path: path.to_owned(),
+            version: version + 1,
+            source,
+        };
+        let tx = conn.transaction().map_err(failed)?;
+        tx.execute_batch(sql).map_err(failed)?;
+        tx.pragma_update(None, "user_version", version + 1)
+            .map_err(failed)?;
+        tx.commit().map_err(failed)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIGRATIONS: &[&str] = &[
+        "CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER);",
+        "ALTER TABLE t ADD COLUMN note TEXT;",
+    ];
+
+    #[tokio::test]
+    async fn migrations_apply_once_and_data_persists() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let db = Arc::new(Database::open(&path, &MIGRATIONS[..1]).unwrap());
+        db.write(|c| c.execute("INSERT INTO t VALUES ('a', 1)", []))
+            .await
+            .unwrap();
+        drop(db);
+
+        // Re-opening with one more migration applies only the new one.
+        let db = Arc::new(Database::open(&path, MIGRATIONS).unwrap());
+        let (v, version): (i64, u32) = db
+            .read(|c| {
+                let v = c.query_row("SELECT v FROM t WHERE k = 'a'", [], |r| r.get(0))?;
+                let version = c.pragma_query_value(None, "user_version", |r| r.get(0))?;
+                Ok((v, version))
+            })
+            .await
+            .unwrap();
+        assert_eq!((v, version), (1, 2));
+        let mode: String = db
+            .read(|c| c.pragma_query_value(None, "journal_mode", |r| r.get(0)))
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        Database::open(&path, MIGRATIONS).unwrap();
+        let err = Database::open(&path, &MIGRATIONS[..1]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StorageError::TooNew {
+                    found: 2,
+                    known: 1,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("junk.db");
+        std::fs::write(&path, vec![b'x'; 4096]).unwrap();
+        let err = Database::open(&path, MIGRATIONS).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("junk.db"), "{msg}");
+        assert!(msg.contains("not a database"), "{msg}");
+    }
+}

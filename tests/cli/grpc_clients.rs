@@ -1,0 +1,110 @@
+//! Clients that are not ours speak to the running binary: Python grpcio (the book's grpcurl
+//! calls), and the standard health and reflection services.
+
+use std::process::Command;
+
+use crate::support::{Server, repo_root};
+
+/// The Python interpreter with grpcio, set up by scripts/test.sh.
+fn python() -> Option<String> {
+    match std::env::var("GRPC_TEST_PYTHON") {
+        Ok(python) => Some(python),
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!("GRPC_TEST_PYTHON is not set: CI must run the tests through scripts/test.sh")
+        }
+        Err(_) => {
+            eprintln!(
+                "skipped: GRPC_TEST_PYTHON is not set; run scripts/test.sh to include this test"
+            );
+            None
+        }
+    }
+}
+
+#[test]
+fn python_grpcio_makes_the_books_calls() {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let out = Command::new(python)
+        .arg(repo_root().join("tests/python/book_calls.py"))
+        .arg(repo_root().join("proto"))
+        .args([
+            server.addr("metadata"),
+            server.addr("rating"),
+            server.addr("movie"),
+        ])
+        .output()
+        .expect("run python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "book_calls.py failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("all book calls ok"), "{stdout}");
+}
+
+#[tokio::test]
+async fn health_and_reflection_are_served_on_every_port() {
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    for (service, grpc_name) in [
+        ("metadata", "MetadataService"),
+        ("rating", "RatingService"),
+        ("movie", "MovieService"),
+    ] {
+        let url = format!("http://{}", server.addr(service));
+        let channel = tonic::transport::Endpoint::from_shared(url)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+
+        let mut health = HealthClient::new(channel.clone());
+        for name in ["", grpc_name] {
+            let status = health
+                .check(HealthCheckRequest {
+                    service: name.into(),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .status;
+            assert_eq!(
+                status,
+                ServingStatus::Serving as i32,
+                "{service} health of {name:?}"
+            );
+        }
+
+        let mut reflection = ServerReflectionClient::new(channel);
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut responses = reflection
+            .server_reflection_info(tokio_stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner();
+        let response = responses.message().await.unwrap().unwrap();
+        let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+            panic!("unexpected reflection answer: {response:?}");
+        };
+        let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+        assert!(names.iter().any(|n| n == grpc_name), "{service}: {names:?}");
+        assert!(
+            names.iter().any(|n| n == "grpc.health.v1.Health"),
+            "{service}: {names:?}"
+        );
+    }
+}

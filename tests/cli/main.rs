@@ -1,0 +1,10 @@
+//! End-to-end tests: they run the real `movieapp` binary on loopback ports picked by the
+//! OS, with real SQLite files in temp directories, and talk to it over real gRPC.
+
+mod bad_input;
+mod book_flow;
+mod completions;
+mod grpc_clients;
+mod restart;
+mod startup;
+mod support;

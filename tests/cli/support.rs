@@ -1,0 +1,180 @@
+//! Starting `movieapp serve` and running the clients against it.
+
+use std::{
+    collections::HashMap,
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_movieapp");
+
+/// How long `serve` may take to announce its ports.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A running `movieapp serve`; stopped with SIGTERM (then SIGKILL) when dropped.
+pub struct Server {
+    child: Option<Child>,
+    pub addrs: HashMap<String, String>,
+    /// Lines of stdout after the announcements, e.g. nothing; kept for debugging.
+    _stdout: mpsc::Receiver<String>,
+}
+
+impl Server {
+    /// Starts every service on free ports with `data_dir`.
+    pub fn start(data_dir: &Path) -> Self {
+        Self::start_with(data_dir, &[])
+    }
+
+    /// Starts `serve` on free ports with extra arguments, and waits for its announcements.
+    pub fn start_with(data_dir: &Path, extra: &[&str]) -> Self {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["serve", "--data-dir"])
+            .arg(data_dir)
+            .args([
+                "--metadata-port",
+                "0",
+                "--rating-port",
+                "0",
+                "--movie-port",
+                "0",
+            ])
+            .args(extra)
+            .args(["--log-level", "warn"])
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().expect("spawn movieapp serve");
+        let expected = if let Some(i) = extra.iter().position(|a| *a == "--services") {
+            extra[i + 1].split(',').count()
+        } else {
+            3
+        };
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut addrs = HashMap::new();
+        while addrs.len() < expected {
+            let line = match rx.recv_timeout(START_TIMEOUT) {
+                Ok(line) => line,
+                Err(e) => {
+                    let _ = child.kill();
+                    panic!("serve did not announce its services ({e}); got {addrs:?}");
+                }
+            };
+            let (service, addr) = line
+                .split_once(" listening on ")
+                .unwrap_or_else(|| panic!("unexpected serve output: {line:?}"));
+            addrs.insert(service.to_owned(), addr.to_owned());
+        }
+        Self {
+            child: Some(child),
+            addrs,
+            _stdout: rx,
+        }
+    }
+
+    pub fn addr(&self, service: &str) -> &str {
+        &self.addrs[service]
+    }
+
+    /// Sends SIGTERM and returns the exit code.
+    pub fn stop(self) -> Option<i32> {
+        self.stop_with("TERM")
+    }
+
+    /// Sends `signal` (e.g. "INT") and returns the exit code.
+    pub fn stop_with(mut self, name: &str) -> Option<i32> {
+        let mut child = self.child.take().expect("running");
+        signal(child.id(), name);
+        wait_with_timeout(&mut child, Duration::from_secs(20))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            signal(child.id(), "TERM");
+            if wait_with_timeout(&mut child, Duration::from_secs(10)).is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+pub fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{name} {pid} failed");
+}
+
+fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<i32> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match child.try_wait().expect("wait for serve") {
+            Some(status) => return status.code(),
+            None if std::time::Instant::now() > deadline => return None,
+            None => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+/// The result of one client command.
+#[derive(Debug)]
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Asserts success and returns stdout.
+    #[track_caller]
+    pub fn ok(self) -> String {
+        assert_eq!(self.code, Some(0), "command failed: {self:#?}");
+        self.stdout
+    }
+
+    /// Parses stdout as JSON after asserting success.
+    #[track_caller]
+    pub fn json(self) -> serde_json::Value {
+        let out = self.ok();
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+    }
+}
+
+/// Runs `movieapp` with `args` and an isolated environment.
+pub fn movieapp(args: &[&str]) -> Run {
+    movieapp_env(args, &[])
+}
+
+pub fn movieapp_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).env_remove("RUST_LOG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run movieapp");
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
