@@ -15,7 +15,7 @@ use rusqlite::{Connection, OpenFlags};
 /// How long a connection waits for a lock held by another connection or process.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Reader connections kept open between calls; more are opened under load and closed after.
-const IDLE_READERS: usize = 8;
+const IDLE_READERS: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {

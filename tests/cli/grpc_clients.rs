@@ -107,4 +107,10 @@ async fn health_and_reflection_are_served_on_every_port() {
             "{service}: {names:?}"
         );
     }
+    // Stop from a blocking thread so this runtime keeps driving the client connections,
+    // which must answer the server's graceful-shutdown handshake.
+    let code = tokio::task::spawn_blocking(move || server.stop())
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0));
 }
