@@ -22,7 +22,7 @@ impl<R> Handler<R> {
 
 #[tonic::async_trait]
 impl<R: Repository> MetadataService for Handler<R> {
-    #[tracing::instrument(skip_all, fields(endpoint = "GetMetadata"))]
+    #[tracing::instrument(level = "debug", skip_all, fields(endpoint = "GetMetadata"))]
     async fn get_metadata(
         &self,
         request: Request<pb::GetMetadataRequest>,
@@ -35,7 +35,7 @@ impl<R: Repository> MetadataService for Handler<R> {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(endpoint = "PutMetadata"))]
+    #[tracing::instrument(level = "debug", skip_all, fields(endpoint = "PutMetadata"))]
     async fn put_metadata(
         &self,
         request: Request<pb::PutMetadataRequest>,

@@ -32,7 +32,7 @@ impl SqliteRepository {
 }
 
 impl controller::Repository for SqliteRepository {
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn get(&self, id: &str) -> Result<Metadata, RepositoryError> {
         let id = id.to_owned();
         self.db
@@ -54,7 +54,7 @@ impl controller::Repository for SqliteRepository {
             .ok_or(RepositoryError::NotFound)
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn put(&self, m: Metadata) -> Result<(), RepositoryError> {
         self.db
             .write(move |c| {

@@ -34,7 +34,11 @@ impl MetadataClient {
 }
 
 impl MetadataGateway for MetadataClient {
-    #[tracing::instrument(skip_all, fields(component = "gateway", endpoint = "GetMetadata"))]
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(component = "gateway", endpoint = "GetMetadata")
+    )]
     async fn get(&self, id: &str) -> Result<Metadata, ServiceError> {
         let channel = self.balancer.pick().await?;
         let response = MetadataServiceClient::new(channel)

@@ -22,7 +22,7 @@ impl<R> Handler<R> {
 
 #[tonic::async_trait]
 impl<R: Repository> RatingService for Handler<R> {
-    #[tracing::instrument(skip_all, fields(endpoint = "GetAggregatedRating"))]
+    #[tracing::instrument(level = "debug", skip_all, fields(endpoint = "GetAggregatedRating"))]
     async fn get_aggregated_rating(
         &self,
         request: Request<pb::GetAggregatedRatingRequest>,
@@ -35,7 +35,7 @@ impl<R: Repository> RatingService for Handler<R> {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(endpoint = "PutRating"))]
+    #[tracing::instrument(level = "debug", skip_all, fields(endpoint = "PutRating"))]
     async fn put_rating(
         &self,
         request: Request<pb::PutRatingRequest>,

@@ -34,7 +34,7 @@ impl SqliteRepository {
 }
 
 impl controller::Repository for SqliteRepository {
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn aggregate(&self, key: &RecordKey) -> Result<Aggregate, RepositoryError> {
         let key = key.clone();
         let (mean, count): (Option<f64>, i64) = self
@@ -57,7 +57,7 @@ impl controller::Repository for SqliteRepository {
         }
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn put(&self, rating: UserRating) -> Result<(), RepositoryError> {
         self.db
             .write(move |c| {
