@@ -32,6 +32,7 @@ complete -c movieapp -n "__fish_movieapp_needs_command" -s V -l version -d 'Prin
 complete -c movieapp -n "__fish_movieapp_needs_command" -f -a "serve" -d 'Run the metadata, rating and movie services in this process, data in SQLite'
 complete -c movieapp -n "__fish_movieapp_needs_command" -f -a "movie" -d 'Show or store movies'
 complete -c movieapp -n "__fish_movieapp_needs_command" -f -a "rate" -d 'Rate records, or read their aggregated rating'
+complete -c movieapp -n "__fish_movieapp_needs_command" -f -a "bench-serialize" -d 'Compare serialization formats for a movie\'s metadata (book chapter 4)'
 complete -c movieapp -n "__fish_movieapp_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c movieapp -n "__fish_movieapp_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l services -d 'Services to run, comma-separated' -r -f -a "metadata\t''
@@ -106,16 +107,35 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from help" -f -a "put" -d 'Rate a record from 1 to 5; a user\'s new rating of a record replaces their old one'
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from help" -f -a "get" -d 'Show a record\'s aggregated rating: the mean over its users'
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c movieapp -n "__fish_movieapp_using_subcommand bench-serialize" -l duration -d 'Total time to spend measuring, in seconds' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand bench-serialize" -l iterations -d 'Iterations per batch, instead of sizing batches from --duration' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand bench-serialize" -l batches -d 'Batches per operation; their median ns/op is reported' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand bench-serialize" -l formats -d 'Formats to compare, comma-separated [default: all]' -r -f -a "json\t'serde_json, the book\'s lowercase field names'
+xml\t'quick-xml, Go\'s element names (`<Metadata><ID>…`)'
+yaml\t'serde_yaml_ng'
+protobuf\t'prost, the generated `Metadata`'
+msgpack\t'rmp-serde, fields by name'
+cbor\t'ciborium, fields by name'
+postcard\t'postcard, fields by position'"
+complete -c movieapp -n "__fish_movieapp_using_subcommand bench-serialize" -l value-file -d 'Benchmark this Metadata JSON ({"id","title","description","director"}) instead of the book\'s value' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand bench-serialize" -s o -l output -d 'Output format' -r -f -a "table\t'A readable table'
+json\t'JSON, one document per command, for scripts'"
+complete -c movieapp -n "__fish_movieapp_using_subcommand bench-serialize" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand bench-serialize" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand bench-serialize" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand bench-serialize" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c movieapp -n "__fish_movieapp_using_subcommand bench-serialize" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand completions" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand completions" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand completions" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c movieapp -n "__fish_movieapp_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate completions help" -f -a "serve" -d 'Run the metadata, rating and movie services in this process, data in SQLite'
-complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate completions help" -f -a "movie" -d 'Show or store movies'
-complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate completions help" -f -a "rate" -d 'Rate records, or read their aggregated rating'
-complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate bench-serialize completions help" -f -a "serve" -d 'Run the metadata, rating and movie services in this process, data in SQLite'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate bench-serialize completions help" -f -a "movie" -d 'Show or store movies'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate bench-serialize completions help" -f -a "rate" -d 'Rate records, or read their aggregated rating'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate bench-serialize completions help" -f -a "bench-serialize" -d 'Compare serialization formats for a movie\'s metadata (book chapter 4)'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate bench-serialize completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate bench-serialize completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c movieapp -n "__fish_movieapp_using_subcommand help; and __fish_seen_subcommand_from movie" -f -a "get" -d 'Show a movie\'s metadata and aggregated rating (asks the movie service)'
 complete -c movieapp -n "__fish_movieapp_using_subcommand help; and __fish_seen_subcommand_from movie" -f -a "put" -d 'Store or replace a movie\'s metadata (asks the metadata service)'
 complete -c movieapp -n "__fish_movieapp_using_subcommand help; and __fish_seen_subcommand_from rate" -f -a "put" -d 'Rate a record from 1 to 5; a user\'s new rating of a record replaces their old one'

@@ -9,6 +9,7 @@ pub mod commands;
 pub mod config;
 pub mod discovery;
 pub mod model;
+pub mod serialization;
 pub mod server;
 pub mod sqlite;
 

@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand, each an `Args` and a `run`. This file only
 //! routes, sets up logging, and classifies errors into exit codes.
 
+pub mod bench_serialize;
 pub mod completions;
 mod logging;
 pub mod movie;
@@ -20,7 +21,8 @@ Examples:
   movieapp movie put 1 --title 'The Movie' --director 'Mr. D'
   movieapp rate put 1 5 --user alex
   movieapp movie get 1
-  movieapp movie get 1 --output json | jq .rating";
+  movieapp movie get 1 --output json | jq .rating
+  movieapp bench-serialize                         # JSON vs XML vs Protobuf, as in chapter 4";
 
 /// The movie-rating system from \"Microservices with Go\": metadata, rating and movie
 /// services, and the clients to use them.
@@ -54,6 +56,7 @@ pub enum Command {
     Serve(serve::Args),
     Movie(movie::Args),
     Rate(rate::Args),
+    BenchSerialize(bench_serialize::Args),
     Completions(completions::Args),
 }
 
@@ -68,6 +71,7 @@ impl Cli {
             Command::Serve(args) => serve::run(args, &self.global).await,
             Command::Movie(args) => movie::run(args, &self.global).await,
             Command::Rate(args) => rate::run(args, &self.global).await,
+            Command::BenchSerialize(args) => bench_serialize::run(args),
             Command::Completions(args) => completions::run(args),
         }
     }

@@ -2,8 +2,9 @@ use serde::{Deserialize, Serialize};
 
 use super::validate::{self, MAX_DESCRIPTION_BYTES, MAX_TITLE_BYTES, ValidationError};
 
-/// A movie's metadata. JSON field names are the book's.
+/// A movie's metadata. JSON field names are the book's; unknown fields are rejected.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Metadata {
     pub id: String,
     pub title: String,

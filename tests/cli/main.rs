@@ -2,6 +2,7 @@
 //! OS, with real SQLite files in temp directories, and talk to it over real gRPC.
 
 mod bad_input;
+mod bench_serialize;
 mod book_flow;
 mod completions;
 mod grpc_clients;
