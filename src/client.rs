@@ -1,28 +1,36 @@
-//! What the CLI clients share: finding the service to talk to, connecting, and turning a
-//! failed call into one line that names the problem and the value.
+//! What the CLI clients share: finding the service through the registry (or `--addr`),
+//! calling it with the same balancing and retry the services use, and turning a failure into
+//! one line that names the problem and the value.
 
-use std::time::Duration;
+use std::{future::Future, sync::Arc};
 
-use tonic::{
-    Code, Status,
-    transport::{Channel, Endpoint},
+use tonic::{Code, Status, transport::Channel};
+
+use crate::{
+    config::{Config, ConfigError},
+    discovery::{
+        Registry, RegistryError,
+        balancer::{Balancer, CallError, DiscoveryError, instance_failed},
+        static_list::StaticRegistry,
+    },
+    server::ServiceKind,
 };
-
-use crate::{config::Config, server::ServiceKind};
-
-/// How long connecting to a service may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// How long one call may take.
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error(
-        "the {service} service's port is 0 in the configuration (a free port picked at start-up); pass --addr host:port"
-    )]
-    UnknownPort { service: ServiceKind },
-    #[error("invalid address {addr:?}: expected host:port")]
+    #[error("invalid --addr {addr:?}: expected host:port")]
     BadAddress { addr: String },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(
+        "no healthy instance of \"{service}\" in registry {registry}; start the services with `movieapp serve`, or pass --addr host:port"
+    )]
+    NoInstance {
+        service: ServiceKind,
+        registry: String,
+    },
     #[error(
         "cannot reach the {service} service at {addr}: {reason}; start the services with `movieapp serve`, or point --addr at a running one"
     )]
@@ -48,6 +56,14 @@ impl ClientError {
             _ => None,
         }
     }
+
+    /// True for mistakes in how the client was called (exit code 2).
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            Self::BadAddress { .. } | Self::Config(_) | Self::Registry(RegistryError::Open { .. })
+        )
+    }
 }
 
 fn describe(service: ServiceKind, addr: &str, status: &Status) -> String {
@@ -63,53 +79,76 @@ fn describe(service: ServiceKind, addr: &str, status: &Status) -> String {
     }
 }
 
-/// A connected client for one service.
-pub struct Connection {
-    pub service: ServiceKind,
-    pub addr: String,
-    pub channel: Channel,
+/// A service to call: found through the registry, or at a fixed `--addr`.
+pub struct Target {
+    service: ServiceKind,
+    balancer: Balancer,
 }
 
-impl Connection {
-    /// Connects to `service` at `addr` if given, else where the configuration says it
-    /// listens.
+impl Target {
+    /// Resolves `service` at `addr` if given, else through the configured registry.
     pub async fn open(
         service: ServiceKind,
         addr: Option<&str>,
         config: &Config,
     ) -> Result<Self, ClientError> {
-        let addr = match addr {
-            Some(addr) => addr.to_owned(),
-            None => match config.port(service) {
-                0 => return Err(ClientError::UnknownPort { service }),
-                port => format!("{}:{port}", config.dial_host()),
-            },
+        let registry: Arc<dyn Registry> = match addr {
+            Some(addr) => {
+                let valid = addr
+                    .rsplit_once(':')
+                    .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+                if !valid {
+                    return Err(ClientError::BadAddress {
+                        addr: addr.to_owned(),
+                    });
+                }
+                Arc::new(StaticRegistry::new(vec![(
+                    service.name().to_owned(),
+                    vec![addr.to_owned()],
+                )]))
+            }
+            None => config.registry_settings()?.open().await?,
         };
-        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|_| ClientError::BadAddress { addr: addr.clone() })?
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(CALL_TIMEOUT);
-        let channel = endpoint
-            .connect()
-            .await
-            .map_err(|e| ClientError::Unreachable {
-                service,
-                addr: addr.clone(),
-                reason: root_cause(&e),
-            })?;
         Ok(Self {
             service,
-            addr,
-            channel,
+            balancer: Balancer::new(service.name(), registry),
         })
     }
 
-    /// Wraps a failed call's status with the service and address.
-    pub fn failed(&self, status: Status) -> ClientError {
-        ClientError::Call {
-            service: self.service,
-            addr: self.addr.clone(),
-            status,
+    /// Calls the service (retrying once on another instance if one is unavailable).
+    pub async fn call<T, F, Fut>(&self, call: F) -> Result<T, ClientError>
+    where
+        F: FnMut(Channel, &str) -> Fut,
+        Fut: Future<Output = Result<T, Status>>,
+    {
+        self.balancer.call(call).await.map_err(|e| self.failed(e))
+    }
+
+    fn failed(&self, e: CallError) -> ClientError {
+        let service = self.service;
+        match e {
+            CallError::Discovery(DiscoveryError::NoHealthyInstance { registry, .. }) => {
+                ClientError::NoInstance { service, registry }
+            }
+            CallError::Discovery(DiscoveryError::Registry(e)) => ClientError::Registry(e),
+            CallError::Discovery(DiscoveryError::BadAddress { addr, .. }) => {
+                ClientError::BadAddress { addr }
+            }
+            // A transport error behind it: the server was not reached, or went away.
+            CallError::Status { addr, status }
+                if instance_failed(&status) && std::error::Error::source(&status).is_some() =>
+            {
+                ClientError::Unreachable {
+                    service,
+                    addr,
+                    reason: root_cause(&status),
+                }
+            }
+            CallError::Status { addr, status } => ClientError::Call {
+                service,
+                addr,
+                status,
+            },
         }
     }
 }

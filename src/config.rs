@@ -3,11 +3,17 @@
 //! every key has a default. Unknown keys and invalid values are rejected with the file, key
 //! or variable and the reason.
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use serde::Deserialize;
 
-use crate::server::ServiceKind;
+use crate::{
+    discovery::{HEALTHY_TTL, HEARTBEAT_INTERVAL, RegistryKind, RegistrySettings, consul},
+    server::ServiceKind,
+};
 
 /// Names a config file when `--config` is not given.
 pub const CONFIG_ENV: &str = "MOVIEAPP_CONFIG";
@@ -28,8 +34,10 @@ pub enum ConfigError {
     Env {
         name: &'static str,
         value: String,
-        expected: &'static str,
+        expected: String,
     },
+    #[error("{0}")]
+    Invalid(String),
     #[error(
         "no data directory: this platform has none for the user; pass --data-dir or set MOVIEAPP_DATA_DIR"
     )]
@@ -46,6 +54,17 @@ pub struct Config {
     pub metadata_port: u16,
     pub rating_port: u16,
     pub movie_port: u16,
+    /// Which service registry to use.
+    pub registry: RegistryKind,
+    /// How often each instance heartbeats.
+    pub heartbeat_interval: Duration,
+    /// How long a silent instance stays healthy.
+    pub registry_ttl: Duration,
+    /// The Consul agent's URL, for `registry: consul`.
+    pub consul_address: String,
+    /// Addresses for `registry: static`, per service; unset ones default to this host's
+    /// configured ports.
+    pub static_addresses: Vec<(ServiceKind, Vec<String>)>,
 }
 
 impl Default for Config {
@@ -56,6 +75,11 @@ impl Default for Config {
             metadata_port: ServiceKind::Metadata.default_port(),
             rating_port: ServiceKind::Rating.default_port(),
             movie_port: ServiceKind::Movie.default_port(),
+            registry: RegistryKind::default(),
+            heartbeat_interval: HEARTBEAT_INTERVAL,
+            registry_ttl: HEALTHY_TTL,
+            consul_address: consul::DEFAULT_ADDRESS.to_owned(),
+            static_addresses: Vec::new(),
         }
     }
 }
@@ -69,6 +93,32 @@ struct File {
     metadata: Option<ServiceSection>,
     rating: Option<ServiceSection>,
     movie: Option<ServiceSection>,
+    service_discovery: Option<DiscoverySection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct DiscoverySection {
+    backend: Option<String>,
+    heartbeat_interval: Option<String>,
+    ttl: Option<String>,
+    consul: Option<ConsulSection>,
+    #[serde(rename = "static")]
+    static_addresses: Option<StaticSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsulSection {
+    address: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StaticSection {
+    metadata: Option<Vec<String>>,
+    rating: Option<Vec<String>>,
+    movie: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -83,7 +133,7 @@ struct ApiSection {
     port: Option<u16>,
 }
 
-type Setter = fn(&mut Config, &str) -> Result<(), &'static str>;
+type Setter = fn(&mut Config, &str) -> Result<(), String>;
 
 /// Every environment variable, the key it overrides, and how it is parsed.
 const ENV_VARS: &[(&str, Setter)] = &[
@@ -107,20 +157,72 @@ const ENV_VARS: &[(&str, Setter)] = &[
         c.movie_port = port(v)?;
         Ok(())
     }),
+    ("MOVIEAPP_REGISTRY", |c, v| {
+        c.registry = v.parse()?;
+        Ok(())
+    }),
+    ("MOVIEAPP_SERVICE_DISCOVERY_HEARTBEAT_INTERVAL", |c, v| {
+        c.heartbeat_interval = duration(v)?;
+        Ok(())
+    }),
+    ("MOVIEAPP_SERVICE_DISCOVERY_TTL", |c, v| {
+        c.registry_ttl = duration(v)?;
+        Ok(())
+    }),
+    ("MOVIEAPP_SERVICE_DISCOVERY_CONSUL_ADDRESS", |c, v| {
+        c.consul_address = consul_url(v)?;
+        Ok(())
+    }),
 ];
 
-fn non_empty(v: &str) -> Result<&str, &'static str> {
+fn non_empty(v: &str) -> Result<&str, String> {
     if v.trim().is_empty() {
-        Err("expected a non-empty value")
+        Err("expected a non-empty value".to_owned())
     } else {
         Ok(v)
     }
 }
 
-fn port(v: &str) -> Result<u16, &'static str> {
+fn port(v: &str) -> Result<u16, String> {
     v.trim()
         .parse()
-        .map_err(|_| "expected a port number from 0 to 65535 (0 picks a free port)")
+        .map_err(|_| "expected a port number from 0 to 65535 (0 picks a free port)".to_owned())
+}
+
+/// A duration such as `1s`, `500ms` or `2m`.
+pub fn duration(v: &str) -> Result<Duration, String> {
+    let v = v.trim();
+    let expected =
+        || format!("invalid duration {v:?}: expected a number with a unit, e.g. 500ms, 1s or 2m");
+    let split = v
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .ok_or_else(expected)?;
+    let (number, unit) = v.split_at(split);
+    let number: f64 = number.parse().map_err(|_| expected())?;
+    let seconds = match unit {
+        "ms" => number / 1000.0,
+        "s" => number,
+        "m" => number * 60.0,
+        _ => return Err(expected()),
+    };
+    if !(0.001..=86_400.0).contains(&seconds) {
+        return Err(format!("invalid duration {v:?}: expected 1ms to 24h"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// A Consul agent address, `host:port` or `http(s)://host:port`, as a URL.
+fn consul_url(v: &str) -> Result<String, String> {
+    let v = non_empty(v)?.trim().trim_end_matches('/');
+    if v.starts_with("http://") || v.starts_with("https://") {
+        Ok(v.to_owned())
+    } else if v.contains(':') && !v.contains('/') {
+        Ok(format!("http://{v}"))
+    } else {
+        Err(format!(
+            "invalid Consul address {v:?}: expected host:port or http://host:port"
+        ))
+    }
 }
 
 impl Config {
@@ -144,7 +246,19 @@ impl Config {
                 })?;
             }
         }
+        config.validate()?;
         Ok(config)
+    }
+
+    /// Checks rules that span keys.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.heartbeat_interval >= self.registry_ttl {
+            return Err(ConfigError::Invalid(format!(
+                "serviceDiscovery.heartbeatInterval ({:?}) must be shorter than serviceDiscovery.ttl ({:?}), or instances drop out between heartbeats",
+                self.heartbeat_interval, self.registry_ttl
+            )));
+        }
+        Ok(())
     }
 
     /// Loads from the process environment.
@@ -190,12 +304,75 @@ impl Config {
         if listen_host.trim().is_empty() {
             return Err("listenHost: expected a non-empty host".to_owned());
         }
+        let discovery = file.service_discovery.unwrap_or_default();
+        let key = |name: &str, e: String| format!("serviceDiscovery.{name}: {e}");
+        let mut static_addresses = Vec::new();
+        if let Some(section) = discovery.static_addresses {
+            for (service, addrs) in [
+                (ServiceKind::Metadata, section.metadata),
+                (ServiceKind::Rating, section.rating),
+                (ServiceKind::Movie, section.movie),
+            ] {
+                if let Some(addrs) = addrs {
+                    if let Some(bad) = addrs.iter().find(|a| !a.contains(':')) {
+                        return Err(key(
+                            &format!("static.{service}"),
+                            format!("invalid address {bad:?}: expected host:port"),
+                        ));
+                    }
+                    static_addresses.push((service, addrs));
+                }
+            }
+        }
         Ok(Self {
             data_dir: file.data_dir,
             listen_host,
             metadata_port: port(file.metadata, defaults.metadata_port),
             rating_port: port(file.rating, defaults.rating_port),
             movie_port: port(file.movie, defaults.movie_port),
+            registry: match discovery.backend {
+                Some(b) => b.parse().map_err(|e| key("backend", e))?,
+                None => defaults.registry,
+            },
+            heartbeat_interval: match discovery.heartbeat_interval {
+                Some(d) => duration(&d).map_err(|e| key("heartbeatInterval", e))?,
+                None => defaults.heartbeat_interval,
+            },
+            registry_ttl: match discovery.ttl {
+                Some(d) => duration(&d).map_err(|e| key("ttl", e))?,
+                None => defaults.registry_ttl,
+            },
+            consul_address: match discovery.consul.and_then(|c| c.address) {
+                Some(a) => consul_url(&a).map_err(|e| key("consul.address", e))?,
+                None => defaults.consul_address,
+            },
+            static_addresses,
+        })
+    }
+
+    /// How to open the registry, with the data directory resolved.
+    pub fn registry_settings(&self) -> Result<RegistrySettings, ConfigError> {
+        let static_addresses = ServiceKind::ALL
+            .iter()
+            .filter_map(|&service| {
+                let configured = self
+                    .static_addresses
+                    .iter()
+                    .find(|(s, _)| *s == service)
+                    .map(|(_, addrs)| addrs.clone());
+                let addrs = configured.or_else(|| match self.port(service) {
+                    0 => None,
+                    port => Some(vec![format!("{}:{port}", self.dial_host())]),
+                })?;
+                Some((service.name().to_owned(), addrs))
+            })
+            .collect();
+        Ok(RegistrySettings {
+            kind: self.registry.clone(),
+            data_dir: self.resolved_data_dir()?,
+            ttl: self.registry_ttl,
+            consul_address: self.consul_address.clone(),
+            static_addresses,
         })
     }
 
@@ -299,6 +476,20 @@ mod tests {
         let path = write(&dir, "movie:\n  api:\n    port: 70000\n");
         let msg = Config::load(Some(&path), env(&[])).unwrap_err().to_string();
         assert!(msg.contains("movie.api.port"), "{msg}");
+        let err = Config::load(None, env(&[("MOVIEAPP_REGISTRY", "etcd")])).unwrap_err();
+        assert!(
+            err.to_string().contains("MOVIEAPP_REGISTRY=\"etcd\""),
+            "{err}"
+        );
+        let path = write(&dir, "serviceDiscovery:\n  ttl: 5 seconds\n");
+        let msg = Config::load(Some(&path), env(&[])).unwrap_err().to_string();
+        assert!(
+            msg.contains("serviceDiscovery.ttl") && msg.contains("5 seconds"),
+            "{msg}"
+        );
+        let slow = env(&[("MOVIEAPP_SERVICE_DISCOVERY_HEARTBEAT_INTERVAL", "10s")]);
+        let msg = Config::load(None, slow).unwrap_err().to_string();
+        assert!(msg.contains("must be shorter than"), "{msg}");
         let err = Config::load(None, env(&[("MOVIEAPP_MOVIE_API_PORT", "eighty")])).unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -311,6 +502,52 @@ mod tests {
                 .to_string()
                 .contains("/nonexistent/movieapp.yaml")
         );
+    }
+
+    #[test]
+    fn discovery_settings_come_from_file_and_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            &dir,
+            "serviceDiscovery:\n  backend: consul\n  heartbeatInterval: 500ms\n  ttl: 3s\n  consul:\n    address: 10.0.0.9:8500\n  static:\n    metadata: [10.0.0.1:8081, 10.0.0.2:8081]\n",
+        );
+        let c = Config::load(Some(&path), env(&[])).unwrap();
+        assert_eq!(c.registry, RegistryKind::Consul(None));
+        assert_eq!(c.heartbeat_interval, Duration::from_millis(500));
+        assert_eq!(c.registry_ttl, Duration::from_secs(3));
+        assert_eq!(c.consul_address, "http://10.0.0.9:8500");
+        let c = Config::load(
+            Some(&path),
+            env(&[
+                ("MOVIEAPP_REGISTRY", "static"),
+                ("MOVIEAPP_DATA_DIR", "/tmp/x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.registry, RegistryKind::Static);
+        let settings = c.registry_settings().unwrap();
+        assert_eq!(
+            settings.static_addresses,
+            [
+                (
+                    "metadata".to_owned(),
+                    vec!["10.0.0.1:8081".to_owned(), "10.0.0.2:8081".to_owned()]
+                ),
+                ("rating".to_owned(), vec!["127.0.0.1:8082".to_owned()]),
+                ("movie".to_owned(), vec!["127.0.0.1:8083".to_owned()]),
+            ]
+        );
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(duration("1.5s"), Ok(Duration::from_millis(1500)));
+        for bad in ["", "5", "s", "5 s", "-1s", "0s", "1h"] {
+            assert!(duration(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

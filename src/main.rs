@@ -3,7 +3,7 @@
 use std::{io::Write, process::ExitCode};
 
 use clap::Parser;
-use movieapp::commands::{Cli, exit_code};
+use movieapp::commands::{Cli, exit_code, one_line};
 
 // The services allocate many small, short-lived buffers per call (HTTP/2 frames, protobuf
 // messages); mimalloc serves them markedly cheaper than the system allocator.
@@ -23,7 +23,7 @@ fn main() -> ExitCode {
             let code = exit_code(&err);
             if code != 0 {
                 // One line: the error and its causes.
-                let _ = writeln!(std::io::stderr(), "error: {err:#}");
+                let _ = writeln!(std::io::stderr(), "error: {}", one_line(&err));
             }
             ExitCode::from(code)
         }

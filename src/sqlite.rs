@@ -14,7 +14,7 @@ use std::{
     time::Duration,
 };
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 /// How long a connection waits for a lock held by another connection or process.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -23,6 +23,12 @@ const MAX_READERS: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
+    #[error("cannot create directory {path}: {source}")]
+    Directory {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot open database {path}: {source}")]
     Open {
         path: PathBuf,
@@ -199,7 +205,23 @@ fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
 
 fn migrate(conn: &mut Connection, path: &Path, migrations: &[&str]) -> Result<(), StorageError> {
     let known = u32::try_from(migrations.len()).unwrap_or(u32::MAX);
-    let found: u32 = conn
+    let failed = |version: u32| {
+        move |source| StorageError::Migration {
+            path: path.to_owned(),
+            version,
+            source,
+        }
+    };
+    // IMMEDIATE takes the write lock before reading the version, so processes opening a new
+    // file at the same moment migrate one after the other (the busy timeout makes the
+    // others wait) and each sees the version the previous one left.
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|source| StorageError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+    let found: u32 = tx
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .map_err(|source| StorageError::Open {
             path: path.to_owned(),
@@ -212,19 +234,12 @@ fn migrate(conn: &mut Connection, path: &Path, migrations: &[&str]) -> Result<()
             known,
         });
     }
-    for (version, sql) in (found..).zip(&migrations[found as usize..]) {
-        let failed = |source| StorageError::Migration {
-            path: path.to_owned(),
-            version: version + 1,
-            source,
-        };
-        let tx = conn.transaction().map_err(failed)?;
-        tx.execute_batch(sql).map_err(failed)?;
-        tx.pragma_update(None, "user_version", version + 1)
-            .map_err(failed)?;
-        tx.commit().map_err(failed)?;
+    for (version, sql) in (found + 1..).zip(&migrations[found as usize..]) {
+        tx.execute_batch(sql).map_err(failed(version))?;
+        tx.pragma_update(None, "user_version", version)
+            .map_err(failed(version))?;
     }
-    Ok(())
+    tx.commit().map_err(failed(known))
 }
 
 #[cfg(test)]
@@ -281,6 +296,21 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(one, 1);
+    }
+
+    #[test]
+    fn concurrent_openers_of_a_new_file_migrate_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("race.db");
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || Database::open(&path, MIGRATIONS).map(|_| ()))
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap().unwrap();
+        }
     }
 
     #[test]

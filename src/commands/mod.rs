@@ -7,13 +7,19 @@ mod logging;
 pub mod movie;
 mod output;
 pub mod rate;
+pub mod registry;
 pub mod serve;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::{config::ConfigError, server::serve::ServeError};
+use crate::{
+    client::ClientError,
+    config::ConfigError,
+    discovery::{RegistryError, RegistryKind},
+    server::serve::ServeError,
+};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -22,6 +28,7 @@ Examples:
   movieapp rate put 1 5 --user alex
   movieapp movie get 1
   movieapp movie get 1 --output json | jq .rating
+  movieapp registry list                           # which instances are up
   movieapp bench-serialize                         # JSON vs XML vs Protobuf, as in chapter 4";
 
 /// The movie-rating system from \"Microservices with Go\": metadata, rating and movie
@@ -49,6 +56,15 @@ pub struct GlobalArgs {
     /// `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]
     #[arg(long, global = true, value_name = "LEVEL")]
     pub log_level: Option<String>,
+    /// Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp
+    /// on this host), memory, static (addresses from config) or consul://host:port
+    /// [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]
+    #[arg(long, global = true, value_name = "REGISTRY", value_parser = parse_registry)]
+    pub registry: Option<RegistryKind>,
+}
+
+fn parse_registry(value: &str) -> Result<RegistryKind, String> {
+    value.parse()
 }
 
 #[derive(Debug, Subcommand)]
@@ -56,6 +72,7 @@ pub enum Command {
     Serve(serve::Args),
     Movie(movie::Args),
     Rate(rate::Args),
+    Registry(registry::Args),
     BenchSerialize(bench_serialize::Args),
     Completions(completions::Args),
 }
@@ -67,10 +84,14 @@ impl Cli {
             _ => "warn",
         };
         logging::init(self.global.log_level.as_deref(), default_level)?;
+        // reqwest (the Consul client) uses rustls; pick its crypto provider once, up front.
+        // An error means one is installed already, which is as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         match self.command {
             Command::Serve(args) => serve::run(args, &self.global).await,
             Command::Movie(args) => movie::run(args, &self.global).await,
             Command::Rate(args) => rate::run(args, &self.global).await,
+            Command::Registry(args) => registry::run(args, &self.global).await,
             Command::BenchSerialize(args) => bench_serialize::run(args),
             Command::Completions(args) => completions::run(args),
         }
@@ -92,10 +113,33 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     let usage = err.chain().any(|e| {
         e.is::<UsageError>()
             || e.is::<ConfigError>()
+            || matches!(
+                e.downcast_ref::<RegistryError>(),
+                Some(RegistryError::Open { .. })
+            )
+            || e.downcast_ref::<ClientError>()
+                .is_some_and(ClientError::is_usage)
             || e.downcast_ref::<ServeError>()
                 .is_some_and(ServeError::is_startup)
     });
     if usage { 2 } else { 1 }
+}
+
+/// The error as one line: each cause once, outermost first. Causes whose text the line
+/// already carries (many messages quote their source) are not repeated.
+pub fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 /// True when the error is a write to a closed pipe: the reader went away, nothing to say.
@@ -112,6 +156,9 @@ fn load_config(global: &GlobalArgs) -> Result<crate::config::Config, ConfigError
     if let Some(dir) = &global.data_dir {
         config.data_dir = Some(dir.clone());
     }
+    if let Some(registry) = &global.registry {
+        config.registry = registry.clone();
+    }
     Ok(config)
 }
 
@@ -124,6 +171,15 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn causes_are_not_repeated() {
+        let inner = std::io::Error::other("disk full");
+        let err = anyhow::Error::from(inner).context("cannot write x.db: disk full");
+        assert_eq!(one_line(&err), "cannot write x.db: disk full");
+        let err = anyhow::anyhow!("root").context("outer");
+        assert_eq!(one_line(&err), "outer: root");
     }
 
     #[test]

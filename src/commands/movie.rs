@@ -8,7 +8,7 @@ use super::{
     output::{self, ClientArgs, Format},
 };
 use crate::{
-    client::Connection,
+    client::Target,
     model::{Metadata, MovieDetails, validate},
     pb::{
         self, metadata_service_client::MetadataServiceClient,
@@ -62,18 +62,21 @@ pub async fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
     let config = load_config(global)?;
     match args.command {
         MovieCommand::Get { id, client } => {
-            let conn =
-                Connection::open(ServiceKind::Movie, client.addr.as_deref(), &config).await?;
-            let response = MovieServiceClient::new(conn.channel.clone())
-                .get_movie_details(pb::GetMovieDetailsRequest { movie_id: id })
-                .await
-                .map_err(|status| conn.failed(status))?
-                .into_inner();
+            let target = Target::open(ServiceKind::Movie, client.addr.as_deref(), &config).await?;
+            let request = pb::GetMovieDetailsRequest { movie_id: id };
+            let (addr, response) = target
+                .call(|channel, addr| {
+                    let (request, addr) = (request.clone(), addr.to_owned());
+                    async move {
+                        let response = MovieServiceClient::new(channel)
+                            .get_movie_details(request)
+                            .await?;
+                        Ok((addr, response.into_inner()))
+                    }
+                })
+                .await?;
             let wire = response.movie_details.ok_or_else(|| {
-                anyhow::anyhow!(
-                    "the movie service at {} answered without details",
-                    conn.addr
-                )
+                anyhow::anyhow!("the movie service at {addr} answered without details")
             })?;
             let details = MovieDetails::from_wire(wire)?;
             match client.output {
@@ -95,14 +98,21 @@ pub async fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
                 director,
             };
             metadata.validate().map_err(|e| UsageError(e.into()))?;
-            let conn =
-                Connection::open(ServiceKind::Metadata, client.addr.as_deref(), &config).await?;
-            MetadataServiceClient::new(conn.channel.clone())
-                .put_metadata(pb::PutMetadataRequest {
-                    metadata: Some(metadata.clone().into()),
+            let target =
+                Target::open(ServiceKind::Metadata, client.addr.as_deref(), &config).await?;
+            let request = pb::PutMetadataRequest {
+                metadata: Some(metadata.clone().into()),
+            };
+            target
+                .call(|channel, _| {
+                    let request = request.clone();
+                    async move {
+                        MetadataServiceClient::new(channel)
+                            .put_metadata(request)
+                            .await
+                    }
                 })
-                .await
-                .map_err(|status| conn.failed(status))?;
+                .await?;
             match client.output {
                 Format::Json => output::json(&metadata),
                 Format::Table => Ok(output::line(&format!("saved movie {:?}", metadata.id))?),

@@ -8,7 +8,7 @@ use super::{
     output::{self, ClientArgs, Format},
 };
 use crate::{
-    client::Connection,
+    client::Target,
     model::{MOVIE_RECORD_TYPE, RatingValue, RecordKey, UserRating, validate},
     pb::{self, rating_service_client::RatingServiceClient},
     server::ServiceKind,
@@ -91,17 +91,19 @@ pub async fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
         } => {
             let key = RecordKey::new(record_id, record.record_type)?;
             let rating = UserRating::new(key, user, value)?;
-            let conn =
-                Connection::open(ServiceKind::Rating, client.addr.as_deref(), &config).await?;
-            RatingServiceClient::new(conn.channel.clone())
-                .put_rating(pb::PutRatingRequest {
-                    user_id: rating.user_id.clone(),
-                    record_id: rating.key.record_id.clone(),
-                    record_type: rating.key.record_type.clone(),
-                    rating_value: i32::from(rating.value.get()),
+            let target = Target::open(ServiceKind::Rating, client.addr.as_deref(), &config).await?;
+            let request = pb::PutRatingRequest {
+                user_id: rating.user_id.clone(),
+                record_id: rating.key.record_id.clone(),
+                record_type: rating.key.record_type.clone(),
+                rating_value: i32::from(rating.value.get()),
+            };
+            target
+                .call(|channel, _| {
+                    let request = request.clone();
+                    async move { RatingServiceClient::new(channel).put_rating(request).await }
                 })
-                .await
-                .map_err(|status| conn.failed(status))?;
+                .await?;
             match client.output {
                 Format::Json => output::json(&rating),
                 Format::Table => Ok(output::line(&format!(
@@ -116,15 +118,21 @@ pub async fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
             client,
         } => {
             let key = RecordKey::new(record_id, record.record_type)?;
-            let conn =
-                Connection::open(ServiceKind::Rating, client.addr.as_deref(), &config).await?;
-            let rating = RatingServiceClient::new(conn.channel.clone())
-                .get_aggregated_rating(pb::GetAggregatedRatingRequest {
-                    record_id: key.record_id.clone(),
-                    record_type: key.record_type.clone(),
+            let target = Target::open(ServiceKind::Rating, client.addr.as_deref(), &config).await?;
+            let request = pb::GetAggregatedRatingRequest {
+                record_id: key.record_id.clone(),
+                record_type: key.record_type.clone(),
+            };
+            let rating = target
+                .call(|channel, _| {
+                    let request = request.clone();
+                    async move {
+                        RatingServiceClient::new(channel)
+                            .get_aggregated_rating(request)
+                            .await
+                    }
                 })
-                .await
-                .map_err(|status| conn.failed(status))?
+                .await?
                 .into_inner()
                 .rating_value;
             let result = AggregatedRating { key, rating };

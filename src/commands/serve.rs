@@ -51,6 +51,8 @@ pub async fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
         rating_port: args.rating_port.unwrap_or(config.rating_port),
         movie_port: args.movie_port.unwrap_or(config.movie_port),
         data_dir: config.resolved_data_dir()?,
+        registry: config.registry_settings()?,
+        heartbeat_interval: config.heartbeat_interval,
     };
     tracing::info!(data_dir = %serve_config.data_dir.display(), "starting");
     let mut announce_failed = None;

@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{BoxFuture, HEALTHY_TTL, Registry, RegistryError};
+use super::{BoxFuture, HEALTHY_TTL, InstanceInfo, Registry, RegistryError};
 
 #[derive(Debug)]
 struct Instance {
@@ -121,6 +121,28 @@ impl Registry for MemoryRegistry {
         Box::pin(async { result })
     }
 
+    fn instances(&self) -> BoxFuture<'_, Result<Vec<InstanceInfo>, RegistryError>> {
+        let now = Instant::now();
+        let mut all: Vec<InstanceInfo> = self.with(|s| {
+            s.iter()
+                .flat_map(|(service, instances)| {
+                    instances.iter().map(move |(id, i)| {
+                        let age = now.duration_since(i.last_seen);
+                        InstanceInfo {
+                            service: service.clone(),
+                            instance_id: id.clone(),
+                            address: i.addr.clone(),
+                            healthy: age <= self.ttl,
+                            last_heartbeat_secs: Some(age.as_secs_f64()),
+                        }
+                    })
+                })
+                .collect()
+        });
+        all.sort_by(|a, b| (&a.service, &a.instance_id).cmp(&(&b.service, &b.instance_id)));
+        Box::pin(async { Ok(all) })
+    }
+
     fn describe(&self) -> String {
         "memory (in-process)".to_owned()
     }
@@ -160,6 +182,10 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(r.service_addresses("metadata").await.unwrap().len(), 2);
+
+        let listed = r.instances().await.unwrap();
+        assert_eq!(listed.len(), 2);
+        assert!(listed.iter().all(|i| i.healthy));
 
         r.deregister("metadata-b", "metadata").await.unwrap();
         assert_eq!(

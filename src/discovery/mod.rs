@@ -1,14 +1,22 @@
 //! Service discovery (SPEC section 3): the book's registry interface, its backends, the
 //! lifecycle of a registered instance, and client-side balancing across instances.
 //!
-//! Today `serve` uses the in-process [`memory`] backend, filled with the addresses it bound.
-//! Shared backends (sqlite, static, consul) plug in behind the same [`Registry`] trait.
+//! Backends: [`sqlite`] (default; `<data-dir>/registry.db`, shared by every movieapp process
+//! on the host), [`memory`] (one process, tests), [`static_list`] (addresses from config)
+//! and [`consul`] (the Consul agent's HTTP API).
 
 pub mod balancer;
+pub mod consul;
 pub mod instance;
 pub mod memory;
+pub mod sqlite;
+pub mod static_list;
 
-use std::{future::Future, pin::Pin, time::Duration};
+use std::{fmt, future::Future, path::PathBuf, pin::Pin, str::FromStr, sync::Arc, time::Duration};
+
+use serde::Serialize;
+
+use crate::sqlite::StorageError;
 
 /// How often a registered instance reports that it is healthy (book: 1 s).
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
@@ -25,11 +33,32 @@ pub enum RegistryError {
         service: String,
         registry: String,
     },
+    /// The registry could not be opened at all (corrupt or unusable file): an environment
+    /// problem for the operator, reported with exit code 2.
+    #[error("cannot open the service registry {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: StorageError,
+    },
     #[error("registry {registry}: {message}")]
     Backend { registry: String, message: String },
 }
 
-/// The book's registry interface. Object safe, so the backend can be chosen at run time.
+/// One registered instance, as `movieapp registry` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceInfo {
+    pub service: String,
+    pub instance_id: String,
+    pub address: String,
+    pub healthy: bool,
+    /// Seconds since the last heartbeat, where the backend knows it.
+    pub last_heartbeat_secs: Option<f64>,
+}
+
+/// The book's registry interface, plus a listing for inspection. Object safe, so the
+/// backend can be chosen at run time.
 pub trait Registry: Send + Sync {
     /// Adds an instance of `service` reachable at `addr` (`host:port`).
     fn register<'a>(
@@ -53,18 +82,140 @@ pub trait Registry: Send + Sync {
         service: &'a str,
     ) -> BoxFuture<'a, Result<Vec<String>, RegistryError>>;
 
-    /// Records a heartbeat of an instance.
+    /// Records a heartbeat. `NotRegistered` when the registry no longer knows the instance.
     fn report_healthy_state<'a>(
         &'a self,
         instance_id: &'a str,
         service: &'a str,
     ) -> BoxFuture<'a, Result<(), RegistryError>>;
 
-    /// Names the backend for messages, e.g. `memory (in-process)`.
+    /// Every known instance of every service, healthy or not, sorted by service then id.
+    fn instances(&self) -> BoxFuture<'_, Result<Vec<InstanceInfo>, RegistryError>>;
+
+    /// Names the backend for messages, e.g. `sqlite:/var/lib/movieapp/registry.db`.
     fn describe(&self) -> String;
 }
 
 /// A new instance id, `<service>-<random>` (SPEC section 3).
 pub fn instance_id(service: &str) -> String {
     format!("{service}-{:016x}", rand::random::<u64>())
+}
+
+/// Which registry to use: `--registry`, `MOVIEAPP_REGISTRY` or `serviceDiscovery.backend`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum RegistryKind {
+    #[default]
+    Sqlite,
+    Memory,
+    Static,
+    /// The agent's base URL, e.g. `http://127.0.0.1:8500`; `None`: from configuration.
+    Consul(Option<String>),
+}
+
+impl FromStr for RegistryKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "sqlite" => Ok(Self::Sqlite),
+            "memory" => Ok(Self::Memory),
+            "static" => Ok(Self::Static),
+            "consul" => Ok(Self::Consul(None)),
+            other => match other.strip_prefix("consul://") {
+                Some(addr) if !addr.is_empty() && !addr.contains('/') => {
+                    Ok(Self::Consul(Some(format!("http://{addr}"))))
+                }
+                _ => Err(format!(
+                    "invalid registry {other:?}: expected sqlite, memory, static or consul://host:port"
+                )),
+            },
+        }
+    }
+}
+
+impl fmt::Display for RegistryKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite => f.write_str("sqlite"),
+            Self::Memory => f.write_str("memory"),
+            Self::Static => f.write_str("static"),
+            Self::Consul(None) => f.write_str("consul"),
+            Self::Consul(Some(url)) => write!(
+                f,
+                "consul://{}",
+                url.trim_start_matches("http://")
+                    .trim_start_matches("https://")
+            ),
+        }
+    }
+}
+
+/// Everything needed to open a registry.
+#[derive(Debug, Clone)]
+pub struct RegistrySettings {
+    pub kind: RegistryKind,
+    pub data_dir: PathBuf,
+    pub ttl: Duration,
+    /// The Consul agent's URL when the kind names none.
+    pub consul_address: String,
+    /// `service -> addresses` for the static backend.
+    pub static_addresses: Vec<(String, Vec<String>)>,
+}
+
+impl RegistrySettings {
+    /// Opens the chosen backend.
+    pub async fn open(&self) -> Result<Arc<dyn Registry>, RegistryError> {
+        Ok(match &self.kind {
+            RegistryKind::Sqlite => Arc::new(
+                sqlite::SqliteRegistry::open(&self.data_dir.join(sqlite::FILE_NAME), self.ttl)
+                    .await?,
+            ),
+            RegistryKind::Memory => Arc::new(memory::MemoryRegistry::new(self.ttl)),
+            RegistryKind::Static => Arc::new(static_list::StaticRegistry::new(
+                self.static_addresses.clone(),
+            )),
+            RegistryKind::Consul(url) => Arc::new(consul::ConsulRegistry::new(
+                url.as_deref().unwrap_or(&self.consul_address),
+                self.ttl,
+            )?),
+        })
+    }
+}
+
+/// How long ago `then_ms` (Unix milliseconds) was, in seconds.
+fn age_secs(then_ms: i64) -> f64 {
+    (now_ms() - then_ms).max(0) as f64 / 1000.0
+}
+
+/// Wall-clock Unix milliseconds: comparable across processes, unlike `Instant`.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_kinds_parse_and_print() {
+        assert_eq!("sqlite".parse(), Ok(RegistryKind::Sqlite));
+        assert_eq!("memory".parse(), Ok(RegistryKind::Memory));
+        assert_eq!("static".parse(), Ok(RegistryKind::Static));
+        let consul: RegistryKind = "consul://127.0.0.1:8500".parse().unwrap();
+        assert_eq!(
+            consul,
+            RegistryKind::Consul(Some("http://127.0.0.1:8500".into()))
+        );
+        assert_eq!("consul".parse(), Ok(RegistryKind::Consul(None)));
+        assert_eq!(consul.to_string(), "consul://127.0.0.1:8500");
+        for bad in ["", "etcd", "consul://", "consul://a/b"] {
+            let err = bad.parse::<RegistryKind>().unwrap_err();
+            assert!(
+                err.contains("expected sqlite, memory, static or consul://host:port"),
+                "{err}"
+            );
+        }
+    }
 }

@@ -39,9 +39,11 @@ impl ServiceError {
     pub fn from_downstream(status: tonic::Status, what: &str) -> Self {
         use tonic::Code;
         let message = status.message().to_owned();
+        if crate::discovery::balancer::instance_failed(&status) {
+            return Self::Unavailable(format!("{what}: {message}"));
+        }
         match status.code() {
             Code::NotFound => Self::NotFound(message),
-            Code::Unavailable => Self::Unavailable(format!("{what}: {message}")),
             Code::DeadlineExceeded => Self::DeadlineExceeded(format!("{what}: {message}")),
             _ => Self::Internal(format!("{what}: {status}").into()),
         }

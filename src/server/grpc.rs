@@ -33,17 +33,26 @@ pub fn with_health_and_reflection(
     Ok((routes, reporter))
 }
 
-/// Serves `routes` on `listener` until `shutdown` completes, then stops accepting and lets
-/// in-flight calls finish.
+/// Where each request is logged, at debug level: `--log-level movieapp::requests=debug`.
+pub const REQUEST_LOG: &str = "movieapp::requests";
+
+/// Serves `routes` for `service` on `listener` until `shutdown` completes, then stops
+/// accepting and lets in-flight calls finish.
 pub async fn serve(
+    service: &'static str,
     listener: TcpListener,
     routes: Routes,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
+    let log_request = move |request: http::Request<tonic::body::Body>| {
+        tracing::debug!(target: REQUEST_LOG, service, path = request.uri().path(), "request");
+        request
+    };
     // Builder-level TCP settings do not apply to a custom incoming; set them here. Without
     // NODELAY, small response frames wait for delayed ACKs (~40 ms p99 between services).
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     Server::builder()
+        .layer(tower::util::MapRequestLayer::new(log_request))
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await

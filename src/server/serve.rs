@@ -20,8 +20,7 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 use super::{ServiceKind, grpc, metadata, movie, rating};
 use crate::{
     discovery::{
-        HEARTBEAT_INTERVAL, Registry, RegistryError, balancer::Balancer, instance::Registration,
-        memory::MemoryRegistry,
+        Registry, RegistryError, RegistrySettings, balancer::Balancer, instance::Registration,
     },
     pb::{
         metadata_service_server::{self, MetadataServiceServer},
@@ -44,6 +43,10 @@ pub struct ServeConfig {
     pub rating_port: u16,
     pub movie_port: u16,
     pub data_dir: PathBuf,
+    /// Where instances register and find each other.
+    pub registry: RegistrySettings,
+    /// How often each instance heartbeats.
+    pub heartbeat_interval: Duration,
 }
 
 impl ServeConfig {
@@ -76,6 +79,8 @@ pub enum ServeError {
     Storage(#[from] StorageError),
     #[error("cannot set up gRPC reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    #[error(transparent)]
+    Registry(RegistryError),
     #[error("cannot register the {service} service: {source}")]
     Register {
         service: ServiceKind,
@@ -96,7 +101,10 @@ impl ServeError {
     pub fn is_startup(&self) -> bool {
         matches!(
             self,
-            Self::DataDir { .. } | Self::Bind { .. } | Self::Storage(_)
+            Self::DataDir { .. }
+                | Self::Bind { .. }
+                | Self::Storage(_)
+                | Self::Registry(RegistryError::Open { .. })
         )
     }
 }
@@ -128,7 +136,8 @@ pub async fn run(
         ));
     }
 
-    let registry: Arc<dyn Registry> = Arc::new(MemoryRegistry::default());
+    let registry: Arc<dyn Registry> = config.registry.open().await.map_err(ServeError::Registry)?;
+    tracing::info!(registry = %registry.describe(), "service registry");
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut servers = JoinSet::new();
     let mut started = Vec::new();
@@ -144,7 +153,7 @@ pub async fn run(
         let (routes, reporter) = routes(prepared, &registry).await?;
         let mut stop = stop_rx.clone();
         servers.spawn(async move {
-            let result = grpc::serve(listener, routes, async move {
+            let result = grpc::serve(service.name(), listener, routes, async move {
                 let _ = stop.wait_for(|stopped| *stopped).await;
             })
             .await;
@@ -154,7 +163,7 @@ pub async fn run(
             Arc::clone(&registry),
             service.name(),
             &dialable(addr).to_string(),
-            HEARTBEAT_INTERVAL,
+            config.heartbeat_interval,
         )
         .await
         .map_err(|source| ServeError::Register { service, source })?;

@@ -77,27 +77,48 @@ fn the_books_integration_flow() {
 }
 
 #[test]
-fn clients_find_services_through_the_configuration_without_addr() {
+fn clients_find_services_through_the_registry_without_addr() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
-    let port = |service: &str| server.addr(service).rsplit(':').next().unwrap().to_owned();
-    let (meta_port, rating_port, movie_port) = (port("metadata"), port("rating"), port("movie"));
+    let _server = Server::start(dir.path());
+    let data_dir = dir.path().to_str().unwrap();
 
-    // Environment variables...
-    let env = [
-        ("MOVIEAPP_METADATA_API_PORT", meta_port.as_str()),
-        ("MOVIEAPP_RATING_API_PORT", rating_port.as_str()),
-        ("MOVIEAPP_MOVIE_API_PORT", movie_port.as_str()),
-    ];
+    // The data directory is all a client needs: the registry in it says where services are.
+    let env = [("MOVIEAPP_DATA_DIR", data_dir)];
     movieapp_env(&["movie", "put", "7", "--title", "Seven"], &env).ok();
     movieapp_env(&["rate", "put", "7", "3", "--user", "u"], &env).ok();
     let details = movieapp_env(&["movie", "get", "7", "-o", "json"], &env).json();
     assert_eq!(details["rating"], 3.0);
     assert_eq!(details["metadata"]["title"], "Seven");
+    let details = movieapp(&["movie", "get", "7", "-o", "json", "--data-dir", data_dir]).json();
+    assert_eq!(details["metadata"]["title"], "Seven");
+}
+
+#[test]
+fn a_static_registry_reaches_services_at_their_configured_ports() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let port = |service: &str| server.addr(service).rsplit(':').next().unwrap().to_owned();
+    let (meta_port, movie_port) = (port("metadata"), port("movie"));
+
+    // Environment variables...
+    let env = [
+        ("MOVIEAPP_REGISTRY", "static"),
+        ("MOVIEAPP_METADATA_API_PORT", meta_port.as_str()),
+        ("MOVIEAPP_MOVIE_API_PORT", movie_port.as_str()),
+    ];
+    movieapp_env(&["movie", "put", "7", "--title", "Seven"], &env).ok();
+    let details = movieapp_env(&["movie", "get", "7", "-o", "json"], &env).json();
+    assert_eq!(details["metadata"]["title"], "Seven");
 
     // ...or a config file.
     let config = dir.path().join("movieapp.yaml");
-    std::fs::write(&config, format!("movie:\n  api:\n    port: {movie_port}\n")).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "serviceDiscovery:\n  backend: static\n  static:\n    movie: [127.0.0.1:{movie_port}]\n"
+        ),
+    )
+    .unwrap();
     let details = movieapp(&[
         "movie",
         "get",

@@ -5,6 +5,8 @@ mod bad_input;
 mod bench_serialize;
 mod book_flow;
 mod completions;
+mod consul;
+mod discovery;
 mod grpc_clients;
 mod restart;
 mod startup;

@@ -1,23 +1,14 @@
 //! Start-up problems: one line naming the problem, exit code 2, never a panic.
 
-use crate::support::{BIN, Server, movieapp};
+use crate::support::{BIN, Server, movieapp, serve_expecting_failure};
 
 #[test]
 fn a_port_in_use_is_exit_2_with_one_line() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
     let dir = tempfile::tempdir().unwrap();
-    let run = movieapp(&[
-        "serve",
-        "--data-dir",
-        dir.path().to_str().unwrap(),
-        "--metadata-port",
-        "0",
-        "--rating-port",
-        &port,
-        "--movie-port",
-        "0",
-    ]);
+    let data_dir = dir.path().to_str().unwrap();
+    let run = serve_expecting_failure(data_dir, &["--rating-port", &port]);
     assert_eq!(run.code, Some(2), "{run:#?}");
     let errors: Vec<&str> = run
         .stderr
@@ -42,17 +33,7 @@ fn an_unusable_data_directory_is_exit_2() {
     let file = dir.path().join("not-a-dir");
     std::fs::write(&file, "x").unwrap();
     let data_dir = file.join("data");
-    let run = movieapp(&[
-        "serve",
-        "--data-dir",
-        data_dir.to_str().unwrap(),
-        "--metadata-port",
-        "0",
-        "--rating-port",
-        "0",
-        "--movie-port",
-        "0",
-    ]);
+    let run = serve_expecting_failure(data_dir.to_str().unwrap(), &[]);
     assert_eq!(run.code, Some(2), "{run:#?}");
     assert!(
         run.stderr.contains(data_dir.to_str().unwrap()),
@@ -66,17 +47,7 @@ fn an_unusable_data_directory_is_exit_2() {
 fn a_corrupt_database_names_the_file_and_is_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("rating.db"), vec![b'x'; 8192]).unwrap();
-    let run = movieapp(&[
-        "serve",
-        "--data-dir",
-        dir.path().to_str().unwrap(),
-        "--metadata-port",
-        "0",
-        "--rating-port",
-        "0",
-        "--movie-port",
-        "0",
-    ]);
+    let run = serve_expecting_failure(dir.path().to_str().unwrap(), &[]);
     assert_eq!(run.code, Some(2), "{run:#?}");
     assert!(run.stderr.contains("rating.db"), "{}", run.stderr);
     assert!(run.stderr.contains("not a database"), "{}", run.stderr);

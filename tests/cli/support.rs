@@ -5,7 +5,10 @@ use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    sync::mpsc,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        mpsc,
+    },
     time::Duration,
 };
 
@@ -18,6 +21,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Server {
     child: Option<Child>,
     pub addrs: HashMap<String, String>,
+    /// Its stderr (logs).
+    pub log: PathBuf,
     /// Lines of stdout after the announcements, e.g. nothing; kept for debugging.
     _stdout: mpsc::Receiver<String>,
 }
@@ -29,7 +34,15 @@ impl Server {
     }
 
     /// Starts `serve` on free ports with extra arguments, and waits for its announcements.
+    /// Logs go to a file of their own in `data_dir` (`--log-level warn` unless `extra` says).
     pub fn start_with(data_dir: &Path, extra: &[&str]) -> Self {
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        let log = data_dir.join(format!(
+            "serve-{}.log",
+            STARTED.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(data_dir).expect("create data dir");
+        let log_file = std::fs::File::create(&log).expect("create log file");
         let mut cmd = Command::new(BIN);
         cmd.args(["serve", "--data-dir"])
             .arg(data_dir)
@@ -42,10 +55,13 @@ impl Server {
                 "0",
             ])
             .args(extra)
-            .args(["--log-level", "warn"])
             .env_remove("RUST_LOG")
+            .env_remove("MOVIEAPP_REGISTRY")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(log_file);
+        if !extra.contains(&"--log-level") {
+            cmd.args(["--log-level", "warn"]);
+        }
         let mut child = cmd.spawn().expect("spawn movieapp serve");
         let expected = if let Some(i) = extra.iter().position(|a| *a == "--services") {
             extra[i + 1].split(',').count()
@@ -68,7 +84,10 @@ impl Server {
                 Ok(line) => line,
                 Err(e) => {
                     let _ = child.kill();
-                    panic!("serve did not announce its services ({e}); got {addrs:?}");
+                    let logs = std::fs::read_to_string(&log).unwrap_or_default();
+                    panic!(
+                        "serve did not announce its services ({e}); got {addrs:?}; logs:\n{logs}"
+                    );
                 }
             };
             let (service, addr) = line
@@ -79,8 +98,14 @@ impl Server {
         Self {
             child: Some(child),
             addrs,
+            log,
             _stdout: rx,
         }
+    }
+
+    /// What it has logged so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     pub fn addr(&self, service: &str) -> &str {
@@ -90,6 +115,11 @@ impl Server {
     /// Sends SIGTERM and returns the exit code.
     pub fn stop(self) -> Option<i32> {
         self.stop_with("TERM")
+    }
+
+    /// Kills it with SIGKILL: no shutdown, no deregistration.
+    pub fn kill(self) {
+        let _ = self.stop_with("KILL");
     }
 
     /// Sends `signal` (e.g. "INT") and returns the exit code.
@@ -132,6 +162,19 @@ fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<i32> {
     }
 }
 
+/// Runs `serve` on free ports with `data_dir`, for tests of start-up failures: it exits by
+/// itself (a serve that starts would block the test until its timeout).
+pub fn serve_expecting_failure(data_dir: &str, extra: &[&str]) -> Run {
+    let mut args = vec!["serve", "--data-dir", data_dir];
+    for flag in ["--metadata-port", "--rating-port", "--movie-port"] {
+        if !extra.contains(&flag) {
+            args.extend([flag, "0"]);
+        }
+    }
+    args.extend(extra);
+    movieapp(&args)
+}
+
 /// The result of one client command.
 #[derive(Debug)]
 pub struct Run {
@@ -163,7 +206,10 @@ pub fn movieapp(args: &[&str]) -> Run {
 
 pub fn movieapp_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(BIN);
-    cmd.args(args).env_remove("RUST_LOG");
+    cmd.args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("MOVIEAPP_REGISTRY")
+        .env_remove("MOVIEAPP_DATA_DIR");
     for (k, v) in env {
         cmd.env(k, v);
     }

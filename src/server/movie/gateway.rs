@@ -1,7 +1,7 @@
 //! gRPC gateways from the movie service to metadata and rating, through discovery.
 
 use crate::{
-    discovery::balancer::{Balancer, DiscoveryError},
+    discovery::balancer::{Balancer, CallError, DiscoveryError},
     model::{Metadata, RecordKey},
     pb::{
         self, metadata_service_client::MetadataServiceClient,
@@ -17,7 +17,18 @@ impl From<DiscoveryError> for ServiceError {
     fn from(e: DiscoveryError) -> Self {
         match e {
             DiscoveryError::NoHealthyInstance { .. } => Self::Unavailable(e.to_string()),
+            DiscoveryError::Registry(_) => Self::Unavailable(e.to_string()),
             other => Self::Internal(Box::new(other)),
+        }
+    }
+}
+
+/// Reads a failed downstream call back into a service error; `what` names the call.
+fn downstream(e: CallError, what: &str) -> ServiceError {
+    match e {
+        CallError::Discovery(e) => e.into(),
+        CallError::Status { addr, status } => {
+            ServiceError::from_downstream(status, &format!("{what} at {addr}"))
         }
     }
 }
@@ -40,13 +51,21 @@ impl MetadataGateway for MetadataClient {
         fields(component = "gateway", endpoint = "GetMetadata")
     )]
     async fn get(&self, id: &str) -> Result<Metadata, ServiceError> {
-        let channel = self.balancer.pick().await?;
-        let response = MetadataServiceClient::new(channel)
-            .get_metadata(pb::GetMetadataRequest {
-                movie_id: id.to_owned(),
+        let request = pb::GetMetadataRequest {
+            movie_id: id.to_owned(),
+        };
+        let response = self
+            .balancer
+            .call(|channel, _| {
+                let request = request.clone();
+                async move {
+                    MetadataServiceClient::new(channel)
+                        .get_metadata(request)
+                        .await
+                }
             })
             .await
-            .map_err(|status| ServiceError::from_downstream(status, "metadata GetMetadata"))?;
+            .map_err(|e| downstream(e, "metadata GetMetadata"))?;
         let wire = response.into_inner().metadata.ok_or_else(|| {
             ServiceError::Internal("metadata GetMetadata answered without metadata".into())
         })?;
@@ -72,16 +91,22 @@ impl RatingGateway for RatingClient {
         fields(component = "gateway", endpoint = "GetAggregatedRating")
     )]
     async fn aggregated_rating(&self, key: &RecordKey) -> Result<f64, ServiceError> {
-        let channel = self.balancer.pick().await?;
-        let response = RatingServiceClient::new(channel)
-            .get_aggregated_rating(pb::GetAggregatedRatingRequest {
-                record_id: key.record_id.clone(),
-                record_type: key.record_type.clone(),
+        let request = pb::GetAggregatedRatingRequest {
+            record_id: key.record_id.clone(),
+            record_type: key.record_type.clone(),
+        };
+        let response = self
+            .balancer
+            .call(|channel, _| {
+                let request = request.clone();
+                async move {
+                    RatingServiceClient::new(channel)
+                        .get_aggregated_rating(request)
+                        .await
+                }
             })
             .await
-            .map_err(|status| {
-                ServiceError::from_downstream(status, "rating GetAggregatedRating")
-            })?;
+            .map_err(|e| downstream(e, "rating GetAggregatedRating"))?;
         Ok(response.into_inner().rating_value)
     }
 }

@@ -1,0 +1,189 @@
+//! `movieapp registry`: the window onto service discovery.
+
+use std::{io::IsTerminal, sync::Arc, time::Duration};
+
+use clap::Subcommand;
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use serde::Serialize;
+
+use super::{GlobalArgs, load_config, output};
+use crate::{
+    discovery::{InstanceInfo, Registry, sqlite::find},
+    model::validate,
+};
+
+/// See which service instances are registered, where, and whether they are healthy
+///
+/// Reads the registry `serve` uses: by default <data-dir>/registry.db, so with no flags it
+/// shows the instances of every `movieapp serve` started with no flags on this host. Use
+/// --registry consul://host:port for a Consul agent.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: RegistryCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum RegistryCommand {
+    /// Every instance of every service: address, health, age of the last heartbeat
+    List {
+        #[arg(long, short, value_enum, default_value_t)]
+        output: output::Format,
+    },
+    /// The instances of one service
+    Show {
+        /// Service name: metadata, rating or movie
+        #[arg(value_parser = service_name)]
+        service: String,
+        #[arg(long, short, value_enum, default_value_t)]
+        output: output::Format,
+    },
+    /// Show the list, refreshed until Ctrl-C
+    Watch {
+        /// How often to refresh, e.g. 500ms or 2s
+        #[arg(long, default_value = "1s", value_parser = crate::config::duration)]
+        interval: Duration,
+        /// Output format (json: one document per line per refresh)
+        #[arg(long, short, value_enum, default_value_t)]
+        output: output::Format,
+    },
+    /// Remove an instance, e.g. one that was killed. A live instance registers itself
+    /// again at its next heartbeat.
+    Deregister {
+        /// Instance id, as `registry list` shows it (e.g. metadata-1a2b3c4d5e6f7a8b)
+        #[arg(value_parser = instance_id)]
+        instance_id: String,
+        #[arg(long, short, value_enum, default_value_t)]
+        output: output::Format,
+    },
+}
+
+fn service_name(value: &str) -> Result<String, validate::ValidationError> {
+    validate::id("service name", value).map(|()| value.to_owned())
+}
+
+fn instance_id(value: &str) -> Result<String, validate::ValidationError> {
+    validate::id("instance id", value).map(|()| value.to_owned())
+}
+
+/// What `--output json` prints for list and show.
+#[derive(Serialize)]
+struct Listing<'a> {
+    registry: String,
+    instances: &'a [InstanceInfo],
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("instance {instance_id:?} is not registered in registry {registry}")]
+pub struct UnknownInstance {
+    instance_id: String,
+    registry: String,
+}
+
+pub async fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
+    let config = load_config(global)?;
+    let registry: Arc<dyn Registry> = config.registry_settings()?.open().await?;
+    match args.command {
+        RegistryCommand::List { output } => show(registry.as_ref(), None, output, false).await,
+        RegistryCommand::Show { service, output } => {
+            show(registry.as_ref(), Some(&service), output, false).await
+        }
+        RegistryCommand::Watch { interval, output } => {
+            let mut tick = tokio::time::interval(interval);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => show(registry.as_ref(), None, output, true).await?,
+                    _ = tokio::signal::ctrl_c() => return Ok(()),
+                }
+            }
+        }
+        RegistryCommand::Deregister {
+            instance_id,
+            output,
+        } => {
+            let instance = find(registry.as_ref(), &instance_id)
+                .await?
+                .ok_or_else(|| UnknownInstance {
+                    instance_id: instance_id.clone(),
+                    registry: registry.describe(),
+                })?;
+            registry
+                .deregister(&instance.instance_id, &instance.service)
+                .await?;
+            match output {
+                output::Format::Json => output::json(&instance),
+                output::Format::Table => Ok(output::line(&format!(
+                    "deregistered {} ({} at {})",
+                    instance.instance_id, instance.service, instance.address
+                ))?),
+            }
+        }
+    }
+}
+
+/// Prints the instances (of `service`, or all). `refresh`: one of a series (watch).
+async fn show(
+    registry: &dyn Registry,
+    service: Option<&str>,
+    format: output::Format,
+    refresh: bool,
+) -> anyhow::Result<()> {
+    let mut instances = registry.instances().await?;
+    if let Some(service) = service {
+        instances.retain(|i| i.service == service);
+    }
+    let listing = Listing {
+        registry: registry.describe(),
+        instances: &instances,
+    };
+    match format {
+        output::Format::Json if refresh => output::line(&serde_json::to_string(&listing)?)?,
+        output::Format::Json => output::json(&listing)?,
+        output::Format::Table => {
+            if refresh && std::io::stdout().is_terminal() {
+                // Clear the screen and go home, so the view refreshes in place.
+                output::line("\x1b[2J\x1b[H")?;
+            }
+            let healthy = instances.iter().filter(|i| i.healthy).count();
+            output::line(&format!(
+                "registry {} — {} instance{}, {healthy} healthy",
+                listing.registry,
+                instances.len(),
+                if instances.len() == 1 { "" } else { "s" },
+            ))?;
+            if !instances.is_empty() {
+                output::table(&table(&instances))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn table(instances: &[InstanceInfo]) -> Table {
+    let mut table = Table::new();
+    table.load_style(UTF8_FULL_CONDENSED).set_header(vec![
+        "service",
+        "instance",
+        "address",
+        "health",
+        "last heartbeat",
+    ]);
+    for i in instances {
+        table.add_row(vec![
+            i.service.clone(),
+            i.instance_id.clone(),
+            i.address.clone(),
+            if i.healthy { "healthy" } else { "unhealthy" }.to_owned(),
+            i.last_heartbeat_secs.map_or_else(|| "—".to_owned(), ago),
+        ]);
+    }
+    table
+}
+
+fn ago(secs: f64) -> String {
+    match secs {
+        s if s < 10.0 => format!("{s:.1}s ago"),
+        s if s < 120.0 => format!("{s:.0}s ago"),
+        s => format!("{:.0}m ago", s / 60.0),
+    }
+}

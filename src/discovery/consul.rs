@@ -1,0 +1,339 @@
+//! Consul through its agent's HTTP API (SPEC section 3), as the book's `consul` registry:
+//! - register: `PUT /v1/agent/service/register` with a TTL check named after the instance;
+//! - heartbeat: `PUT /v1/agent/check/pass/<instance-id>`;
+//! - deregister: `PUT /v1/agent/service/deregister/<instance-id>`;
+//! - discover: `GET /v1/health/service/<name>?passing`.
+//!
+//! Listing for `movieapp registry` also reads `GET /v1/catalog/services` and each service's
+//! `GET /v1/health/service/<name>`.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use serde::{Deserialize, Serialize};
+
+use super::{BoxFuture, InstanceInfo, Registry, RegistryError};
+
+/// The agent's address when `consul` is given without one.
+pub const DEFAULT_ADDRESS: &str = "http://127.0.0.1:8500";
+/// How long one request to the agent may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Consul removes an instance whose check stayed critical this long.
+const DEREGISTER_CRITICAL_AFTER: &str = "1m";
+
+#[derive(Debug)]
+pub struct ConsulRegistry {
+    base: String,
+    ttl: Duration,
+    http: reqwest::Client,
+}
+
+/// `PUT /v1/agent/service/register` body.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ServiceRegistration<'a> {
+    #[serde(rename = "ID")]
+    id: &'a str,
+    name: &'a str,
+    address: &'a str,
+    port: u16,
+    check: Check<'a>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Check<'a> {
+    #[serde(rename = "CheckID")]
+    check_id: &'a str,
+    #[serde(rename = "TTL")]
+    ttl: String,
+    deregister_critical_service_after: &'a str,
+}
+
+/// One entry of `GET /v1/health/service/<name>`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct HealthEntry {
+    node: Node,
+    service: AgentService,
+    #[serde(default)]
+    checks: Vec<HealthCheck>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Node {
+    #[serde(default)]
+    address: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AgentService {
+    #[serde(rename = "ID")]
+    id: String,
+    service: String,
+    #[serde(default)]
+    address: String,
+    port: u16,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct HealthCheck {
+    status: String,
+}
+
+impl HealthEntry {
+    /// Consul's rule: the service address, else the node's.
+    fn address(&self) -> String {
+        let host = if self.service.address.is_empty() {
+            &self.node.address
+        } else {
+            &self.service.address
+        };
+        format!("{host}:{}", self.service.port)
+    }
+}
+
+impl ConsulRegistry {
+    /// `base`: the agent's URL, e.g. `http://127.0.0.1:8500`.
+    pub fn new(base: &str, ttl: Duration) -> Result<Self, RegistryError> {
+        let http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .map_err(|e| RegistryError::Backend {
+                registry: format!("consul {base}"),
+                message: format!("cannot build an HTTP client: {e}"),
+            })?;
+        Ok(Self {
+            base: base.trim_end_matches('/').to_owned(),
+            ttl,
+            http,
+        })
+    }
+
+    fn failed(&self, what: &str, e: impl std::fmt::Display) -> RegistryError {
+        RegistryError::Backend {
+            registry: self.describe(),
+            message: format!("{what}: {e}"),
+        }
+    }
+
+    /// Sends a request and returns the response if it succeeded (2xx).
+    async fn send(
+        &self,
+        what: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, RegistryError> {
+        let response = request.send().await.map_err(|e| self.failed(what, e))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let body = response.text().await.unwrap_or_default();
+        Err(self.failed(what, format!("HTTP {status}: {}", body.trim())))
+    }
+
+    async fn health(
+        &self,
+        service: &str,
+        passing: bool,
+    ) -> Result<Vec<HealthEntry>, RegistryError> {
+        let mut url = format!("{}/v1/health/service/{service}", self.base);
+        if passing {
+            url.push_str("?passing");
+        }
+        let what = format!("GET {url}");
+        self.send(&what, self.http.get(&url))
+            .await?
+            .json()
+            .await
+            .map_err(|e| self.failed(&what, e))
+    }
+}
+
+/// Splits `host:port` (IPv6 hosts in brackets).
+fn split_host_port(addr: &str) -> Option<(&str, u16)> {
+    let (host, port) = addr.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    Some((host, port.parse().ok()?))
+}
+
+/// Consul's duration syntax for the TTL, e.g. "5s" or "1500ms".
+fn consul_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+impl Registry for ConsulRegistry {
+    fn register<'a>(
+        &'a self,
+        instance_id: &'a str,
+        service: &'a str,
+        addr: &'a str,
+    ) -> BoxFuture<'a, Result<(), RegistryError>> {
+        Box::pin(async move {
+            let (host, port) = split_host_port(addr).ok_or_else(|| {
+                self.failed(
+                    "register",
+                    format!("invalid address {addr:?}: expected host:port"),
+                )
+            })?;
+            let body = ServiceRegistration {
+                id: instance_id,
+                name: service,
+                address: host,
+                port,
+                check: Check {
+                    check_id: instance_id,
+                    ttl: consul_duration(self.ttl),
+                    deregister_critical_service_after: DEREGISTER_CRITICAL_AFTER,
+                },
+            };
+            let url = format!("{}/v1/agent/service/register", self.base);
+            self.send(&format!("PUT {url}"), self.http.put(&url).json(&body))
+                .await
+                .map(|_| ())
+        })
+    }
+
+    fn deregister<'a>(
+        &'a self,
+        instance_id: &'a str,
+        _service: &'a str,
+    ) -> BoxFuture<'a, Result<(), RegistryError>> {
+        Box::pin(async move {
+            let url = format!("{}/v1/agent/service/deregister/{instance_id}", self.base);
+            self.send(&format!("PUT {url}"), self.http.put(&url))
+                .await
+                .map(|_| ())
+        })
+    }
+
+    fn service_addresses<'a>(
+        &'a self,
+        service: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, RegistryError>> {
+        Box::pin(async move {
+            Ok(self
+                .health(service, true)
+                .await?
+                .iter()
+                .map(HealthEntry::address)
+                .collect())
+        })
+    }
+
+    fn report_healthy_state<'a>(
+        &'a self,
+        instance_id: &'a str,
+        service: &'a str,
+    ) -> BoxFuture<'a, Result<(), RegistryError>> {
+        Box::pin(async move {
+            let url = format!("{}/v1/agent/check/pass/{instance_id}", self.base);
+            let what = format!("PUT {url}");
+            let response = self
+                .http
+                .put(&url)
+                .send()
+                .await
+                .map_err(|e| self.failed(&what, e))?;
+            let status = response.status();
+            if status.is_success() {
+                return Ok(());
+            }
+            let body = response.text().await.unwrap_or_default();
+            // The agent forgot the check (restarted, or removed it): register again.
+            if status == reqwest::StatusCode::NOT_FOUND
+                || body.contains("Unknown check")
+                || body.contains("does not have associated TTL")
+            {
+                return Err(RegistryError::NotRegistered {
+                    instance_id: instance_id.to_owned(),
+                    service: service.to_owned(),
+                    registry: self.describe(),
+                });
+            }
+            Err(self.failed(&what, format!("HTTP {status}: {}", body.trim())))
+        })
+    }
+
+    fn instances(&self) -> BoxFuture<'_, Result<Vec<InstanceInfo>, RegistryError>> {
+        Box::pin(async move {
+            let url = format!("{}/v1/catalog/services", self.base);
+            let what = format!("GET {url}");
+            let services: BTreeMap<String, serde_json::Value> = self
+                .send(&what, self.http.get(&url))
+                .await?
+                .json()
+                .await
+                .map_err(|e| self.failed(&what, e))?;
+            let mut all = Vec::new();
+            for service in services.keys().filter(|s| s.as_str() != "consul") {
+                for entry in self.health(service, false).await? {
+                    all.push(InstanceInfo {
+                        service: entry.service.service.clone(),
+                        instance_id: entry.service.id.clone(),
+                        address: entry.address(),
+                        healthy: entry.checks.iter().all(|c| c.status == "passing"),
+                        last_heartbeat_secs: None,
+                    });
+                }
+            }
+            all.sort_by(|a, b| (&a.service, &a.instance_id).cmp(&(&b.service, &b.instance_id)));
+            Ok(all)
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("consul {}", self.base)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registration_is_consuls_json() {
+        let body = ServiceRegistration {
+            id: "metadata-1",
+            name: "metadata",
+            address: "127.0.0.1",
+            port: 8081,
+            check: Check {
+                check_id: "metadata-1",
+                ttl: consul_duration(Duration::from_secs(5)),
+                deregister_critical_service_after: DEREGISTER_CRITICAL_AFTER,
+            },
+        };
+        assert_eq!(
+            serde_json::to_value(&body).unwrap(),
+            serde_json::json!({
+                "ID": "metadata-1", "Name": "metadata", "Address": "127.0.0.1", "Port": 8081,
+                "Check": {"CheckID": "metadata-1", "TTL": "5s", "DeregisterCriticalServiceAfter": "1m"}
+            })
+        );
+        assert_eq!(consul_duration(Duration::from_millis(1500)), "1500ms");
+        assert_eq!(split_host_port("[::1]:8081"), Some(("::1", 8081)));
+        assert_eq!(split_host_port("nohost"), None);
+    }
+
+    #[test]
+    fn health_entries_fall_back_to_the_node_address() {
+        let entries: Vec<HealthEntry> = serde_json::from_str(
+            r#"[{"Node":{"Node":"n1","Address":"10.0.0.5"},
+                 "Service":{"ID":"rating-1","Service":"rating","Address":"","Port":8082},
+                 "Checks":[{"Status":"passing"}]},
+                {"Node":{"Node":"n1","Address":"10.0.0.5"},
+                 "Service":{"ID":"rating-2","Service":"rating","Address":"10.0.0.6","Port":8082},
+                 "Checks":[]}]"#,
+        )
+        .unwrap();
+        assert_eq!(entries[0].address(), "10.0.0.5:8082");
+        assert_eq!(entries[1].address(), "10.0.0.6:8082");
+    }
+}

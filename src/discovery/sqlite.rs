@@ -1,0 +1,319 @@
+//! The default registry: `<data-dir>/registry.db`, shared by every movieapp process on the
+//! host, so several `serve` processes find each other and `movieapp registry` can inspect
+//! them. Heartbeats are wall-clock timestamps, comparable across processes.
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use rusqlite::params;
+
+use super::{BoxFuture, InstanceInfo, Registry, RegistryError, age_secs, now_ms};
+use crate::sqlite::{Database, StorageError};
+
+/// The registry's file name in the data directory.
+pub const FILE_NAME: &str = "registry.db";
+
+/// Schema history; append only.
+const MIGRATIONS: &[&str] = &["CREATE TABLE instances (
+        instance_id TEXT PRIMARY KEY,
+        service TEXT NOT NULL,
+        address TEXT NOT NULL,
+        registered_ms INTEGER NOT NULL,
+        last_seen_ms INTEGER NOT NULL);
+    CREATE INDEX instances_by_service ON instances (service, last_seen_ms);"];
+
+/// Silent instances are kept this many TTLs for inspection, then purged.
+const KEEP_SILENT_TTLS: u32 = 12;
+
+#[derive(Debug)]
+pub struct SqliteRegistry {
+    db: Arc<Database>,
+    ttl: Duration,
+}
+
+impl SqliteRegistry {
+    /// Opens (creating if needed) the registry file. A corrupt or unusable file is
+    /// `RegistryError::Open`, naming the file.
+    pub async fn open(path: &Path, ttl: Duration) -> Result<Self, RegistryError> {
+        let owned = path.to_owned();
+        let opened = tokio::task::spawn_blocking(move || {
+            if let Some(dir) = owned.parent() {
+                std::fs::create_dir_all(dir).map_err(|source| StorageError::Directory {
+                    path: dir.to_owned(),
+                    source,
+                })?;
+            }
+            Database::open(&owned, MIGRATIONS)
+        })
+        .await;
+        let open_error = |source| RegistryError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        match opened {
+            Ok(Ok(db)) => Ok(Self {
+                db: Arc::new(db),
+                ttl,
+            }),
+            Ok(Err(source)) => Err(open_error(source)),
+            Err(join) => Err(open_error(StorageError::Task {
+                path: path.to_owned(),
+                source: join,
+            })),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.db.path()
+    }
+
+    fn ttl_ms(&self) -> i64 {
+        i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    fn failed(&self, e: StorageError) -> RegistryError {
+        RegistryError::Backend {
+            registry: self.describe(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl Registry for SqliteRegistry {
+    fn register<'a>(
+        &'a self,
+        instance_id: &'a str,
+        service: &'a str,
+        addr: &'a str,
+    ) -> BoxFuture<'a, Result<(), RegistryError>> {
+        let (id, service, addr) = (instance_id.to_owned(), service.to_owned(), addr.to_owned());
+        let purge_before = now_ms() - self.ttl_ms() * i64::from(KEEP_SILENT_TTLS);
+        Box::pin(async move {
+            self.db
+                .write(move |c| {
+                    let now = now_ms();
+                    let tx = c.transaction()?;
+                    tx.execute(
+                        "INSERT INTO instances (instance_id, service, address, registered_ms, last_seen_ms)
+                         VALUES (?1, ?2, ?3, ?4, ?4)
+                         ON CONFLICT (instance_id) DO UPDATE SET service = excluded.service,
+                             address = excluded.address, last_seen_ms = excluded.last_seen_ms",
+                        params![id, service, addr, now],
+                    )?;
+                    tx.execute(
+                        "DELETE FROM instances WHERE last_seen_ms < ?1",
+                        params![purge_before],
+                    )?;
+                    tx.commit()
+                })
+                .await
+                .map_err(|e| self.failed(e))
+        })
+    }
+
+    fn deregister<'a>(
+        &'a self,
+        instance_id: &'a str,
+        _service: &'a str,
+    ) -> BoxFuture<'a, Result<(), RegistryError>> {
+        let id = instance_id.to_owned();
+        Box::pin(async move {
+            self.db
+                .write(move |c| {
+                    c.execute("DELETE FROM instances WHERE instance_id = ?1", params![id])
+                })
+                .await
+                .map(|_| ())
+                .map_err(|e| self.failed(e))
+        })
+    }
+
+    fn service_addresses<'a>(
+        &'a self,
+        service: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, RegistryError>> {
+        let service = service.to_owned();
+        let since = now_ms() - self.ttl_ms();
+        Box::pin(async move {
+            self.db
+                .read(move |c| {
+                    let mut stmt = c.prepare_cached(
+                        "SELECT address FROM instances WHERE service = ?1 AND last_seen_ms >= ?2
+                         ORDER BY instance_id",
+                    )?;
+                    let rows = stmt.query_map(params![service, since], |r| r.get(0))?;
+                    rows.collect()
+                })
+                .await
+                .map_err(|e| self.failed(e))
+        })
+    }
+
+    fn report_healthy_state<'a>(
+        &'a self,
+        instance_id: &'a str,
+        service: &'a str,
+    ) -> BoxFuture<'a, Result<(), RegistryError>> {
+        let id = instance_id.to_owned();
+        Box::pin(async move {
+            let updated = self
+                .db
+                .write(move |c| {
+                    c.execute(
+                        "UPDATE instances SET last_seen_ms = ?1 WHERE instance_id = ?2",
+                        params![now_ms(), id],
+                    )
+                })
+                .await
+                .map_err(|e| self.failed(e))?;
+            if updated == 0 {
+                return Err(RegistryError::NotRegistered {
+                    instance_id: instance_id.to_owned(),
+                    service: service.to_owned(),
+                    registry: self.describe(),
+                });
+            }
+            Ok(())
+        })
+    }
+
+    fn instances(&self) -> BoxFuture<'_, Result<Vec<InstanceInfo>, RegistryError>> {
+        let ttl_secs = self.ttl.as_secs_f64();
+        Box::pin(async move {
+            let rows: Vec<(String, String, String, i64)> = self
+                .db
+                .read(|c| {
+                    let mut stmt = c.prepare_cached(
+                        "SELECT service, instance_id, address, last_seen_ms FROM instances
+                         ORDER BY service, instance_id",
+                    )?;
+                    let rows =
+                        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+                    rows.collect()
+                })
+                .await
+                .map_err(|e| self.failed(e))?;
+            Ok(rows
+                .into_iter()
+                .map(|(service, instance_id, address, last_seen)| {
+                    let age = age_secs(last_seen);
+                    InstanceInfo {
+                        service,
+                        instance_id,
+                        address,
+                        healthy: age <= ttl_secs,
+                        last_heartbeat_secs: Some(age),
+                    }
+                })
+                .collect())
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("sqlite:{}", self.db.path().display())
+    }
+}
+
+/// The instance with this id, if registered (used by `registry deregister`).
+pub async fn find(
+    registry: &dyn Registry,
+    instance_id: &str,
+) -> Result<Option<InstanceInfo>, RegistryError> {
+    Ok(registry
+        .instances()
+        .await?
+        .into_iter()
+        .find(|i| i.instance_id == instance_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn two_handles_on_one_file_see_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        let a = SqliteRegistry::open(&path, Duration::from_secs(5))
+            .await
+            .unwrap();
+        let b = SqliteRegistry::open(&path, Duration::from_secs(5))
+            .await
+            .unwrap();
+        a.register("metadata-1", "metadata", "127.0.0.1:1")
+            .await
+            .unwrap();
+        b.register("metadata-2", "metadata", "127.0.0.1:2")
+            .await
+            .unwrap();
+        assert_eq!(
+            a.service_addresses("metadata").await.unwrap(),
+            ["127.0.0.1:1", "127.0.0.1:2"]
+        );
+        b.report_healthy_state("metadata-1", "metadata")
+            .await
+            .unwrap();
+        b.deregister("metadata-1", "metadata").await.unwrap();
+        assert_eq!(
+            a.service_addresses("metadata").await.unwrap(),
+            ["127.0.0.1:2"]
+        );
+        assert!(matches!(
+            a.report_healthy_state("metadata-1", "metadata").await,
+            Err(RegistryError::NotRegistered { .. })
+        ));
+        let listed = a.instances().await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].instance_id, "metadata-2");
+        assert!(listed[0].healthy);
+        assert!(a.describe().starts_with("sqlite:") && a.describe().ends_with("registry.db"));
+    }
+
+    #[tokio::test]
+    async fn silent_instances_are_unhealthy_then_purged() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = SqliteRegistry::open(&dir.path().join(FILE_NAME), Duration::from_secs(5))
+            .await
+            .unwrap();
+        r.register("rating-old", "rating", "127.0.0.1:1")
+            .await
+            .unwrap();
+        r.register("rating-dead", "rating", "127.0.0.1:2")
+            .await
+            .unwrap();
+        // Age them by hand rather than sleep: 6 s and 2 minutes of silence.
+        r.db.write(|c| {
+            c.execute("UPDATE instances SET last_seen_ms = last_seen_ms - 6000 WHERE instance_id = 'rating-old'", [])?;
+            c.execute("UPDATE instances SET last_seen_ms = last_seen_ms - 120000 WHERE instance_id = 'rating-dead'", [])
+        })
+        .await
+        .unwrap();
+        assert!(r.service_addresses("rating").await.unwrap().is_empty());
+        let listed = r.instances().await.unwrap();
+        assert_eq!(listed.len(), 2);
+        assert!(listed.iter().all(|i| !i.healthy));
+        // The next registration purges what has been silent for a minute.
+        r.register("rating-new", "rating", "127.0.0.1:3")
+            .await
+            .unwrap();
+        let ids: Vec<String> = r
+            .instances()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|i| i.instance_id)
+            .collect();
+        assert_eq!(ids, ["rating-new", "rating-old"]);
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_file_is_an_open_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        std::fs::write(&path, vec![b'x'; 4096]).unwrap();
+        let err = SqliteRegistry::open(&path, HEALTHY).await.unwrap_err();
+        assert!(matches!(err, RegistryError::Open { .. }), "{err}");
+        assert!(err.to_string().contains("registry.db"), "{err}");
+    }
+
+    const HEALTHY: Duration = Duration::from_secs(5);
+}
