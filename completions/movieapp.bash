@@ -22,11 +22,17 @@ _movieapp() {
             movieapp,completions)
                 cmd="movieapp__subcmd__completions"
                 ;;
+            movieapp,feed)
+                cmd="movieapp__subcmd__feed"
+                ;;
             movieapp,help)
                 cmd="movieapp__subcmd__help"
                 ;;
             movieapp,movie)
                 cmd="movieapp__subcmd__movie"
+                ;;
+            movieapp,produce)
+                cmd="movieapp__subcmd__produce"
                 ;;
             movieapp,rate)
                 cmd="movieapp__subcmd__rate"
@@ -37,17 +43,35 @@ _movieapp() {
             movieapp,serve)
                 cmd="movieapp__subcmd__serve"
                 ;;
+            movieapp__subcmd__feed,help)
+                cmd="movieapp__subcmd__feed__subcmd__help"
+                ;;
+            movieapp__subcmd__feed,status)
+                cmd="movieapp__subcmd__feed__subcmd__status"
+                ;;
+            movieapp__subcmd__feed__subcmd__help,help)
+                cmd="movieapp__subcmd__feed__subcmd__help__subcmd__help"
+                ;;
+            movieapp__subcmd__feed__subcmd__help,status)
+                cmd="movieapp__subcmd__feed__subcmd__help__subcmd__status"
+                ;;
             movieapp__subcmd__help,bench-serialize)
                 cmd="movieapp__subcmd__help__subcmd__bench__subcmd__serialize"
                 ;;
             movieapp__subcmd__help,completions)
                 cmd="movieapp__subcmd__help__subcmd__completions"
                 ;;
+            movieapp__subcmd__help,feed)
+                cmd="movieapp__subcmd__help__subcmd__feed"
+                ;;
             movieapp__subcmd__help,help)
                 cmd="movieapp__subcmd__help__subcmd__help"
                 ;;
             movieapp__subcmd__help,movie)
                 cmd="movieapp__subcmd__help__subcmd__movie"
+                ;;
+            movieapp__subcmd__help,produce)
+                cmd="movieapp__subcmd__help__subcmd__produce"
                 ;;
             movieapp__subcmd__help,rate)
                 cmd="movieapp__subcmd__help__subcmd__rate"
@@ -57,6 +81,9 @@ _movieapp() {
                 ;;
             movieapp__subcmd__help,serve)
                 cmd="movieapp__subcmd__help__subcmd__serve"
+                ;;
+            movieapp__subcmd__help__subcmd__feed,status)
+                cmd="movieapp__subcmd__help__subcmd__feed__subcmd__status"
                 ;;
             movieapp__subcmd__help__subcmd__movie,get)
                 cmd="movieapp__subcmd__help__subcmd__movie__subcmd__get"
@@ -155,7 +182,7 @@ _movieapp() {
 
     case "${cmd}" in
         movieapp)
-            opts="-h -V --config --data-dir --log-level --registry --help --version serve movie rate registry bench-serialize completions help"
+            opts="-h -V --config --data-dir --log-level --registry --broker --help --version serve movie rate produce feed registry bench-serialize completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -177,6 +204,10 @@ _movieapp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -185,7 +216,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__bench__subcmd__serialize)
-            opts="-o -h -V --duration --iterations --batches --formats --value-file --output --config --data-dir --log-level --registry --help --version"
+            opts="-o -h -V --duration --iterations --batches --formats --value-file --output --config --data-dir --log-level --registry --broker --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -235,6 +266,10 @@ _movieapp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -243,7 +278,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__completions)
-            opts="-h -V --config --data-dir --log-level --registry --help --version bash elvish fish powershell zsh"
+            opts="-h -V --config --data-dir --log-level --registry --broker --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -265,6 +300,136 @@ _movieapp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__feed)
+            opts="-h -V --config --data-dir --log-level --registry --broker --help --version status help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__feed__subcmd__help)
+            opts="status help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__feed__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__feed__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__feed__subcmd__status)
+            opts="-o -h -V --topic --group --output --config --data-dir --log-level --registry --broker --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --topic)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --group)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -273,7 +438,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__help)
-            opts="serve movie rate registry bench-serialize completions help"
+            opts="serve movie rate produce feed registry bench-serialize completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -303,6 +468,34 @@ _movieapp() {
         movieapp__subcmd__help__subcmd__completions)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__help__subcmd__feed)
+            opts="status"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__help__subcmd__feed__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -359,6 +552,20 @@ _movieapp() {
         movieapp__subcmd__help__subcmd__movie__subcmd__put)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__help__subcmd__produce)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -497,7 +704,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__movie)
-            opts="-h -V --config --data-dir --log-level --registry --help --version get put help"
+            opts="-h -V --config --data-dir --log-level --registry --broker --help --version get put help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -519,6 +726,10 @@ _movieapp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -527,7 +738,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__movie__subcmd__get)
-            opts="-o -h -V --addr --output --config --data-dir --log-level --registry --help --version"
+            opts="-o -h -V --addr --output --config --data-dir --log-level --registry --broker --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -558,6 +769,10 @@ _movieapp() {
                     return 0
                     ;;
                 --registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -625,7 +840,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__movie__subcmd__put)
-            opts="-o -h -V --title --description --director --addr --output --config --data-dir --log-level --registry --help --version"
+            opts="-o -h -V --title --description --director --addr --output --config --data-dir --log-level --registry --broker --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -671,6 +886,76 @@ _movieapp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__produce)
+            opts="-o -h -V --file --topic --generate --seed --users --records --output --config --data-dir --log-level --registry --broker --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --topic)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --generate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --seed)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --users)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --records)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -679,7 +964,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__rate)
-            opts="-h -V --config --data-dir --log-level --registry --help --version put get help"
+            opts="-h -V --config --data-dir --log-level --registry --broker --help --version put get help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -701,6 +986,10 @@ _movieapp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -709,7 +998,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__rate__subcmd__get)
-            opts="-o -h -V --type --addr --output --config --data-dir --log-level --registry --help --version"
+            opts="-o -h -V --type --addr --output --config --data-dir --log-level --registry --broker --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -744,6 +1033,10 @@ _movieapp() {
                     return 0
                     ;;
                 --registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -811,7 +1104,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__rate__subcmd__put)
-            opts="-o -h -V --user --type --addr --output --config --data-dir --log-level --registry --help --version"
+            opts="-o -h -V --user --type --addr --output --config --data-dir --log-level --registry --broker --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -853,6 +1146,10 @@ _movieapp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -861,7 +1158,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__registry)
-            opts="-h -V --config --data-dir --log-level --registry --help --version list show watch deregister help"
+            opts="-h -V --config --data-dir --log-level --registry --broker --help --version list show watch deregister help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -883,6 +1180,10 @@ _movieapp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -891,7 +1192,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__registry__subcmd__deregister)
-            opts="-o -h -V --output --config --data-dir --log-level --registry --help --version"
+            opts="-o -h -V --output --config --data-dir --log-level --registry --broker --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -918,6 +1219,10 @@ _movieapp() {
                     return 0
                     ;;
                 --registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1013,7 +1318,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__registry__subcmd__list)
-            opts="-o -h -V --output --config --data-dir --log-level --registry --help --version"
+            opts="-o -h -V --output --config --data-dir --log-level --registry --broker --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1040,6 +1345,10 @@ _movieapp() {
                     return 0
                     ;;
                 --registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1051,7 +1360,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__registry__subcmd__show)
-            opts="-o -h -V --output --config --data-dir --log-level --registry --help --version"
+            opts="-o -h -V --output --config --data-dir --log-level --registry --broker --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1081,6 +1390,10 @@ _movieapp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1089,7 +1402,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__registry__subcmd__watch)
-            opts="-o -h -V --interval --output --config --data-dir --log-level --registry --help --version"
+            opts="-o -h -V --interval --output --config --data-dir --log-level --registry --broker --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1123,6 +1436,10 @@ _movieapp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1131,7 +1448,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__serve)
-            opts="-h -V --services --host --metadata-port --rating-port --movie-port --config --data-dir --log-level --registry --help --version"
+            opts="-h -V --services --host --metadata-port --rating-port --movie-port --config --data-dir --log-level --registry --broker --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1170,6 +1487,10 @@ _movieapp() {
                     return 0
                     ;;
                 --registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_movieapp_global_optspecs
-    string join \n config= data-dir= log-level= registry= h/help V/version
+    string join \n config= data-dir= log-level= registry= broker= h/help V/version
 end
 
 function __fish_movieapp_needs_command
@@ -28,11 +28,14 @@ complete -c movieapp -n "__fish_movieapp_needs_command" -l config -d 'YAML confi
 complete -c movieapp -n "__fish_movieapp_needs_command" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_needs_command" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
 complete -c movieapp -n "__fish_movieapp_needs_command" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
+complete -c movieapp -n "__fish_movieapp_needs_command" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) [env: MOVIEAPP_BROKER; config: broker.backend]' -r
 complete -c movieapp -n "__fish_movieapp_needs_command" -s h -l help -d 'Print help'
 complete -c movieapp -n "__fish_movieapp_needs_command" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_needs_command" -f -a "serve" -d 'Run the metadata, rating and movie services in this process, data in SQLite'
 complete -c movieapp -n "__fish_movieapp_needs_command" -f -a "movie" -d 'Show or store movies'
 complete -c movieapp -n "__fish_movieapp_needs_command" -f -a "rate" -d 'Rate records, or read their aggregated rating'
+complete -c movieapp -n "__fish_movieapp_needs_command" -f -a "produce" -d 'Publish rating events to the rating feed (book chapter 6)'
+complete -c movieapp -n "__fish_movieapp_needs_command" -f -a "feed" -d 'Inspect the rating feed'
 complete -c movieapp -n "__fish_movieapp_needs_command" -f -a "registry" -d 'See which service instances are registered, where, and whether they are healthy'
 complete -c movieapp -n "__fish_movieapp_needs_command" -f -a "bench-serialize" -d 'Compare serialization formats for a movie\'s metadata (book chapter 4)'
 complete -c movieapp -n "__fish_movieapp_needs_command" -f -a "completions" -d 'Print a shell completion script'
@@ -48,12 +51,14 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l config -d 'Y
 complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) [env: MOVIEAPP_BROKER; config: broker.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and not __fish_seen_subcommand_from get put help" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and not __fish_seen_subcommand_from get put help" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and not __fish_seen_subcommand_from get put help" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and not __fish_seen_subcommand_from get put help" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and not __fish_seen_subcommand_from get put help" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) [env: MOVIEAPP_BROKER; config: broker.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and not __fish_seen_subcommand_from get put help" -s h -l help -d 'Print help'
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and not __fish_seen_subcommand_from get put help" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and not __fish_seen_subcommand_from get put help" -f -a "get" -d 'Show a movie\'s metadata and aggregated rating (asks the movie service)'
@@ -66,6 +71,7 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) [env: MOVIEAPP_BROKER; config: broker.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -l title -d 'Title, at most 255 bytes' -r
@@ -78,6 +84,7 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) [env: MOVIEAPP_BROKER; config: broker.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from help" -f -a "get" -d 'Show a movie\'s metadata and aggregated rating (asks the movie service)'
@@ -87,6 +94,7 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and not __fish_s
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and not __fish_seen_subcommand_from put get help" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and not __fish_seen_subcommand_from put get help" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and not __fish_seen_subcommand_from put get help" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and not __fish_seen_subcommand_from put get help" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) [env: MOVIEAPP_BROKER; config: broker.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and not __fish_seen_subcommand_from put get help" -s h -l help -d 'Print help'
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and not __fish_seen_subcommand_from put get help" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and not __fish_seen_subcommand_from put get help" -f -a "put" -d 'Rate a record from 1 to 5; a user\'s new rating of a record replaces their old one'
@@ -101,6 +109,7 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) [env: MOVIEAPP_BROKER; config: broker.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -l type -d 'Record type' -r
@@ -111,15 +120,54 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) [env: MOVIEAPP_BROKER; config: broker.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from help" -f -a "put" -d 'Rate a record from 1 to 5; a user\'s new rating of a record replaces their old one'
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from help" -f -a "get" -d 'Show a record\'s aggregated rating: the mean over its users'
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c movieapp -n "__fish_movieapp_using_subcommand produce" -l file -d 'Events to publish: a JSON array ({"userId","recordId","recordType","value", "providerId","eventType"}) or one JSON event per line' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand produce" -l topic -d 'Topic to publish to' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand produce" -l generate -d 'Publish N synthetic valid events instead of a file (for load tests)' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand produce" -l seed -d 'Seed of --generate: the same seed gives the same events' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand produce" -l users -d 'Distinct users in --generate' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand produce" -l records -d 'Distinct records (movies) in --generate' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand produce" -s o -l output -d 'Output format of the summary' -r -f -a "table\t'A readable table'
+json\t'JSON, one document per command, for scripts'"
+complete -c movieapp -n "__fish_movieapp_using_subcommand produce" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand produce" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand produce" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand produce" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand produce" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) [env: MOVIEAPP_BROKER; config: broker.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand produce" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c movieapp -n "__fish_movieapp_using_subcommand produce" -s V -l version -d 'Print version'
+complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and not __fish_seen_subcommand_from status help" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and not __fish_seen_subcommand_from status help" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and not __fish_seen_subcommand_from status help" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and not __fish_seen_subcommand_from status help" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and not __fish_seen_subcommand_from status help" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) [env: MOVIEAPP_BROKER; config: broker.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and not __fish_seen_subcommand_from status help" -s h -l help -d 'Print help'
+complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and not __fish_seen_subcommand_from status help" -s V -l version -d 'Print version'
+complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and not __fish_seen_subcommand_from status help" -f -a "status" -d 'Consumer lag: per partition, the end of the topic, the rating service\'s committed offset and how far behind it is; and how many events were dead-lettered'
+complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and not __fish_seen_subcommand_from status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and __fish_seen_subcommand_from status" -l topic -d 'Topic' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and __fish_seen_subcommand_from status" -l group -d 'Consumer group' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and __fish_seen_subcommand_from status" -s o -l output -r -f -a "table\t'A readable table'
+json\t'JSON, one document per command, for scripts'"
+complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and __fish_seen_subcommand_from status" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and __fish_seen_subcommand_from status" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and __fish_seen_subcommand_from status" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and __fish_seen_subcommand_from status" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and __fish_seen_subcommand_from status" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) [env: MOVIEAPP_BROKER; config: broker.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
+complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and __fish_seen_subcommand_from help" -f -a "status" -d 'Consumer lag: per partition, the end of the topic, the rating service\'s committed offset and how far behind it is; and how many events were dead-lettered'
+complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and not __fish_seen_subcommand_from list show watch deregister help" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and not __fish_seen_subcommand_from list show watch deregister help" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and not __fish_seen_subcommand_from list show watch deregister help" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and not __fish_seen_subcommand_from list show watch deregister help" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and not __fish_seen_subcommand_from list show watch deregister help" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) [env: MOVIEAPP_BROKER; config: broker.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and not __fish_seen_subcommand_from list show watch deregister help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and not __fish_seen_subcommand_from list show watch deregister help" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and not __fish_seen_subcommand_from list show watch deregister help" -f -a "list" -d 'Every instance of every service: address, health, age of the last heartbeat'
@@ -133,6 +181,7 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_s
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from list" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from list" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from list" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from list" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) [env: MOVIEAPP_BROKER; config: broker.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from show" -s o -l output -r -f -a "table\t'A readable table'
@@ -141,6 +190,7 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_s
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from show" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from show" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from show" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from show" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) [env: MOVIEAPP_BROKER; config: broker.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from watch" -l interval -d 'How often to refresh, e.g. 500ms or 2s' -r
@@ -150,6 +200,7 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_s
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from watch" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from watch" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from watch" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from watch" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) [env: MOVIEAPP_BROKER; config: broker.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from watch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from watch" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from deregister" -s o -l output -r -f -a "table\t'A readable table'
@@ -158,6 +209,7 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_s
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from deregister" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from deregister" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from deregister" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from deregister" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) [env: MOVIEAPP_BROKER; config: broker.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from deregister" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from deregister" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from help" -f -a "list" -d 'Every instance of every service: address, health, age of the last heartbeat'
@@ -182,25 +234,30 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand bench-serialize" -l co
 complete -c movieapp -n "__fish_movieapp_using_subcommand bench-serialize" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand bench-serialize" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand bench-serialize" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand bench-serialize" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) [env: MOVIEAPP_BROKER; config: broker.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand bench-serialize" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c movieapp -n "__fish_movieapp_using_subcommand bench-serialize" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand completions" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand completions" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand completions" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand completions" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand completions" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) [env: MOVIEAPP_BROKER; config: broker.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c movieapp -n "__fish_movieapp_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate registry bench-serialize completions help" -f -a "serve" -d 'Run the metadata, rating and movie services in this process, data in SQLite'
-complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate registry bench-serialize completions help" -f -a "movie" -d 'Show or store movies'
-complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate registry bench-serialize completions help" -f -a "rate" -d 'Rate records, or read their aggregated rating'
-complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate registry bench-serialize completions help" -f -a "registry" -d 'See which service instances are registered, where, and whether they are healthy'
-complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate registry bench-serialize completions help" -f -a "bench-serialize" -d 'Compare serialization formats for a movie\'s metadata (book chapter 4)'
-complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate registry bench-serialize completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate registry bench-serialize completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate produce feed registry bench-serialize completions help" -f -a "serve" -d 'Run the metadata, rating and movie services in this process, data in SQLite'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate produce feed registry bench-serialize completions help" -f -a "movie" -d 'Show or store movies'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate produce feed registry bench-serialize completions help" -f -a "rate" -d 'Rate records, or read their aggregated rating'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate produce feed registry bench-serialize completions help" -f -a "produce" -d 'Publish rating events to the rating feed (book chapter 6)'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate produce feed registry bench-serialize completions help" -f -a "feed" -d 'Inspect the rating feed'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate produce feed registry bench-serialize completions help" -f -a "registry" -d 'See which service instances are registered, where, and whether they are healthy'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate produce feed registry bench-serialize completions help" -f -a "bench-serialize" -d 'Compare serialization formats for a movie\'s metadata (book chapter 4)'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate produce feed registry bench-serialize completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate produce feed registry bench-serialize completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c movieapp -n "__fish_movieapp_using_subcommand help; and __fish_seen_subcommand_from movie" -f -a "get" -d 'Show a movie\'s metadata and aggregated rating (asks the movie service)'
 complete -c movieapp -n "__fish_movieapp_using_subcommand help; and __fish_seen_subcommand_from movie" -f -a "put" -d 'Store or replace a movie\'s metadata (asks the metadata service)'
 complete -c movieapp -n "__fish_movieapp_using_subcommand help; and __fish_seen_subcommand_from rate" -f -a "put" -d 'Rate a record from 1 to 5; a user\'s new rating of a record replaces their old one'
 complete -c movieapp -n "__fish_movieapp_using_subcommand help; and __fish_seen_subcommand_from rate" -f -a "get" -d 'Show a record\'s aggregated rating: the mean over its users'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and __fish_seen_subcommand_from feed" -f -a "status" -d 'Consumer lag: per partition, the end of the topic, the rating service\'s committed offset and how far behind it is; and how many events were dead-lettered'
 complete -c movieapp -n "__fish_movieapp_using_subcommand help; and __fish_seen_subcommand_from registry" -f -a "list" -d 'Every instance of every service: address, health, age of the last heartbeat'
 complete -c movieapp -n "__fish_movieapp_using_subcommand help; and __fish_seen_subcommand_from registry" -f -a "show" -d 'The instances of one service'
 complete -c movieapp -n "__fish_movieapp_using_subcommand help; and __fish_seen_subcommand_from registry" -f -a "watch" -d 'Show the list, refreshed until Ctrl-C'

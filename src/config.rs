@@ -11,6 +11,7 @@ use std::{
 use serde::Deserialize;
 
 use crate::{
+    broker::{BrokerKind, BrokerSettings},
     discovery::{HEALTHY_TTL, HEARTBEAT_INTERVAL, RegistryKind, RegistrySettings, consul},
     server::ServiceKind,
 };
@@ -65,6 +66,8 @@ pub struct Config {
     /// Addresses for `registry: static`, per service; unset ones default to this host's
     /// configured ports.
     pub static_addresses: Vec<(ServiceKind, Vec<String>)>,
+    /// The rating feed's broker.
+    pub broker: BrokerKind,
 }
 
 impl Default for Config {
@@ -80,6 +83,7 @@ impl Default for Config {
             registry_ttl: HEALTHY_TTL,
             consul_address: consul::DEFAULT_ADDRESS.to_owned(),
             static_addresses: Vec::new(),
+            broker: BrokerKind::default(),
         }
     }
 }
@@ -94,6 +98,13 @@ struct File {
     rating: Option<ServiceSection>,
     movie: Option<ServiceSection>,
     service_discovery: Option<DiscoverySection>,
+    broker: Option<BrokerSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BrokerSection {
+    backend: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -159,6 +170,10 @@ const ENV_VARS: &[(&str, Setter)] = &[
     }),
     ("MOVIEAPP_REGISTRY", |c, v| {
         c.registry = v.parse()?;
+        Ok(())
+    }),
+    ("MOVIEAPP_BROKER", |c, v| {
+        c.broker = v.parse()?;
         Ok(())
     }),
     ("MOVIEAPP_SERVICE_DISCOVERY_HEARTBEAT_INTERVAL", |c, v| {
@@ -347,6 +362,18 @@ impl Config {
                 None => defaults.consul_address,
             },
             static_addresses,
+            broker: match file.broker.and_then(|b| b.backend) {
+                Some(b) => b.parse().map_err(|e| format!("broker.backend: {e}"))?,
+                None => defaults.broker,
+            },
+        })
+    }
+
+    /// How to open the rating feed's broker, with the data directory resolved.
+    pub fn broker_settings(&self) -> Result<BrokerSettings, ConfigError> {
+        Ok(BrokerSettings {
+            kind: self.broker.clone(),
+            data_dir: self.resolved_data_dir()?,
         })
     }
 

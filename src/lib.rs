@@ -4,14 +4,19 @@
 //! controller -> repository/gateway; `discovery` how they find each other; `model` the
 //! domain types and the one set of validation rules; `commands` the command line.
 
+pub mod broker;
 pub mod client;
 pub mod commands;
 pub mod config;
 pub mod discovery;
+pub mod feed;
 pub mod model;
 pub mod serialization;
 pub mod server;
 pub mod sqlite;
+
+/// A boxed, sendable future: what object-safe async traits (registry, broker) return.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// Types generated from `proto/movie.proto` (no package, as in the book).
 pub mod pb {

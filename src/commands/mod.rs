@@ -3,18 +3,22 @@
 
 pub mod bench_serialize;
 pub mod completions;
+pub mod feed;
 mod logging;
 pub mod movie;
 mod output;
+pub mod produce;
 pub mod rate;
 pub mod registry;
 pub mod serve;
+mod signals;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
 use crate::{
+    broker::{BrokerError, BrokerKind},
     client::ClientError,
     config::ConfigError,
     discovery::{RegistryError, RegistryKind},
@@ -29,6 +33,8 @@ Examples:
   movieapp movie get 1
   movieapp movie get 1 --output json | jq .rating
   movieapp registry list                           # which instances are up
+  movieapp produce                                 # publish fixtures/ratingsdata.json
+  movieapp feed status                             # how far behind the rating service is
   movieapp bench-serialize                         # JSON vs XML vs Protobuf, as in chapter 4";
 
 /// The movie-rating system from \"Microservices with Go\": metadata, rating and movie
@@ -61,6 +67,14 @@ pub struct GlobalArgs {
     /// [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]
     #[arg(long, global = true, value_name = "REGISTRY", value_parser = parse_registry)]
     pub registry: Option<RegistryKind>,
+    /// Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded)
+    /// [env: MOVIEAPP_BROKER; config: broker.backend]
+    #[arg(long, global = true, value_name = "BROKER", value_parser = parse_broker)]
+    pub broker: Option<BrokerKind>,
+}
+
+fn parse_broker(value: &str) -> Result<BrokerKind, String> {
+    value.parse()
 }
 
 fn parse_registry(value: &str) -> Result<RegistryKind, String> {
@@ -72,6 +86,8 @@ pub enum Command {
     Serve(serve::Args),
     Movie(movie::Args),
     Rate(rate::Args),
+    Produce(produce::Args),
+    Feed(feed::Args),
     Registry(registry::Args),
     BenchSerialize(bench_serialize::Args),
     Completions(completions::Args),
@@ -91,6 +107,8 @@ impl Cli {
             Command::Serve(args) => serve::run(args, &self.global).await,
             Command::Movie(args) => movie::run(args, &self.global).await,
             Command::Rate(args) => rate::run(args, &self.global).await,
+            Command::Produce(args) => produce::run(args, &self.global).await,
+            Command::Feed(args) => feed::run(args, &self.global).await,
             Command::Registry(args) => registry::run(args, &self.global).await,
             Command::BenchSerialize(args) => bench_serialize::run(args),
             Command::Completions(args) => completions::run(args),
@@ -116,6 +134,10 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
             || matches!(
                 e.downcast_ref::<RegistryError>(),
                 Some(RegistryError::Open { .. })
+            )
+            || matches!(
+                e.downcast_ref::<BrokerError>(),
+                Some(BrokerError::Open { .. })
             )
             || e.downcast_ref::<ClientError>()
                 .is_some_and(ClientError::is_usage)
@@ -158,6 +180,9 @@ fn load_config(global: &GlobalArgs) -> Result<crate::config::Config, ConfigError
     }
     if let Some(registry) = &global.registry {
         config.registry = registry.clone();
+    }
+    if let Some(broker) = &global.broker {
+        config.broker = broker.clone();
     }
     Ok(config)
 }

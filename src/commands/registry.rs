@@ -89,11 +89,14 @@ pub async fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
             show(registry.as_ref(), Some(&service), output, false).await
         }
         RegistryCommand::Watch { interval, output } => {
+            let stop = super::signals::stop_requested()
+                .map_err(|e| anyhow::anyhow!("cannot listen for Ctrl-C: {e}"))?;
+            tokio::pin!(stop);
             let mut tick = tokio::time::interval(interval);
             loop {
                 tokio::select! {
+                    () = &mut stop => return Ok(()),
                     _ = tick.tick() => show(registry.as_ref(), None, output, true).await?,
-                    _ = tokio::signal::ctrl_c() => return Ok(()),
                 }
             }
         }

@@ -53,10 +53,13 @@ pub async fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
         data_dir: config.resolved_data_dir()?,
         registry: config.registry_settings()?,
         heartbeat_interval: config.heartbeat_interval,
+        broker: config.broker_settings()?,
     };
     tracing::info!(data_dir = %serve_config.data_dir.display(), "starting");
     let mut announce_failed = None;
-    serve::run(serve_config, shutdown_signal(), |started| {
+    let stop = super::signals::stop_requested()
+        .map_err(|e| anyhow::anyhow!("cannot listen for SIGINT and SIGTERM: {e}"))?;
+    serve::run(serve_config, stop, |started| {
         for s in started {
             // Scripts and tests read these lines to learn the ports.
             if let Err(e) = output::line(&format!("{} listening on {}", s.service, s.addr)) {
@@ -70,32 +73,4 @@ pub async fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
         tracing::warn!(error = %e, "could not print the listening addresses");
     }
     Ok(())
-}
-
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
 }

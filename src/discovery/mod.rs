@@ -12,7 +12,7 @@ pub mod memory;
 pub mod sqlite;
 pub mod static_list;
 
-use std::{fmt, future::Future, path::PathBuf, pin::Pin, str::FromStr, sync::Arc, time::Duration};
+use std::{fmt, path::PathBuf, str::FromStr, sync::Arc, time::Duration};
 
 use serde::Serialize;
 
@@ -23,7 +23,7 @@ pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
 /// How long an instance may stay silent before it is no longer returned (book: TTL "5s").
 pub const HEALTHY_TTL: Duration = Duration::from_secs(5);
 
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub use crate::BoxFuture;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {

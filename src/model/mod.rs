@@ -3,11 +3,13 @@
 //! Every entry point (gRPC handlers, CLI arguments, and later HTTP and the rating feed) builds
 //! domain values through the functions in [`validate`], so the rules live in exactly one place.
 
+mod event;
 mod metadata;
 mod proto;
 mod rating;
 pub mod validate;
 
+pub use event::{EventType, RatingChange, RatingEvent, SUPPORTED_VERSIONS};
 pub use metadata::{Metadata, MovieDetails};
 pub use rating::{RatingValue, RecordKey, UserRating};
 pub use validate::ValidationError;

@@ -13,12 +13,17 @@ use std::{
     time::Duration,
 };
 
-use tokio::{net::TcpListener, sync::watch, task::JoinSet};
+use tokio::{
+    net::TcpListener,
+    sync::watch,
+    task::{JoinHandle, JoinSet},
+};
 use tonic::service::Routes;
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use super::{ServiceKind, grpc, metadata, movie, rating};
 use crate::{
+    broker::{Broker, BrokerError, BrokerSettings, RATING_GROUP, RATINGS_TOPIC},
     discovery::{
         Registry, RegistryError, RegistrySettings, balancer::Balancer, instance::Registration,
     },
@@ -47,6 +52,8 @@ pub struct ServeConfig {
     pub registry: RegistrySettings,
     /// How often each instance heartbeats.
     pub heartbeat_interval: Duration,
+    /// The rating feed the rating service consumes.
+    pub broker: BrokerSettings,
 }
 
 impl ServeConfig {
@@ -81,6 +88,8 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error(transparent)]
     Registry(RegistryError),
+    #[error(transparent)]
+    Broker(BrokerError),
     #[error("cannot register the {service} service: {source}")]
     Register {
         service: ServiceKind,
@@ -105,6 +114,7 @@ impl ServeError {
                 | Self::Bind { .. }
                 | Self::Storage(_)
                 | Self::Registry(RegistryError::Open { .. })
+                | Self::Broker(BrokerError::Open { .. })
         )
     }
 }
@@ -138,11 +148,17 @@ pub async fn run(
 
     let registry: Arc<dyn Registry> = config.registry.open().await.map_err(ServeError::Registry)?;
     tracing::info!(registry = %registry.describe(), "service registry");
+    let broker = if services.contains(&ServiceKind::Rating) {
+        Some(config.broker.open().await.map_err(ServeError::Broker)?)
+    } else {
+        None
+    };
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut servers = JoinSet::new();
     let mut started = Vec::new();
     let mut registrations = Vec::new();
     let mut reporters = Vec::new();
+    let mut ingesters = Vec::new();
     for ((service, listener), prepared) in listeners.into_iter().zip(stores) {
         let addr = listener.local_addr().map_err(|source| ServeError::Bind {
             service,
@@ -150,7 +166,9 @@ pub async fn run(
             hint: String::new(),
             source,
         })?;
-        let (routes, reporter) = routes(prepared, &registry).await?;
+        let (routes, reporter, ingester) =
+            routes(prepared, &registry, broker.as_ref(), stop_rx.clone()).await?;
+        ingesters.extend(ingester);
         let mut stop = stop_rx.clone();
         servers.spawn(async move {
             let result = grpc::serve(service.name(), listener, routes, async move {
@@ -198,6 +216,10 @@ pub async fn run(
             if let Some(e) = server_failure(joined) {
                 failure.get_or_insert(e);
             }
+        }
+        // The ingester finishes (or abandons, uncommitted) its batch.
+        for ingester in ingesters {
+            let _ = ingester.await;
         }
     })
     .await;
@@ -297,11 +319,15 @@ fn dialable(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-/// Builds a service's routes (with health and reflection) and marks it serving.
+/// A service's routes (with health and reflection, marked serving), and for rating the
+/// feed ingester, already running until `stop`.
 async fn routes(
     prepared: Prepared,
     registry: &Arc<dyn Registry>,
-) -> Result<(Routes, HealthReporter), ServeError> {
+    broker: Option<&Arc<dyn Broker>>,
+    stop: watch::Receiver<bool>,
+) -> Result<(Routes, HealthReporter, Option<JoinHandle<()>>), ServeError> {
+    let mut ingester = None;
     let (routes, grpc_name) = match prepared {
         Prepared::Metadata(repo) => {
             let controller = Arc::new(metadata::controller::Controller::new(repo));
@@ -313,6 +339,15 @@ async fn routes(
         }
         Prepared::Rating(repo) => {
             let controller = Arc::new(rating::controller::Controller::new(repo));
+            if let Some(broker) = broker {
+                let feed = rating::ingester::Ingester::new(
+                    Arc::clone(&controller),
+                    Arc::clone(broker),
+                    RATINGS_TOPIC,
+                    RATING_GROUP,
+                );
+                ingester = Some(tokio::spawn(feed.run(stop)));
+            }
             let handler = rating::handler::Handler::new(controller);
             (
                 Routes::new(RatingServiceServer::new(handler)),
@@ -334,7 +369,7 @@ async fn routes(
     };
     let (routes, reporter) = grpc::with_health_and_reflection(routes)?;
     set_status(&reporter, grpc_name, ServingStatus::Serving).await;
-    Ok((routes, reporter))
+    Ok((routes, reporter, ingester))
 }
 
 /// Sets the health of a gRPC service name and of the server as a whole ("").

@@ -7,6 +7,7 @@ mod book_flow;
 mod completions;
 mod consul;
 mod discovery;
+mod feed;
 mod grpc_clients;
 mod restart;
 mod startup;

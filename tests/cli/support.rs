@@ -151,7 +151,7 @@ pub fn signal(pid: u32, name: &str) {
     assert!(status.success(), "kill -{name} {pid} failed");
 }
 
-fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<i32> {
+pub fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<i32> {
     let deadline = std::time::Instant::now() + timeout;
     loop {
         match child.try_wait().expect("wait for serve") {

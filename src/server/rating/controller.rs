@@ -3,7 +3,7 @@
 use std::future::Future;
 
 use crate::{
-    model::{RecordKey, UserRating},
+    model::{RatingChange, RecordKey, UserRating},
     server::error::{RepositoryError, ServiceError},
 };
 
@@ -23,6 +23,11 @@ pub trait Repository: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Aggregate, RepositoryError>> + Send;
     /// Stores the rating, replacing the same user's earlier rating of the record.
     fn put(&self, rating: UserRating) -> impl Future<Output = Result<(), RepositoryError>> + Send;
+    /// Applies puts and deletes in order, all or none.
+    fn apply(
+        &self,
+        changes: Vec<RatingChange>,
+    ) -> impl Future<Output = Result<(), RepositoryError>> + Send;
 }
 
 pub struct Controller<R> {
@@ -45,12 +50,20 @@ impl<R: Repository> Controller<R> {
     }
 
     pub async fn put_rating(&self, rating: UserRating) -> Result<(), ServiceError> {
-        self.repo.put(rating).await.map_err(|e| match e {
-            RepositoryError::NotFound => {
-                ServiceError::Internal("put of a rating reported not found".into())
-            }
-            RepositoryError::Storage(e) => e.into(),
-        })
+        self.repo.put(rating).await.map_err(write_failed)
+    }
+
+    /// Applies a batch of changes from the rating feed, in order, in one transaction.
+    /// Idempotent: a put sets, a delete removes, so a redelivered batch changes nothing.
+    pub async fn apply(&self, changes: Vec<RatingChange>) -> Result<(), ServiceError> {
+        self.repo.apply(changes).await.map_err(write_failed)
+    }
+}
+
+fn write_failed(e: RepositoryError) -> ServiceError {
+    match e {
+        RepositoryError::NotFound => ServiceError::Internal("a write reported not found".into()),
+        RepositoryError::Storage(e) => e.into(),
     }
 }
 
@@ -102,6 +115,20 @@ mod tests {
                 .insert((r.key, r.user_id), r.value.get());
             Ok(())
         }
+        async fn apply(&self, changes: Vec<RatingChange>) -> Result<(), RepositoryError> {
+            let mut rows = self.rows.lock().unwrap();
+            for change in changes {
+                match change {
+                    RatingChange::Put(r) => {
+                        rows.insert((r.key, r.user_id), r.value.get());
+                    }
+                    RatingChange::Delete { key, user_id } => {
+                        rows.remove(&(key, user_id));
+                    }
+                }
+            }
+            Ok(())
+        }
     }
 
     fn key() -> RecordKey {
@@ -127,6 +154,27 @@ mod tests {
         assert!(matches!(
             c.aggregated_rating(&key()).await,
             Err(ServiceError::Internal(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn applied_changes_put_and_delete_in_order() {
+        let c = Controller::new(Fake::default());
+        let put = |user: &str, v| {
+            RatingChange::Put(UserRating::new(key(), user, RatingValue::new(v).unwrap()).unwrap())
+        };
+        let delete = |user: &str| RatingChange::Delete {
+            key: key(),
+            user_id: user.into(),
+        };
+        c.apply(vec![put("a", 5), put("b", 1), put("a", 3), delete("b")])
+            .await
+            .unwrap();
+        assert_eq!(c.aggregated_rating(&key()).await.unwrap().mean, 3.0);
+        c.apply(vec![delete("a")]).await.unwrap();
+        assert!(matches!(
+            c.aggregated_rating(&key()).await,
+            Err(ServiceError::NotFound(_))
         ));
     }
 

@@ -2,6 +2,7 @@
 
 pub mod controller;
 pub mod handler;
+pub mod ingester;
 pub mod repository;
 
 /// The name the service registers under and that callers discover.

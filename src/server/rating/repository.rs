@@ -7,7 +7,7 @@ use rusqlite::params;
 
 use super::controller::{self, Aggregate};
 use crate::{
-    model::{RecordKey, UserRating},
+    model::{RatingChange, RecordKey, UserRating},
     server::error::RepositoryError,
     sqlite::{Database, StorageError},
 };
@@ -59,18 +59,37 @@ impl controller::Repository for SqliteRepository {
 
     #[tracing::instrument(level = "debug", skip_all)]
     async fn put(&self, rating: UserRating) -> Result<(), RepositoryError> {
+        self.apply(vec![RatingChange::Put(rating)]).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(changes = changes.len()))]
+    async fn apply(&self, changes: Vec<RatingChange>) -> Result<(), RepositoryError> {
         self.db
             .write(move |c| {
-                c.prepare_cached(
-                    "INSERT INTO ratings (record_id, record_type, user_id, value) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (record_id, record_type, user_id) DO UPDATE SET value = excluded.value",
-                )?
-                .execute(params![
-                    rating.key.record_id,
-                    rating.key.record_type,
-                    rating.user_id,
-                    rating.value.get()
-                ])
+                let tx = c.transaction()?;
+                {
+                    let mut upsert = tx.prepare_cached(
+                        "INSERT INTO ratings (record_id, record_type, user_id, value) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (record_id, record_type, user_id) DO UPDATE SET value = excluded.value",
+                    )?;
+                    let mut delete = tx.prepare_cached(
+                        "DELETE FROM ratings WHERE record_id = ?1 AND record_type = ?2 AND user_id = ?3",
+                    )?;
+                    for change in &changes {
+                        match change {
+                            RatingChange::Put(r) => upsert.execute(params![
+                                r.key.record_id,
+                                r.key.record_type,
+                                r.user_id,
+                                r.value.get()
+                            ])?,
+                            RatingChange::Delete { key, user_id } => {
+                                delete.execute(params![key.record_id, key.record_type, user_id])?
+                            }
+                        };
+                    }
+                }
+                tx.commit()
             })
             .await?;
         Ok(())

@@ -1,0 +1,211 @@
+//! The asynchronous rating feed's log (SPEC section 4): topics split into partitions, records
+//! appended with a key, read from an offset, and offsets committed per consumer group.
+//!
+//! Backend: [`sqlite`] (default; `<data-dir>/broker.db`, an embedded broker needing no
+//! infrastructure).
+
+pub mod sqlite;
+
+use std::{collections::BTreeMap, fmt, path::PathBuf, str::FromStr, sync::Arc, time::Duration};
+
+use serde::Serialize;
+
+pub use crate::BoxFuture;
+use crate::sqlite::StorageError;
+
+/// The topic rating events are published to.
+pub const RATINGS_TOPIC: &str = "ratings";
+/// Where events that cannot be applied go, with the reason.
+pub const DLQ_TOPIC: &str = "ratings-dlq";
+/// The rating service's consumer group.
+pub const RATING_GROUP: &str = "rating";
+/// Partitions of a topic the embedded broker creates.
+pub const DEFAULT_PARTITIONS: u32 = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    /// The broker could not be opened at all (corrupt or unusable file): exit code 2.
+    #[error("cannot open the broker {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: StorageError,
+    },
+    #[error("broker {broker}: {message}")]
+    Backend { broker: String, message: String },
+}
+
+/// A record to publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub key: String,
+    pub payload: Vec<u8>,
+}
+
+/// A record read back, with where it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub partition: u32,
+    pub offset: u64,
+    pub key: Option<String>,
+    pub payload: Vec<u8>,
+}
+
+/// How many records a publish put in each partition.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PublishReport {
+    pub per_partition: BTreeMap<u32, u64>,
+}
+
+impl PublishReport {
+    pub fn add(&mut self, other: &PublishReport) {
+        for (p, n) in &other.per_partition {
+            *self.per_partition.entry(*p).or_default() += n;
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.per_partition.values().sum()
+    }
+}
+
+/// A consumer group's position in one partition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PartitionLag {
+    pub partition: u32,
+    /// The offset the next record will get.
+    pub end_offset: u64,
+    /// The next offset the group will read; `None` before its first commit.
+    pub committed: Option<u64>,
+    pub lag: u64,
+}
+
+/// A feed log. Object safe, so the backend can be chosen at run time.
+pub trait Broker: Send + Sync {
+    /// Appends `records` to `topic` (created with the default partitions if new), each to
+    /// the partition of its key, and waits until they are stored.
+    fn publish<'a>(
+        &'a self,
+        topic: &'a str,
+        records: &'a [Record],
+    ) -> BoxFuture<'a, Result<PublishReport, BrokerError>>;
+
+    /// A consumer of `topic` in `group`, starting at the group's committed offsets, or at
+    /// the earliest offset where it has none.
+    fn consumer<'a>(
+        &'a self,
+        topic: &'a str,
+        group: &'a str,
+    ) -> BoxFuture<'a, Result<Box<dyn Consumer>, BrokerError>>;
+
+    /// The group's lag on each partition of `topic`.
+    fn lag<'a>(
+        &'a self,
+        topic: &'a str,
+        group: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<PartitionLag>, BrokerError>>;
+
+    /// Names the backend for messages, e.g. `sqlite:/var/lib/movieapp/broker.db`.
+    fn describe(&self) -> String;
+}
+
+/// Reads a topic for a consumer group.
+pub trait Consumer: Send {
+    /// Up to `max` records, waiting up to `wait` for the first.
+    fn poll(
+        &mut self,
+        max: usize,
+        wait: Duration,
+    ) -> BoxFuture<'_, Result<Vec<Message>, BrokerError>>;
+
+    /// Commits `(partition, next offset)` positions: records before them are done.
+    fn commit<'a>(
+        &'a mut self,
+        positions: &'a [(u32, u64)],
+    ) -> BoxFuture<'a, Result<(), BrokerError>>;
+}
+
+/// The book's partitioner: FNV-1a (32 bit) of the key, modulo the partition count. A
+/// record's events share a key, so they stay in order in one partition.
+pub fn partition_for(key: &str, partitions: u32) -> u32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in key.as_bytes() {
+        hash ^= u32::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash % partitions.max(1)
+}
+
+/// Which broker: `--broker`, `MOVIEAPP_BROKER` or `broker.backend`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum BrokerKind {
+    #[default]
+    Sqlite,
+}
+
+impl FromStr for BrokerKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "sqlite" => Ok(Self::Sqlite),
+            other => Err(format!("invalid broker {other:?}: expected sqlite")),
+        }
+    }
+}
+
+impl fmt::Display for BrokerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite => f.write_str("sqlite"),
+        }
+    }
+}
+
+/// Everything needed to open a broker.
+#[derive(Debug, Clone)]
+pub struct BrokerSettings {
+    pub kind: BrokerKind,
+    pub data_dir: PathBuf,
+}
+
+impl BrokerSettings {
+    pub async fn open(&self) -> Result<Arc<dyn Broker>, BrokerError> {
+        Ok(match &self.kind {
+            BrokerKind::Sqlite => Arc::new(
+                sqlite::SqliteBroker::open(
+                    &self.data_dir.join(sqlite::FILE_NAME),
+                    DEFAULT_PARTITIONS,
+                )
+                .await?,
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv1a_matches_the_reference_values() {
+        // FNV-1a 32-bit test vectors.
+        let fnv = |s: &str| partition_for(s, u32::MAX);
+        assert_eq!(fnv(""), 0x811c_9dc5);
+        assert_eq!(fnv("a"), 0xe40c_292c);
+        assert_eq!(fnv("foobar"), 0xbf9c_f968);
+        for key in ["1", "2", "the-movie"] {
+            assert!(partition_for(key, 3) < 3);
+            assert_eq!(partition_for(key, 3), partition_for(key, 3));
+        }
+    }
+
+    #[test]
+    fn broker_kinds_parse() {
+        assert_eq!("sqlite".parse(), Ok(BrokerKind::Sqlite));
+        for bad in ["rabbit://x:1", ""] {
+            assert!(bad.parse::<BrokerKind>().is_err(), "{bad}");
+        }
+    }
+}

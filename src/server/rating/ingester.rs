@@ -1,0 +1,266 @@
+//! The rating service's consumer of the rating feed (book ch. 6), running beside gRPC (the
+//! book's first version blocked start-up instead).
+//!
+//! Each round: poll a batch, decode and validate every event, apply the valid ones in one
+//! transaction, send the others to the dead-letter topic with the reason, and only then
+//! commit the offsets. A crash before the commit redelivers the batch, which is harmless: a
+//! put sets and a delete removes (at-least-once, idempotent). A failed apply is retried, never
+//! skipped; a bad event never stalls the feed.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use serde::Serialize;
+use tokio::sync::watch;
+
+use super::controller::{Controller, Repository};
+use crate::{
+    broker::{Broker, BrokerError, Consumer, DLQ_TOPIC, Message, Record},
+    model::RatingEvent,
+};
+
+/// Events applied per transaction at most.
+pub const BATCH: usize = 2_000;
+/// How long a poll waits for new events.
+const POLL_WAIT: Duration = Duration::from_millis(200);
+/// How long to wait before retrying after a failure.
+const RETRY_AFTER: Duration = Duration::from_millis(500);
+/// How often progress is logged while events flow.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// Counters the ingester keeps, for logs and status.
+#[derive(Debug, Default)]
+pub struct IngestStats {
+    pub applied: AtomicU64,
+    pub dead_lettered: AtomicU64,
+    /// False until the consumer has joined, and after it stopped.
+    pub running: AtomicBool,
+}
+
+/// A dead letter: the message that could not be applied, and why.
+#[derive(Debug, Serialize)]
+struct DeadLetter<'a> {
+    reason: &'a str,
+    topic: &'a str,
+    partition: u32,
+    offset: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<&'a str>,
+    /// The original payload, as text (invalid UTF-8 replaced).
+    payload: String,
+}
+
+pub struct Ingester<R> {
+    controller: Arc<Controller<R>>,
+    broker: Arc<dyn Broker>,
+    topic: String,
+    group: String,
+    pub stats: Arc<IngestStats>,
+}
+
+impl<R: Repository> Ingester<R> {
+    pub fn new(
+        controller: Arc<Controller<R>>,
+        broker: Arc<dyn Broker>,
+        topic: &str,
+        group: &str,
+    ) -> Self {
+        Self {
+            controller,
+            broker,
+            topic: topic.to_owned(),
+            group: group.to_owned(),
+            stats: Arc::default(),
+        }
+    }
+
+    /// Consumes until `stop` turns true. Failures are logged and retried; it returns only
+    /// when asked to stop.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let broker = self.broker.describe();
+        tracing::info!(component = "ingester", topic = %self.topic, group = %self.group, %broker, "consuming the rating feed");
+        let mut consumer = loop {
+            match self.broker.consumer(&self.topic, &self.group).await {
+                Ok(consumer) => break consumer,
+                Err(e) => {
+                    tracing::warn!(component = "ingester", error = %e, "cannot join the feed; retrying");
+                    if stopped_within(&mut stop, RETRY_AFTER).await {
+                        return;
+                    }
+                }
+            }
+        };
+        self.stats.running.store(true, Ordering::Relaxed);
+        let mut last_report = Instant::now();
+        let mut applied_since = 0u64;
+        loop {
+            let polled = tokio::select! {
+                polled = consumer.poll(BATCH, POLL_WAIT) => polled,
+                _ = stop.wait_for(|s| *s) => break,
+            };
+            let messages = match polled {
+                Ok(messages) => messages,
+                Err(e) => {
+                    tracing::warn!(component = "ingester", error = %e, "poll failed; retrying");
+                    if stopped_within(&mut stop, RETRY_AFTER).await {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            if messages.is_empty() {
+                continue;
+            }
+            match self.ingest(consumer.as_mut(), &messages, &mut stop).await {
+                Some(applied) => applied_since += applied,
+                None => break,
+            }
+            if last_report.elapsed() >= PROGRESS_EVERY {
+                let rate = applied_since as f64 / last_report.elapsed().as_secs_f64();
+                tracing::info!(
+                    component = "ingester",
+                    applied = self.stats.applied.load(Ordering::Relaxed),
+                    dead_lettered = self.stats.dead_lettered.load(Ordering::Relaxed),
+                    events_per_sec = rate as u64,
+                    "ingesting"
+                );
+                last_report = Instant::now();
+                applied_since = 0;
+            }
+        }
+        self.stats.running.store(false, Ordering::Relaxed);
+        tracing::info!(component = "ingester", "stopped");
+    }
+
+    /// Applies one polled batch and commits it. `None` when stopped before finishing (the
+    /// batch will be redelivered).
+    async fn ingest(
+        &self,
+        consumer: &mut dyn Consumer,
+        messages: &[Message],
+        stop: &mut watch::Receiver<bool>,
+    ) -> Option<u64> {
+        let mut changes = Vec::with_capacity(messages.len());
+        let mut dead = Vec::new();
+        for m in messages {
+            match RatingEvent::decode(&m.payload) {
+                Ok(change) => changes.push(change),
+                Err(reason) => {
+                    tracing::warn!(component = "ingester", partition = m.partition, offset = m.offset, %reason, "dead-lettering an event");
+                    dead.push(self.dead_letter(m, &reason));
+                }
+            }
+        }
+        let applied = changes.len() as u64;
+        if !changes.is_empty() {
+            self.until_done(stop, "apply", || self.controller.apply(changes.clone()))
+                .await?;
+        }
+        if !dead.is_empty() {
+            self.until_done(stop, "dead-letter", || {
+                self.broker.publish(DLQ_TOPIC, &dead)
+            })
+            .await?;
+        }
+        let positions = next_positions(messages);
+        if let Err(e) = consumer.commit(&positions).await {
+            // Not fatal: the next commit covers these offsets; a crash before it redelivers.
+            tracing::warn!(component = "ingester", error = %e, "offset commit failed");
+        }
+        self.stats.applied.fetch_add(applied, Ordering::Relaxed);
+        self.stats
+            .dead_lettered
+            .fetch_add(dead.len() as u64, Ordering::Relaxed);
+        Some(applied)
+    }
+
+    /// Runs `op` until it succeeds; `None` if asked to stop first.
+    async fn until_done<T, E, F, Fut>(
+        &self,
+        stop: &mut watch::Receiver<bool>,
+        what: &str,
+        mut op: F,
+    ) -> Option<T>
+    where
+        E: std::fmt::Display,
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+    {
+        loop {
+            match op().await {
+                Ok(value) => return Some(value),
+                Err(e) => {
+                    tracing::error!(component = "ingester", error = %e, "{what} failed; retrying the batch");
+                    if stopped_within(stop, RETRY_AFTER).await {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    fn dead_letter(&self, m: &Message, reason: &str) -> Record {
+        let letter = DeadLetter {
+            reason,
+            topic: &self.topic,
+            partition: m.partition,
+            offset: m.offset,
+            key: m.key.as_deref(),
+            payload: String::from_utf8_lossy(&m.payload).into_owned(),
+        };
+        Record {
+            key: m.key.clone().unwrap_or_default(),
+            // Serializing this struct cannot fail: strings and numbers only.
+            payload: serde_json::to_vec(&letter).unwrap_or_default(),
+        }
+    }
+}
+
+/// The offset after the last message of each partition in the batch.
+fn next_positions(messages: &[Message]) -> Vec<(u32, u64)> {
+    let mut positions: Vec<(u32, u64)> = Vec::new();
+    for m in messages {
+        match positions.iter_mut().find(|(p, _)| *p == m.partition) {
+            Some((_, next)) => *next = (*next).max(m.offset + 1),
+            None => positions.push((m.partition, m.offset + 1)),
+        }
+    }
+    positions
+}
+
+/// Waits `delay`; true if `stop` turned true meanwhile.
+async fn stopped_within(stop: &mut watch::Receiver<bool>, delay: Duration) -> bool {
+    let stopped = tokio::select! {
+        _ = stop.wait_for(|s| *s) => true,
+        () = tokio::time::sleep(delay) => false,
+    };
+    stopped || *stop.borrow()
+}
+
+/// Lag of `group` on `topic`, summed over partitions.
+pub async fn total_lag(broker: &dyn Broker, topic: &str, group: &str) -> Result<u64, BrokerError> {
+    Ok(broker.lag(topic, group).await?.iter().map(|l| l.lag).sum())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_are_one_past_the_last_offset_per_partition() {
+        let m = |partition, offset| Message {
+            partition,
+            offset,
+            key: None,
+            payload: Vec::new(),
+        };
+        let mut positions = next_positions(&[m(0, 4), m(1, 9), m(0, 5), m(2, 0)]);
+        positions.sort();
+        assert_eq!(positions, [(0, 6), (1, 10), (2, 1)]);
+    }
+}
