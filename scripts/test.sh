@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # The test command: sets up what the tests need, then runs every test.
 #
-# Needs only the Rust toolchain and python3. The independent-client test speaks gRPC to the
-# running binary with Python grpcio, installed here into a venv under target/ (created once,
-# reused while tests/python/requirements.txt is unchanged).
-# Extra arguments go to `cargo test`, e.g. `scripts/test.sh --test cli book_flow`.
+# Needs only the Rust toolchain and python3. It sets up, once (later runs reuse them):
+# - a Python venv under target/ with grpcio (the independent gRPC client) and kafka-python
+#   (the independent Kafka client), from tests/python/requirements.txt;
+# - tansu, a Kafka-compatible broker from crates.io (about 8 minutes to build on 2 cores),
+#   for the tests against real Kafka (`cargo test --test kafka`; each test starts its own).
+# Extra arguments go to the main `cargo test`, e.g. `scripts/test.sh --test cli book_flow`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 venv=target/test-venv
 stamp="$venv/.requirements"
 if ! cmp -s tests/python/requirements.txt "$stamp" 2>/dev/null; then
-  echo "scripts/test.sh: setting up the Python venv for the gRPC client test in $venv" >&2
+  echo "scripts/test.sh: setting up the Python venv for the independent clients in $venv" >&2
   rm -rf "$venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/python/requirements.txt
@@ -19,4 +21,14 @@ if ! cmp -s tests/python/requirements.txt "$stamp" 2>/dev/null; then
 fi
 export GRPC_TEST_PYTHON="$PWD/$venv/bin/python"
 
+tansu_version=0.6.0
+if ! tansu broker --help 2>/dev/null | grep -q 'memory://'; then
+  echo "scripts/test.sh: installing tansu $tansu_version (Kafka-compatible broker) for the Kafka tests" >&2
+  cargo install tansu --version "$tansu_version" --locked --features dynostore --debug --quiet
+fi
+TANSU="$(command -v tansu || echo "$HOME/.cargo/bin/tansu")"
+export TANSU
+
 cargo test --locked "$@"
+# Sequential: each test starts its own broker and produces 100 000 events.
+cargo test --locked --test kafka -- --test-threads=1

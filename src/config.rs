@@ -567,6 +567,24 @@ mod tests {
     }
 
     #[test]
+    fn the_broker_comes_from_file_then_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(&dir, "broker:\n  backend: kafka://k1:9092\n");
+        let c = Config::load(Some(&path), env(&[])).unwrap();
+        assert_eq!(c.broker, BrokerKind::Kafka("k1:9092".into()));
+        let c = Config::load(Some(&path), env(&[("MOVIEAPP_BROKER", "sqlite")])).unwrap();
+        assert_eq!(c.broker, BrokerKind::Sqlite);
+        let err = Config::load(None, env(&[("MOVIEAPP_BROKER", "kafka://nohost")])).unwrap_err();
+        assert!(err.to_string().contains("kafka://host:port"), "{err}");
+        let path = write(&dir, "broker:\n  backend: rabbitmq\n");
+        let msg = Config::load(Some(&path), env(&[])).unwrap_err().to_string();
+        assert!(
+            msg.contains("broker.backend") && msg.contains("rabbitmq"),
+            "{msg}"
+        );
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(duration("1s"), Ok(Duration::from_secs(1)));
         assert_eq!(duration("250ms"), Ok(Duration::from_millis(250)));

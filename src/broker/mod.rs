@@ -1,9 +1,10 @@
 //! The asynchronous rating feed's log (SPEC section 4): topics split into partitions, records
 //! appended with a key, read from an offset, and offsets committed per consumer group.
 //!
-//! Backend: [`sqlite`] (default; `<data-dir>/broker.db`, an embedded broker needing no
-//! infrastructure).
+//! Backends: [`sqlite`] (default; `<data-dir>/broker.db`, an embedded broker needing no
+//! infrastructure) and [`kafka`] (a real Kafka cluster through librdkafka).
 
+pub mod kafka;
 pub mod sqlite;
 
 use std::{collections::BTreeMap, fmt, path::PathBuf, str::FromStr, sync::Arc, time::Duration};
@@ -126,15 +127,22 @@ pub trait Consumer: Send {
     ) -> BoxFuture<'a, Result<(), BrokerError>>;
 }
 
-/// The book's partitioner: FNV-1a (32 bit) of the key, modulo the partition count. A
-/// record's events share a key, so they stay in order in one partition.
+/// The book's partitioner: FNV-1a (32 bit) of the key, read as a signed 32-bit integer,
+/// absolute value, modulo the partition count. That is Sarama's hash partitioner and
+/// librdkafka's `fnv1a`, so the embedded broker and Kafka put a key in the same partition.
+/// A record's events share a key, so they stay in order in one partition.
 pub fn partition_for(key: &str, partitions: u32) -> u32 {
+    (fnv1a32(key.as_bytes()) as i32).unsigned_abs() % partitions.max(1)
+}
+
+/// The 32-bit FNV-1a hash.
+pub fn fnv1a32(bytes: &[u8]) -> u32 {
     let mut hash: u32 = 0x811c_9dc5;
-    for byte in key.as_bytes() {
+    for byte in bytes {
         hash ^= u32::from(*byte);
         hash = hash.wrapping_mul(0x0100_0193);
     }
-    hash % partitions.max(1)
+    hash
 }
 
 /// Which broker: `--broker`, `MOVIEAPP_BROKER` or `broker.backend`.
@@ -142,6 +150,8 @@ pub fn partition_for(key: &str, partitions: u32) -> u32 {
 pub enum BrokerKind {
     #[default]
     Sqlite,
+    /// Bootstrap servers, `host:port[,host:port]`.
+    Kafka(String),
 }
 
 impl FromStr for BrokerKind {
@@ -150,7 +160,20 @@ impl FromStr for BrokerKind {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim() {
             "sqlite" => Ok(Self::Sqlite),
-            other => Err(format!("invalid broker {other:?}: expected sqlite")),
+            other => match other.strip_prefix("kafka://") {
+                Some(servers)
+                    if !servers.is_empty()
+                        && servers.split(',').all(|s| {
+                            s.rsplit_once(':')
+                                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+                        }) =>
+                {
+                    Ok(Self::Kafka(servers.to_owned()))
+                }
+                _ => Err(format!(
+                    "invalid broker {other:?}: expected sqlite or kafka://host:port[,host:port]"
+                )),
+            },
         }
     }
 }
@@ -159,6 +182,7 @@ impl fmt::Display for BrokerKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Sqlite => f.write_str("sqlite"),
+            Self::Kafka(servers) => write!(f, "kafka://{servers}"),
         }
     }
 }
@@ -180,6 +204,7 @@ impl BrokerSettings {
                 )
                 .await?,
             ),
+            BrokerKind::Kafka(servers) => Arc::new(kafka::KafkaBroker::new(servers)?),
         })
     }
 }
@@ -190,21 +215,31 @@ mod tests {
 
     #[test]
     fn fnv1a_matches_the_reference_values() {
-        // FNV-1a 32-bit test vectors.
-        let fnv = |s: &str| partition_for(s, u32::MAX);
-        assert_eq!(fnv(""), 0x811c_9dc5);
-        assert_eq!(fnv("a"), 0xe40c_292c);
-        assert_eq!(fnv("foobar"), 0xbf9c_f968);
+        assert_eq!(fnv1a32(b""), 0x811c_9dc5);
+        assert_eq!(fnv1a32(b"a"), 0xe40c_292c);
+        assert_eq!(fnv1a32(b"foobar"), 0xbf9c_f968);
+    }
+
+    #[test]
+    fn partitions_follow_sarama_and_librdkafka() {
+        // "a" hashes to 0xe40c292c: negative as i32, |-468965076| % 3 = 0 (the unsigned
+        // hash, 3826002220 % 3, would give 1).
+        assert_eq!(partition_for("a", 3), 0);
+        // i32::MIN has no positive counterpart: both clients use 2^31.
+        assert_eq!((0x8000_0000u32 as i32).unsigned_abs() % 3, 2);
         for key in ["1", "2", "the-movie"] {
             assert!(partition_for(key, 3) < 3);
-            assert_eq!(partition_for(key, 3), partition_for(key, 3));
         }
     }
 
     #[test]
     fn broker_kinds_parse() {
         assert_eq!("sqlite".parse(), Ok(BrokerKind::Sqlite));
-        for bad in ["rabbit://x:1", ""] {
+        assert_eq!(
+            "kafka://127.0.0.1:9092,h2:9093".parse(),
+            Ok(BrokerKind::Kafka("127.0.0.1:9092,h2:9093".into()))
+        );
+        for bad in ["kafka://", "kafka://host", "rabbit://x:1", ""] {
             assert!(bad.parse::<BrokerKind>().is_err(), "{bad}");
         }
     }

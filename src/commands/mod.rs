@@ -67,8 +67,8 @@ pub struct GlobalArgs {
     /// [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]
     #[arg(long, global = true, value_name = "REGISTRY", value_parser = parse_registry)]
     pub registry: Option<RegistryKind>,
-    /// Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded)
-    /// [env: MOVIEAPP_BROKER; config: broker.backend]
+    /// Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or
+    /// kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]
     #[arg(long, global = true, value_name = "BROKER", value_parser = parse_broker)]
     pub broker: Option<BrokerKind>,
 }
