@@ -11,7 +11,7 @@ use std::{
 use serde::Deserialize;
 
 use crate::{
-    broker::{BrokerKind, BrokerSettings},
+    broker::{BrokerKind, BrokerSettings, KafkaProperties},
     discovery::{HEALTHY_TTL, HEARTBEAT_INTERVAL, RegistryKind, RegistrySettings, consul},
     server::ServiceKind,
 };
@@ -68,6 +68,8 @@ pub struct Config {
     pub static_addresses: Vec<(ServiceKind, Vec<String>)>,
     /// The rating feed's broker.
     pub broker: BrokerKind,
+    /// librdkafka properties for Kafka clients.
+    pub kafka: KafkaProperties,
 }
 
 impl Default for Config {
@@ -84,6 +86,7 @@ impl Default for Config {
             consul_address: consul::DEFAULT_ADDRESS.to_owned(),
             static_addresses: Vec::new(),
             broker: BrokerKind::default(),
+            kafka: KafkaProperties::default(),
         }
     }
 }
@@ -105,6 +108,29 @@ struct File {
 #[serde(deny_unknown_fields)]
 struct BrokerSection {
     backend: Option<String>,
+    kafka: Option<KafkaSection>,
+}
+
+/// librdkafka properties, e.g. `producer: {compression.type: lz4}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KafkaSection {
+    #[serde(default)]
+    producer: std::collections::BTreeMap<String, serde_yaml_ng::Value>,
+    #[serde(default)]
+    consumer: std::collections::BTreeMap<String, serde_yaml_ng::Value>,
+}
+
+/// A librdkafka property value from YAML: strings, numbers and booleans, as text.
+fn property(name: &str, value: &serde_yaml_ng::Value) -> Result<(String, String), String> {
+    use serde_yaml_ng::Value;
+    let text = match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        _ => return Err(format!("{name}: expected a string, number or boolean")),
+    };
+    Ok((name.to_owned(), text))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -320,6 +346,7 @@ impl Config {
             return Err("listenHost: expected a non-empty host".to_owned());
         }
         let discovery = file.service_discovery.unwrap_or_default();
+        let broker = file.broker.unwrap_or_default();
         let key = |name: &str, e: String| format!("serviceDiscovery.{name}: {e}");
         let mut static_addresses = Vec::new();
         if let Some(section) = discovery.static_addresses {
@@ -362,9 +389,24 @@ impl Config {
                 None => defaults.consul_address,
             },
             static_addresses,
-            broker: match file.broker.and_then(|b| b.backend) {
+            broker: match broker.backend {
                 Some(b) => b.parse().map_err(|e| format!("broker.backend: {e}"))?,
                 None => defaults.broker,
+            },
+            kafka: {
+                let kafka = broker.kafka.unwrap_or_default();
+                let side = |map: &std::collections::BTreeMap<String, serde_yaml_ng::Value>,
+                            side: &str| {
+                    map.iter()
+                        .map(|(k, v)| {
+                            property(k, v).map_err(|e| format!("broker.kafka.{side}.{e}"))
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                };
+                KafkaProperties {
+                    producer: side(&kafka.producer, "producer")?,
+                    consumer: side(&kafka.consumer, "consumer")?,
+                }
             },
         })
     }
@@ -374,6 +416,7 @@ impl Config {
         Ok(BrokerSettings {
             kind: self.broker.clone(),
             data_dir: self.resolved_data_dir()?,
+            kafka: self.kafka.clone(),
         })
     }
 
@@ -576,6 +619,18 @@ mod tests {
         assert_eq!(c.broker, BrokerKind::Sqlite);
         let err = Config::load(None, env(&[("MOVIEAPP_BROKER", "kafka://nohost")])).unwrap_err();
         assert!(err.to_string().contains("kafka://host:port"), "{err}");
+        let path = write(
+            &dir,
+            "broker:\n  kafka:\n    producer:\n      batch.num.messages: 1\n      compression.type: lz4\n",
+        );
+        let c = Config::load(Some(&path), env(&[])).unwrap();
+        assert_eq!(
+            c.kafka.producer,
+            [
+                ("batch.num.messages".into(), "1".into()),
+                ("compression.type".into(), "lz4".into())
+            ]
+        );
         let path = write(&dir, "broker:\n  backend: rabbitmq\n");
         let msg = Config::load(Some(&path), env(&[])).unwrap_err().to_string();
         assert!(

@@ -126,6 +126,31 @@ impl Database {
         })
     }
 
+    /// [`Database::open`] on the blocking thread pool, creating the file's directory first:
+    /// for stores opened from async code (registry, broker).
+    pub async fn open_in_background(
+        path: &Path,
+        migrations: &'static [&'static str],
+    ) -> Result<Self, StorageError> {
+        let owned = path.to_owned();
+        let opened = tokio::task::spawn_blocking(move || {
+            if let Some(dir) = owned.parent() {
+                std::fs::create_dir_all(dir).map_err(|source| StorageError::Directory {
+                    path: dir.to_owned(),
+                    source,
+                })?;
+            }
+            Database::open(&owned, migrations)
+        })
+        .await;
+        opened.unwrap_or_else(|source| {
+            Err(StorageError::Task {
+                path: path.to_owned(),
+                source,
+            })
+        })
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

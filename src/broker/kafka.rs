@@ -19,8 +19,8 @@ use rdkafka::{
 };
 
 use super::{
-    BoxFuture, Broker, BrokerError, Consumer, DEFAULT_PARTITIONS, Message, PartitionLag,
-    PublishReport, Record,
+    BoxFuture, Broker, BrokerError, Consumer, DEFAULT_PARTITIONS, KafkaProperties, Message,
+    PartitionLag, PublishReport, Record,
 };
 
 /// How long a record may take to be delivered before publish fails.
@@ -32,6 +32,7 @@ const IN_FLIGHT: usize = 20_000;
 
 pub struct KafkaBroker {
     servers: String,
+    properties: KafkaProperties,
     producer: FutureProducer,
     admin: AdminClient<DefaultClientContext>,
     /// Topics known to exist.
@@ -39,28 +40,33 @@ pub struct KafkaBroker {
 }
 
 impl KafkaBroker {
-    /// `servers`: bootstrap servers, `host:port[,host:port]`. Connects lazily.
-    pub fn new(servers: &str) -> Result<Self, BrokerError> {
+    /// `servers`: bootstrap servers, `host:port[,host:port]`; `properties` go over the
+    /// defaults. Connects lazily.
+    pub fn new(servers: &str, properties: KafkaProperties) -> Result<Self, BrokerError> {
         let failed = |e: KafkaError| BrokerError::Backend {
             broker: format!("kafka://{servers}"),
             message: e.to_string(),
         };
-        let producer: FutureProducer = ClientConfig::new()
+        let mut config = ClientConfig::new();
+        config
             .set("bootstrap.servers", servers)
             .set("partitioner", "fnv1a")
             .set(
                 "message.timeout.ms",
                 DELIVERY_TIMEOUT.as_millis().to_string(),
             )
-            .set("linger.ms", "5")
-            .create()
-            .map_err(failed)?;
+            .set("linger.ms", "5");
+        for (name, value) in &properties.producer {
+            config.set(name, value);
+        }
+        let producer: FutureProducer = config.create().map_err(failed)?;
         let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
             .set("bootstrap.servers", servers)
             .create()
             .map_err(failed)?;
         Ok(Self {
             servers: servers.to_owned(),
+            properties,
             producer,
             admin,
             known: Mutex::new(HashSet::new()),
@@ -162,16 +168,22 @@ impl Broker for KafkaBroker {
     ) -> BoxFuture<'a, Result<Box<dyn Consumer>, BrokerError>> {
         Box::pin(async move {
             self.ensure_topic(topic).await?;
-            let consumer: StreamConsumer = ClientConfig::new()
+            let mut config = ClientConfig::new();
+            config
                 .set("bootstrap.servers", &self.servers)
                 .set("group.id", group)
                 .set("auto.offset.reset", "earliest")
-                .set("enable.auto.commit", "false")
                 .set("enable.partition.eof", "false")
                 // A killed instance leaves the group after 6 s (librdkafka's default is
                 // 45 s), so a restarted one resumes the feed quickly.
                 .set("session.timeout.ms", "6000")
-                .set("heartbeat.interval.ms", "2000")
+                .set("heartbeat.interval.ms", "2000");
+            for (name, value) in &self.properties.consumer {
+                config.set(name, value);
+            }
+            // Offsets are committed after the apply, never automatically: not overridable.
+            config.set("enable.auto.commit", "false");
+            let consumer: StreamConsumer = config
                 .create()
                 .map_err(|e| self.failed("create consumer", e))?;
             consumer

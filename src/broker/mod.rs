@@ -188,10 +188,19 @@ impl fmt::Display for BrokerKind {
 }
 
 /// Everything needed to open a broker.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct BrokerSettings {
     pub kind: BrokerKind,
     pub data_dir: PathBuf,
+    /// librdkafka properties for the Kafka producer and consumers, over movieapp's defaults.
+    pub kafka: KafkaProperties,
+}
+
+/// librdkafka properties (`name = value`) passed through to Kafka clients.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KafkaProperties {
+    pub producer: Vec<(String, String)>,
+    pub consumer: Vec<(String, String)>,
 }
 
 impl BrokerSettings {
@@ -204,7 +213,9 @@ impl BrokerSettings {
                 )
                 .await?,
             ),
-            BrokerKind::Kafka(servers) => Arc::new(kafka::KafkaBroker::new(servers)?),
+            BrokerKind::Kafka(servers) => {
+                Arc::new(kafka::KafkaBroker::new(servers, self.kafka.clone())?)
+            }
         })
     }
 }

@@ -37,32 +37,16 @@ pub struct SqliteBroker {
 impl SqliteBroker {
     /// Opens (creating if needed) the broker file; new topics get `partitions` partitions.
     pub async fn open(path: &Path, partitions: u32) -> Result<Self, BrokerError> {
-        let owned = path.to_owned();
-        let opened = tokio::task::spawn_blocking(move || {
-            if let Some(dir) = owned.parent() {
-                std::fs::create_dir_all(dir).map_err(|source| StorageError::Directory {
-                    path: dir.to_owned(),
-                    source,
-                })?;
-            }
-            Database::open(&owned, MIGRATIONS)
-        })
-        .await;
-        let open_error = |source| BrokerError::Open {
-            path: path.to_owned(),
-            source,
-        };
-        match opened {
-            Ok(Ok(db)) => Ok(Self {
-                db: Arc::new(db),
-                partitions: partitions.max(1),
-            }),
-            Ok(Err(source)) => Err(open_error(source)),
-            Err(join) => Err(open_error(StorageError::Task {
+        let db = Database::open_in_background(path, MIGRATIONS)
+            .await
+            .map_err(|source| BrokerError::Open {
                 path: path.to_owned(),
-                source: join,
-            })),
-        }
+                source,
+            })?;
+        Ok(Self {
+            db: Arc::new(db),
+            partitions: partitions.max(1),
+        })
     }
 
     fn failed(&self, e: StorageError) -> BrokerError {

@@ -34,32 +34,16 @@ impl SqliteRegistry {
     /// Opens (creating if needed) the registry file. A corrupt or unusable file is
     /// `RegistryError::Open`, naming the file.
     pub async fn open(path: &Path, ttl: Duration) -> Result<Self, RegistryError> {
-        let owned = path.to_owned();
-        let opened = tokio::task::spawn_blocking(move || {
-            if let Some(dir) = owned.parent() {
-                std::fs::create_dir_all(dir).map_err(|source| StorageError::Directory {
-                    path: dir.to_owned(),
-                    source,
-                })?;
-            }
-            Database::open(&owned, MIGRATIONS)
-        })
-        .await;
-        let open_error = |source| RegistryError::Open {
-            path: path.to_owned(),
-            source,
-        };
-        match opened {
-            Ok(Ok(db)) => Ok(Self {
-                db: Arc::new(db),
-                ttl,
-            }),
-            Ok(Err(source)) => Err(open_error(source)),
-            Err(join) => Err(open_error(StorageError::Task {
+        let db = Database::open_in_background(path, MIGRATIONS)
+            .await
+            .map_err(|source| RegistryError::Open {
                 path: path.to_owned(),
-                source: join,
-            })),
-        }
+                source,
+            })?;
+        Ok(Self {
+            db: Arc::new(db),
+            ttl,
+        })
     }
 
     pub fn path(&self) -> &Path {

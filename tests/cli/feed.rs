@@ -2,7 +2,6 @@
 //! durability across a SIGKILL.
 
 use std::{
-    collections::HashMap,
     path::Path,
     time::{Duration, Instant},
 };
@@ -11,7 +10,7 @@ use movieapp::broker::{Broker, DLQ_TOPIC, RATINGS_TOPIC, Record, sqlite::SqliteB
 use rusqlite::Connection;
 use serde_json::Value;
 
-use crate::support::{BIN, Server, movieapp, repo_root};
+use crate::support::{BIN, Server, assert_ratings_match_replay, movieapp, repo_root};
 
 fn status(data_dir: &str) -> Value {
     movieapp(&["feed", "status", "-o", "json", "--data-dir", data_dir]).json()
@@ -267,38 +266,11 @@ fn ingestion_survives_sigkill_and_ends_at_each_keys_last_event() {
     let mut stmt = broker
         .prepare("SELECT payload FROM messages WHERE topic = 'ratings' ORDER BY partition, seq")
         .unwrap();
-    let mut expected: HashMap<(String, String), i64> = HashMap::new();
-    let mut total = 0;
-    for payload in stmt.query_map([], |r| r.get::<_, Vec<u8>>(0)).unwrap() {
-        let event: Value = serde_json::from_slice(&payload.unwrap()).unwrap();
-        let key = (
-            event["recordId"].as_str().unwrap().to_owned(),
-            event["userId"].as_str().unwrap().to_owned(),
-        );
-        match event["eventType"].as_str().unwrap() {
-            "put" => {
-                expected.insert(key, event["value"].as_i64().unwrap());
-            }
-            _ => {
-                expected.remove(&key);
-            }
-        }
-        total += 1;
-    }
-    assert_eq!(total, EVENTS);
-
-    let ratings = Connection::open(dir.path().join("rating.db")).unwrap();
-    let mut stmt = ratings
-        .prepare("SELECT record_id, user_id, value FROM ratings WHERE record_type = 'movie'")
-        .unwrap();
-    let actual: HashMap<(String, String), i64> = stmt
-        .query_map([], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))
+    let events: Vec<Value> = stmt
+        .query_map([], |r| r.get::<_, Vec<u8>>(0))
         .unwrap()
-        .map(Result::unwrap)
+        .map(|payload| serde_json::from_slice(&payload.unwrap()).unwrap())
         .collect();
-    assert_eq!(actual.len(), expected.len(), "same (record, user) pairs");
-    assert!(
-        actual == expected,
-        "every pair holds its last event's value"
-    );
+    let replayed = assert_ratings_match_replay(&dir.path().join("rating.db"), &events);
+    assert_eq!(replayed as u64, EVENTS);
 }

@@ -224,3 +224,42 @@ pub fn movieapp_env(args: &[&str], env: &[(&str, &str)]) -> Run {
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// Replays rating events (JSON, in topic order within each partition) the way the rating
+/// service must apply them, and checks that `rating.db` holds exactly the result: every
+/// (record, user) at the value of its last put, or absent after a delete. Returns how many
+/// events were replayed.
+pub fn assert_ratings_match_replay<'a>(
+    rating_db: &Path,
+    events: impl IntoIterator<Item = &'a serde_json::Value>,
+) -> usize {
+    let mut expected: HashMap<(String, String), i64> = HashMap::new();
+    let mut replayed = 0;
+    for event in events {
+        let key = (
+            event["recordId"].as_str().expect("recordId").to_owned(),
+            event["userId"].as_str().expect("userId").to_owned(),
+        );
+        if event["eventType"] == "put" {
+            expected.insert(key, event["value"].as_i64().expect("value"));
+        } else {
+            expected.remove(&key);
+        }
+        replayed += 1;
+    }
+    let ratings = rusqlite::Connection::open(rating_db).expect("open rating.db");
+    let mut stmt = ratings
+        .prepare("SELECT record_id, user_id, value FROM ratings WHERE record_type = 'movie'")
+        .expect("query rating.db");
+    let actual: HashMap<(String, String), i64> = stmt
+        .query_map([], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))
+        .expect("read rating.db")
+        .map(|row| row.expect("a rating row"))
+        .collect();
+    assert_eq!(actual.len(), expected.len(), "same (record, user) pairs");
+    assert!(
+        actual == expected,
+        "every pair holds its last event's value"
+    );
+    replayed
+}

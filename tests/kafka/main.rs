@@ -2,25 +2,29 @@
 //! each test on a free port, with in-memory storage. scripts/test.sh installs tansu and runs
 //! this target (`cargo test --test kafka`).
 //!
-//! tansu 0.6.0 reports a partition's high watermark wrongly (1 + the last batch's base
-//! offset), so these tests do not trust reported lag: a fresh broker starts every partition
-//! at offset 0, and ingestion is complete when the committed offsets reach the per-partition
-//! counts `produce` reported.
+//! Two bugs of tansu 0.6.0 shape these tests:
+//! - it reports a partition's high watermark as 1 + the last batch's base offset, so the
+//!   tests do not trust reported lag: a fresh broker starts every partition at offset 0,
+//!   and ingestion is complete when the committed offsets reach the per-partition counts
+//!   `produce` reported;
+//! - a fetch from an offset inside a record batch returns the next batch, skipping the rest
+//!   of that one, so resuming from a committed offset loses records. The tests therefore
+//!   configure the producer (a `broker.kafka.producer` property, as an operator would) to
+//!   send one record per batch. Real Kafka needs neither.
 
 #[path = "../cli/support.rs"]
 #[allow(dead_code)]
 mod support;
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::BTreeMap,
     path::PathBuf,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
-use rusqlite::Connection;
 use serde_json::Value;
-use support::{Server, movieapp_env, repo_root};
+use support::{Server, assert_ratings_match_replay, movieapp_env, repo_root};
 
 /// A tansu broker on a free port; killed when dropped.
 struct Tansu {
@@ -92,11 +96,26 @@ impl Drop for Tansu {
     }
 }
 
-/// Runs a client command on `data_dir` with the broker.
+/// Configuration for talking to tansu: one record per batch (see the module docs).
+const TANSU_CONFIG: &str = "broker:\n  kafka:\n    producer:\n      batch.num.messages: 1\n";
+
+/// Writes the tansu configuration into `dir`, returning its path.
+fn tansu_config(dir: &std::path::Path) -> String {
+    let path = dir.join("tansu.yaml");
+    std::fs::write(&path, TANSU_CONFIG).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+/// Runs a client command on `data_dir` with the broker (and the tansu configuration there).
 fn run(data_dir: &str, broker: &str, args: &[&str]) -> support::Run {
+    let config = tansu_config(std::path::Path::new(data_dir));
     movieapp_env(
         args,
-        &[("MOVIEAPP_DATA_DIR", data_dir), ("MOVIEAPP_BROKER", broker)],
+        &[
+            ("MOVIEAPP_DATA_DIR", data_dir),
+            ("MOVIEAPP_BROKER", broker),
+            ("MOVIEAPP_CONFIG", &config),
+        ],
     )
 }
 
@@ -172,7 +191,15 @@ fn the_books_walkthrough_on_kafka_published_as_the_books_json() {
     let Some(kafka) = Tansu::start() else { return };
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().to_str().unwrap();
-    let _server = Server::start_with(dir.path(), &["--broker", &kafka.url]);
+    let _server = Server::start_with(
+        dir.path(),
+        &[
+            "--broker",
+            &kafka.url,
+            "--config",
+            &tansu_config(dir.path()),
+        ],
+    );
 
     let out = Command::new(support::BIN)
         .args([
@@ -251,7 +278,15 @@ fn ingestion_on_kafka_survives_sigkill_and_ends_at_each_keys_last_event() {
     .json();
     let expected_offsets = produced(&summary);
 
-    let server = Server::start_with(dir.path(), &["--broker", &kafka.url]);
+    let server = Server::start_with(
+        dir.path(),
+        &[
+            "--broker",
+            &kafka.url,
+            "--config",
+            &tansu_config(dir.path()),
+        ],
+    );
     let started = Instant::now();
     loop {
         let done: u64 = committed(data_dir, &kafka.url).values().sum();
@@ -271,7 +306,15 @@ fn ingestion_on_kafka_survives_sigkill_and_ends_at_each_keys_last_event() {
         "killed mid-ingestion: {at_kill} committed"
     );
 
-    let _server = Server::start_with(dir.path(), &["--broker", &kafka.url]);
+    let _server = Server::start_with(
+        dir.path(),
+        &[
+            "--broker",
+            &kafka.url,
+            "--config",
+            &tansu_config(dir.path()),
+        ],
+    );
     wait_until_applied(
         data_dir,
         &kafka.url,
@@ -283,31 +326,9 @@ fn ingestion_on_kafka_survives_sigkill_and_ends_at_each_keys_last_event() {
     let mut records = read_topic(kafka.bootstrap(), "ratings");
     assert_eq!(records.len(), 100_000);
     records.sort_by_key(|r| (r["partition"].as_u64(), r["offset"].as_u64()));
-    let mut expected: HashMap<(String, String), i64> = HashMap::new();
-    for record in &records {
-        let event: Value = serde_json::from_str(record["value"].as_str().unwrap()).unwrap();
-        let key = (
-            event["recordId"].as_str().unwrap().to_owned(),
-            event["userId"].as_str().unwrap().to_owned(),
-        );
-        if event["eventType"] == "put" {
-            expected.insert(key, event["value"].as_i64().unwrap());
-        } else {
-            expected.remove(&key);
-        }
-    }
-    let ratings = Connection::open(PathBuf::from(data_dir).join("rating.db")).unwrap();
-    let mut stmt = ratings
-        .prepare("SELECT record_id, user_id, value FROM ratings WHERE record_type = 'movie'")
-        .unwrap();
-    let actual: HashMap<(String, String), i64> = stmt
-        .query_map([], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))
-        .unwrap()
-        .map(Result::unwrap)
+    let events: Vec<Value> = records
+        .iter()
+        .map(|r| serde_json::from_str(r["value"].as_str().unwrap()).unwrap())
         .collect();
-    assert_eq!(actual.len(), expected.len(), "same (record, user) pairs");
-    assert!(
-        actual == expected,
-        "every pair holds its last event's value"
-    );
+    assert_ratings_match_replay(&PathBuf::from(data_dir).join("rating.db"), &events);
 }
