@@ -98,6 +98,9 @@ impl HealthEntry {
 impl ConsulRegistry {
     /// `base`: the agent's URL, e.g. `http://127.0.0.1:8500`.
     pub fn new(base: &str, ttl: Duration) -> Result<Self, RegistryError> {
+        // reqwest uses rustls, which needs a crypto provider before a client is built (the
+        // binary installs one at start-up; this covers library users). Idempotent.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .build()

@@ -1,6 +1,12 @@
 //! The lifecycle of one registered service instance: register, heartbeat, deregister.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use tokio::{sync::watch, task::JoinHandle};
 
@@ -11,6 +17,8 @@ pub struct Registration {
     registry: Arc<dyn Registry>,
     pub instance_id: String,
     pub service: String,
+    /// Whether the last heartbeat (or the registration) succeeded.
+    pub healthy: Arc<AtomicBool>,
     stop: watch::Sender<bool>,
     heartbeat: JoinHandle<()>,
 }
@@ -25,9 +33,11 @@ impl Registration {
     ) -> Result<Self, RegistryError> {
         let instance_id = instance_id(service);
         registry.register(&instance_id, service, addr).await?;
+        let healthy = Arc::new(AtomicBool::new(true));
         let (stop, mut stopped) = watch::channel(false);
         let heartbeat = {
             let registry = Arc::clone(&registry);
+            let healthy = Arc::clone(&healthy);
             let (id, service, addr) = (instance_id.clone(), service.to_owned(), addr.to_owned());
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(interval);
@@ -37,13 +47,18 @@ impl Registration {
                         _ = stopped.changed() => break,
                         _ = tick.tick() => {}
                     }
-                    match registry.report_healthy_state(&id, &service).await {
+                    let beat = registry.report_healthy_state(&id, &service).await;
+                    healthy.store(beat.is_ok(), Ordering::Relaxed);
+                    match beat {
                         Ok(()) => {}
                         // Dropped by the registry (e.g. it expired us while we were
                         // stalled): register again rather than stay invisible.
                         Err(RegistryError::NotRegistered { .. }) => {
-                            if let Err(e) = registry.register(&id, &service, &addr).await {
-                                tracing::warn!(error = %e, instance = %id, "re-register failed; will retry");
+                            match registry.register(&id, &service, &addr).await {
+                                Ok(()) => healthy.store(true, Ordering::Relaxed),
+                                Err(e) => {
+                                    tracing::warn!(error = %e, instance = %id, "re-register failed; will retry")
+                                }
                             }
                         }
                         Err(e) => {
@@ -56,6 +71,7 @@ impl Registration {
         Ok(Self {
             registry,
             instance_id,
+            healthy,
             service: service.to_owned(),
             stop,
             heartbeat,

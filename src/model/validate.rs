@@ -13,11 +13,14 @@ pub const RATING_RANGE: std::ops::RangeInclusive<i64> = 1..=5;
 
 /// A value that broke a rule: names the field, shows the value and says what was expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {field} {value}: {expected}")]
+#[error("{}", match value {
+    Some(value) => format!("invalid {field} {value}: {expected}"),
+    None => format!("{field} {expected}"),
+})]
 pub struct ValidationError {
     pub field: &'static str,
-    /// The offending value, quoted and shortened for display.
-    pub value: Shown,
+    /// The offending value, quoted and shortened for display; `None` when it is missing.
+    pub value: Option<Shown>,
     pub expected: String,
 }
 
@@ -25,7 +28,7 @@ impl ValidationError {
     pub fn new(field: &'static str, value: &str, expected: impl Into<String>) -> Self {
         Self {
             field,
-            value: Shown::of(value),
+            value: Some(Shown::of(value)),
             expected: expected.into(),
         }
     }
@@ -90,9 +93,13 @@ pub fn text(field: &'static str, value: &str, max: usize) -> Result<(), Validati
     Ok(())
 }
 
-/// A required message field that the sender left out.
+/// A required field that the sender left out: "`field` is required".
 pub fn missing(field: &'static str) -> ValidationError {
-    ValidationError::new(field, "", "is required")
+    ValidationError {
+        field,
+        value: None,
+        expected: "is required".to_owned(),
+    }
 }
 
 /// A rating value: an integer from 1 to 5.
@@ -168,6 +175,14 @@ mod tests {
             r#"invalid rating value "abc": expected an integer from 1 to 5"#
         );
         assert!(rating_value_text("4.5").is_err());
+    }
+
+    #[test]
+    fn missing_fields_say_so() {
+        assert_eq!(
+            missing("query parameter id").to_string(),
+            "query parameter id is required"
+        );
     }
 
     #[test]

@@ -52,6 +52,8 @@ pub async fn serve(
     // NODELAY, small response frames wait for delayed ACKs (~40 ms p99 between services).
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     Server::builder()
+        // HTTP/1.1 too: the port also serves the HTTP/JSON API (curl speaks HTTP/1.1).
+        .accept_http1(true)
         .layer(tower::util::MapRequestLayer::new(log_request))
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, shutdown)

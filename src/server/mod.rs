@@ -2,6 +2,8 @@
 
 pub mod error;
 pub mod grpc;
+pub mod health;
+pub mod http;
 pub mod metadata;
 pub mod movie;
 pub mod rating;

@@ -9,7 +9,7 @@ use std::{
     future::Future,
     net::SocketAddr,
     path::{Path, PathBuf},
-    sync::Arc,
+    sync::{Arc, atomic::AtomicBool},
     time::Duration,
 };
 
@@ -21,7 +21,7 @@ use tokio::{
 use tonic::service::Routes;
 use tonic_health::{ServingStatus, server::HealthReporter};
 
-use super::{ServiceKind, grpc, metadata, movie, rating};
+use super::{ServiceKind, grpc, health::Readiness, http, metadata, movie, rating};
 use crate::{
     broker::{Broker, BrokerError, BrokerSettings, RATING_GROUP, RATINGS_TOPIC},
     discovery::{
@@ -158,7 +158,7 @@ pub async fn run(
     let mut started = Vec::new();
     let mut registrations = Vec::new();
     let mut reporters = Vec::new();
-    let mut ingesters = Vec::new();
+    let mut background = Vec::new();
     for ((service, listener), prepared) in listeners.into_iter().zip(stores) {
         let addr = listener.local_addr().map_err(|source| ServeError::Bind {
             service,
@@ -166,17 +166,6 @@ pub async fn run(
             hint: String::new(),
             source,
         })?;
-        let (routes, reporter, ingester) =
-            routes(prepared, &registry, broker.as_ref(), stop_rx.clone()).await?;
-        ingesters.extend(ingester);
-        let mut stop = stop_rx.clone();
-        servers.spawn(async move {
-            let result = grpc::serve(service.name(), listener, routes, async move {
-                let _ = stop.wait_for(|stopped| *stopped).await;
-            })
-            .await;
-            (service, result)
-        });
         let registration = Registration::start(
             Arc::clone(&registry),
             service.name(),
@@ -185,6 +174,23 @@ pub async fn run(
         )
         .await
         .map_err(|source| ServeError::Register { service, source })?;
+        let (routes, reporter, tasks) = routes(
+            prepared,
+            &registry,
+            broker.as_ref(),
+            Arc::clone(&registration.healthy),
+            stop_rx.clone(),
+        )
+        .await?;
+        background.extend(tasks);
+        let mut stop = stop_rx.clone();
+        servers.spawn(async move {
+            let result = grpc::serve(service.name(), listener, routes, async move {
+                let _ = stop.wait_for(|stopped| *stopped).await;
+            })
+            .await;
+            (service, result)
+        });
         tracing::info!(service = service.name(), %addr, instance = %registration.instance_id, "serving");
         registrations.push(registration);
         reporters.push(reporter);
@@ -217,9 +223,9 @@ pub async fn run(
                 failure.get_or_insert(e);
             }
         }
-        // The ingester finishes (or abandons, uncommitted) its batch.
-        for ingester in ingesters {
-            let _ = ingester.await;
+        // The ingester finishes (or abandons, uncommitted) its batch; health mirrors stop.
+        for task in background {
+            let _ = task.await;
         }
     })
     .await;
@@ -319,25 +325,29 @@ fn dialable(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-/// A service's routes (with health and reflection, marked serving), and for rating the
-/// feed ingester, already running until `stop`.
+/// A service's routes: its gRPC API with health and reflection, and its HTTP API with
+/// `/healthz` and `/readyz`, on one port. Also returns the tasks running until `stop`: the
+/// mirror of readiness into gRPC health, and for rating the feed ingester.
 async fn routes(
     prepared: Prepared,
     registry: &Arc<dyn Registry>,
     broker: Option<&Arc<dyn Broker>>,
+    heartbeat: Arc<AtomicBool>,
     stop: watch::Receiver<bool>,
-) -> Result<(Routes, HealthReporter, Option<JoinHandle<()>>), ServeError> {
-    let mut ingester = None;
-    let (routes, grpc_name) = match prepared {
+) -> Result<(Routes, HealthReporter, Vec<JoinHandle<()>>), ServeError> {
+    let mut tasks = Vec::new();
+    let readiness = Readiness::default().heartbeat(heartbeat);
+    let (grpc, api, grpc_name, readiness) = match prepared {
         Prepared::Metadata(repo) => {
+            let readiness = readiness.database(repo.database());
             let controller = Arc::new(metadata::controller::Controller::new(repo));
+            let api = metadata::http::router(Arc::clone(&controller));
             let handler = metadata::handler::Handler::new(controller);
-            (
-                Routes::new(MetadataServiceServer::new(handler)),
-                metadata_service_server::SERVICE_NAME,
-            )
+            let grpc = Routes::new(MetadataServiceServer::new(handler));
+            (grpc, api, metadata_service_server::SERVICE_NAME, readiness)
         }
         Prepared::Rating(repo) => {
+            let mut readiness = readiness.database(repo.database());
             let controller = Arc::new(rating::controller::Controller::new(repo));
             if let Some(broker) = broker {
                 let feed = rating::ingester::Ingester::new(
@@ -346,13 +356,13 @@ async fn routes(
                     RATINGS_TOPIC,
                     RATING_GROUP,
                 );
-                ingester = Some(tokio::spawn(feed.run(stop)));
+                readiness = readiness.ingester(Arc::clone(&feed.stats));
+                tasks.push(tokio::spawn(feed.run(stop.clone())));
             }
+            let api = rating::http::router(Arc::clone(&controller));
             let handler = rating::handler::Handler::new(controller);
-            (
-                Routes::new(RatingServiceServer::new(handler)),
-                rating_service_server::SERVICE_NAME,
-            )
+            let grpc = Routes::new(RatingServiceServer::new(handler));
+            (grpc, api, rating_service_server::SERVICE_NAME, readiness)
         }
         Prepared::Movie => {
             let balancer = |service| Balancer::new(service, Arc::clone(registry));
@@ -360,16 +370,26 @@ async fn routes(
                 movie::gateway::MetadataClient::new(balancer(metadata::SERVICE_NAME)),
                 movie::gateway::RatingClient::new(balancer(rating::SERVICE_NAME)),
             ));
+            let api = movie::http::router(Arc::clone(&controller));
             let handler = movie::handler::Handler::new(controller);
-            (
-                Routes::new(MovieServiceServer::new(handler)),
-                movie_service_server::SERVICE_NAME,
-            )
+            let grpc = Routes::new(MovieServiceServer::new(handler));
+            (grpc, api, movie_service_server::SERVICE_NAME, readiness)
         }
     };
-    let (routes, reporter) = grpc::with_health_and_reflection(routes)?;
-    set_status(&reporter, grpc_name, ServingStatus::Serving).await;
-    Ok((routes, reporter, ingester))
+    let (grpc, reporter) = grpc::with_health_and_reflection(grpc)?;
+    let readiness = Arc::new(readiness);
+    // Serving from the start if ready; the mirror keeps it so.
+    let initial = match readiness.check().await {
+        Ok(()) => ServingStatus::Serving,
+        Err(_) => ServingStatus::NotServing,
+    };
+    set_status(&reporter, grpc_name, initial).await;
+    tasks.push(tokio::spawn(Arc::clone(&readiness).mirror(
+        reporter.clone(),
+        grpc_name,
+        stop,
+    )));
+    Ok((http::combine(grpc, api, readiness), reporter, tasks))
 }
 
 /// Sets the health of a gRPC service name and of the server as a whole ("").

@@ -9,6 +9,7 @@ mod consul;
 mod discovery;
 mod feed;
 mod grpc_clients;
+mod http;
 mod restart;
 mod startup;
 mod support;

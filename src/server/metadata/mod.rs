@@ -2,6 +2,7 @@
 
 pub mod controller;
 pub mod handler;
+pub mod http;
 pub mod repository;
 
 /// The name the service registers under and that callers discover.

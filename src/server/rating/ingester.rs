@@ -80,8 +80,9 @@ impl<R: Repository> Ingester<R> {
     }
 
     /// Consumes until `stop` turns true. Failures are logged and retried; it returns only
-    /// when asked to stop.
+    /// when asked to stop. `stats.running` is true for as long as it runs.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        self.stats.running.store(true, Ordering::Relaxed);
         let broker = self.broker.describe();
         tracing::info!(component = "ingester", topic = %self.topic, group = %self.group, %broker, "consuming the rating feed");
         let mut consumer = loop {
@@ -90,12 +91,12 @@ impl<R: Repository> Ingester<R> {
                 Err(e) => {
                     tracing::warn!(component = "ingester", error = %e, "cannot join the feed; retrying");
                     if stopped_within(&mut stop, RETRY_AFTER).await {
+                        self.stats.running.store(false, Ordering::Relaxed);
                         return;
                     }
                 }
             }
         };
-        self.stats.running.store(true, Ordering::Relaxed);
         let mut last_report = Instant::now();
         let mut applied_since = 0u64;
         loop {

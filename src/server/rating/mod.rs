@@ -2,6 +2,7 @@
 
 pub mod controller;
 pub mod handler;
+pub mod http;
 pub mod ingester;
 pub mod repository;
 

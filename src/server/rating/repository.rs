@@ -27,6 +27,11 @@ impl SqliteRepository {
         Self { db }
     }
 
+    /// The database, for readiness checks.
+    pub fn database(&self) -> Arc<Database> {
+        Arc::clone(&self.db)
+    }
+
     /// Opens `rating.db` in `dir`. Blocking: call at start-up.
     pub fn open(dir: &std::path::Path) -> Result<Self, StorageError> {
         Database::open(&dir.join("rating.db"), MIGRATIONS).map(|db| Self::new(Arc::new(db)))

@@ -1,0 +1,125 @@
+//! Readiness: is this service able to do its work? `/readyz` answers it on request, and the
+//! gRPC health service reports the same state, so HTTP and gRPC probes agree.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use tokio::sync::watch;
+use tonic_health::{ServingStatus, server::HealthReporter};
+
+use crate::{server::rating::ingester::IngestStats, sqlite::Database};
+
+/// How often the gRPC health status is brought up to date.
+const REFRESH: Duration = Duration::from_secs(1);
+
+/// One thing a service needs to be ready.
+enum Check {
+    /// Its database is open and answers.
+    Database(Arc<Database>),
+    /// Its registry heartbeat is succeeding.
+    Heartbeat(Arc<AtomicBool>),
+    /// (rating) Its feed ingester is running.
+    Ingester(Arc<IngestStats>),
+}
+
+#[derive(Default)]
+pub struct Readiness {
+    checks: Vec<Check>,
+}
+
+impl Readiness {
+    pub fn database(mut self, db: Arc<Database>) -> Self {
+        self.checks.push(Check::Database(db));
+        self
+    }
+
+    pub fn heartbeat(mut self, ok: Arc<AtomicBool>) -> Self {
+        self.checks.push(Check::Heartbeat(ok));
+        self
+    }
+
+    pub fn ingester(mut self, stats: Arc<IngestStats>) -> Self {
+        self.checks.push(Check::Ingester(stats));
+        self
+    }
+
+    /// `Ok` when ready, else every reason it is not.
+    pub async fn check(&self) -> Result<(), Vec<String>> {
+        let mut reasons = Vec::new();
+        for check in &self.checks {
+            match check {
+                Check::Database(db) => {
+                    // SQLite keeps using a file that was deleted or moved: look for it too.
+                    if !db.path().exists() {
+                        reasons.push(format!("database {} is missing", db.path().display()));
+                        continue;
+                    }
+                    let answered = db
+                        .read(|c| {
+                            c.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| {
+                                r.get::<_, i64>(0)
+                            })
+                        })
+                        .await;
+                    if let Err(e) = answered {
+                        reasons.push(e.to_string());
+                    }
+                }
+                Check::Heartbeat(ok) => {
+                    if !ok.load(Ordering::Relaxed) {
+                        reasons.push("the registry heartbeat is failing".to_owned());
+                    }
+                }
+                Check::Ingester(stats) => {
+                    if !stats.running.load(Ordering::Relaxed) {
+                        reasons.push("the rating feed ingester is not running".to_owned());
+                    }
+                }
+            }
+        }
+        if reasons.is_empty() {
+            Ok(())
+        } else {
+            Err(reasons)
+        }
+    }
+
+    /// Keeps the gRPC health of `grpc_name` (and of the server, "") in step with readiness
+    /// until `stop`.
+    pub async fn mirror(
+        self: Arc<Self>,
+        reporter: HealthReporter,
+        grpc_name: &'static str,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let mut last = None;
+        loop {
+            let status = match self.check().await {
+                Ok(()) => ServingStatus::Serving,
+                Err(reasons) => {
+                    if last == Some(ServingStatus::Serving) {
+                        tracing::warn!(service = grpc_name, ?reasons, "not ready");
+                    }
+                    ServingStatus::NotServing
+                }
+            };
+            if last == Some(ServingStatus::NotServing) && status == ServingStatus::Serving {
+                tracing::info!(service = grpc_name, "ready again");
+            }
+            if last != Some(status) {
+                reporter.set_service_status(grpc_name, status).await;
+                reporter.set_service_status("", status).await;
+                last = Some(status);
+            }
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                () = tokio::time::sleep(REFRESH) => {}
+            }
+        }
+    }
+}

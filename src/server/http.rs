@@ -1,0 +1,144 @@
+//! The HTTP/JSON side of every service port (the book's chapter-2 API), and what each port
+//! answers besides its API: `/healthz` and `/readyz`.
+//!
+//! A port serves gRPC and HTTP together: requests with `content-type: application/grpc` go
+//! to tonic, all others to these routes.
+
+use std::{collections::HashMap, sync::Arc};
+
+use axum::{
+    Json, Router,
+    body::Body,
+    extract::{DefaultBodyLimit, Query, rejection::QueryRejection},
+    http::{Request, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use serde_json::json;
+use tonic::service::Routes;
+use tower::ServiceExt;
+
+use super::{ServiceError, health::Readiness};
+use crate::model::validate;
+
+/// Longest query string accepted, in bytes.
+pub const MAX_QUERY_BYTES: usize = 8 * 1024;
+/// Largest request body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 128 * 1024;
+
+/// The one mapping of service errors onto HTTP (SPEC section 1), with a JSON body.
+impl IntoResponse for ServiceError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            ServiceError::InvalidArgument(_) => StatusCode::BAD_REQUEST,
+            ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+            ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ServiceError::DeadlineExceeded(_) => StatusCode::GATEWAY_TIMEOUT,
+            ServiceError::Internal(source) => {
+                tracing::error!(error = %source, "internal error");
+                return error(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
+            }
+        };
+        error(status, &self.to_string())
+    }
+}
+
+/// `{"error": message}` with `status`.
+pub fn error(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
+/// A request's query parameters, or a 400 saying what is wrong with them.
+pub struct Params(HashMap<String, String>);
+
+impl Params {
+    pub fn parse(
+        query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    ) -> Result<Self, ServiceError> {
+        match query {
+            Ok(Query(map)) => Ok(Self(map)),
+            Err(e) => Err(ServiceError::InvalidArgument(validate::ValidationError {
+                field: "query string",
+                value: None,
+                expected: format!("is malformed: {}", e.body_text()),
+            })),
+        }
+    }
+
+    /// A required parameter; missing is a validation error naming it.
+    pub fn required(&self, name: &'static str) -> Result<&str, ServiceError> {
+        self.0.get(name).map(String::as_str).ok_or_else(|| {
+            let field = match name {
+                "id" => "query parameter id",
+                "type" => "query parameter type",
+                "userId" => "query parameter userId",
+                "value" => "query parameter value",
+                _ => "a query parameter",
+            };
+            validate::missing(field).into()
+        })
+    }
+
+    pub fn optional(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+}
+
+/// The port's routes: gRPC by content type, then the service's HTTP API, health and
+/// readiness; with size limits on query strings and bodies.
+pub fn combine(grpc: Routes, api: Router, readiness: Arc<Readiness>) -> Routes {
+    let http = api
+        .route(
+            "/healthz",
+            get(|| async { Json(json!({ "status": "ok" })) }),
+        )
+        .route(
+            "/readyz",
+            get(move || {
+                let readiness = Arc::clone(&readiness);
+                async move {
+                    match readiness.check().await {
+                        Ok(()) => {
+                            (StatusCode::OK, Json(json!({ "status": "ready" }))).into_response()
+                        }
+                        Err(reasons) => (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            Json(json!({ "status": "not ready", "reasons": reasons })),
+                        )
+                            .into_response(),
+                    }
+                }
+            }),
+        )
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    let grpc = grpc.into_axum_router();
+    let dispatch = tower::service_fn(move |request: Request<Body>| {
+        let (grpc, http) = (grpc.clone(), http.clone());
+        async move {
+            if is_grpc(&request) {
+                grpc.oneshot(request).await
+            } else if request
+                .uri()
+                .query()
+                .is_some_and(|q| q.len() > MAX_QUERY_BYTES)
+            {
+                Ok(error(
+                    StatusCode::URI_TOO_LONG,
+                    &format!("query string longer than {MAX_QUERY_BYTES} bytes"),
+                ))
+            } else {
+                http.oneshot(request).await
+            }
+        }
+    });
+    Routes::from(Router::new().fallback_service(dispatch))
+}
+
+fn is_grpc(request: &Request<Body>) -> bool {
+    request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"))
+}

@@ -1,0 +1,39 @@
+//! HTTP/JSON for the movie service (book ch. 2): `GET /movie?id=` answers
+//! `{"rating": 4.5, "metadata": {...}}`, without `rating` when the movie has none.
+
+use std::{collections::HashMap, sync::Arc};
+
+use axum::{
+    Json, Router,
+    extract::{Query, State, rejection::QueryRejection},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+
+use super::controller::{Controller, MetadataGateway, RatingGateway};
+use crate::{model::validate, server::http::Params};
+
+pub fn router<M: MetadataGateway, R: RatingGateway>(
+    controller: Arc<Controller<M, R>>,
+) -> axum::Router {
+    Router::new()
+        .route("/movie", get(get_movie::<M, R>))
+        .with_state(controller)
+}
+
+async fn get_movie<M: MetadataGateway, R: RatingGateway>(
+    State(controller): State<Arc<Controller<M, R>>>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Response {
+    let result = async {
+        let params = Params::parse(query)?;
+        let id = params.required("id")?;
+        validate::id("movie id", id)?;
+        controller.get(id).await
+    }
+    .await;
+    match result {
+        Ok(details) => Json(details).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
