@@ -43,6 +43,14 @@ impl IntoResponse for ServiceError {
     }
 }
 
+/// The JSON of a successful result, or the error's status and `{"error": ...}`.
+pub fn respond<T: serde::Serialize>(result: Result<T, ServiceError>) -> Response {
+    match result {
+        Ok(value) => Json(value).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
 /// `{"error": message}` with `status`.
 pub fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
@@ -77,6 +85,13 @@ impl Params {
             };
             validate::missing(field).into()
         })
+    }
+
+    /// The `id` parameter, validated as a movie id.
+    pub fn movie_id(&self) -> Result<&str, ServiceError> {
+        let id = self.required("id")?;
+        validate::id("movie id", id)?;
+        Ok(id)
     }
 
     pub fn optional(&self, name: &str) -> Option<&str> {

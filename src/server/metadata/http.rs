@@ -3,17 +3,14 @@
 use std::{collections::HashMap, sync::Arc};
 
 use axum::{
-    Json, Router,
+    Router,
     extract::{Query, State, rejection::QueryRejection},
-    response::{IntoResponse, Response},
+    response::Response,
     routing::get,
 };
 
 use super::controller::{Controller, Repository};
-use crate::{
-    model::validate,
-    server::{ServiceError, http::Params},
-};
+use crate::server::http::{Params, respond};
 
 pub fn router<R: Repository>(controller: Arc<Controller<R>>) -> axum::Router {
     Router::new()
@@ -27,13 +24,8 @@ async fn get_metadata<R: Repository>(
 ) -> Response {
     let result = async {
         let params = Params::parse(query)?;
-        let id = params.required("id")?;
-        validate::id("movie id", id)?;
-        controller.get(id).await
+        controller.get(params.movie_id()?).await
     }
     .await;
-    match result {
-        Ok(metadata) => Json(metadata).into_response(),
-        Err(e) => ServiceError::into_response(e),
-    }
+    respond(result)
 }

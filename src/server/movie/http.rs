@@ -4,14 +4,14 @@
 use std::{collections::HashMap, sync::Arc};
 
 use axum::{
-    Json, Router,
+    Router,
     extract::{Query, State, rejection::QueryRejection},
-    response::{IntoResponse, Response},
+    response::Response,
     routing::get,
 };
 
 use super::controller::{Controller, MetadataGateway, RatingGateway};
-use crate::{model::validate, server::http::Params};
+use crate::server::http::{Params, respond};
 
 pub fn router<M: MetadataGateway, R: RatingGateway>(
     controller: Arc<Controller<M, R>>,
@@ -27,13 +27,8 @@ async fn get_movie<M: MetadataGateway, R: RatingGateway>(
 ) -> Response {
     let result = async {
         let params = Params::parse(query)?;
-        let id = params.required("id")?;
-        validate::id("movie id", id)?;
-        controller.get(id).await
+        controller.get(params.movie_id()?).await
     }
     .await;
-    match result {
-        Ok(details) => Json(details).into_response(),
-        Err(e) => e.into_response(),
-    }
+    respond(result)
 }

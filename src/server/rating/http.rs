@@ -6,16 +6,19 @@
 use std::{collections::HashMap, sync::Arc};
 
 use axum::{
-    Json, Router,
+    Router,
     extract::{Query, State, rejection::QueryRejection},
-    response::{IntoResponse, Response},
+    response::Response,
     routing::get,
 };
 
 use super::controller::{Controller, Repository};
 use crate::{
     model::{MOVIE_RECORD_TYPE, RatingValue, RecordKey, UserRating, validate},
-    server::{ServiceError, http::Params},
+    server::{
+        ServiceError,
+        http::{Params, respond},
+    },
 };
 
 pub fn router<R: Repository>(controller: Arc<Controller<R>>) -> axum::Router {
@@ -39,10 +42,7 @@ async fn get_rating<R: Repository>(
         controller.aggregated_rating(&key).await
     }
     .await;
-    match result {
-        Ok(aggregate) => Json(aggregate.mean).into_response(),
-        Err(e) => e.into_response(),
-    }
+    respond(result.map(|aggregate| aggregate.mean))
 }
 
 async fn put_rating<R: Repository>(
@@ -62,8 +62,5 @@ async fn put_rating<R: Repository>(
         Ok::<_, ServiceError>(rating)
     }
     .await;
-    match result {
-        Ok(rating) => Json(rating).into_response(),
-        Err(e) => e.into_response(),
-    }
+    respond(result)
 }
