@@ -108,6 +108,15 @@ pub fn combine(grpc: Routes, api: Router, readiness: Arc<Readiness>) -> Routes {
             get(|| async { Json(json!({ "status": "ok" })) }),
         )
         .route(
+            "/metrics",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    super::metrics::render(),
+                )
+            }),
+        )
+        .route(
             "/readyz",
             get(move || {
                 let readiness = Arc::clone(&readiness);

@@ -5,6 +5,7 @@ pub mod grpc;
 pub mod health;
 pub mod http;
 pub mod metadata;
+pub mod metrics;
 pub mod movie;
 pub mod rating;
 pub mod serve;

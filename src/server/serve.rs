@@ -133,6 +133,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
     on_ready: impl FnOnce(&[Started]),
 ) -> Result<(), ServeError> {
+    super::metrics::install();
     let mut services = config.services.clone();
     services.sort();
     services.dedup();
@@ -195,6 +196,7 @@ pub async fn run(
         registrations.push(registration);
         reporters.push(reporter);
         started.push(Started { service, addr });
+        super::metrics::service_started(service.name());
     }
     on_ready(&started);
 
@@ -205,6 +207,9 @@ pub async fn run(
         Some(joined) = servers.join_next() => failure = server_failure(joined),
     }
 
+    for s in &started {
+        super::metrics::service_stopping(s.service.name());
+    }
     for registration in registrations {
         if let Err(e) = registration.deregister().await {
             tracing::warn!(error = %e, "deregister failed");

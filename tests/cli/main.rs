@@ -10,6 +10,7 @@ mod discovery;
 mod feed;
 mod grpc_clients;
 mod http;
+mod metrics;
 mod restart;
 mod startup;
 mod support;

@@ -91,12 +91,13 @@ impl Cache {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(id)
             .cloned();
-        let counter = if hit.is_some() {
-            &self.hits
+        let (counter, metric) = if hit.is_some() {
+            (&self.hits, "metadata_cache_hits_total")
         } else {
-            &self.misses
+            (&self.misses, "metadata_cache_misses_total")
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(metric).increment(1);
         hit
     }
 

@@ -9,8 +9,12 @@ use axum::{
     routing::get,
 };
 
+use super::SERVICE_NAME;
 use super::controller::{Controller, Repository};
-use crate::server::http::{Params, respond};
+use crate::server::{
+    http::{Params, respond},
+    metrics,
+};
 
 pub fn router<R: Repository>(controller: Arc<Controller<R>>) -> axum::Router {
     Router::new()
@@ -22,10 +26,10 @@ async fn get_metadata<R: Repository>(
     State(controller): State<Arc<Controller<R>>>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Response {
-    let result = async {
+    let result = metrics::track(SERVICE_NAME, "GET /metadata", async {
         let params = Params::parse(query)?;
         controller.get(params.movie_id()?).await
-    }
+    })
     .await;
     respond(result)
 }

@@ -10,8 +10,12 @@ use axum::{
     routing::get,
 };
 
+use super::SERVICE_NAME;
 use super::controller::{Controller, MetadataGateway, RatingGateway};
-use crate::server::http::{Params, respond};
+use crate::server::{
+    http::{Params, respond},
+    metrics,
+};
 
 pub fn router<M: MetadataGateway, R: RatingGateway>(
     controller: Arc<Controller<M, R>>,
@@ -25,10 +29,10 @@ async fn get_movie<M: MetadataGateway, R: RatingGateway>(
     State(controller): State<Arc<Controller<M, R>>>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Response {
-    let result = async {
+    let result = metrics::track(SERVICE_NAME, "GET /movie", async {
         let params = Params::parse(query)?;
         controller.get(params.movie_id()?).await
-    }
+    })
     .await;
     respond(result)
 }

@@ -4,10 +4,14 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::controller::{Controller, Repository};
+use super::{
+    SERVICE_NAME,
+    controller::{Controller, Repository},
+};
 use crate::{
     model::{RatingValue, RecordKey, UserRating},
     pb::{self, rating_service_server::RatingService},
+    server::metrics,
 };
 
 pub struct Handler<R> {
@@ -27,12 +31,15 @@ impl<R: Repository> RatingService for Handler<R> {
         &self,
         request: Request<pb::GetAggregatedRatingRequest>,
     ) -> Result<Response<pb::GetAggregatedRatingResponse>, Status> {
-        let req = request.into_inner();
-        let key = RecordKey::new(req.record_id, req.record_type)?;
-        let aggregate = self.controller.aggregated_rating(&key).await?;
-        Ok(Response::new(pb::GetAggregatedRatingResponse {
-            rating_value: aggregate.mean,
-        }))
+        metrics::track(SERVICE_NAME, "GetAggregatedRating", async move {
+            let req = request.into_inner();
+            let key = RecordKey::new(req.record_id, req.record_type)?;
+            let aggregate = self.controller.aggregated_rating(&key).await?;
+            Ok::<_, Status>(Response::new(pb::GetAggregatedRatingResponse {
+                rating_value: aggregate.mean,
+            }))
+        })
+        .await
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(endpoint = "PutRating"))]
@@ -40,11 +47,14 @@ impl<R: Repository> RatingService for Handler<R> {
         &self,
         request: Request<pb::PutRatingRequest>,
     ) -> Result<Response<pb::PutRatingResponse>, Status> {
-        let req = request.into_inner();
-        let key = RecordKey::new(req.record_id, req.record_type)?;
-        let value = RatingValue::new(i64::from(req.rating_value))?;
-        let rating = UserRating::new(key, req.user_id, value)?;
-        self.controller.put_rating(rating).await?;
-        Ok(Response::new(pb::PutRatingResponse {}))
+        metrics::track(SERVICE_NAME, "PutRating", async move {
+            let req = request.into_inner();
+            let key = RecordKey::new(req.record_id, req.record_type)?;
+            let value = RatingValue::new(i64::from(req.rating_value))?;
+            let rating = UserRating::new(key, req.user_id, value)?;
+            self.controller.put_rating(rating).await?;
+            Ok::<_, Status>(Response::new(pb::PutRatingResponse {}))
+        })
+        .await
     }
 }

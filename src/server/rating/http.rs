@@ -12,12 +12,16 @@ use axum::{
     routing::get,
 };
 
-use super::controller::{Controller, Repository};
+use super::{
+    SERVICE_NAME,
+    controller::{Controller, Repository},
+};
 use crate::{
     model::{MOVIE_RECORD_TYPE, RatingValue, RecordKey, UserRating, validate},
     server::{
         ServiceError,
         http::{Params, respond},
+        metrics,
     },
 };
 
@@ -36,11 +40,11 @@ async fn get_rating<R: Repository>(
     State(controller): State<Arc<Controller<R>>>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Response {
-    let result = async {
+    let result = metrics::track(SERVICE_NAME, "GET /rating", async {
         let params = Params::parse(query)?;
         let key = key(&params)?;
         controller.aggregated_rating(&key).await
-    }
+    })
     .await;
     respond(result.map(|aggregate| aggregate.mean))
 }
@@ -49,7 +53,7 @@ async fn put_rating<R: Repository>(
     State(controller): State<Arc<Controller<R>>>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Response {
-    let result = async {
+    let result = metrics::track(SERVICE_NAME, "PUT /rating", async {
         let params = Params::parse(query)?;
         let key = key(&params)?;
         let value = validate::rating_value_text(params.required("value")?)?;
@@ -60,7 +64,7 @@ async fn put_rating<R: Repository>(
         )?;
         controller.put_rating(rating.clone()).await?;
         Ok::<_, ServiceError>(rating)
-    }
+    })
     .await;
     respond(result)
 }

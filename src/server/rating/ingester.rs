@@ -97,6 +97,7 @@ impl<R: Repository> Ingester<R> {
                 }
             }
         };
+        self.report_lag().await;
         let mut last_report = Instant::now();
         let mut applied_since = 0u64;
         loop {
@@ -115,6 +116,7 @@ impl<R: Repository> Ingester<R> {
                 }
             };
             if messages.is_empty() {
+                self.report_lag().await;
                 continue;
             }
             match self.ingest(consumer.as_mut(), &messages, &mut stop).await {
@@ -122,6 +124,7 @@ impl<R: Repository> Ingester<R> {
                 None => break,
             }
             if last_report.elapsed() >= PROGRESS_EVERY {
+                self.report_lag().await;
                 let rate = applied_since as f64 / last_report.elapsed().as_secs_f64();
                 tracing::info!(
                     component = "ingester",
@@ -136,6 +139,15 @@ impl<R: Repository> Ingester<R> {
         }
         self.stats.running.store(false, Ordering::Relaxed);
         tracing::info!(component = "ingester", "stopped");
+    }
+
+    /// Publishes the group's lag as the `feed_lag` gauge.
+    async fn report_lag(&self) {
+        match total_lag(self.broker.as_ref(), &self.topic, &self.group).await {
+            Ok(lag) => metrics::gauge!("feed_lag", "topic" => self.topic.clone(), "group" => self.group.clone())
+                .set(lag as f64),
+            Err(e) => tracing::debug!(component = "ingester", error = %e, "cannot read the lag"),
+        }
     }
 
     /// Applies one polled batch and commits it. `None` when stopped before finishing (the
@@ -177,6 +189,10 @@ impl<R: Repository> Ingester<R> {
         self.stats
             .dead_lettered
             .fetch_add(dead.len() as u64, Ordering::Relaxed);
+        metrics::counter!("feed_events_applied_total", "topic" => self.topic.clone())
+            .increment(applied);
+        metrics::counter!("feed_events_dead_lettered_total", "topic" => self.topic.clone())
+            .increment(dead.len() as u64);
         Some(applied)
     }
 

@@ -1,0 +1,164 @@
+//! `/metrics` after a known sequence of calls: exact counters per endpoint and error kind,
+//! on gRPC and HTTP alike, and no id as a label.
+
+use movieapp::pb::{
+    GetMetadataRequest, Metadata, PutMetadataRequest,
+    metadata_service_client::MetadataServiceClient,
+};
+
+use crate::support::Server;
+
+/// The value of the sample `series` (name and labels exactly as exposed).
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("{series} not in /metrics:\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counters_per_endpoint_and_error_kind_are_exact() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let dir_path = dir.path().to_owned();
+    let server = tokio::task::spawn_blocking(move || Server::start(&dir_path))
+        .await
+        .unwrap();
+    let base = format!("http://{}", server.addr("metadata"));
+    let channel = tonic::transport::Endpoint::from_shared(base.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = MetadataServiceClient::new(channel);
+    let get = |id: &str| GetMetadataRequest {
+        movie_id: id.into(),
+    };
+
+    grpc.put_metadata(PutMetadataRequest {
+        metadata: Some(Metadata {
+            id: "1".into(),
+            title: "T".into(),
+            ..Default::default()
+        }),
+    })
+    .await
+    .unwrap();
+    grpc.get_metadata(get("1")).await.unwrap(); // cache miss
+    grpc.get_metadata(get("1")).await.unwrap(); // cache hit
+    assert_eq!(
+        grpc.get_metadata(get("secret-id"))
+            .await
+            .unwrap_err()
+            .code(),
+        tonic::Code::NotFound
+    );
+    assert_eq!(
+        grpc.get_metadata(get("")).await.unwrap_err().code(),
+        tonic::Code::InvalidArgument
+    );
+    let http = reqwest::Client::new();
+    assert_eq!(
+        http.get(format!("{base}/metadata?id=1"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        http.get(format!("{base}/metadata"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+
+    let response = http.get(format!("{base}/metrics")).send().await.unwrap();
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = response.text().await.unwrap();
+    let grpc_get = r#"{service="metadata",endpoint="GetMetadata"}"#;
+    assert_eq!(sample(&text, &format!("calls_total{grpc_get}")), 4.0);
+    assert_eq!(sample(&text, &format!("successes_total{grpc_get}")), 2.0);
+    assert_eq!(
+        sample(
+            &text,
+            r#"errors_total{service="metadata",endpoint="GetMetadata",error="not_found"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"errors_total{service="metadata",endpoint="GetMetadata",error="invalid_argument"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(&text, &format!("request_duration_seconds_count{grpc_get}")),
+        4.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"calls_total{service="metadata",endpoint="PutMetadata"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"successes_total{service="metadata",endpoint="PutMetadata"}"#
+        ),
+        1.0
+    );
+    let http_get = r#"{service="metadata",endpoint="GET /metadata"}"#;
+    assert_eq!(sample(&text, &format!("calls_total{http_get}")), 2.0);
+    assert_eq!(sample(&text, &format!("successes_total{http_get}")), 1.0);
+    assert_eq!(
+        sample(
+            &text,
+            r#"errors_total{service="metadata",endpoint="GET /metadata",error="invalid_argument"}"#
+        ),
+        1.0
+    );
+    // First read of "1" and the unknown id missed; the second read and HTTP's hit.
+    assert_eq!(sample(&text, "metadata_cache_hits_total"), 2.0);
+    assert_eq!(sample(&text, "metadata_cache_misses_total"), 2.0);
+    for service in ["metadata", "rating", "movie"] {
+        assert_eq!(
+            sample(&text, &format!(r#"service_up{{service="{service}"}}"#)),
+            1.0
+        );
+        assert_eq!(
+            sample(&text, &format!(r#"service_started{{service="{service}"}}"#)),
+            1.0
+        );
+    }
+    assert!(sample(&text, "process_resident_memory_bytes") > 0.0);
+    assert!(sample(&text, "process_open_fds") > 0.0);
+    assert!(
+        text.contains(r#"feed_lag{topic="ratings",group="rating"}"#),
+        "{text}"
+    );
+    // Never an id or a user value as a label.
+    assert!(
+        !text.contains("secret-id"),
+        "an id leaked into a label:\n{text}"
+    );
+    // Every port serves the same metrics.
+    let movie = format!("http://{}/metrics", server.addr("movie"));
+    let from_movie = http.get(movie).send().await.unwrap().text().await.unwrap();
+    assert!(
+        from_movie.contains(&format!("calls_total{grpc_get} 4")),
+        "{from_movie}"
+    );
+    drop(server);
+}
