@@ -6,6 +6,7 @@ mod bench_serialize;
 mod book_flow;
 mod completions;
 mod consul;
+mod deploy;
 mod discovery;
 mod feed;
 mod grpc_clients;
