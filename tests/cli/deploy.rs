@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::support::{Server, movieapp, repo_root};
+use crate::support::{Server, http_get, movieapp, repo_root};
 
 /// Metric names in a PromQL expression: what is left after label matchers, ranges, strings,
 /// `by (...)` lists, functions and keywords are taken out.
@@ -112,19 +112,8 @@ fn every_metric_in_the_rules_and_the_dashboard_is_exposed() {
     movieapp(&["movie", "get", "1", "--addr", server.addr("movie")]).ok();
     movieapp(&["movie", "get", "1", "--addr", server.addr("movie")]).ok();
     let _ = movieapp(&["movie", "get", "2", "--addr", server.addr("movie")]);
-    let text = {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(metadata).unwrap();
-        write!(
-            stream,
-            "GET /metrics HTTP/1.1\r\nHost: movieapp\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        response
-    };
-    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    let (status, text) = http_get(metadata, "/metrics");
+    assert_eq!(status, 200, "{text}");
     for name in &names {
         let exposed = text.lines().any(|l| {
             l.strip_prefix(name.as_str())

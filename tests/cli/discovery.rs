@@ -282,3 +282,49 @@ fn no_running_service_is_a_clear_unavailable_message() {
     );
     assert!(run.stderr.contains("movieapp serve"), "{}", run.stderr);
 }
+
+#[test]
+fn a_put_through_one_metadata_instance_is_seen_through_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Server::start_with(dir.path(), &["--services", "metadata"]);
+    let b = Server::start_with(dir.path(), &["--services", "metadata"]);
+    let title = |server: &Server| {
+        let (status, body) = crate::support::http_get(server.addr("metadata"), "/metadata?id=7");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<Value>(&body).unwrap()["title"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    movieapp(&[
+        "movie",
+        "put",
+        "7",
+        "--title",
+        "first",
+        "--addr",
+        a.addr("metadata"),
+    ])
+    .ok();
+    assert_eq!(title(&b), "first", "b reads it, and caches it");
+    movieapp(&[
+        "movie",
+        "put",
+        "7",
+        "--title",
+        "second",
+        "--addr",
+        a.addr("metadata"),
+    ])
+    .ok();
+    assert_eq!(title(&a), "second", "a invalidated its own cache at once");
+    // b's cached copy expires within a second.
+    let started = Instant::now();
+    while title(&b) != "second" {
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "b still serves the old title"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -22,6 +22,10 @@ pub trait Repository: Send + Sync + 'static {
 
 /// Entries the cache holds at most; past that an arbitrary entry makes room.
 const CACHE_CAPACITY: usize = 10_000;
+/// How long an entry is served. A Put through this process invalidates at once; this bounds
+/// how long a Put through another process on the same database (several metadata
+/// instances sharing a data directory) can go unseen here.
+const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub struct Controller<R> {
     repo: R,
@@ -75,22 +79,39 @@ impl<R: Repository> Controller<R> {
 
 /// A bounded map with a generation counter: a read that started before an invalidation does
 /// not put its (possibly stale) result in the cache.
-#[derive(Default)]
 struct Cache {
-    entries: RwLock<HashMap<String, Metadata>>,
+    ttl: std::time::Duration,
+    entries: RwLock<HashMap<String, (Metadata, std::time::Instant)>>,
     generation: AtomicU64,
     hits: AtomicU64,
     misses: AtomicU64,
 }
 
+impl Default for Cache {
+    fn default() -> Self {
+        Self::with_ttl(CACHE_TTL)
+    }
+}
+
 impl Cache {
+    fn with_ttl(ttl: std::time::Duration) -> Self {
+        Self {
+            ttl,
+            entries: RwLock::default(),
+            generation: AtomicU64::default(),
+            hits: AtomicU64::default(),
+            misses: AtomicU64::default(),
+        }
+    }
+
     fn get(&self, id: &str) -> Option<Metadata> {
         let hit = self
             .entries
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(id)
-            .cloned();
+            .filter(|(_, cached_at)| cached_at.elapsed() < self.ttl)
+            .map(|(metadata, _)| metadata.clone());
         let (counter, metric) = if hit.is_some() {
             (&self.hits, "metadata_cache_hits_total")
         } else {
@@ -118,7 +139,10 @@ impl Cache {
         {
             entries.remove(&victim);
         }
-        entries.insert(metadata.id.clone(), metadata.clone());
+        entries.insert(
+            metadata.id.clone(),
+            (metadata.clone(), std::time::Instant::now()),
+        );
     }
 
     fn invalidate(&self, id: &str) {
@@ -212,6 +236,19 @@ mod tests {
         c.put(movie("two")).await.unwrap();
         assert_eq!(c.get("id").await.unwrap(), movie("two"));
         assert_eq!(fake.gets.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn entries_expire_so_other_processes_writes_are_seen() {
+        let cache = Cache::with_ttl(std::time::Duration::from_millis(30));
+        cache.insert_unless_changed(cache.generation(), &movie("old"));
+        assert_eq!(cache.get("id"), Some(movie("old")));
+        std::thread::sleep(std::time::Duration::from_millis(40));
+        assert_eq!(
+            cache.get("id"),
+            None,
+            "expired: the next read goes to the database"
+        );
     }
 
     #[test]
