@@ -17,6 +17,13 @@ pub const FILE_NAME: &str = "broker.db";
 /// How often an idle consumer looks for new records.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
+/// The offset the next record of a partition gets: `(topic, partition)`.
+const END_OFFSET: &str =
+    "SELECT COALESCE(MAX(seq) + 1, 0) FROM messages WHERE topic = ?1 AND partition = ?2";
+/// A consumer group's committed position in a partition: `(group, topic, partition)`.
+const COMMITTED_OFFSET: &str =
+    "SELECT next_seq FROM group_offsets WHERE grp = ?1 AND topic = ?2 AND partition = ?3";
+
 /// Schema history; append only.
 const MIGRATIONS: &[&str] = &["
     CREATE TABLE topics (name TEXT PRIMARY KEY, partitions INTEGER NOT NULL);
@@ -101,7 +108,7 @@ impl Broker for SqliteBroker {
                     let mut report = PublishReport::default();
                     {
                         let mut end = tx.prepare_cached(
-                            "SELECT COALESCE(MAX(seq) + 1, 0) FROM messages WHERE topic = ?1 AND partition = ?2",
+                            END_OFFSET,
                         )?;
                         let mut insert = tx.prepare_cached(
                             "INSERT INTO messages (topic, partition, seq, key, payload, timestamp_ms)
@@ -147,9 +154,7 @@ impl Broker for SqliteBroker {
             let committed: Vec<u64> = self
                 .db
                 .read(move |c| {
-                    let mut stmt = c.prepare_cached(
-                        "SELECT next_seq FROM group_offsets WHERE grp = ?1 AND topic = ?2 AND partition = ?3",
-                    )?;
+                    let mut stmt = c.prepare_cached(COMMITTED_OFFSET)?;
                     (0..partitions)
                         .map(|p| {
                             stmt.query_row(params![g, t, p], |r| r.get::<_, i64>(0))
@@ -181,15 +186,12 @@ impl Broker for SqliteBroker {
             let (t, g) = (topic.to_owned(), group.to_owned());
             self.db
                 .read(move |c| {
-                    let mut end = c.prepare_cached(
-                        "SELECT COALESCE(MAX(seq) + 1, 0) FROM messages WHERE topic = ?1 AND partition = ?2",
-                    )?;
-                    let mut committed = c.prepare_cached(
-                        "SELECT next_seq FROM group_offsets WHERE grp = ?1 AND topic = ?2 AND partition = ?3",
-                    )?;
+                    let mut end = c.prepare_cached(END_OFFSET)?;
+                    let mut committed = c.prepare_cached(COMMITTED_OFFSET)?;
                     (0..partitions)
                         .map(|p| {
-                            let end_offset = end.query_row(params![t, p], |r| r.get::<_, i64>(0))? as u64;
+                            let end_offset =
+                                end.query_row(params![t, p], |r| r.get::<_, i64>(0))? as u64;
                             let committed = committed
                                 .query_row(params![g, t, p], |r| r.get::<_, i64>(0))
                                 .optional()?

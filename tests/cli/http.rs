@@ -30,10 +30,7 @@ async fn get(url: String) -> (u16, Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_books_http_api_answers_json_with_the_mapped_status_codes() {
     let dir = tempfile::tempdir().unwrap();
-    let dir_path = dir.path().to_owned();
-    let server = tokio::task::spawn_blocking(move || Server::start(&dir_path))
-        .await
-        .unwrap();
+    let server = Server::start_async(dir.path()).await;
     let [metadata, rating, movie] =
         ["metadata", "rating", "movie"].map(|s| format!("http://{}", server.addr(s)));
     let metadata_addr = server.addr("metadata").to_owned();
@@ -162,16 +159,9 @@ async fn readiness_follows_the_database_on_http_and_grpc() {
     };
 
     let dir = tempfile::tempdir().unwrap();
-    let dir_path = dir.path().to_owned();
-    let server = tokio::task::spawn_blocking(move || Server::start(&dir_path))
-        .await
-        .unwrap();
+    let server = Server::start_async(dir.path()).await;
     let base = format!("http://{}", server.addr("metadata"));
-    let channel = tonic::transport::Endpoint::from_shared(base.clone())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = server.channel("metadata").await;
     let health = HealthClient::new(channel);
     let grpc_status = |mut health: HealthClient<tonic::transport::Channel>| async move {
         health

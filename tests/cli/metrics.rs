@@ -21,16 +21,9 @@ fn sample(text: &str, series: &str) -> f64 {
 async fn counters_per_endpoint_and_error_kind_are_exact() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
-    let dir_path = dir.path().to_owned();
-    let server = tokio::task::spawn_blocking(move || Server::start(&dir_path))
-        .await
-        .unwrap();
+    let server = Server::start_async(dir.path()).await;
     let base = format!("http://{}", server.addr("metadata"));
-    let channel = tonic::transport::Endpoint::from_shared(base.clone())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = server.channel("metadata").await;
     let mut grpc = MetadataServiceClient::new(channel);
     let get = |id: &str| GetMetadataRequest {
         movie_id: id.into(),

@@ -103,6 +103,24 @@ impl Server {
         }
     }
 
+    /// [`Server::start`] from async code: starts it on the blocking pool, so the caller's
+    /// runtime keeps running meanwhile.
+    pub async fn start_async(data_dir: &Path) -> Self {
+        let data_dir = data_dir.to_owned();
+        tokio::task::spawn_blocking(move || Self::start(&data_dir))
+            .await
+            .expect("start serve")
+    }
+
+    /// A connected gRPC channel to `service`.
+    pub async fn channel(&self, service: &str) -> tonic::transport::Channel {
+        tonic::transport::Endpoint::from_shared(format!("http://{}", self.addr(service)))
+            .expect("a valid address")
+            .connect()
+            .await
+            .expect("connect")
+    }
+
     /// What it has logged so far.
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
