@@ -182,7 +182,7 @@ _movieapp() {
 
     case "${cmd}" in
         movieapp)
-            opts="-h -V --config --data-dir --log-level --registry --broker --help --version serve movie rate produce feed registry bench-serialize completions help"
+            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --help --version serve movie rate produce feed registry bench-serialize completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -198,6 +198,10 @@ _movieapp() {
                     ;;
                 --log-level)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --registry)
@@ -216,7 +220,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__bench__subcmd__serialize)
-            opts="-o -h -V --duration --iterations --batches --formats --value-file --output --config --data-dir --log-level --registry --broker --help --version"
+            opts="-o -h -V --duration --iterations --batches --formats --value-file --output --config --data-dir --log-level --log-format --registry --broker --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -262,6 +266,10 @@ _movieapp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 --registry)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -278,7 +286,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__completions)
-            opts="-h -V --config --data-dir --log-level --registry --broker --help --version bash elvish fish powershell zsh"
+            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -294,6 +302,10 @@ _movieapp() {
                     ;;
                 --log-level)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --registry)
@@ -312,7 +324,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__feed)
-            opts="-h -V --config --data-dir --log-level --registry --broker --help --version status help"
+            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --help --version status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -328,6 +340,10 @@ _movieapp() {
                     ;;
                 --log-level)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --registry)
@@ -388,7 +404,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__feed__subcmd__status)
-            opts="-o -h -V --topic --group --output --config --data-dir --log-level --registry --broker --help --version"
+            opts="-o -h -V --topic --group --output --config --data-dir --log-level --log-format --registry --broker --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -420,6 +436,10 @@ _movieapp() {
                     ;;
                 --log-level)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --registry)
@@ -704,7 +724,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__movie)
-            opts="-h -V --config --data-dir --log-level --registry --broker --help --version get put help"
+            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --help --version get put help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -720,6 +740,10 @@ _movieapp() {
                     ;;
                 --log-level)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --registry)
@@ -738,7 +762,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__movie__subcmd__get)
-            opts="-o -h -V --addr --output --config --data-dir --log-level --registry --broker --help --version"
+            opts="-o -h -V --addr --output --config --data-dir --log-level --log-format --registry --broker --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -766,6 +790,10 @@ _movieapp() {
                     ;;
                 --log-level)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --registry)
@@ -840,7 +868,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__movie__subcmd__put)
-            opts="-o -h -V --title --description --director --addr --output --config --data-dir --log-level --registry --broker --help --version"
+            opts="-o -h -V --title --description --director --addr --output --config --data-dir --log-level --log-format --registry --broker --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -882,6 +910,10 @@ _movieapp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 --registry)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -898,7 +930,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__produce)
-            opts="-o -h -V --file --topic --generate --seed --users --records --output --config --data-dir --log-level --registry --broker --help --version"
+            opts="-o -h -V --file --topic --generate --seed --users --records --output --config --data-dir --log-level --log-format --registry --broker --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -948,6 +980,10 @@ _movieapp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 --registry)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -964,7 +1000,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__rate)
-            opts="-h -V --config --data-dir --log-level --registry --broker --help --version put get help"
+            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --help --version put get help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -980,6 +1016,10 @@ _movieapp() {
                     ;;
                 --log-level)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --registry)
@@ -998,7 +1038,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__rate__subcmd__get)
-            opts="-o -h -V --type --addr --output --config --data-dir --log-level --registry --broker --help --version"
+            opts="-o -h -V --type --addr --output --config --data-dir --log-level --log-format --registry --broker --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1030,6 +1070,10 @@ _movieapp() {
                     ;;
                 --log-level)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --registry)
@@ -1104,7 +1148,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__rate__subcmd__put)
-            opts="-o -h -V --user --type --addr --output --config --data-dir --log-level --registry --broker --help --version"
+            opts="-o -h -V --user --type --addr --output --config --data-dir --log-level --log-format --registry --broker --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1142,6 +1186,10 @@ _movieapp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 --registry)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1158,7 +1206,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__registry)
-            opts="-h -V --config --data-dir --log-level --registry --broker --help --version list show watch deregister help"
+            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --help --version list show watch deregister help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1174,6 +1222,10 @@ _movieapp() {
                     ;;
                 --log-level)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --registry)
@@ -1192,7 +1244,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__registry__subcmd__deregister)
-            opts="-o -h -V --output --config --data-dir --log-level --registry --broker --help --version"
+            opts="-o -h -V --output --config --data-dir --log-level --log-format --registry --broker --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1216,6 +1268,10 @@ _movieapp() {
                     ;;
                 --log-level)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --registry)
@@ -1318,7 +1374,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__registry__subcmd__list)
-            opts="-o -h -V --output --config --data-dir --log-level --registry --broker --help --version"
+            opts="-o -h -V --output --config --data-dir --log-level --log-format --registry --broker --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1342,6 +1398,10 @@ _movieapp() {
                     ;;
                 --log-level)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --registry)
@@ -1360,7 +1420,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__registry__subcmd__show)
-            opts="-o -h -V --output --config --data-dir --log-level --registry --broker --help --version"
+            opts="-o -h -V --output --config --data-dir --log-level --log-format --registry --broker --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1386,6 +1446,10 @@ _movieapp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 --registry)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1402,7 +1466,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__registry__subcmd__watch)
-            opts="-o -h -V --interval --output --config --data-dir --log-level --registry --broker --help --version"
+            opts="-o -h -V --interval --output --config --data-dir --log-level --log-format --registry --broker --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1432,6 +1496,10 @@ _movieapp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 --registry)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1448,7 +1516,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__serve)
-            opts="-h -V --services --host --metadata-port --rating-port --movie-port --config --data-dir --log-level --registry --broker --help --version"
+            opts="-h -V --services --host --metadata-port --rating-port --movie-port --config --data-dir --log-level --log-format --registry --broker --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1484,6 +1552,10 @@ _movieapp() {
                     ;;
                 --log-level)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --registry)

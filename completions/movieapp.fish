@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_movieapp_global_optspecs
-    string join \n config= data-dir= log-level= registry= broker= h/help V/version
+    string join \n config= data-dir= log-level= log-format= registry= broker= h/help V/version
 end
 
 function __fish_movieapp_needs_command
@@ -27,6 +27,8 @@ end
 complete -c movieapp -n "__fish_movieapp_needs_command" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
 complete -c movieapp -n "__fish_movieapp_needs_command" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_needs_command" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
+complete -c movieapp -n "__fish_movieapp_needs_command" -l log-format -d 'Log lines on stderr as text, or as JSON objects with `service`, `component` and `endpoint` fields [env: MOVIEAPP_LOG_FORMAT; config: log.format; default: text]' -r -f -a "text\t''
+json\t''"
 complete -c movieapp -n "__fish_movieapp_needs_command" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_needs_command" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
 complete -c movieapp -n "__fish_movieapp_needs_command" -s h -l help -d 'Print help'
@@ -50,6 +52,8 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l movie-port -
 complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l log-format -d 'Log lines on stderr as text, or as JSON objects with `service`, `component` and `endpoint` fields [env: MOVIEAPP_LOG_FORMAT; config: log.format; default: text]' -r -f -a "text\t''
+json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -57,6 +61,8 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -s V -l version
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and not __fish_seen_subcommand_from get put help" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and not __fish_seen_subcommand_from get put help" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and not __fish_seen_subcommand_from get put help" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and not __fish_seen_subcommand_from get put help" -l log-format -d 'Log lines on stderr as text, or as JSON objects with `service`, `component` and `endpoint` fields [env: MOVIEAPP_LOG_FORMAT; config: log.format; default: text]' -r -f -a "text\t''
+json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and not __fish_seen_subcommand_from get put help" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and not __fish_seen_subcommand_from get put help" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and not __fish_seen_subcommand_from get put help" -s h -l help -d 'Print help'
@@ -70,6 +76,8 @@ json\t'JSON, one document per command, for scripts'"
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -l log-format -d 'Log lines on stderr as text, or as JSON objects with `service`, `component` and `endpoint` fields [env: MOVIEAPP_LOG_FORMAT; config: log.format; default: text]' -r -f -a "text\t''
+json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -83,6 +91,8 @@ json\t'JSON, one document per command, for scripts'"
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -l log-format -d 'Log lines on stderr as text, or as JSON objects with `service`, `component` and `endpoint` fields [env: MOVIEAPP_LOG_FORMAT; config: log.format; default: text]' -r -f -a "text\t''
+json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -93,6 +103,8 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and not __fish_seen_subcommand_from put get help" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and not __fish_seen_subcommand_from put get help" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and not __fish_seen_subcommand_from put get help" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and not __fish_seen_subcommand_from put get help" -l log-format -d 'Log lines on stderr as text, or as JSON objects with `service`, `component` and `endpoint` fields [env: MOVIEAPP_LOG_FORMAT; config: log.format; default: text]' -r -f -a "text\t''
+json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and not __fish_seen_subcommand_from put get help" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and not __fish_seen_subcommand_from put get help" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and not __fish_seen_subcommand_from put get help" -s h -l help -d 'Print help'
@@ -108,6 +120,8 @@ json\t'JSON, one document per command, for scripts'"
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -l log-format -d 'Log lines on stderr as text, or as JSON objects with `service`, `component` and `endpoint` fields [env: MOVIEAPP_LOG_FORMAT; config: log.format; default: text]' -r -f -a "text\t''
+json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -119,6 +133,8 @@ json\t'JSON, one document per command, for scripts'"
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -l log-format -d 'Log lines on stderr as text, or as JSON objects with `service`, `component` and `endpoint` fields [env: MOVIEAPP_LOG_FORMAT; config: log.format; default: text]' -r -f -a "text\t''
+json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -137,6 +153,8 @@ json\t'JSON, one document per command, for scripts'"
 complete -c movieapp -n "__fish_movieapp_using_subcommand produce" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand produce" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand produce" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand produce" -l log-format -d 'Log lines on stderr as text, or as JSON objects with `service`, `component` and `endpoint` fields [env: MOVIEAPP_LOG_FORMAT; config: log.format; default: text]' -r -f -a "text\t''
+json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand produce" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand produce" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand produce" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -144,6 +162,8 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand produce" -s V -l versi
 complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and not __fish_seen_subcommand_from status help" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and not __fish_seen_subcommand_from status help" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and not __fish_seen_subcommand_from status help" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and not __fish_seen_subcommand_from status help" -l log-format -d 'Log lines on stderr as text, or as JSON objects with `service`, `component` and `endpoint` fields [env: MOVIEAPP_LOG_FORMAT; config: log.format; default: text]' -r -f -a "text\t''
+json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and not __fish_seen_subcommand_from status help" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and not __fish_seen_subcommand_from status help" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and not __fish_seen_subcommand_from status help" -s h -l help -d 'Print help'
@@ -157,6 +177,8 @@ json\t'JSON, one document per command, for scripts'"
 complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and __fish_seen_subcommand_from status" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and __fish_seen_subcommand_from status" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and __fish_seen_subcommand_from status" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and __fish_seen_subcommand_from status" -l log-format -d 'Log lines on stderr as text, or as JSON objects with `service`, `component` and `endpoint` fields [env: MOVIEAPP_LOG_FORMAT; config: log.format; default: text]' -r -f -a "text\t''
+json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and __fish_seen_subcommand_from status" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and __fish_seen_subcommand_from status" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -166,6 +188,8 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and __fish_seen_
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and not __fish_seen_subcommand_from list show watch deregister help" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and not __fish_seen_subcommand_from list show watch deregister help" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and not __fish_seen_subcommand_from list show watch deregister help" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and not __fish_seen_subcommand_from list show watch deregister help" -l log-format -d 'Log lines on stderr as text, or as JSON objects with `service`, `component` and `endpoint` fields [env: MOVIEAPP_LOG_FORMAT; config: log.format; default: text]' -r -f -a "text\t''
+json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and not __fish_seen_subcommand_from list show watch deregister help" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and not __fish_seen_subcommand_from list show watch deregister help" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and not __fish_seen_subcommand_from list show watch deregister help" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -180,6 +204,8 @@ json\t'JSON, one document per command, for scripts'"
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from list" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from list" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from list" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from list" -l log-format -d 'Log lines on stderr as text, or as JSON objects with `service`, `component` and `endpoint` fields [env: MOVIEAPP_LOG_FORMAT; config: log.format; default: text]' -r -f -a "text\t''
+json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from list" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from list" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -189,6 +215,8 @@ json\t'JSON, one document per command, for scripts'"
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from show" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from show" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from show" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from show" -l log-format -d 'Log lines on stderr as text, or as JSON objects with `service`, `component` and `endpoint` fields [env: MOVIEAPP_LOG_FORMAT; config: log.format; default: text]' -r -f -a "text\t''
+json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from show" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from show" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -199,6 +227,8 @@ json\t'JSON, one document per command, for scripts'"
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from watch" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from watch" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from watch" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from watch" -l log-format -d 'Log lines on stderr as text, or as JSON objects with `service`, `component` and `endpoint` fields [env: MOVIEAPP_LOG_FORMAT; config: log.format; default: text]' -r -f -a "text\t''
+json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from watch" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from watch" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from watch" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -208,6 +238,8 @@ json\t'JSON, one document per command, for scripts'"
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from deregister" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from deregister" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from deregister" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from deregister" -l log-format -d 'Log lines on stderr as text, or as JSON objects with `service`, `component` and `endpoint` fields [env: MOVIEAPP_LOG_FORMAT; config: log.format; default: text]' -r -f -a "text\t''
+json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from deregister" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from deregister" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from deregister" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -233,6 +265,8 @@ json\t'JSON, one document per command, for scripts'"
 complete -c movieapp -n "__fish_movieapp_using_subcommand bench-serialize" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand bench-serialize" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand bench-serialize" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand bench-serialize" -l log-format -d 'Log lines on stderr as text, or as JSON objects with `service`, `component` and `endpoint` fields [env: MOVIEAPP_LOG_FORMAT; config: log.format; default: text]' -r -f -a "text\t''
+json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand bench-serialize" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand bench-serialize" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand bench-serialize" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -240,6 +274,8 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand bench-serialize" -s V 
 complete -c movieapp -n "__fish_movieapp_using_subcommand completions" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand completions" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand completions" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand completions" -l log-format -d 'Log lines on stderr as text, or as JSON objects with `service`, `component` and `endpoint` fields [env: MOVIEAPP_LOG_FORMAT; config: log.format; default: text]' -r -f -a "text\t''
+json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand completions" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand completions" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'

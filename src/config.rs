@@ -70,7 +70,37 @@ pub struct Config {
     pub broker: BrokerKind,
     /// librdkafka properties for Kafka clients.
     pub kafka: KafkaProperties,
+    /// How log lines are written.
+    pub log_format: LogFormat,
+    /// Where OpenTelemetry traces go (OTLP over gRPC); `None` exports nothing.
+    pub otlp_endpoint: Option<String>,
 }
+
+/// How log lines are written: `text` for people, `json` for log pipelines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            other => Err(format!(
+                "invalid log format {other:?}: expected text or json"
+            )),
+        }
+    }
+}
+
+/// The standard OpenTelemetry variable naming the OTLP endpoint, used when
+/// `telemetry.otlp.endpoint` is not set.
+pub const OTEL_ENDPOINT_ENV: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 
 impl Default for Config {
     fn default() -> Self {
@@ -87,6 +117,8 @@ impl Default for Config {
             static_addresses: Vec::new(),
             broker: BrokerKind::default(),
             kafka: KafkaProperties::default(),
+            log_format: LogFormat::Text,
+            otlp_endpoint: None,
         }
     }
 }
@@ -102,6 +134,26 @@ struct File {
     movie: Option<ServiceSection>,
     service_discovery: Option<DiscoverySection>,
     broker: Option<BrokerSection>,
+    log: Option<LogSection>,
+    telemetry: Option<TelemetrySection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogSection {
+    format: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TelemetrySection {
+    otlp: Option<OtlpSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OtlpSection {
+    endpoint: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -214,6 +266,14 @@ const ENV_VARS: &[(&str, Setter)] = &[
         c.consul_address = consul_url(v)?;
         Ok(())
     }),
+    ("MOVIEAPP_LOG_FORMAT", |c, v| {
+        c.log_format = v.parse()?;
+        Ok(())
+    }),
+    ("MOVIEAPP_TELEMETRY_OTLP_ENDPOINT", |c, v| {
+        c.otlp_endpoint = otlp_endpoint(v)?;
+        Ok(())
+    }),
 ];
 
 fn non_empty(v: &str) -> Result<&str, String> {
@@ -266,6 +326,33 @@ fn consul_url(v: &str) -> Result<String, String> {
     }
 }
 
+/// An OTLP/gRPC collector address, `http://host:port` (empty: none).
+fn otlp_endpoint(v: &str) -> Result<Option<String>, String> {
+    let v = v.trim().trim_end_matches('/');
+    if v.is_empty() {
+        return Ok(None);
+    }
+    let expected = || {
+        format!(
+            "invalid OTLP endpoint {v:?}: expected http://host:port of an OTLP/gRPC collector, e.g. http://127.0.0.1:4317"
+        )
+    };
+    if v.starts_with("https://") {
+        return Err(format!(
+            "invalid OTLP endpoint {v:?}: https is not supported; send to a local collector over http://host:port"
+        ));
+    }
+    let rest = v.strip_prefix("http://").ok_or_else(expected)?;
+    match rest.rsplit_once(':') {
+        Some((host, port))
+            if !host.is_empty() && !rest.contains('/') && port.parse::<u16>().is_ok() =>
+        {
+            Ok(Some(v.to_owned()))
+        }
+        _ => Err(expected()),
+    }
+}
+
 impl Config {
     /// Loads the file (`file`, else `$MOVIEAPP_CONFIG`, else none) and applies the
     /// environment read through `env`.
@@ -287,6 +374,15 @@ impl Config {
                 })?;
             }
         }
+        if config.otlp_endpoint.is_none()
+            && let Some(value) = env(OTEL_ENDPOINT_ENV)
+        {
+            config.otlp_endpoint = otlp_endpoint(&value).map_err(|expected| ConfigError::Env {
+                name: OTEL_ENDPOINT_ENV,
+                value,
+                expected,
+            })?;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -304,16 +400,20 @@ impl Config {
 
     /// Loads from the process environment.
     pub fn load_from_env(file: Option<&Path>) -> Result<Self, ConfigError> {
-        let config = Self::load(file, |name| std::env::var(name).ok())?;
-        for (name, _) in std::env::vars() {
-            if name.starts_with(ENV_PREFIX)
-                && name != CONFIG_ENV
-                && !ENV_VARS.iter().any(|(known, _)| *known == name)
-            {
-                tracing::warn!(variable = %name, "ignoring unknown environment variable");
-            }
-        }
-        Ok(config)
+        Self::load(file, |name| std::env::var(name).ok())
+    }
+
+    /// `MOVIEAPP_*` variables in the environment that configure nothing (typos, most
+    /// likely), for a warning once logging is set up.
+    pub fn unknown_env_vars() -> Vec<String> {
+        std::env::vars()
+            .map(|(name, _)| name)
+            .filter(|name| {
+                name.starts_with(ENV_PREFIX)
+                    && name != CONFIG_ENV
+                    && !ENV_VARS.iter().any(|(known, _)| known == name)
+            })
+            .collect()
     }
 
     fn from_file(path: &Path) -> Result<Self, ConfigError> {
@@ -345,6 +445,14 @@ impl Config {
         if listen_host.trim().is_empty() {
             return Err("listenHost: expected a non-empty host".to_owned());
         }
+        let log_format = match file.log.and_then(|l| l.format) {
+            Some(f) => f.parse().map_err(|e| format!("log.format: {e}"))?,
+            None => defaults.log_format,
+        };
+        let otlp_endpoint = match file.telemetry.and_then(|t| t.otlp).and_then(|o| o.endpoint) {
+            Some(e) => otlp_endpoint(&e).map_err(|e| format!("telemetry.otlp.endpoint: {e}"))?,
+            None => defaults.otlp_endpoint,
+        };
         let discovery = file.service_discovery.unwrap_or_default();
         let broker = file.broker.unwrap_or_default();
         let key = |name: &str, e: String| format!("serviceDiscovery.{name}: {e}");
@@ -408,6 +516,8 @@ impl Config {
                     consumer: side(&kafka.consumer, "consumer")?,
                 }
             },
+            log_format,
+            otlp_endpoint,
         })
     }
 
@@ -528,6 +638,58 @@ mod tests {
         // The file may also come from MOVIEAPP_CONFIG.
         let from_env = Config::load(None, env(&[("MOVIEAPP_CONFIG", path.to_str().unwrap())]));
         assert_eq!(from_env.unwrap().metadata_port, 9001);
+    }
+
+    #[test]
+    fn logs_and_traces_from_file_then_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            &dir,
+            "log:\n  format: json\ntelemetry:\n  otlp:\n    endpoint: http://collector:4317/\n",
+        );
+        let c = Config::load(Some(&path), env(&[])).unwrap();
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.otlp_endpoint.as_deref(), Some("http://collector:4317"));
+        // The standard variable applies only where movieapp's own setting is absent.
+        let c = Config::load(
+            Some(&path),
+            env(&[
+                ("MOVIEAPP_LOG_FORMAT", "text"),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://other:4317"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.log_format, LogFormat::Text);
+        assert_eq!(c.otlp_endpoint.as_deref(), Some("http://collector:4317"));
+        let c = Config::load(
+            None,
+            env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://other:4317")]),
+        );
+        assert_eq!(
+            c.unwrap().otlp_endpoint.as_deref(),
+            Some("http://other:4317")
+        );
+        // An empty endpoint means none.
+        let c = Config::load(None, env(&[("MOVIEAPP_TELEMETRY_OTLP_ENDPOINT", "")]));
+        assert_eq!(c.unwrap().otlp_endpoint, None);
+        for bad in [
+            "log:\n  format: xml\n",
+            "telemetry:\n  otlp:\n    endpoint: collector\n",
+        ] {
+            let path = write(&dir, bad);
+            let msg = Config::load(Some(&path), env(&[])).unwrap_err().to_string();
+            assert!(
+                msg.contains("log.format") || msg.contains("telemetry.otlp.endpoint"),
+                "{msg}"
+            );
+        }
+        let msg = Config::load(
+            None,
+            env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://c:4317")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(msg.contains("https is not supported"), "{msg}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod model;
 pub mod serialization;
 pub mod server;
 pub mod sqlite;
+pub mod telemetry;
 
 /// A boxed, sendable future: what object-safe async traits (registry, broker) return.
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

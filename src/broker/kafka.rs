@@ -15,6 +15,7 @@ use rdkafka::{
     client::DefaultClientContext,
     consumer::{BaseConsumer, CommitMode, Consumer as _, StreamConsumer},
     error::{KafkaError, RDKafkaErrorCode},
+    message::{Header, Headers as _, OwnedHeaders},
     producer::{FutureProducer, FutureRecord},
 };
 
@@ -135,9 +136,20 @@ impl Broker for KafkaBroker {
             for chunk in records.chunks(IN_FLIGHT) {
                 let mut deliveries = Vec::with_capacity(chunk.len());
                 for record in chunk {
-                    let message = FutureRecord::to(topic)
+                    let mut message = FutureRecord::to(topic)
                         .key(record.key.as_bytes())
                         .payload(&record.payload);
+                    if !record.headers.is_empty() {
+                        message = message.headers(record.headers.iter().fold(
+                            OwnedHeaders::new_with_capacity(record.headers.len()),
+                            |headers, (key, value)| {
+                                headers.insert(Header {
+                                    key,
+                                    value: Some(value),
+                                })
+                            },
+                        ));
+                    }
                     let delivery = self
                         .producer
                         .send_result(message)
@@ -286,6 +298,20 @@ impl KafkaConsumer {
             offset: m.offset() as u64,
             key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
             payload: m.payload().unwrap_or_default().to_vec(),
+            headers: m
+                .headers()
+                .map(|headers| {
+                    headers
+                        .iter()
+                        .filter_map(|h| {
+                            Some((
+                                h.key.to_owned(),
+                                std::str::from_utf8(h.value?).ok()?.to_owned(),
+                            ))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
         }
     }
 }

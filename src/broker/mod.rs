@@ -41,6 +41,9 @@ pub enum BrokerError {
 pub struct Record {
     pub key: String,
     pub payload: Vec<u8>,
+    /// Name/value pairs beside the payload (Kafka record headers), e.g. the W3C
+    /// `traceparent` of the trace that produced it.
+    pub headers: Vec<(String, String)>,
 }
 
 /// A record read back, with where it was.
@@ -50,6 +53,7 @@ pub struct Message {
     pub offset: u64,
     pub key: Option<String>,
     pub payload: Vec<u8>,
+    pub headers: Vec<(String, String)>,
 }
 
 /// How many records a publish put in each partition.

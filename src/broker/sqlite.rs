@@ -25,7 +25,8 @@ const COMMITTED_OFFSET: &str =
     "SELECT next_seq FROM group_offsets WHERE grp = ?1 AND topic = ?2 AND partition = ?3";
 
 /// Schema history; append only.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE topics (name TEXT PRIMARY KEY, partitions INTEGER NOT NULL);
     CREATE TABLE messages (
         topic TEXT NOT NULL, partition INTEGER NOT NULL, seq INTEGER NOT NULL,
@@ -34,7 +35,10 @@ const MIGRATIONS: &[&str] = &["
     CREATE TABLE group_offsets (
         grp TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,
         next_seq INTEGER NOT NULL,
-        PRIMARY KEY (grp, topic, partition)) WITHOUT ROWID;"];
+        PRIMARY KEY (grp, topic, partition)) WITHOUT ROWID;",
+    // Record headers as a JSON array of [name, value] pairs; NULL when there are none.
+    "ALTER TABLE messages ADD COLUMN headers TEXT;",
+];
 
 pub struct SqliteBroker {
     db: Arc<Database>,
@@ -85,6 +89,21 @@ fn ensure_topic(c: &rusqlite::Connection, topic: &str, default: u32) -> rusqlite
     )
 }
 
+fn encode_headers(headers: &[(String, String)]) -> Option<String> {
+    if headers.is_empty() {
+        None
+    } else {
+        serde_json::to_string(headers).ok()
+    }
+}
+
+/// Headers as stored; unreadable ones are dropped rather than holding up the record.
+fn decode_headers(stored: Option<String>) -> Vec<(String, String)> {
+    stored
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default()
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -111,8 +130,8 @@ impl Broker for SqliteBroker {
                             END_OFFSET,
                         )?;
                         let mut insert = tx.prepare_cached(
-                            "INSERT INTO messages (topic, partition, seq, key, payload, timestamp_ms)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                            "INSERT INTO messages (topic, partition, seq, key, payload, timestamp_ms, headers)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                         )?;
                         let now = now_ms();
                         for record in &records {
@@ -129,7 +148,8 @@ impl Broker for SqliteBroker {
                                 offset as i64,
                                 record.key,
                                 record.payload,
-                                now
+                                now,
+                                encode_headers(&record.headers),
                             ])?;
                             next.insert(partition, offset + 1);
                             *report.per_partition.entry(partition).or_default() += 1;
@@ -247,7 +267,7 @@ impl SqliteConsumer {
             .db
             .read(move |c| {
                 let mut stmt = c.prepare_cached(
-                    "SELECT seq, key, payload FROM messages
+                    "SELECT seq, key, payload, headers FROM messages
                      WHERE topic = ?1 AND partition = ?2 AND seq >= ?3 ORDER BY seq LIMIT ?4",
                 )?;
                 let mut out = Vec::new();
@@ -263,6 +283,7 @@ impl SqliteConsumer {
                                 offset: r.get::<_, i64>(0)? as u64,
                                 key: r.get(1)?,
                                 payload: r.get(2)?,
+                                headers: decode_headers(r.get(3)?),
                             })
                         })?;
                     for row in rows {
@@ -333,6 +354,7 @@ mod tests {
 
     fn record(key: &str, payload: &str) -> Record {
         Record {
+            headers: Vec::new(),
             key: key.into(),
             payload: payload.as_bytes().to_vec(),
         }

@@ -4,8 +4,9 @@ use clap::Subcommand;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
 
-use super::{GlobalArgs, load_config, output};
+use super::output;
 use crate::broker::{DLQ_TOPIC, PartitionLag, RATING_GROUP, RATINGS_TOPIC};
+use crate::config::Config;
 
 /// Inspect the rating feed
 #[derive(Debug, clap::Args)]
@@ -43,8 +44,7 @@ struct Status {
     dead_letters: u64,
 }
 
-pub async fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
-    let config = load_config(global)?;
+pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
     let broker = config.broker_settings()?.open().await?;
     match args.command {
         FeedCommand::Status {

@@ -4,7 +4,6 @@
 pub mod bench_serialize;
 pub mod completions;
 pub mod feed;
-mod logging;
 pub mod movie;
 mod output;
 pub mod produce;
@@ -16,13 +15,15 @@ mod signals;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use tracing::Instrument;
 
 use crate::{
     broker::{BrokerError, BrokerKind},
     client::ClientError,
-    config::ConfigError,
+    config::{Config, ConfigError, LogFormat},
     discovery::{RegistryError, RegistryKind},
     server::serve::ServeError,
+    telemetry::{self, PROCESS},
 };
 
 const EXAMPLES: &str = "\
@@ -62,6 +63,10 @@ pub struct GlobalArgs {
     /// `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]
     #[arg(long, global = true, value_name = "LEVEL")]
     pub log_level: Option<String>,
+    /// Log lines on stderr as text, or as JSON objects with `service`, `component` and
+    /// `endpoint` fields [env: MOVIEAPP_LOG_FORMAT; config: log.format; default: text]
+    #[arg(long, global = true, value_name = "FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
     /// Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp
     /// on this host), memory, static (addresses from config) or consul://host:port
     /// [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]
@@ -95,24 +100,52 @@ pub enum Command {
 
 impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
-        let default_level = match self.command {
-            Command::Serve(_) => "info",
-            _ => "warn",
+        let (name, default_level, trace_name) = match &self.command {
+            Command::Serve(args) => ("serve", "info", args.trace_service_name()),
+            Command::Movie(_) => ("movie", "warn", PROCESS.to_owned()),
+            Command::Rate(_) => ("rate", "warn", PROCESS.to_owned()),
+            Command::Produce(_) => ("produce", "warn", PROCESS.to_owned()),
+            Command::Feed(_) => ("feed", "warn", PROCESS.to_owned()),
+            Command::Registry(_) => ("registry", "warn", PROCESS.to_owned()),
+            Command::BenchSerialize(_) => ("bench-serialize", "warn", PROCESS.to_owned()),
+            Command::Completions(_) => ("completions", "warn", PROCESS.to_owned()),
         };
-        logging::init(self.global.log_level.as_deref(), default_level)?;
+        // Commands that talk to services read the configuration first: it says how to log.
+        let config = match self.command {
+            Command::BenchSerialize(_) | Command::Completions(_) => Config::default(),
+            _ => load_config(&self.global)?,
+        };
+        let settings = telemetry::Settings {
+            level: self.global.log_level.clone(),
+            default_level,
+            format: self.global.log_format.unwrap_or(config.log_format),
+            otlp_endpoint: config.otlp_endpoint.clone(),
+            service_name: trace_name,
+        };
+        let telemetry = telemetry::init(&settings).map_err(|e| UsageError(e.into()))?;
+        let context = telemetry::context(PROCESS, name);
+        for variable in Config::unknown_env_vars() {
+            context.in_scope(|| tracing::warn!(%variable, "ignoring unknown environment variable"));
+        }
         // reqwest (the Consul client) uses rustls; pick its crypto provider once, up front.
         // An error means one is installed already, which is as good.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        match self.command {
-            Command::Serve(args) => serve::run(args, &self.global).await,
-            Command::Movie(args) => movie::run(args, &self.global).await,
-            Command::Rate(args) => rate::run(args, &self.global).await,
-            Command::Produce(args) => produce::run(args, &self.global).await,
-            Command::Feed(args) => feed::run(args, &self.global).await,
-            Command::Registry(args) => registry::run(args, &self.global).await,
-            Command::BenchSerialize(args) => bench_serialize::run(args),
-            Command::Completions(args) => completions::run(args),
-        }
+        let result = run_command(self.command, config).instrument(context).await;
+        telemetry.shutdown().await;
+        result
+    }
+}
+
+async fn run_command(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => serve::run(args, config).await,
+        Command::Movie(args) => movie::run(args, config).await,
+        Command::Rate(args) => rate::run(args, config).await,
+        Command::Produce(args) => produce::run(args, config).await,
+        Command::Feed(args) => feed::run(args, config).await,
+        Command::Registry(args) => registry::run(args, config).await,
+        Command::BenchSerialize(args) => bench_serialize::run(args),
+        Command::Completions(args) => completions::run(args),
     }
 }
 

@@ -4,9 +4,10 @@
 use clap::Subcommand;
 
 use super::{
-    GlobalArgs, UsageError, load_config,
+    UsageError,
     output::{self, ClientArgs, Format},
 };
+use crate::config::Config;
 use crate::{
     client::Target,
     model::{Metadata, MovieDetails, validate},
@@ -58,8 +59,7 @@ pub(super) fn movie_id(value: &str) -> Result<String, validate::ValidationError>
     validate::id("movie id", value).map(|()| value.to_owned())
 }
 
-pub async fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
-    let config = load_config(global)?;
+pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
     match args.command {
         MovieCommand::Get { id, client } => {
             let target = Target::open(ServiceKind::Movie, client.addr.as_deref(), &config).await?;

@@ -4,7 +4,8 @@ use std::{io::IsTerminal, path::PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{GlobalArgs, load_config, output};
+use super::output;
+use crate::config::Config;
 use crate::{
     broker::RATINGS_TOPIC,
     feed::{self, Summary},
@@ -51,8 +52,7 @@ fn topic(value: &str) -> Result<String, crate::model::ValidationError> {
     crate::model::validate::id("topic", value).map(|()| value.to_owned())
 }
 
-pub async fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
-    let config = load_config(global)?;
+pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
     // Read and validate everything before connecting: a bad file sends nothing.
     let (events, total): (Box<dyn Iterator<Item = _> + Send>, u64) = match args.generate {
         Some(n) => (

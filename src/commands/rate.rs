@@ -3,10 +3,8 @@
 use clap::Subcommand;
 use serde::Serialize;
 
-use super::{
-    GlobalArgs, load_config,
-    output::{self, ClientArgs, Format},
-};
+use super::output::{self, ClientArgs, Format};
+use crate::config::Config;
 use crate::{
     client::Target,
     model::{MOVIE_RECORD_TYPE, RatingValue, RecordKey, UserRating, validate},
@@ -79,8 +77,7 @@ struct AggregatedRating {
     rating: f64,
 }
 
-pub async fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
-    let config = load_config(global)?;
+pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
     match args.command {
         RateCommand::Put {
             record_id,

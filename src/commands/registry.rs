@@ -6,7 +6,8 @@ use clap::Subcommand;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
 
-use super::{GlobalArgs, load_config, output};
+use super::output;
+use crate::config::Config;
 use crate::{
     discovery::{InstanceInfo, Registry, sqlite::find},
     model::validate,
@@ -80,8 +81,7 @@ pub struct UnknownInstance {
     registry: String,
 }
 
-pub async fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
-    let config = load_config(global)?;
+pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
     let registry: Arc<dyn Registry> = config.registry_settings()?.open().await?;
     match args.command {
         RegistryCommand::List { output } => show(registry.as_ref(), None, output, false).await,

@@ -1,6 +1,7 @@
 //! `movieapp serve`: run the services.
 
-use super::{GlobalArgs, UsageError, load_config, output};
+use super::{UsageError, output};
+use crate::config::Config;
 use crate::server::{
     ServiceKind,
     serve::{self, ServeConfig},
@@ -35,8 +36,17 @@ pub struct Args {
     movie_port: Option<u16>,
 }
 
-pub async fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
-    let config = load_config(global)?;
+impl Args {
+    /// The `service.name` of this process's traces: the service, when it runs one.
+    pub fn trace_service_name(&self) -> String {
+        match self.services.as_slice() {
+            [one] => one.name().to_owned(),
+            _ => crate::telemetry::PROCESS.to_owned(),
+        }
+    }
+}
+
+pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
     let host = args.host.unwrap_or_else(|| config.listen_host.clone());
     if host.trim().is_empty() {
         return Err(UsageError(anyhow::anyhow!(

@@ -9,6 +9,7 @@ use std::{
 };
 
 use tokio::{sync::watch, task::JoinHandle};
+use tracing::Instrument;
 
 use super::{Registry, RegistryError, instance_id};
 
@@ -39,7 +40,9 @@ impl Registration {
             let registry = Arc::clone(&registry);
             let healthy = Arc::clone(&healthy);
             let (id, service, addr) = (instance_id.clone(), service.to_owned(), addr.to_owned());
-            tokio::spawn(async move {
+            let context = crate::telemetry::context(&service, "registry");
+            tokio::spawn(
+                async move {
                 let mut tick = tokio::time::interval(interval);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
@@ -66,7 +69,9 @@ impl Registration {
                         }
                     }
                 }
-            })
+            }
+                .instrument(context),
+            )
         };
         Ok(Self {
             registry,

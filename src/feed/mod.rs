@@ -144,7 +144,14 @@ pub struct Summary {
 }
 
 /// Publishes `events` to `topic`, keyed by record id, in batches; `progress` is told how
-/// many are stored after each batch. Waits until every event is stored.
+/// many are stored after each batch. Waits until every event is stored. When traces are
+/// exported, every event carries this publish's trace context in its headers.
+#[tracing::instrument(
+    name = "publish rating events",
+    level = "debug",
+    skip_all,
+    fields(otel.kind = "producer", messaging.destination.name = topic)
+)]
 pub async fn publish(
     broker: &dyn Broker,
     topic: &str,
@@ -155,12 +162,14 @@ pub async fn publish(
     let mut report = PublishReport::default();
     let mut batch = Vec::with_capacity(PUBLISH_BATCH);
     let mut events = events.into_iter().peekable();
+    let headers = crate::telemetry::propagation::current_headers();
     while events.peek().is_some() {
         batch.clear();
         batch.extend(events.by_ref().take(PUBLISH_BATCH).map(|e| Record {
             // Serializing an event cannot fail: strings and numbers only.
             payload: serde_json::to_vec(&e).unwrap_or_default(),
             key: e.record_id,
+            headers: headers.clone(),
         }));
         report.add(&broker.publish(topic, &batch).await?);
         progress(report.total());

@@ -103,13 +103,13 @@ impl Readiness {
                 Ok(()) => ServingStatus::Serving,
                 Err(reasons) => {
                     if last == Some(ServingStatus::Serving) {
-                        tracing::warn!(service = grpc_name, ?reasons, "not ready");
+                        tracing::warn!(grpc_service = grpc_name, ?reasons, "not ready");
                     }
                     ServingStatus::NotServing
                 }
             };
             if last == Some(ServingStatus::NotServing) && status == ServingStatus::Serving {
-                tracing::info!(service = grpc_name, "ready again");
+                tracing::info!(grpc_service = grpc_name, "ready again");
             }
             if last != Some(status) {
                 reporter.set_service_status(grpc_name, status).await;

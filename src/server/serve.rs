@@ -20,6 +20,7 @@ use tokio::{
 };
 use tonic::service::Routes;
 use tonic_health::{ServingStatus, server::HealthReporter};
+use tracing::Instrument;
 
 use super::{ServiceKind, grpc, health::Readiness, http, metadata, movie, rating};
 use crate::{
@@ -33,6 +34,7 @@ use crate::{
         rating_service_server::{self, RatingServiceServer},
     },
     sqlite::StorageError,
+    telemetry,
 };
 
 /// How long in-flight calls get to finish after a shutdown signal.
@@ -185,14 +187,18 @@ pub async fn run(
         .await?;
         background.extend(tasks);
         let mut stop = stop_rx.clone();
-        servers.spawn(async move {
-            let result = grpc::serve(service.name(), listener, routes, async move {
-                let _ = stop.wait_for(|stopped| *stopped).await;
-            })
-            .await;
-            (service, result)
-        });
-        tracing::info!(service = service.name(), %addr, instance = %registration.instance_id, "serving");
+        let context = telemetry::context(service.name(), "server");
+        context.in_scope(|| tracing::info!(%addr, instance = %registration.instance_id, "serving"));
+        servers.spawn(
+            async move {
+                let result = grpc::serve(service.name(), listener, routes, async move {
+                    let _ = stop.wait_for(|stopped| *stopped).await;
+                })
+                .await;
+                (service, result)
+            }
+            .instrument(context),
+        );
         registrations.push(registration);
         reporters.push(reporter);
         started.push(Started { service, addr });
@@ -262,6 +268,16 @@ enum Prepared {
     Metadata(metadata::repository::SqliteRepository),
     Rating(rating::repository::SqliteRepository),
     Movie,
+}
+
+impl Prepared {
+    fn service(&self) -> ServiceKind {
+        match self {
+            Self::Metadata(_) => ServiceKind::Metadata,
+            Self::Rating(_) => ServiceKind::Rating,
+            Self::Movie => ServiceKind::Movie,
+        }
+    }
 }
 
 /// Creates the data directory and opens the databases of the chosen services, off the
@@ -342,6 +358,7 @@ async fn routes(
 ) -> Result<(Routes, HealthReporter, Vec<JoinHandle<()>>), ServeError> {
     let mut tasks = Vec::new();
     let readiness = Readiness::default().heartbeat(heartbeat);
+    let service = prepared.service();
     let (grpc, api, grpc_name, readiness) = match prepared {
         Prepared::Metadata(repo) => {
             let readiness = readiness.database(repo.database());
@@ -362,7 +379,10 @@ async fn routes(
                     RATING_GROUP,
                 );
                 readiness = readiness.ingester(Arc::clone(&feed.stats));
-                tasks.push(tokio::spawn(feed.run(stop.clone())));
+                tasks
+                    .push(tokio::spawn(feed.run(stop.clone()).instrument(
+                        telemetry::context(rating::SERVICE_NAME, "ingester"),
+                    )));
             }
             let api = rating::http::router(Arc::clone(&controller));
             let handler = rating::handler::Handler::new(controller);
@@ -389,11 +409,11 @@ async fn routes(
         Err(_) => ServingStatus::NotServing,
     };
     set_status(&reporter, grpc_name, initial).await;
-    tasks.push(tokio::spawn(Arc::clone(&readiness).mirror(
-        reporter.clone(),
-        grpc_name,
-        stop,
-    )));
+    tasks.push(tokio::spawn(
+        Arc::clone(&readiness)
+            .mirror(reporter.clone(), grpc_name, stop)
+            .instrument(telemetry::context(service.name(), "health")),
+    ));
     Ok((http::combine(grpc, api, readiness), reporter, tasks))
 }
 

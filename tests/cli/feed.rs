@@ -17,7 +17,7 @@ fn status(data_dir: &str) -> Value {
 }
 
 /// Waits until the rating service has applied everything in the topic.
-fn wait_for_no_lag(data_dir: &str, within: Duration) -> Value {
+pub fn wait_for_no_lag(data_dir: &str, within: Duration) -> Value {
     let started = Instant::now();
     loop {
         let now = status(data_dir);
@@ -151,6 +151,7 @@ async fn a_poison_message_is_dead_lettered_and_the_feed_goes_on() {
     .map(|payload| Record {
         key: "9".into(),
         payload: payload.into_bytes(),
+        headers: Vec::new(),
     });
     let broker = SqliteBroker::open(&dir.path().join("broker.db"), 3)
         .await

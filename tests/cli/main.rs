@@ -15,3 +15,4 @@ mod metrics;
 mod restart;
 mod startup;
 mod support;
+mod telemetry;

@@ -36,6 +36,11 @@ impl Server {
     /// Starts `serve` on free ports with extra arguments, and waits for its announcements.
     /// Logs go to a file of their own in `data_dir` (`--log-level warn` unless `extra` says).
     pub fn start_with(data_dir: &Path, extra: &[&str]) -> Self {
+        Self::start_with_env(data_dir, extra, &[])
+    }
+
+    /// [`Server::start_with`] with extra environment variables.
+    pub fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
         static STARTED: AtomicUsize = AtomicUsize::new(0);
         let log = data_dir.join(format!(
             "serve-{}.log",
@@ -57,6 +62,8 @@ impl Server {
             .args(extra)
             .env_remove("RUST_LOG")
             .env_remove("MOVIEAPP_REGISTRY")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(log_file);
         if !extra.contains(&"--log-level") {
@@ -227,7 +234,8 @@ pub fn movieapp_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     cmd.args(args)
         .env_remove("RUST_LOG")
         .env_remove("MOVIEAPP_REGISTRY")
-        .env_remove("MOVIEAPP_DATA_DIR");
+        .env_remove("MOVIEAPP_DATA_DIR")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT");
     for (k, v) in env {
         cmd.env(k, v);
     }

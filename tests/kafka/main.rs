@@ -332,3 +332,49 @@ fn ingestion_on_kafka_survives_sigkill_and_ends_at_each_keys_last_event() {
         .collect();
     assert_ratings_match_replay(&PathBuf::from(data_dir).join("rating.db"), &events);
 }
+
+#[test]
+fn record_headers_round_trip_on_kafka_and_the_embedded_broker() {
+    use movieapp::broker::{BrokerKind, BrokerSettings, Record};
+    let Some(kafka) = Tansu::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let record = Record {
+        key: "1".into(),
+        payload: b"{}".to_vec(),
+        headers: vec![(
+            "traceparent".into(),
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into(),
+        )],
+    };
+    for kind in [
+        BrokerKind::Kafka(kafka.bootstrap().to_owned()),
+        BrokerKind::Sqlite,
+    ] {
+        runtime.block_on(async {
+            let broker = BrokerSettings {
+                kind: kind.clone(),
+                data_dir: dir.path().to_owned(),
+                kafka: Default::default(),
+            }
+            .open()
+            .await
+            .unwrap();
+            broker
+                .publish("headers", std::slice::from_ref(&record))
+                .await
+                .unwrap();
+            let mut consumer = broker.consumer("headers", "test").await.unwrap();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let received = loop {
+                let polled = consumer.poll(10, Duration::from_millis(500)).await.unwrap();
+                if let Some(m) = polled.into_iter().next() {
+                    break m;
+                }
+                assert!(Instant::now() < deadline, "{kind}: nothing to read back");
+            };
+            assert_eq!(received.headers, record.headers, "{kind}");
+            assert_eq!(received.payload, record.payload, "{kind}");
+        });
+    }
+}

@@ -26,7 +26,6 @@ impl<R> Handler<R> {
 
 #[tonic::async_trait]
 impl<R: Repository> MetadataService for Handler<R> {
-    #[tracing::instrument(level = "debug", skip_all, fields(endpoint = "GetMetadata"))]
     async fn get_metadata(
         &self,
         request: Request<pb::GetMetadataRequest>,
@@ -42,7 +41,6 @@ impl<R: Repository> MetadataService for Handler<R> {
         .await
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(endpoint = "PutMetadata"))]
     async fn put_metadata(
         &self,
         request: Request<pb::PutMetadataRequest>,

@@ -37,7 +37,12 @@ impl SqliteRepository {
 }
 
 impl controller::Repository for SqliteRepository {
-    #[tracing::instrument(level = "debug", skip_all)]
+    #[tracing::instrument(
+        name = "sqlite SELECT movies",
+        level = "debug",
+        skip_all,
+        fields(component = "repository", db.system = "sqlite")
+    )]
     async fn get(&self, id: &str) -> Result<Metadata, RepositoryError> {
         let id = id.to_owned();
         self.db
@@ -59,7 +64,12 @@ impl controller::Repository for SqliteRepository {
             .ok_or(RepositoryError::NotFound)
     }
 
-    #[tracing::instrument(level = "debug", skip_all)]
+    #[tracing::instrument(
+        name = "sqlite UPSERT movies",
+        level = "debug",
+        skip_all,
+        fields(component = "repository", db.system = "sqlite")
+    )]
     async fn put(&self, m: Metadata) -> Result<(), RepositoryError> {
         self.db
             .write(move |c| {

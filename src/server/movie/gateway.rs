@@ -33,6 +33,13 @@ fn downstream(e: CallError, what: &str) -> ServiceError {
     }
 }
 
+/// A request carrying the current trace context, so the callee continues the trace.
+fn traced<T>(message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    crate::telemetry::propagation::inject(&mut request);
+    request
+}
+
 /// Calls `MetadataService` on a discovered instance.
 pub struct MetadataClient {
     balancer: Balancer,
@@ -46,9 +53,16 @@ impl MetadataClient {
 
 impl MetadataGateway for MetadataClient {
     #[tracing::instrument(
+        name = "GetMetadata",
         level = "debug",
         skip_all,
-        fields(component = "gateway", endpoint = "GetMetadata")
+        fields(
+            component = "gateway",
+            otel.name = "MetadataService/GetMetadata",
+            otel.kind = "client",
+            rpc.system = "grpc",
+            peer.service = "metadata",
+        )
     )]
     async fn get(&self, id: &str) -> Result<Metadata, ServiceError> {
         let request = pb::GetMetadataRequest {
@@ -57,7 +71,7 @@ impl MetadataGateway for MetadataClient {
         let response = self
             .balancer
             .call(|channel, _| {
-                let request = request.clone();
+                let request = traced(request.clone());
                 async move {
                     MetadataServiceClient::new(channel)
                         .get_metadata(request)
@@ -87,8 +101,16 @@ impl RatingClient {
 
 impl RatingGateway for RatingClient {
     #[tracing::instrument(
+        name = "GetAggregatedRating",
+        level = "debug",
         skip_all,
-        fields(component = "gateway", endpoint = "GetAggregatedRating")
+        fields(
+            component = "gateway",
+            otel.name = "RatingService/GetAggregatedRating",
+            otel.kind = "client",
+            rpc.system = "grpc",
+            peer.service = "rating",
+        )
     )]
     async fn aggregated_rating(&self, key: &RecordKey) -> Result<f64, ServiceError> {
         let request = pb::GetAggregatedRatingRequest {
@@ -98,7 +120,7 @@ impl RatingGateway for RatingClient {
         let response = self
             .balancer
             .call(|channel, _| {
-                let request = request.clone();
+                let request = traced(request.clone());
                 async move {
                     RatingServiceClient::new(channel)
                         .get_aggregated_rating(request)

@@ -26,7 +26,6 @@ impl<M, R> Handler<M, R> {
 
 #[tonic::async_trait]
 impl<M: MetadataGateway, R: RatingGateway> MovieService for Handler<M, R> {
-    #[tracing::instrument(level = "debug", skip_all, fields(endpoint = "GetMovieDetails"))]
     async fn get_movie_details(
         &self,
         request: Request<pb::GetMovieDetailsRequest>,

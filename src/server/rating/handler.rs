@@ -26,7 +26,6 @@ impl<R> Handler<R> {
 
 #[tonic::async_trait]
 impl<R: Repository> RatingService for Handler<R> {
-    #[tracing::instrument(level = "debug", skip_all, fields(endpoint = "GetAggregatedRating"))]
     async fn get_aggregated_rating(
         &self,
         request: Request<pb::GetAggregatedRatingRequest>,
@@ -42,7 +41,6 @@ impl<R: Repository> RatingService for Handler<R> {
         .await
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(endpoint = "PutRating"))]
     async fn put_rating(
         &self,
         request: Request<pb::PutRatingRequest>,

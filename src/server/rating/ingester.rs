@@ -15,13 +15,20 @@ use std::{
     time::{Duration, Instant},
 };
 
+use opentelemetry::{
+    Context,
+    trace::{SpanContext, TraceContextExt},
+};
 use serde::Serialize;
 use tokio::sync::watch;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::controller::{Controller, Repository};
 use crate::{
     broker::{Broker, BrokerError, Consumer, DLQ_TOPIC, Message, Record},
     model::RatingEvent,
+    telemetry::propagation,
 };
 
 /// Events applied per transaction at most.
@@ -30,6 +37,8 @@ pub const BATCH: usize = 2_000;
 const POLL_WAIT: Duration = Duration::from_millis(200);
 /// How long to wait before retrying after a failure.
 const RETRY_AFTER: Duration = Duration::from_millis(500);
+/// Links a batch's span keeps to the traces of its events, at most.
+const MAX_LINKS: usize = 128;
 /// How often progress is logged while events flow.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
@@ -84,12 +93,12 @@ impl<R: Repository> Ingester<R> {
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         self.stats.running.store(true, Ordering::Relaxed);
         let broker = self.broker.describe();
-        tracing::info!(component = "ingester", topic = %self.topic, group = %self.group, %broker, "consuming the rating feed");
+        tracing::info!(topic = %self.topic, group = %self.group, %broker, "consuming the rating feed");
         let mut consumer = loop {
             match self.broker.consumer(&self.topic, &self.group).await {
                 Ok(consumer) => break consumer,
                 Err(e) => {
-                    tracing::warn!(component = "ingester", error = %e, "cannot join the feed; retrying");
+                    tracing::warn!(error = %e, "cannot join the feed; retrying");
                     if stopped_within(&mut stop, RETRY_AFTER).await {
                         self.stats.running.store(false, Ordering::Relaxed);
                         return;
@@ -108,7 +117,7 @@ impl<R: Repository> Ingester<R> {
             let messages = match polled {
                 Ok(messages) => messages,
                 Err(e) => {
-                    tracing::warn!(component = "ingester", error = %e, "poll failed; retrying");
+                    tracing::warn!(error = %e, "poll failed; retrying");
                     if stopped_within(&mut stop, RETRY_AFTER).await {
                         break;
                     }
@@ -127,7 +136,6 @@ impl<R: Repository> Ingester<R> {
                 self.report_lag().await;
                 let rate = applied_since as f64 / last_report.elapsed().as_secs_f64();
                 tracing::info!(
-                    component = "ingester",
                     applied = self.stats.applied.load(Ordering::Relaxed),
                     dead_lettered = self.stats.dead_lettered.load(Ordering::Relaxed),
                     events_per_sec = rate as u64,
@@ -138,7 +146,7 @@ impl<R: Repository> Ingester<R> {
             }
         }
         self.stats.running.store(false, Ordering::Relaxed);
-        tracing::info!(component = "ingester", "stopped");
+        tracing::info!("stopped");
     }
 
     /// Publishes the group's lag as the `feed_lag` gauge.
@@ -146,7 +154,7 @@ impl<R: Repository> Ingester<R> {
         match total_lag(self.broker.as_ref(), &self.topic, &self.group).await {
             Ok(lag) => metrics::gauge!("feed_lag", "topic" => self.topic.clone(), "group" => self.group.clone())
                 .set(lag as f64),
-            Err(e) => tracing::debug!(component = "ingester", error = %e, "cannot read the lag"),
+            Err(e) => tracing::debug!(error = %e, "cannot read the lag"),
         }
     }
 
@@ -158,13 +166,31 @@ impl<R: Repository> Ingester<R> {
         messages: &[Message],
         stop: &mut watch::Receiver<bool>,
     ) -> Option<u64> {
+        let span = tracing::debug_span!(
+            "apply rating events",
+            events = messages.len(),
+            otel.kind = "consumer",
+            messaging.destination.name = %self.topic,
+        );
+        continue_traces(&span, messages);
+        self.ingest_in_span(consumer, messages, stop)
+            .instrument(span)
+            .await
+    }
+
+    async fn ingest_in_span(
+        &self,
+        consumer: &mut dyn Consumer,
+        messages: &[Message],
+        stop: &mut watch::Receiver<bool>,
+    ) -> Option<u64> {
         let mut changes = Vec::with_capacity(messages.len());
         let mut dead = Vec::new();
         for m in messages {
             match RatingEvent::decode(&m.payload) {
                 Ok(change) => changes.push(change),
                 Err(reason) => {
-                    tracing::warn!(component = "ingester", partition = m.partition, offset = m.offset, %reason, "dead-lettering an event");
+                    tracing::warn!(partition = m.partition, offset = m.offset, %reason, "dead-lettering an event");
                     dead.push(self.dead_letter(m, &reason));
                 }
             }
@@ -183,7 +209,7 @@ impl<R: Repository> Ingester<R> {
         let positions = next_positions(messages);
         if let Err(e) = consumer.commit(&positions).await {
             // Not fatal: the next commit covers these offsets; a crash before it redelivers.
-            tracing::warn!(component = "ingester", error = %e, "offset commit failed");
+            tracing::warn!(error = %e, "offset commit failed");
         }
         self.stats.applied.fetch_add(applied, Ordering::Relaxed);
         self.stats
@@ -212,7 +238,7 @@ impl<R: Repository> Ingester<R> {
             match op().await {
                 Ok(value) => return Some(value),
                 Err(e) => {
-                    tracing::error!(component = "ingester", error = %e, "{what} failed; retrying the batch");
+                    tracing::error!(error = %e, "{what} failed; retrying the batch");
                     if stopped_within(stop, RETRY_AFTER).await {
                         return None;
                     }
@@ -234,6 +260,31 @@ impl<R: Repository> Ingester<R> {
             key: m.key.clone().unwrap_or_default(),
             // Serializing this struct cannot fail: strings and numbers only.
             payload: serde_json::to_vec(&letter).unwrap_or_default(),
+            headers: m.headers.clone(),
+        }
+    }
+}
+
+/// Ties a batch's span to the traces its events came from: the parent when they all share
+/// one, otherwise a link to each (up to [`MAX_LINKS`]).
+fn continue_traces(span: &tracing::Span, messages: &[Message]) {
+    let mut contexts: Vec<SpanContext> = Vec::new();
+    for m in messages {
+        if let Some(cx) = propagation::from_headers(&m.headers)
+            && !contexts.contains(&cx)
+        {
+            contexts.push(cx);
+        }
+    }
+    match contexts.as_slice() {
+        [] => {}
+        [one] => {
+            let _ = span.set_parent(Context::new().with_remote_span_context(one.clone()));
+        }
+        many => {
+            for cx in many.iter().take(MAX_LINKS) {
+                span.add_link(cx.clone());
+            }
         }
     }
 }
@@ -275,6 +326,7 @@ mod tests {
             offset,
             key: None,
             payload: Vec::new(),
+            headers: Vec::new(),
         };
         let mut positions = next_positions(&[m(0, 4), m(1, 9), m(0, 5), m(2, 0)]);
         positions.sort();

@@ -39,7 +39,12 @@ impl SqliteRepository {
 }
 
 impl controller::Repository for SqliteRepository {
-    #[tracing::instrument(level = "debug", skip_all)]
+    #[tracing::instrument(
+        name = "sqlite SELECT ratings",
+        level = "debug",
+        skip_all,
+        fields(component = "repository", db.system = "sqlite")
+    )]
     async fn aggregate(&self, key: &RecordKey) -> Result<Aggregate, RepositoryError> {
         let key = key.clone();
         let (mean, count): (Option<f64>, i64) = self
@@ -62,12 +67,16 @@ impl controller::Repository for SqliteRepository {
         }
     }
 
-    #[tracing::instrument(level = "debug", skip_all)]
     async fn put(&self, rating: UserRating) -> Result<(), RepositoryError> {
         self.apply(vec![RatingChange::Put(rating)]).await
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(changes = changes.len()))]
+    #[tracing::instrument(
+        name = "sqlite apply ratings",
+        level = "debug",
+        skip_all,
+        fields(changes = changes.len(), component = "repository", db.system = "sqlite")
+    )]
     async fn apply(&self, changes: Vec<RatingChange>) -> Result<(), RepositoryError> {
         self.db
             .write(move |c| {

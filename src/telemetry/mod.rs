@@ -1,0 +1,175 @@
+//! Logs and traces, set up once per process.
+//!
+//! Logs go to stderr (stdout is for command output): text for people, or JSON lines
+//! (`--log-format json`) for log pipelines. Every line carries `service` (`metadata`,
+//! `rating`, `movie`, or `movieapp` for the process as a whole) and, where they apply,
+//! `component` and `endpoint`. They come from spans: a request span per call (see
+//! `server::grpc`) and a [`context`] span around each background task.
+//!
+//! Traces go to an OTLP/gRPC collector when one is configured (`telemetry.otlp.endpoint`
+//! or `OTEL_EXPORTER_OTLP_ENDPOINT`); otherwise nothing is exported and no trace context is
+//! read or written. [`propagation`] carries W3C trace context across gRPC calls and feed
+//! events.
+
+mod export;
+pub mod propagation;
+
+use std::{
+    io::IsTerminal,
+    sync::atomic::{AtomicBool, Ordering},
+    time::Duration,
+};
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing::{Level, Metadata, Span};
+use tracing_subscriber::{
+    EnvFilter, Layer, Registry, filter::filter_fn, fmt::time::SystemTime, layer::SubscriberExt,
+    util::SubscriberInitExt,
+};
+
+pub use crate::config::LogFormat;
+
+/// Target of the spans that only give log lines their context (`service`, `component`).
+/// They live as long as a task and are never exported as trace spans.
+pub const CONTEXT: &str = "movieapp::context";
+
+/// The value of `service` on lines about the whole process rather than one service.
+pub const PROCESS: &str = "movieapp";
+
+/// How long one export to the collector may take.
+const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What to set up.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `--log-level`: a level or filter; `None` falls back to `RUST_LOG`, then the default.
+    pub level: Option<String>,
+    pub default_level: &'static str,
+    pub format: LogFormat,
+    /// An OTLP/gRPC collector, `http://host:port`; `None` exports nothing.
+    pub otlp_endpoint: Option<String>,
+    /// The `service.name` traces are reported under, unless `OTEL_SERVICE_NAME` is set.
+    pub service_name: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error(
+        "invalid --log-level {level:?}: {reason}; expected error, warn, info, debug, trace or a filter such as movieapp=debug"
+    )]
+    Level { level: String, reason: String },
+    #[error("cannot set up trace export to {endpoint}: {reason}")]
+    Exporter { endpoint: String, reason: String },
+}
+
+static EXPORTING: AtomicBool = AtomicBool::new(false);
+
+/// True when traces are exported, so trace context is worth reading and writing.
+pub fn exporting() -> bool {
+    EXPORTING.load(Ordering::Relaxed)
+}
+
+/// Keeps the trace pipeline; [`Telemetry::shutdown`] sends what is buffered.
+#[must_use = "call shutdown() before exiting, or buffered spans are lost"]
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Flushes buffered spans to the collector and stops exporting.
+    pub async fn shutdown(self) {
+        if let Some(provider) = self.provider {
+            // The flush blocks on exports that run on this runtime: not on a worker thread.
+            let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+        }
+    }
+}
+
+/// Installs the process's subscriber: the log layer and, with an endpoint, the trace
+/// exporter. Must run inside the Tokio runtime (the exporter's channel lives there). A
+/// second call (tests calling into commands) keeps the first subscriber.
+pub fn init(settings: &Settings) -> Result<Telemetry, TelemetryError> {
+    let filter = match &settings.level {
+        Some(level) => EnvFilter::try_new(level).map_err(|e| TelemetryError::Level {
+            level: level.clone(),
+            reason: e.to_string(),
+        })?,
+        None => EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| EnvFilter::new(settings.default_level)),
+    };
+    let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> =
+        vec![log_layer(settings.format, filter)];
+    let provider = match &settings.otlp_endpoint {
+        Some(endpoint) => {
+            let provider = export::provider(endpoint, &settings.service_name, EXPORT_TIMEOUT)
+                .map_err(|reason| TelemetryError::Exporter {
+                    endpoint: endpoint.clone(),
+                    reason,
+                })?;
+            layers.push(
+                tracing_opentelemetry::layer()
+                    .with_tracer(provider.tracer("movieapp"))
+                    .with_location(false)
+                    .with_filter(filter_fn(exported))
+                    .boxed(),
+            );
+            Some(provider)
+        }
+        None => None,
+    };
+    if tracing_subscriber::registry()
+        .with(layers)
+        .try_init()
+        .is_err()
+    {
+        return Ok(Telemetry { provider: None });
+    }
+    if let Some(endpoint) = &settings.otlp_endpoint {
+        opentelemetry::global::set_text_map_propagator(
+            opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+        );
+        EXPORTING.store(true, Ordering::Relaxed);
+        tracing::debug!(%endpoint, "exporting traces");
+    }
+    Ok(Telemetry { provider })
+}
+
+fn log_layer(format: LogFormat, filter: EnvFilter) -> Box<dyn Layer<Registry> + Send + Sync> {
+    match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Json => {
+            let mut layer = json_subscriber::JsonLayer::new(std::io::stderr);
+            layer
+                .with_timer("timestamp", SystemTime)
+                .with_level("level")
+                .with_target("target")
+                .with_flattened_event()
+                .with_top_level_flattened_span_list()
+                .with_opentelemetry_ids(true);
+            layer.with_filter(filter).boxed()
+        }
+    }
+}
+
+/// What becomes part of a trace: movieapp's spans (not the [`CONTEXT`] ones) down to debug
+/// level, and warnings and errors as span events.
+fn exported(meta: &Metadata<'_>) -> bool {
+    if meta.is_span() {
+        meta.target().starts_with("movieapp")
+            && meta.target() != CONTEXT
+            && *meta.level() <= Level::DEBUG
+    } else {
+        *meta.level() <= Level::WARN
+    }
+}
+
+/// A span that gives the log lines of a long-running task their `service` and `component`.
+/// At error level, so it exists whatever the log level.
+pub fn context(service: &str, component: &'static str) -> Span {
+    tracing::error_span!(target: CONTEXT, parent: None, "task", service, component)
+}
