@@ -70,27 +70,31 @@ fn request_span(service: &'static str, request: &http::Request<()>) -> tracing::
     } else {
         (Cow::Owned(http_endpoint(request.method(), path)), "http")
     };
-    let span = tracing::error_span!(
-        parent: None,
-        "request",
-        service,
-        endpoint = %endpoint,
-        component,
-        otel.name = tracing::field::Empty,
-        otel.kind = tracing::field::Empty,
-        rpc.system = tracing::field::Empty,
-    );
-    if crate::telemetry::exporting() {
-        if grpc {
-            span.record("otel.name", path.trim_start_matches('/'));
-            span.record("rpc.system", "grpc");
-        } else {
-            span.record("otel.name", endpoint.as_ref());
-        }
-        span.record("otel.kind", "server");
+    // Two call sites: the trace fields exist only when traces are exported, so the
+    // common case formats three fields.
+    let span = if crate::telemetry::exporting() {
+        let span = tracing::error_span!(
+            parent: None,
+            "request",
+            service,
+            endpoint = endpoint.as_ref(),
+            component,
+            otel.name = if grpc { path.trim_start_matches('/') } else { endpoint.as_ref() },
+            otel.kind = "server",
+            rpc.system = if grpc { "grpc" } else { "http" },
+        );
         crate::telemetry::propagation::continue_trace(&span, request.headers());
-    }
-    span.in_scope(|| tracing::debug!(target: REQUEST_LOG, path, "request"));
+        span
+    } else {
+        tracing::error_span!(
+            parent: None,
+            "request",
+            service,
+            endpoint = endpoint.as_ref(),
+            component,
+        )
+    };
+    tracing::debug!(target: REQUEST_LOG, parent: &span, path, "request");
     span
 }
 

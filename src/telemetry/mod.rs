@@ -98,31 +98,41 @@ pub fn init(settings: &Settings) -> Result<Telemetry, TelemetryError> {
         None => EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| EnvFilter::new(settings.default_level)),
     };
-    let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> =
-        vec![log_layer(settings.format, filter)];
-    let provider = match &settings.otlp_endpoint {
+    let (installed, provider) = match &settings.otlp_endpoint {
+        // Logs only: the filter applies to the whole subscriber, so disabled spans and
+        // events cost nothing at all.
+        None => {
+            let installed = tracing_subscriber::registry()
+                .with(log_layer(settings.format))
+                .with(filter)
+                .try_init();
+            (installed, None)
+        }
+        // Logs and traces: each has its own filter, as traces want spans the log omits.
         Some(endpoint) => {
             let provider = export::provider(endpoint, &settings.service_name, EXPORT_TIMEOUT)
                 .map_err(|reason| TelemetryError::Exporter {
                     endpoint: endpoint.clone(),
                     reason,
                 })?;
-            layers.push(
-                tracing_opentelemetry::layer()
-                    .with_tracer(provider.tracer("movieapp"))
-                    .with_location(false)
-                    .with_filter(filter_fn(exported))
-                    .boxed(),
-            );
-            Some(provider)
+            let traces = tracing_opentelemetry::layer()
+                .with_tracer(provider.tracer("movieapp"))
+                .with_location(false)
+                // Per poll or per span, these cost a clock read, a context switch-over or an
+                // allocation, and say little here: parents come from the span tree.
+                .with_tracked_inactivity(false)
+                .with_threads(false)
+                .with_target(false)
+                .with_context_activation(false)
+                .with_filter(filter_fn(exported));
+            let installed = tracing_subscriber::registry()
+                .with(log_layer(settings.format).with_filter(filter))
+                .with(traces)
+                .try_init();
+            (installed, Some(provider))
         }
-        None => None,
     };
-    if tracing_subscriber::registry()
-        .with(layers)
-        .try_init()
-        .is_err()
-    {
+    if installed.is_err() {
         return Ok(Telemetry { provider: None });
     }
     if let Some(endpoint) = &settings.otlp_endpoint {
@@ -135,12 +145,11 @@ pub fn init(settings: &Settings) -> Result<Telemetry, TelemetryError> {
     Ok(Telemetry { provider })
 }
 
-fn log_layer(format: LogFormat, filter: EnvFilter) -> Box<dyn Layer<Registry> + Send + Sync> {
+fn log_layer(format: LogFormat) -> Box<dyn Layer<Registry> + Send + Sync> {
     match format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .with_ansi(std::io::stderr().is_terminal())
-            .with_filter(filter)
             .boxed(),
         LogFormat::Json => {
             let mut layer = json_subscriber::JsonLayer::new(std::io::stderr);
@@ -151,7 +160,7 @@ fn log_layer(format: LogFormat, filter: EnvFilter) -> Box<dyn Layer<Registry> + 
                 .with_flattened_event()
                 .with_top_level_flattened_span_list()
                 .with_opentelemetry_ids(true);
-            layer.with_filter(filter).boxed()
+            layer.boxed()
         }
     }
 }
