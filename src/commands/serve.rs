@@ -13,6 +13,11 @@ use crate::server::{
 /// gRPC with health checking and server reflection, so `grpcurl -plaintext localhost:8082
 /// list` works. Prints one line per service with the address it bound. SIGINT or SIGTERM
 /// stops it gracefully: in-flight calls finish, then it exits 0.
+///
+/// Every port also serves the HTTP/JSON API, /healthz, /readyz and Prometheus /metrics.
+/// Logs go to stderr (--log-format json for a log pipeline). OpenTelemetry traces are sent
+/// over OTLP/gRPC when a collector is configured: OTEL_EXPORTER_OTLP_ENDPOINT=http://host:4317
+/// or telemetry.otlp.endpoint in the config.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Services to run, comma-separated

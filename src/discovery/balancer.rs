@@ -123,7 +123,7 @@ impl Balancer {
             Err(status) => return Err(CallError::Status { addr, status }),
         };
         self.suspect(&addr);
-        tracing::debug!(service = %self.service, instance = %addr, error = %status, "instance unavailable; retrying on another");
+        tracing::debug!(peer_service = %self.service, instance = %addr, error = %status, "instance unavailable; retrying on another");
         match self.pick(Some(&addr)).await {
             Ok((other, channel)) => {
                 call(channel, &other)

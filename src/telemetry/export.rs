@@ -74,7 +74,7 @@ impl OnRuntime {
                 .is_ok()
         {
             let _context = super::context(super::PROCESS, "traces").entered();
-            tracing::warn!(endpoint = %self.endpoint, %error, "cannot export traces; spans are being dropped");
+            tracing::warn!(collector = %self.endpoint, %error, "cannot export traces; spans are being dropped");
         }
     }
 }

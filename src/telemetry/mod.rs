@@ -140,7 +140,7 @@ pub fn init(settings: &Settings) -> Result<Telemetry, TelemetryError> {
             opentelemetry_sdk::propagation::TraceContextPropagator::new(),
         );
         EXPORTING.store(true, Ordering::Relaxed);
-        tracing::debug!(%endpoint, "exporting traces");
+        tracing::debug!(collector = %endpoint, "exporting traces");
     }
     Ok(Telemetry { provider })
 }
@@ -151,18 +151,31 @@ fn log_layer(format: LogFormat) -> Box<dyn Layer<Registry> + Send + Sync> {
             .with_writer(std::io::stderr)
             .with_ansi(std::io::stderr().is_terminal())
             .boxed(),
-        LogFormat::Json => {
-            let mut layer = json_subscriber::JsonLayer::new(std::io::stderr);
-            layer
-                .with_timer("timestamp", SystemTime)
-                .with_level("level")
-                .with_target("target")
-                .with_flattened_event()
-                .with_top_level_flattened_span_list()
-                .with_opentelemetry_ids(true);
-            layer.boxed()
-        }
+        LogFormat::Json => json_layer(std::io::stderr).boxed(),
     }
+}
+
+/// One JSON object per line: time, level, target, message, the event's fields and those of
+/// every span it is in, flattened. A line outside any span (a library's own thread, say) is
+/// about the process: `service` is [`PROCESS`].
+fn json_layer<W>(writer: W) -> json_subscriber::JsonLayer<Registry, W>
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    let mut layer = json_subscriber::JsonLayer::new(writer);
+    layer
+        .with_timer("timestamp", SystemTime)
+        .with_level("level")
+        .with_target("target")
+        .with_flattened_event()
+        .with_top_level_flattened_span_list()
+        .with_opentelemetry_ids(true);
+    layer.add_multiple_dynamic_fields(|event, context, fields| {
+        if context.event_scope(event).is_none() {
+            let _ = fields.write_field("service", PROCESS);
+        }
+    });
+    layer
 }
 
 /// What becomes part of a trace: movieapp's spans (not the [`CONTEXT`] ones) down to debug
@@ -181,4 +194,64 @@ fn exported(meta: &Metadata<'_>) -> bool {
 /// At error level, so it exists whatever the log level.
 pub fn context(service: &str, component: &'static str) -> Span {
     tracing::error_span!(target: CONTEXT, parent: None, "task", service, component)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tracing_subscriber::fmt::MakeWriter;
+
+    use super::*;
+
+    /// Log output captured in memory.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            if let Ok(mut buffer) = self.0.lock() {
+                buffer.extend_from_slice(bytes);
+            }
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl MakeWriter<'_> for Captured {
+        type Writer = Self;
+
+        fn make_writer(&self) -> Self {
+            self.clone()
+        }
+    }
+
+    #[test]
+    fn every_json_line_has_exactly_one_service() {
+        let captured = Captured::default();
+        let subscriber = tracing_subscriber::registry().with(json_layer(captured.clone()));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::warn!("outside any span");
+            context("rating", "ingester").in_scope(|| {
+                let request = tracing::error_span!("request", endpoint = "GetMovieDetails");
+                request.in_scope(|| tracing::warn!(instance = "x", "inside"));
+            });
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        for line in &lines {
+            assert_eq!(line.matches("\"service\"").count(), 1, "{line}");
+        }
+        let outside: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+        assert_eq!(outside["service"], PROCESS);
+        let inside: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
+        assert_eq!(inside["service"], "rating");
+        assert_eq!(inside["component"], "ingester");
+        assert_eq!(inside["endpoint"], "GetMovieDetails");
+        assert_eq!(inside["instance"], "x");
+    }
 }

@@ -269,7 +269,12 @@ async fn one_trace_follows_a_call_across_services_and_the_feed() {
     let server = tokio::task::spawn_blocking(move || {
         Server::start_with_env(
             &data_dir,
-            &[],
+            &[
+                "--log-format",
+                "json",
+                "--log-level",
+                "info,movieapp::requests=debug",
+            ],
             &[
                 ("OTEL_EXPORTER_OTLP_ENDPOINT", &env_endpoint),
                 ("OTEL_BSP_SCHEDULE_DELAY", "100"),
@@ -399,7 +404,20 @@ async fn one_trace_follows_a_call_across_services_and_the_feed() {
         .await;
     assert_child(&write, &apply);
 
+    // Log lines written inside the call name its trace.
+    let logs = server.logs();
     tokio::task::spawn_blocking(move || assert_eq!(server.stop(), Some(0)))
         .await
         .unwrap();
+    let traced: Vec<Json> = logs
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Json>(line).ok())
+        .filter(|line| line["openTelemetry"]["traceId"] == trace)
+        .collect();
+    for endpoint in ["GetMovieDetails", "GetMetadata", "GetAggregatedRating"] {
+        assert!(
+            traced.iter().any(|l| l["endpoint"] == endpoint),
+            "no {endpoint} line with trace {trace} in\n{logs}"
+        );
+    }
 }
