@@ -200,31 +200,35 @@ impl Collector {
         endpoint
     }
 
-    /// Waits until a span named `name` arrives in `trace` (hex), and returns it.
+    /// Waits until a span named `name` of `kind` arrives in `trace` (hex), and returns it.
     async fn wait_for(&self, trace: &str, name: &str, kind: SpanKind) -> (String, Span) {
+        self.wait_until(&format!("{kind:?} span {name:?} in trace {trace}"), |s| {
+            hex(&s.trace_id) == trace && s.name == name && s.kind == kind as i32
+        })
+        .await
+    }
+
+    /// Waits until a span that `matches` arrives, and returns it with its `service.name`.
+    async fn wait_until(&self, what: &str, matches: impl Fn(&Span) -> bool) -> (String, Span) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let found = self
-                .spans
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|(_, s)| hex(&s.trace_id) == trace && s.name == name && s.kind == kind as i32)
-                .cloned();
-            if let Some(found) = found {
-                return found;
+            let found = {
+                let spans = self.spans.lock().unwrap();
+                match spans.iter().find(|(_, s)| matches(s)) {
+                    Some(found) => Ok(found.clone()),
+                    None => Err(spans
+                        .iter()
+                        .map(|(_, s)| s.name.clone())
+                        .collect::<Vec<_>>()),
+                }
+            };
+            match found {
+                Ok(found) => return found,
+                Err(received) => assert!(
+                    Instant::now() < deadline,
+                    "no {what}; received: {received:?}"
+                ),
             }
-            let names: Vec<String> = self
-                .spans
-                .lock()
-                .unwrap()
-                .iter()
-                .map(|(_, s)| s.name.clone())
-                .collect();
-            assert!(
-                Instant::now() < deadline,
-                "no {kind:?} span {name:?} in trace {trace}; received: {names:?}"
-            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -373,26 +377,11 @@ async fn one_trace_follows_a_call_across_services_and_the_feed() {
         ],
     );
     assert_eq!(produce.code, Some(0), "{}", produce.stderr);
-    let publish = {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let found = collector
-                .spans
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|(_, s)| s.name == "publish rating events")
-                .cloned();
-            if let Some((_, span)) = found {
-                break span;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "produce exported no publish span"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
+    let (_, publish) = collector
+        .wait_until("publish span from produce", |s| {
+            s.name == "publish rating events"
+        })
+        .await;
     assert_eq!(publish.kind, SpanKind::Producer as i32);
     let feed_trace = hex(&publish.trace_id);
     let (_, apply) = collector
