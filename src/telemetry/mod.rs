@@ -56,9 +56,13 @@ pub struct Settings {
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
     #[error(
-        "invalid --log-level {level:?}: {reason}; expected error, warn, info, debug, trace or a filter such as movieapp=debug"
+        "invalid {origin} {level:?}: {reason}; expected error, warn, info, debug, trace or a filter such as movieapp=debug"
     )]
-    Level { level: String, reason: String },
+    Level {
+        origin: &'static str,
+        level: String,
+        reason: String,
+    },
     #[error("cannot set up trace export to {endpoint}: {reason}")]
     Exporter { endpoint: String, reason: String },
 }
@@ -90,13 +94,21 @@ impl Telemetry {
 /// exporter. Must run inside the Tokio runtime (the exporter's channel lives there). A
 /// second call (tests calling into commands) keeps the first subscriber.
 pub fn init(settings: &Settings) -> Result<Telemetry, TelemetryError> {
-    let filter = match &settings.level {
-        Some(level) => EnvFilter::try_new(level).map_err(|e| TelemetryError::Level {
+    let from_env = std::env::var(EnvFilter::DEFAULT_ENV)
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let filter = match (&settings.level, from_env) {
+        (Some(level), _) => EnvFilter::try_new(level).map_err(|e| TelemetryError::Level {
+            origin: "--log-level",
             level: level.clone(),
             reason: e.to_string(),
         })?,
-        None => EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| EnvFilter::new(settings.default_level)),
+        (None, Some(level)) => EnvFilter::try_new(&level).map_err(|e| TelemetryError::Level {
+            origin: EnvFilter::DEFAULT_ENV,
+            level,
+            reason: e.to_string(),
+        })?,
+        (None, None) => EnvFilter::new(settings.default_level),
     };
     let (installed, provider) = match &settings.otlp_endpoint {
         // Logs only: the filter applies to the whole subscriber, so disabled spans and
@@ -133,7 +145,7 @@ pub fn init(settings: &Settings) -> Result<Telemetry, TelemetryError> {
         }
     };
     if installed.is_err() {
-        return Ok(Telemetry { provider: None });
+        return Ok(Telemetry { provider });
     }
     if let Some(endpoint) = &settings.otlp_endpoint {
         opentelemetry::global::set_text_map_propagator(

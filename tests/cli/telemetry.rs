@@ -128,7 +128,7 @@ fn info_level_logs_no_line_per_request() {
 }
 
 #[test]
-fn a_bad_log_format_or_otlp_endpoint_is_a_usage_error() {
+fn a_bad_log_level_log_format_or_otlp_endpoint_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
     let run = movieapp(&[
@@ -143,6 +143,7 @@ fn a_bad_log_format_or_otlp_endpoint_is_a_usage_error() {
     assert_eq!(run.code, Some(2), "{}", run.stderr);
     assert!(run.stderr.contains("xml"), "{}", run.stderr);
     for (name, value) in [
+        ("RUST_LOG", "movieapp=loudest"),
         ("MOVIEAPP_LOG_FORMAT", "yaml"),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
         ("MOVIEAPP_TELEMETRY_OTLP_ENDPOINT", "http://collector"),
