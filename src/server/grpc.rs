@@ -79,9 +79,14 @@ fn request_span(service: &'static str, request: &http::Request<()>) -> tracing::
             service,
             endpoint = endpoint.as_ref(),
             component,
-            otel.name = if grpc { path.trim_start_matches('/') } else { endpoint.as_ref() },
+            // `MovieService/GetMovieDetails`, `GET /movie`; never a caller's own path.
+            otel.name = match endpoint.as_ref() {
+                "unknown" => "unknown",
+                _ if grpc => path.trim_start_matches('/'),
+                other => other,
+            },
             otel.kind = "server",
-            rpc.system = if grpc { "grpc" } else { "http" },
+            rpc.system = grpc.then_some("grpc"),
         );
         crate::telemetry::propagation::continue_trace(&span, request.headers());
         span
