@@ -131,6 +131,11 @@ pub trait Consumer: Send {
     ) -> BoxFuture<'a, Result<(), BrokerError>>;
 }
 
+/// Lag of `group` on `topic`, summed over partitions.
+pub async fn total_lag(broker: &dyn Broker, topic: &str, group: &str) -> Result<u64, BrokerError> {
+    Ok(broker.lag(topic, group).await?.iter().map(|l| l.lag).sum())
+}
+
 /// The book's partitioner: FNV-1a (32 bit) of the key, read as a signed 32-bit integer,
 /// absolute value, modulo the partition count. That is Sarama's hash partitioner and
 /// librdkafka's `fnv1a`, so the embedded broker and Kafka put a key in the same partition.

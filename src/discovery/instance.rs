@@ -41,8 +41,7 @@ impl Registration {
             let healthy = Arc::clone(&healthy);
             let (id, service, addr) = (instance_id.clone(), service.to_owned(), addr.to_owned());
             let context = crate::telemetry::context(&service, "registry");
-            tokio::spawn(
-                async move {
+            let heartbeat_loop = async move {
                 let mut tick = tokio::time::interval(interval);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
@@ -69,9 +68,8 @@ impl Registration {
                         }
                     }
                 }
-            }
-                .instrument(context),
-            )
+            };
+            tokio::spawn(heartbeat_loop.instrument(context))
         };
         Ok(Self {
             registry,

@@ -106,13 +106,14 @@ fn request_span(service: &'static str, request: &http::Request<()>) -> tracing::
 /// The method of a gRPC path this server knows (`/MovieService/GetMovieDetails` ->
 /// `GetMovieDetails`); anything else is `unknown`, so a label never takes a caller's text.
 fn grpc_method(path: &str) -> &str {
+    use tonic_reflection::pb::{v1, v1alpha};
     const SERVICES: &[&str] = &[
-        "MetadataService",
-        "RatingService",
-        "MovieService",
-        "grpc.health.v1.Health",
-        "grpc.reflection.v1.ServerReflection",
-        "grpc.reflection.v1alpha.ServerReflection",
+        crate::pb::metadata_service_server::SERVICE_NAME,
+        crate::pb::rating_service_server::SERVICE_NAME,
+        crate::pb::movie_service_server::SERVICE_NAME,
+        tonic_health::pb::health_server::SERVICE_NAME,
+        v1::server_reflection_server::SERVICE_NAME,
+        v1alpha::server_reflection_server::SERVICE_NAME,
     ];
     match path.trim_start_matches('/').split_once('/') {
         Some((service, method))

@@ -26,7 +26,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::controller::{Controller, Repository};
 use crate::{
-    broker::{Broker, BrokerError, Consumer, DLQ_TOPIC, Message, Record},
+    broker::{Broker, Consumer, DLQ_TOPIC, Message, Record, total_lag},
     model::RatingEvent,
     telemetry::propagation,
 };
@@ -128,7 +128,12 @@ impl<R: Repository> Ingester<R> {
                 self.report_lag().await;
                 continue;
             }
-            match self.ingest(consumer.as_mut(), &messages, &mut stop).await {
+            let span = batch_span(&self.topic, &messages);
+            match self
+                .ingest(consumer.as_mut(), &messages, &mut stop)
+                .instrument(span)
+                .await
+            {
                 Some(applied) => applied_since += applied,
                 None => break,
             }
@@ -161,24 +166,6 @@ impl<R: Repository> Ingester<R> {
     /// Applies one polled batch and commits it. `None` when stopped before finishing (the
     /// batch will be redelivered).
     async fn ingest(
-        &self,
-        consumer: &mut dyn Consumer,
-        messages: &[Message],
-        stop: &mut watch::Receiver<bool>,
-    ) -> Option<u64> {
-        let span = tracing::debug_span!(
-            "apply rating events",
-            events = messages.len(),
-            otel.kind = "consumer",
-            messaging.destination.name = %self.topic,
-        );
-        continue_traces(&span, messages);
-        self.ingest_in_span(consumer, messages, stop)
-            .instrument(span)
-            .await
-    }
-
-    async fn ingest_in_span(
         &self,
         consumer: &mut dyn Consumer,
         messages: &[Message],
@@ -265,9 +252,15 @@ impl<R: Repository> Ingester<R> {
     }
 }
 
-/// Ties a batch's span to the traces its events came from: the parent when they all share
-/// one, otherwise a link to each (up to [`MAX_LINKS`]).
-fn continue_traces(span: &tracing::Span, messages: &[Message]) {
+/// The span a batch is applied in, tied to the traces its events came from: their trace
+/// when they all share one, otherwise a link to each (up to [`MAX_LINKS`]).
+fn batch_span(topic: &str, messages: &[Message]) -> tracing::Span {
+    let span = tracing::debug_span!(
+        "apply rating events",
+        events = messages.len(),
+        otel.kind = "consumer",
+        messaging.destination.name = topic,
+    );
     let mut contexts: Vec<SpanContext> = Vec::new();
     for m in messages {
         if let Some(cx) = propagation::from_headers(&m.headers)
@@ -287,6 +280,7 @@ fn continue_traces(span: &tracing::Span, messages: &[Message]) {
             }
         }
     }
+    span
 }
 
 /// The offset after the last message of each partition in the batch.
@@ -308,11 +302,6 @@ async fn stopped_within(stop: &mut watch::Receiver<bool>, delay: Duration) -> bo
         () = tokio::time::sleep(delay) => false,
     };
     stopped || *stop.borrow()
-}
-
-/// Lag of `group` on `topic`, summed over partitions.
-pub async fn total_lag(broker: &dyn Broker, topic: &str, group: &str) -> Result<u64, BrokerError> {
-    Ok(broker.lag(topic, group).await?.iter().map(|l| l.lag).sum())
 }
 
 #[cfg(test)]
