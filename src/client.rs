@@ -13,7 +13,7 @@ use crate::{
         balancer::{Balancer, CallError, DiscoveryError, instance_failed},
         static_list::StaticRegistry,
     },
-    server::ServiceKind,
+    service::ServiceKind,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -94,10 +94,7 @@ impl Target {
     ) -> Result<Self, ClientError> {
         let registry: Arc<dyn Registry> = match addr {
             Some(addr) => {
-                let valid = addr
-                    .rsplit_once(':')
-                    .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
-                if !valid {
+                if crate::service::check_host_port(addr).is_err() {
                     return Err(ClientError::BadAddress {
                         addr: addr.to_owned(),
                     });

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::{
     broker::{BrokerKind, BrokerSettings, KafkaProperties},
     discovery::{HEALTHY_TTL, HEARTBEAT_INTERVAL, RegistryKind, RegistrySettings, consul},
-    server::ServiceKind,
+    service::ServiceKind,
 };
 
 /// Names a config file when `--config` is not given.
@@ -576,13 +576,9 @@ impl Config {
     }
 
     /// The host a client on this machine dials to reach a service listening on
-    /// `listen_host`: a wildcard address is reached over loopback.
-    pub fn dial_host(&self) -> &str {
-        match self.listen_host.as_str() {
-            "0.0.0.0" => "127.0.0.1",
-            "::" | "[::]" => "[::1]",
-            host => host,
-        }
+    /// `listen_host`.
+    pub fn dial_host(&self) -> String {
+        crate::service::dial_host(&self.listen_host)
     }
 }
 

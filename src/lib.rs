@@ -13,6 +13,7 @@ pub mod feed;
 pub mod model;
 pub mod serialization;
 pub mod server;
+pub mod service;
 pub mod sqlite;
 pub mod telemetry;
 

@@ -38,7 +38,7 @@ Examples:
   movieapp feed status                             # how far behind the rating service is
   movieapp bench-serialize                         # JSON vs XML vs Protobuf, as in chapter 4";
 
-/// The movie-rating system from \"Microservices with Go\": metadata, rating and movie
+/// The movie-rating system from "Microservices with Go": metadata, rating and movie
 /// services, and the clients to use them.
 #[derive(Debug, Parser)]
 #[command(name = "movieapp", version, propagate_version = true, after_help = EXAMPLES)]

@@ -15,7 +15,7 @@ use crate::{
         self, metadata_service_client::MetadataServiceClient,
         movie_service_client::MovieServiceClient,
     },
-    server::ServiceKind,
+    service::ServiceKind,
 };
 
 /// Show or store movies

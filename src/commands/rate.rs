@@ -9,7 +9,7 @@ use crate::{
     client::Target,
     model::{MOVIE_RECORD_TYPE, RatingValue, RecordKey, UserRating, validate},
     pb::{self, rating_service_client::RatingServiceClient},
-    server::ServiceKind,
+    service::ServiceKind,
 };
 
 /// Rate records, or read their aggregated rating

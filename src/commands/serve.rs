@@ -2,9 +2,9 @@
 
 use super::{UsageError, output};
 use crate::config::Config;
-use crate::server::{
-    ServiceKind,
-    serve::{self, ServeConfig},
+use crate::{
+    server::serve::{self, ServeConfig},
+    service::ServiceKind,
 };
 
 /// Run the metadata, rating and movie services in this process, data in SQLite

@@ -8,7 +8,8 @@ use std::{
     time::Duration,
 };
 
-use tokio::{sync::watch, task::JoinHandle};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::{Registry, RegistryError, instance_id};
@@ -20,12 +21,13 @@ pub struct Registration {
     pub service: String,
     /// Whether the last heartbeat (or the registration) succeeded.
     pub healthy: Arc<AtomicBool>,
-    stop: watch::Sender<bool>,
+    stop: CancellationToken,
     heartbeat: JoinHandle<()>,
 }
 
 impl Registration {
-    /// Registers an instance of `service` at `addr` and starts its heartbeat.
+    /// Registers an instance of `service` at `addr` and starts its heartbeat, which logs in
+    /// the caller's span.
     pub async fn start(
         registry: Arc<dyn Registry>,
         service: &str,
@@ -35,18 +37,18 @@ impl Registration {
         let instance_id = instance_id(service);
         registry.register(&instance_id, service, addr).await?;
         let healthy = Arc::new(AtomicBool::new(true));
-        let (stop, mut stopped) = watch::channel(false);
+        let stop = CancellationToken::new();
         let heartbeat = {
             let registry = Arc::clone(&registry);
             let healthy = Arc::clone(&healthy);
+            let stopped = stop.clone();
             let (id, service, addr) = (instance_id.clone(), service.to_owned(), addr.to_owned());
-            let context = crate::telemetry::context(&service, "registry");
             let heartbeat_loop = async move {
                 let mut tick = tokio::time::interval(interval);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tokio::select! {
-                        _ = stopped.changed() => break,
+                        () = stopped.cancelled() => break,
                         _ = tick.tick() => {}
                     }
                     let beat = registry.report_healthy_state(&id, &service).await;
@@ -69,7 +71,8 @@ impl Registration {
                     }
                 }
             };
-            tokio::spawn(heartbeat_loop.instrument(context))
+            // In the caller's span: its logs say whose heartbeat it is.
+            tokio::spawn(heartbeat_loop.instrument(tracing::Span::current()))
         };
         Ok(Self {
             registry,
@@ -83,7 +86,7 @@ impl Registration {
 
     /// Stops the heartbeat and removes the instance from the registry.
     pub async fn deregister(self) -> Result<(), RegistryError> {
-        let _ = self.stop.send(true);
+        self.stop.cancel();
         let _ = self.heartbeat.await;
         self.registry
             .deregister(&self.instance_id, &self.service)

@@ -1,6 +1,6 @@
 //! Hosting one service on its own port, with gRPC health and server reflection beside it.
 
-use std::{borrow::Cow, future::Future};
+use std::future::Future;
 
 use tokio::net::TcpListener;
 use tonic::{
@@ -8,24 +8,52 @@ use tonic::{
     transport::{Server, server::TcpIncoming},
 };
 use tonic_health::server::HealthReporter;
+use tonic_reflection::pb::{v1, v1alpha};
+
+use super::endpoint::{Endpoints, ObserveLayer};
+use crate::service::ServiceKind;
 
 /// The descriptor set of `proto/movie.proto`, for server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("movie_descriptor");
 
+/// The gRPC services every port serves besides its own.
+const COMMON_SERVICES: [&str; 3] = [
+    tonic_health::pb::health_server::SERVICE_NAME,
+    v1::server_reflection_server::SERVICE_NAME,
+    v1alpha::server_reflection_server::SERVICE_NAME,
+];
+
+/// Every gRPC service a port serving `service` answers: its own, health and reflection.
+pub fn served(service: ServiceKind) -> [&'static str; 4] {
+    let [health, v1, v1alpha] = COMMON_SERVICES;
+    [service.grpc_name(), health, v1, v1alpha]
+}
+
+/// The descriptor sets that describe [`served`] services.
+pub const DESCRIPTOR_SETS: [&[u8]; 4] = [
+    FILE_DESCRIPTOR_SET,
+    tonic_health::pb::FILE_DESCRIPTOR_SET,
+    v1::FILE_DESCRIPTOR_SET,
+    v1alpha::FILE_DESCRIPTOR_SET,
+];
+
 /// Adds `grpc.health.v1.Health` and server reflection (v1 and v1alpha, so old and new
-/// grpcurl both list services) to `routes`.
+/// grpcurl both list services) to `routes`. Reflection describes only what this port serves.
 pub fn with_health_and_reflection(
+    service: ServiceKind,
     routes: Routes,
 ) -> Result<(Routes, HealthReporter), tonic_reflection::server::Error> {
     let (reporter, health) = tonic_health::server::health_reporter();
-    let v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()?;
+    let builder = || {
+        served(service).into_iter().fold(
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET),
+            |builder, name| builder.with_service_name(name),
+        )
+    };
+    let v1 = builder().build_v1()?;
+    let v1alpha = builder().build_v1alpha()?;
     let routes = routes
         .add_service(health)
         .add_service(v1)
@@ -33,15 +61,41 @@ pub fn with_health_and_reflection(
     Ok((routes, reporter))
 }
 
-/// Where each request is logged, at debug level: `--log-level movieapp::requests=debug`.
-pub const REQUEST_LOG: &str = "movieapp::requests";
+/// What a request's content type asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContentKind {
+    /// `application/grpc` or `application/grpc+proto`.
+    Grpc,
+    /// Another gRPC encoding (`+json`, `-web`, …), which this server does not speak.
+    UnsupportedGrpc,
+    /// Anything else: the HTTP/JSON API.
+    Http,
+}
 
-/// Serves `routes` for `service` on `listener` until `shutdown` completes, then stops
-/// accepting and lets in-flight calls finish.
+/// Reads the content type, case-insensitively and ignoring parameters, as media types are
+/// compared (RFC 9110 section 8.3.1).
+pub fn content_kind(headers: &http::HeaderMap) -> ContentKind {
+    let Some(value) = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return ContentKind::Http;
+    };
+    let media = value.split(';').next().unwrap_or("").trim();
+    let lower = media.to_ascii_lowercase();
+    match lower.as_str() {
+        "application/grpc" | "application/grpc+proto" => ContentKind::Grpc,
+        other if other.starts_with("application/grpc") => ContentKind::UnsupportedGrpc,
+        _ => ContentKind::Http,
+    }
+}
+
+/// Serves `routes` on `listener` until `shutdown` completes, then stops accepting and lets
+/// in-flight calls finish. Every call passes through the [`ObserveLayer`] for `endpoints`.
 pub async fn serve(
-    service: &'static str,
     listener: TcpListener,
     routes: Routes,
+    endpoints: Endpoints,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
     // Builder-level TCP settings do not apply to a custom incoming; set them here. Without
@@ -50,120 +104,31 @@ pub async fn serve(
     Server::builder()
         // HTTP/1.1 too: the port also serves the HTTP/JSON API (curl speaks HTTP/1.1).
         .accept_http1(true)
-        .trace_fn(move |request| request_span(service, request))
+        .layer(ObserveLayer::new(endpoints))
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
-}
-
-/// The span a request is served in: it gives its log lines `service`, `endpoint` and
-/// `component` (grpc or http) and, when traces are exported, is the server span,
-/// continuing the caller's trace. At error level, so it exists whatever the log level.
-fn request_span(service: &'static str, request: &http::Request<()>) -> tracing::Span {
-    let grpc = request
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
-    let path = request.uri().path();
-    let (endpoint, component) = if grpc {
-        (Cow::Borrowed(grpc_method(path)), "grpc")
-    } else {
-        (Cow::Owned(http_endpoint(request.method(), path)), "http")
-    };
-    // Two call sites: the trace fields exist only when traces are exported, so the
-    // common case formats three fields.
-    let span = if crate::telemetry::exporting() {
-        let span = tracing::error_span!(
-            parent: None,
-            "request",
-            service,
-            endpoint = endpoint.as_ref(),
-            component,
-            // `MovieService/GetMovieDetails`, `GET /movie`; never a caller's own path.
-            otel.name = match endpoint.as_ref() {
-                "unknown" => "unknown",
-                _ if grpc => path.trim_start_matches('/'),
-                other => other,
-            },
-            otel.kind = "server",
-            rpc.system = grpc.then_some("grpc"),
-        );
-        crate::telemetry::propagation::continue_trace(&span, request.headers());
-        span
-    } else {
-        tracing::error_span!(
-            parent: None,
-            "request",
-            service,
-            endpoint = endpoint.as_ref(),
-            component,
-        )
-    };
-    tracing::debug!(target: REQUEST_LOG, parent: &span, path, "request");
-    span
-}
-
-/// The method of a gRPC path this server knows (`/MovieService/GetMovieDetails` ->
-/// `GetMovieDetails`); anything else is `unknown`, so a label never takes a caller's text.
-fn grpc_method(path: &str) -> &str {
-    use tonic_reflection::pb::{v1, v1alpha};
-    const SERVICES: &[&str] = &[
-        crate::pb::metadata_service_server::SERVICE_NAME,
-        crate::pb::rating_service_server::SERVICE_NAME,
-        crate::pb::movie_service_server::SERVICE_NAME,
-        tonic_health::pb::health_server::SERVICE_NAME,
-        v1::server_reflection_server::SERVICE_NAME,
-        v1alpha::server_reflection_server::SERVICE_NAME,
-    ];
-    match path.trim_start_matches('/').split_once('/') {
-        Some((service, method))
-            if SERVICES.contains(&service)
-                && !method.is_empty()
-                && method.len() <= 64
-                && method.bytes().all(|b| b.is_ascii_alphanumeric()) =>
-        {
-            method
-        }
-        _ => "unknown",
-    }
-}
-
-/// `GET /movie` for the routes every port serves; anything else is `METHOD other`.
-fn http_endpoint(method: &http::Method, path: &str) -> String {
-    const ROUTES: &[&str] = &[
-        "/metadata",
-        "/rating",
-        "/movie",
-        "/healthz",
-        "/readyz",
-        "/metrics",
-    ];
-    let path = if ROUTES.contains(&path) {
-        path
-    } else {
-        "other"
-    };
-    format!("{method} {path}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn kind(content_type: &str) -> ContentKind {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::CONTENT_TYPE, content_type.parse().unwrap());
+        content_kind(&headers)
+    }
+
     #[test]
-    fn endpoints_are_from_a_closed_set() {
-        assert_eq!(
-            grpc_method("/MovieService/GetMovieDetails"),
-            "GetMovieDetails"
-        );
-        assert_eq!(grpc_method("/grpc.health.v1.Health/Check"), "Check");
-        assert_eq!(grpc_method("/Evil/Method"), "unknown");
-        assert_eq!(grpc_method("/MovieService/"), "unknown");
-        assert_eq!(grpc_method("/MovieService/a b"), "unknown");
-        assert_eq!(http_endpoint(&http::Method::GET, "/movie"), "GET /movie");
-        assert_eq!(
-            http_endpoint(&http::Method::PUT, "/users/alex"),
-            "PUT other"
-        );
+    fn media_types_are_compared_case_insensitively() {
+        assert_eq!(kind("application/grpc"), ContentKind::Grpc);
+        assert_eq!(kind("Application/GRPC"), ContentKind::Grpc);
+        assert_eq!(kind("application/grpc+proto"), ContentKind::Grpc);
+        assert_eq!(kind("application/grpc+json"), ContentKind::UnsupportedGrpc);
+        assert_eq!(kind("application/grpc-web"), ContentKind::UnsupportedGrpc);
+        assert_eq!(kind("application/grpcx"), ContentKind::UnsupportedGrpc);
+        assert_eq!(kind("application/json"), ContentKind::Http);
+        assert_eq!(content_kind(&http::HeaderMap::new()), ContentKind::Http);
     }
 }

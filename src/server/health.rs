@@ -9,10 +9,10 @@ use std::{
     time::Duration,
 };
 
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use tonic_health::{ServingStatus, server::HealthReporter};
 
-use crate::{server::rating::ingester::IngestStats, sqlite::Database};
+use crate::sqlite::Database;
 
 /// How often the gRPC health status is brought up to date.
 const REFRESH: Duration = Duration::from_secs(1);
@@ -21,10 +21,12 @@ const REFRESH: Duration = Duration::from_secs(1);
 enum Check {
     /// Its database is open and answers.
     Database(Arc<Database>),
-    /// Its registry heartbeat is succeeding.
-    Heartbeat(Arc<AtomicBool>),
-    /// (rating) Its feed ingester is running.
-    Ingester(Arc<IngestStats>),
+    /// Something it runs says it is fine (the registry heartbeat, the feed ingester); the
+    /// reason is given when it is not.
+    Flag {
+        ok: Arc<AtomicBool>,
+        reason: &'static str,
+    },
 }
 
 #[derive(Default)]
@@ -38,13 +40,9 @@ impl Readiness {
         self
     }
 
-    pub fn heartbeat(mut self, ok: Arc<AtomicBool>) -> Self {
-        self.checks.push(Check::Heartbeat(ok));
-        self
-    }
-
-    pub fn ingester(mut self, stats: Arc<IngestStats>) -> Self {
-        self.checks.push(Check::Ingester(stats));
+    /// Ready only while `ok` is true; `reason` says what is wrong when it is not.
+    pub fn flag(mut self, ok: Arc<AtomicBool>, reason: &'static str) -> Self {
+        self.checks.push(Check::Flag { ok, reason });
         self
     }
 
@@ -70,14 +68,9 @@ impl Readiness {
                         reasons.push(e.to_string());
                     }
                 }
-                Check::Heartbeat(ok) => {
+                Check::Flag { ok, reason } => {
                     if !ok.load(Ordering::Relaxed) {
-                        reasons.push("the registry heartbeat is failing".to_owned());
-                    }
-                }
-                Check::Ingester(stats) => {
-                    if !stats.running.load(Ordering::Relaxed) {
-                        reasons.push("the rating feed ingester is not running".to_owned());
+                        reasons.push((*reason).to_owned());
                     }
                 }
             }
@@ -95,7 +88,7 @@ impl Readiness {
         self: Arc<Self>,
         reporter: HealthReporter,
         grpc_name: &'static str,
-        mut stop: watch::Receiver<bool>,
+        stop: CancellationToken,
     ) {
         let mut last = None;
         loop {
@@ -117,7 +110,7 @@ impl Readiness {
                 last = Some(status);
             }
             tokio::select! {
-                _ = stop.wait_for(|s| *s) => return,
+                () = stop.cancelled() => return,
                 () = tokio::time::sleep(REFRESH) => {}
             }
         }

@@ -10,15 +10,19 @@ use axum::{
     Json, Router,
     body::Body,
     extract::{DefaultBodyLimit, Query, rejection::QueryRejection},
-    http::{Request, StatusCode, header},
+    http::{Method, Request, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{MethodFilter, on},
 };
 use serde_json::json;
 use tonic::service::Routes;
 use tower::ServiceExt;
 
-use super::{ServiceError, health::Readiness};
+use super::{
+    ServiceError,
+    grpc::{ContentKind, content_kind},
+    health::Readiness,
+};
 use crate::model::validate;
 
 /// Longest query string accepted, in bytes.
@@ -99,70 +103,114 @@ impl Params {
     }
 }
 
+/// A service's HTTP routes, recorded as they are added, so each is a named endpoint
+/// ([`super::endpoint`]).
+pub struct Api<S = ()> {
+    router: Router<S>,
+    routes: Vec<(Method, &'static str)>,
+}
+
+impl<S: Clone + Send + Sync + 'static> Api<S> {
+    pub fn new() -> Self {
+        Self {
+            router: Router::new(),
+            routes: Vec::new(),
+        }
+    }
+
+    /// Serves `method` on `path` with `handler`.
+    pub fn route<H, T>(mut self, method: Method, path: &'static str, handler: H) -> Self
+    where
+        H: axum::handler::Handler<T, S>,
+        T: 'static,
+    {
+        let filter = MethodFilter::try_from(method.clone()).unwrap_or(MethodFilter::GET);
+        self.router = self.router.route(path, on(filter, handler));
+        self.routes.push((method, path));
+        self
+    }
+
+    /// Gives the handlers their state.
+    pub fn with_state(self, state: S) -> Api {
+        Api {
+            router: self.router.with_state(state),
+            routes: self.routes,
+        }
+    }
+}
+
+impl<S: Clone + Send + Sync + 'static> Default for Api<S> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// The port's routes: gRPC by content type, then the service's HTTP API, health and
-/// readiness; with size limits on query strings and bodies.
-pub fn combine(grpc: Routes, api: Router, readiness: Arc<Readiness>) -> Routes {
-    let http = api
-        .route(
-            "/healthz",
-            get(|| async { Json(json!({ "status": "ok" })) }),
+/// readiness; with size limits on query strings and bodies. Also returns every HTTP route,
+/// to name the endpoints.
+pub fn combine(
+    grpc: Routes,
+    api: Api,
+    readiness: Arc<Readiness>,
+) -> (Routes, Vec<(Method, &'static str)>) {
+    let api = Api {
+        router: api.router,
+        routes: api.routes,
+    }
+    .route(Method::GET, "/healthz", || async {
+        Json(json!({ "status": "ok" }))
+    })
+    .route(Method::GET, "/metrics", || async {
+        (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            super::metrics::render(),
         )
-        .route(
-            "/metrics",
-            get(|| async {
-                (
-                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                    super::metrics::render(),
+    })
+    .route(Method::GET, "/readyz", move || {
+        let readiness = Arc::clone(&readiness);
+        async move {
+            match readiness.check().await {
+                Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready" }))).into_response(),
+                Err(reasons) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(json!({ "status": "not ready", "reasons": reasons })),
                 )
-            }),
-        )
-        .route(
-            "/readyz",
-            get(move || {
-                let readiness = Arc::clone(&readiness);
-                async move {
-                    match readiness.check().await {
-                        Ok(()) => {
-                            (StatusCode::OK, Json(json!({ "status": "ready" }))).into_response()
-                        }
-                        Err(reasons) => (
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            Json(json!({ "status": "not ready", "reasons": reasons })),
-                        )
-                            .into_response(),
-                    }
-                }
-            }),
-        )
+                    .into_response(),
+            }
+        }
+    });
+    let routes = api.routes;
+    let http = api
+        .router
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     let grpc = grpc.into_axum_router();
     let dispatch = tower::service_fn(move |request: Request<Body>| {
         let (grpc, http) = (grpc.clone(), http.clone());
         async move {
-            if is_grpc(&request) {
-                grpc.oneshot(request).await
-            } else if request
-                .uri()
-                .query()
-                .is_some_and(|q| q.len() > MAX_QUERY_BYTES)
-            {
-                Ok(error(
-                    StatusCode::URI_TOO_LONG,
-                    &format!("query string longer than {MAX_QUERY_BYTES} bytes"),
-                ))
-            } else {
-                http.oneshot(request).await
+            match content_kind(request.headers()) {
+                ContentKind::Grpc => grpc.oneshot(request).await,
+                ContentKind::UnsupportedGrpc => Ok(error(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported gRPC encoding: this server speaks application/grpc (protobuf)",
+                )),
+                ContentKind::Http
+                    if request
+                        .uri()
+                        .query()
+                        .is_some_and(|q| q.len() > MAX_QUERY_BYTES) =>
+                {
+                    Ok(error(
+                        StatusCode::URI_TOO_LONG,
+                        &format!("query string longer than {MAX_QUERY_BYTES} bytes"),
+                    ))
+                }
+                ContentKind::Http => http.oneshot(request).await,
             }
         }
     });
-    Routes::from(Router::new().fallback_service(dispatch))
-}
-
-fn is_grpc(request: &Request<Body>) -> bool {
-    request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/grpc"))
+    (
+        Routes::from(Router::new().fallback_service(dispatch)),
+        routes,
+    )
 }

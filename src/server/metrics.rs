@@ -1,19 +1,33 @@
-//! Prometheus metrics (book chapters 13 and 14, on every endpoint). One recorder for the
-//! process; every service port serves it at `/metrics` (labels say which service).
-//!
-//! Per endpoint (gRPC method or HTTP route), labelled `service` and `endpoint`:
-//! `calls_total`, `successes_total`, `errors_total{error="not_found|invalid_argument|…"}`
-//! and the histogram `request_duration_seconds`. Per service: `service_started` (a counter,
-//! the book's) and `service_up` (1 while serving). Also `metadata_cache_hits_total`,
-//! `metadata_cache_misses_total`, `feed_events_applied_total`,
-//! `feed_events_dead_lettered_total`, `feed_lag` and the process' own (resident memory,
-//! open file descriptors, CPU seconds). No id or user value is ever a label.
+//! Prometheus metrics (book chapters 13 and 14). One recorder for the process; every
+//! service port serves it at `/metrics` (labels say which service). Every name carries the
+//! `movieapp_` prefix, counters end in `_total`, units are in the names, and each has HELP
+//! text, so `promtool check metrics` is clean. The per-endpoint ones are kept by
+//! [`super::endpoint`], the one layer every call passes through. No id or user value is
+//! ever a label. The process' own metrics (`process_cpu_seconds_total`, resident memory,
+//! open file descriptors) keep their standard names. See docs/design.md, "Metrics".
 
-use std::{future::Future, sync::OnceLock, time::Instant};
+use std::sync::OnceLock;
 
+use metrics::Unit;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-use super::ServiceError;
+/// Calls per `service` and `endpoint` (gRPC method, or HTTP method and route).
+pub const CALLS: &str = "movieapp_calls_total";
+/// Calls that succeeded, per `service` and `endpoint`.
+pub const SUCCESSES: &str = "movieapp_successes_total";
+/// Calls that failed, per `service`, `endpoint` and `error` (the gRPC code, snake_case).
+pub const ERRORS: &str = "movieapp_errors_total";
+/// How long calls took, per `service` and `endpoint`.
+pub const DURATION: &str = "movieapp_request_duration_seconds";
+/// Times a service started (the book's `service_started`).
+pub const STARTED: &str = "movieapp_service_started_total";
+/// 1 while a service is serving.
+pub const UP: &str = "movieapp_service_up";
+pub const CACHE_HITS: &str = "movieapp_metadata_cache_hits_total";
+pub const CACHE_MISSES: &str = "movieapp_metadata_cache_misses_total";
+pub const FEED_APPLIED: &str = "movieapp_feed_events_applied_total";
+pub const FEED_DEAD_LETTERED: &str = "movieapp_feed_events_dead_lettered_total";
+pub const FEED_LAG: &str = "movieapp_feed_lag_events";
 
 /// Latency buckets, in seconds: 100 µs to 10 s.
 const BUCKETS: &[f64] = &[
@@ -28,7 +42,8 @@ struct Exporter {
 
 static EXPORTER: OnceLock<Exporter> = OnceLock::new();
 
-/// Installs the process-wide recorder (once; later calls do nothing).
+/// Installs the process-wide recorder and describes every metric (once; later calls do
+/// nothing).
 pub fn install() {
     EXPORTER.get_or_init(|| {
         let handle = PrometheusBuilder::new()
@@ -38,10 +53,36 @@ pub fn install() {
                 |e| tracing::warn!(error = %e, "metrics are disabled: cannot install the recorder"),
             )
             .ok();
+        describe();
         let process = metrics_process::Collector::default();
         process.describe();
         Exporter { handle, process }
     });
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(CALLS, "Calls received, per service and endpoint.");
+    describe_counter!(SUCCESSES, "Calls answered successfully.");
+    describe_counter!(ERRORS, "Calls answered with an error, by gRPC code.");
+    describe_histogram!(
+        DURATION,
+        Unit::Seconds,
+        "Time from receiving a call to its response headers."
+    );
+    describe_counter!(STARTED, "Times the service started.");
+    describe_gauge!(UP, "1 while the service is serving, 0 while stopping.");
+    describe_counter!(CACHE_HITS, "Metadata reads answered from the cache.");
+    describe_counter!(CACHE_MISSES, "Metadata reads that went to the database.");
+    describe_counter!(FEED_APPLIED, "Rating events applied from the feed.");
+    describe_counter!(
+        FEED_DEAD_LETTERED,
+        "Rating events sent to the dead-letter topic."
+    );
+    describe_gauge!(
+        FEED_LAG,
+        "Events in the feed not yet applied by the consumer group."
+    );
 }
 
 /// The Prometheus text exposition of every metric.
@@ -58,70 +99,37 @@ pub fn render() -> String {
     }
 }
 
-/// The `error` label of a failure.
-pub trait ErrorLabel {
-    fn error_label(&self) -> &'static str;
-}
-
-impl ErrorLabel for ServiceError {
-    fn error_label(&self) -> &'static str {
-        match self {
-            ServiceError::InvalidArgument(_) => "invalid_argument",
-            ServiceError::NotFound(_) => "not_found",
-            ServiceError::Unavailable(_) => "unavailable",
-            ServiceError::DeadlineExceeded(_) => "deadline_exceeded",
-            ServiceError::Internal(_) => "internal",
-        }
+/// The `error` label of a failure: its gRPC code in snake_case.
+pub fn error_label(code: tonic::Code) -> &'static str {
+    use tonic::Code;
+    match code {
+        Code::Ok => "ok",
+        Code::Cancelled => "cancelled",
+        Code::Unknown => "unknown",
+        Code::InvalidArgument => "invalid_argument",
+        Code::DeadlineExceeded => "deadline_exceeded",
+        Code::NotFound => "not_found",
+        Code::AlreadyExists => "already_exists",
+        Code::PermissionDenied => "permission_denied",
+        Code::ResourceExhausted => "resource_exhausted",
+        Code::FailedPrecondition => "failed_precondition",
+        Code::Aborted => "aborted",
+        Code::OutOfRange => "out_of_range",
+        Code::Unimplemented => "unimplemented",
+        Code::Internal => "internal",
+        Code::Unavailable => "unavailable",
+        Code::DataLoss => "data_loss",
+        Code::Unauthenticated => "unauthenticated",
     }
 }
 
-impl ErrorLabel for tonic::Status {
-    fn error_label(&self) -> &'static str {
-        use tonic::Code;
-        match self.code() {
-            Code::InvalidArgument => "invalid_argument",
-            Code::NotFound => "not_found",
-            Code::Unavailable => "unavailable",
-            Code::DeadlineExceeded => "deadline_exceeded",
-            Code::Unauthenticated => "unauthenticated",
-            Code::ResourceExhausted => "resource_exhausted",
-            _ => "internal",
-        }
-    }
-}
-
-/// Runs one call of `endpoint` of `service`, counting it and timing it.
-pub async fn track<T, E: ErrorLabel>(
-    service: &'static str,
-    endpoint: &'static str,
-    call: impl Future<Output = Result<T, E>>,
-) -> Result<T, E> {
-    let started = Instant::now();
-    let result = call.await;
-    let labels = [("service", service), ("endpoint", endpoint)];
-    metrics::counter!("calls_total", &labels).increment(1);
-    match &result {
-        Ok(_) => metrics::counter!("successes_total", &labels).increment(1),
-        Err(e) => metrics::counter!(
-            "errors_total",
-            "service" => service,
-            "endpoint" => endpoint,
-            "error" => e.error_label()
-        )
-        .increment(1),
-    }
-    metrics::histogram!("request_duration_seconds", &labels)
-        .record(started.elapsed().as_secs_f64());
-    result
-}
-
-/// Marks `service` as started and up (`service_started`, `service_up`).
+/// Marks `service` as started and up.
 pub fn service_started(service: &'static str) {
-    metrics::counter!("service_started", "service" => service).increment(1);
-    metrics::gauge!("service_up", "service" => service).set(1.0);
+    metrics::counter!(STARTED, "service" => service).increment(1);
+    metrics::gauge!(UP, "service" => service).set(1.0);
 }
 
 /// Marks `service` as no longer serving.
 pub fn service_stopping(service: &'static str) {
-    metrics::gauge!("service_up", "service" => service).set(0.0);
+    metrics::gauge!(UP, "service" => service).set(0.0);
 }

@@ -15,24 +15,24 @@ use std::{
 
 use tokio::{
     net::TcpListener,
-    sync::watch,
     task::{JoinHandle, JoinSet},
 };
+use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tracing::Instrument;
 
-use super::{ServiceKind, grpc, health::Readiness, http, metadata, movie, rating};
+use super::{endpoint::Endpoints, grpc, health::Readiness, http, metadata, movie, rating};
 use crate::{
     broker::{Broker, BrokerError, BrokerSettings, RATING_GROUP, RATINGS_TOPIC},
     discovery::{
         Registry, RegistryError, RegistrySettings, balancer::Balancer, instance::Registration,
     },
     pb::{
-        metadata_service_server::{self, MetadataServiceServer},
-        movie_service_server::{self, MovieServiceServer},
-        rating_service_server::{self, RatingServiceServer},
+        metadata_service_server::MetadataServiceServer, movie_service_server::MovieServiceServer,
+        rating_service_server::RatingServiceServer,
     },
+    service::{ServiceKind, dial_addr},
     sqlite::StorageError,
     telemetry,
 };
@@ -156,7 +156,7 @@ pub async fn run(
     } else {
         None
     };
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let stop = CancellationToken::new();
     let mut servers = JoinSet::new();
     let mut started = Vec::new();
     let mut registrations = Vec::new();
@@ -172,29 +172,27 @@ pub async fn run(
         let registration = Registration::start(
             Arc::clone(&registry),
             service.name(),
-            &dialable(addr).to_string(),
+            &dial_addr(addr).to_string(),
             config.heartbeat_interval,
         )
+        .instrument(telemetry::context(service.name(), "registry"))
         .await
         .map_err(|source| ServeError::Register { service, source })?;
-        let (routes, reporter, tasks) = routes(
+        let (routes, endpoints, reporter, tasks) = routes(
             prepared,
             &registry,
             broker.as_ref(),
             Arc::clone(&registration.healthy),
-            stop_rx.clone(),
+            stop.clone(),
         )
         .await?;
         background.extend(tasks);
-        let mut stop = stop_rx.clone();
+        let stopped = stop.clone().cancelled_owned();
         let context = telemetry::context(service.name(), "server");
         context.in_scope(|| tracing::info!(%addr, instance = %registration.instance_id, "serving"));
         servers.spawn(
             async move {
-                let result = grpc::serve(service.name(), listener, routes, async move {
-                    let _ = stop.wait_for(|stopped| *stopped).await;
-                })
-                .await;
+                let result = grpc::serve(listener, routes, endpoints, stopped).await;
                 (service, result)
             }
             .instrument(context),
@@ -227,7 +225,7 @@ pub async fn run(
             .set_service_status("", ServingStatus::NotServing)
             .await;
     }
-    let _ = stop_tx.send(true);
+    stop.cancel();
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
         while let Some(joined) = servers.join_next().await {
             if let Some(e) = server_failure(joined) {
@@ -335,17 +333,6 @@ async fn bind(host: &str, service: ServiceKind, port: u16) -> Result<TcpListener
         })
 }
 
-/// The address other processes dial: a wildcard bind is reached over loopback.
-fn dialable(addr: SocketAddr) -> SocketAddr {
-    match addr.ip() {
-        ip if ip.is_unspecified() && ip.is_ipv4() => {
-            SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, addr.port()))
-        }
-        ip if ip.is_unspecified() => SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port())),
-        _ => addr,
-    }
-}
-
 /// A service's routes: its gRPC API with health and reflection, and its HTTP API with
 /// `/healthz` and `/readyz`, on one port. Also returns the tasks running until `stop`: the
 /// mirror of readiness into gRPC health, and for rating the feed ingester.
@@ -354,19 +341,19 @@ async fn routes(
     registry: &Arc<dyn Registry>,
     broker: Option<&Arc<dyn Broker>>,
     heartbeat: Arc<AtomicBool>,
-    stop: watch::Receiver<bool>,
-) -> Result<(Routes, HealthReporter, Vec<JoinHandle<()>>), ServeError> {
+    stop: CancellationToken,
+) -> Result<(Routes, Endpoints, HealthReporter, Vec<JoinHandle<()>>), ServeError> {
     let mut tasks = Vec::new();
-    let readiness = Readiness::default().heartbeat(heartbeat);
+    let readiness = Readiness::default().flag(heartbeat, "the registry heartbeat is failing");
     let service = prepared.service();
-    let (grpc, api, grpc_name, readiness) = match prepared {
+    let (grpc, api, readiness) = match prepared {
         Prepared::Metadata(repo) => {
             let readiness = readiness.database(repo.database());
             let controller = Arc::new(metadata::controller::Controller::new(repo));
-            let api = metadata::http::router(Arc::clone(&controller));
+            let api = metadata::http::api(Arc::clone(&controller));
             let handler = metadata::handler::Handler::new(controller);
             let grpc = Routes::new(MetadataServiceServer::new(handler));
-            (grpc, api, metadata_service_server::SERVICE_NAME, readiness)
+            (grpc, api, readiness)
         }
         Prepared::Rating(repo) => {
             let mut readiness = readiness.database(repo.database());
@@ -378,30 +365,35 @@ async fn routes(
                     RATINGS_TOPIC,
                     RATING_GROUP,
                 );
-                readiness = readiness.ingester(Arc::clone(&feed.stats));
-                tasks
-                    .push(tokio::spawn(feed.run(stop.clone()).instrument(
-                        telemetry::context(rating::SERVICE_NAME, "ingester"),
-                    )));
+                readiness = readiness.flag(
+                    Arc::clone(&feed.stats.running),
+                    "the rating feed ingester is not running",
+                );
+                tasks.push(tokio::spawn(
+                    feed.run(stop.clone())
+                        .instrument(telemetry::context(service.name(), "ingester")),
+                ));
             }
-            let api = rating::http::router(Arc::clone(&controller));
+            let api = rating::http::api(Arc::clone(&controller));
             let handler = rating::handler::Handler::new(controller);
             let grpc = Routes::new(RatingServiceServer::new(handler));
-            (grpc, api, rating_service_server::SERVICE_NAME, readiness)
+            (grpc, api, readiness)
         }
         Prepared::Movie => {
-            let balancer = |service| Balancer::new(service, Arc::clone(registry));
+            let balancer =
+                |service: ServiceKind| Balancer::new(service.name(), Arc::clone(registry));
             let controller = Arc::new(movie::controller::Controller::new(
-                movie::gateway::MetadataClient::new(balancer(metadata::SERVICE_NAME)),
-                movie::gateway::RatingClient::new(balancer(rating::SERVICE_NAME)),
+                movie::gateway::MetadataClient::new(balancer(ServiceKind::Metadata)),
+                movie::gateway::RatingClient::new(balancer(ServiceKind::Rating)),
             ));
-            let api = movie::http::router(Arc::clone(&controller));
+            let api = movie::http::api(Arc::clone(&controller));
             let handler = movie::handler::Handler::new(controller);
             let grpc = Routes::new(MovieServiceServer::new(handler));
-            (grpc, api, movie_service_server::SERVICE_NAME, readiness)
+            (grpc, api, readiness)
         }
     };
-    let (grpc, reporter) = grpc::with_health_and_reflection(grpc)?;
+    let grpc_name = service.grpc_name();
+    let (grpc, reporter) = grpc::with_health_and_reflection(service, grpc)?;
     let readiness = Arc::new(readiness);
     // Serving from the start if ready; the mirror keeps it so.
     let initial = match readiness.check().await {
@@ -414,7 +406,14 @@ async fn routes(
             .mirror(reporter.clone(), grpc_name, stop)
             .instrument(telemetry::context(service.name(), "health")),
     ));
-    Ok((http::combine(grpc, api, readiness), reporter, tasks))
+    let (routes, http_routes) = http::combine(grpc, api, readiness);
+    let endpoints = Endpoints::new(
+        service,
+        &grpc::DESCRIPTOR_SETS,
+        &grpc::served(service),
+        &http_routes,
+    );
+    Ok((routes, endpoints, reporter, tasks))
 }
 
 /// Sets the health of a gRPC service name and of the server as a whole ("").

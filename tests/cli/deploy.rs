@@ -95,11 +95,11 @@ fn every_metric_in_the_rules_and_the_dashboard_is_exposed() {
         }
     }
     for expected in [
-        "service_up",
-        "calls_total",
-        "errors_total",
-        "request_duration_seconds_bucket",
-        "feed_lag",
+        "movieapp_service_up",
+        "movieapp_calls_total",
+        "movieapp_errors_total",
+        "movieapp_request_duration_seconds_bucket",
+        "movieapp_feed_lag_events",
     ] {
         assert!(names.contains(expected), "{expected} is used: {names:?}");
     }
@@ -129,10 +129,32 @@ fn every_metric_in_the_rules_and_the_dashboard_is_exposed() {
 #[test]
 fn metric_names_are_read_out_of_promql() {
     let names = metric_names(
-        r#"sum by (service) (rate(errors_total{error=~"internal|x"}[5m])) / sum by (service) (rate(calls_total[5m])) > 0.05"#,
+        r#"sum by (service) (rate(movieapp_errors_total{error=~"internal|x"}[5m])) / sum by (service) (rate(movieapp_calls_total[5m])) > 0.05"#,
     );
     assert_eq!(
         names,
-        BTreeSet::from(["calls_total".to_owned(), "errors_total".to_owned()])
+        BTreeSet::from([
+            "movieapp_calls_total".to_owned(),
+            "movieapp_errors_total".to_owned()
+        ])
+    );
+}
+
+#[test]
+fn promtool_accepts_the_alerting_rules() {
+    let Some(promtool) = crate::support::test_tool("PROMTOOL") else {
+        return;
+    };
+    let rules = repo_root().join("deploy/alerts.rules");
+    let out = std::process::Command::new(promtool)
+        .args(["check", "rules"])
+        .arg(&rules)
+        .output()
+        .expect("run promtool");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
 }

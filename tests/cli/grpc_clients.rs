@@ -3,21 +3,42 @@
 
 use std::process::Command;
 
-use crate::support::{Server, repo_root};
+use crate::support::{Server, repo_root, test_tool};
 
 /// The Python interpreter with grpcio, set up by scripts/test.sh.
 fn python() -> Option<String> {
-    match std::env::var("GRPC_TEST_PYTHON") {
-        Ok(python) => Some(python),
-        Err(_) if std::env::var_os("CI").is_some() => {
-            panic!("GRPC_TEST_PYTHON is not set: CI must run the tests through scripts/test.sh")
-        }
-        Err(_) => {
-            eprintln!(
-                "skipped: GRPC_TEST_PYTHON is not set; run scripts/test.sh to include this test"
-            );
-            None
-        }
+    test_tool("GRPC_TEST_PYTHON")
+}
+
+#[test]
+fn grpcurl_lists_only_what_each_port_serves() {
+    let Some(grpcurl) = test_tool("GRPCURL") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    for (service, grpc_name) in [
+        ("metadata", "MetadataService"),
+        ("rating", "RatingService"),
+        ("movie", "MovieService"),
+    ] {
+        let out = Command::new(&grpcurl)
+            .args(["-plaintext", server.addr(service), "list"])
+            .output()
+            .expect("run grpcurl");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{service}: {stdout}");
+        let listed: Vec<&str> = stdout.lines().collect();
+        assert_eq!(
+            listed,
+            [
+                grpc_name,
+                "grpc.health.v1.Health",
+                "grpc.reflection.v1.ServerReflection",
+                "grpc.reflection.v1alpha.ServerReflection",
+            ],
+            "{service}"
+        );
     }
 }
 
@@ -100,12 +121,17 @@ async fn health_and_reflection_are_served_on_every_port() {
         let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
             panic!("unexpected reflection answer: {response:?}");
         };
-        let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-        assert!(names.iter().any(|n| n == grpc_name), "{service}: {names:?}");
-        assert!(
-            names.iter().any(|n| n == "grpc.health.v1.Health"),
-            "{service}: {names:?}"
-        );
+        let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+        names.sort();
+        // Each port describes only what it serves: no other service of ours.
+        let mut expected = vec![
+            grpc_name,
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+            "grpc.reflection.v1alpha.ServerReflection",
+        ];
+        expected.sort();
+        assert_eq!(names, expected, "{service}");
     }
     // Stop from a blocking thread so this runtime keeps driving the client connections,
     // which must answer the server's graceful-shutdown handshake.

@@ -6,7 +6,7 @@ use movieapp::pb::{
     metadata_service_client::MetadataServiceClient,
 };
 
-use crate::support::Server;
+use crate::support::{Server, http_get, movieapp, test_tool};
 
 /// The value of the sample `series` (name and labels exactly as exposed).
 fn sample(text: &str, series: &str) -> f64 {
@@ -78,67 +78,88 @@ async fn counters_per_endpoint_and_error_kind_are_exact() {
     );
     let text = response.text().await.unwrap();
     let grpc_get = r#"{service="metadata",endpoint="GetMetadata"}"#;
-    assert_eq!(sample(&text, &format!("calls_total{grpc_get}")), 4.0);
-    assert_eq!(sample(&text, &format!("successes_total{grpc_get}")), 2.0);
+    assert_eq!(
+        sample(&text, &format!("movieapp_calls_total{grpc_get}")),
+        4.0
+    );
+    assert_eq!(
+        sample(&text, &format!("movieapp_successes_total{grpc_get}")),
+        2.0
+    );
     assert_eq!(
         sample(
             &text,
-            r#"errors_total{service="metadata",endpoint="GetMetadata",error="not_found"}"#
+            r#"movieapp_errors_total{service="metadata",endpoint="GetMetadata",error="not_found"}"#
         ),
         1.0
     );
     assert_eq!(
         sample(
             &text,
-            r#"errors_total{service="metadata",endpoint="GetMetadata",error="invalid_argument"}"#
+            r#"movieapp_errors_total{service="metadata",endpoint="GetMetadata",error="invalid_argument"}"#
         ),
         1.0
     );
     assert_eq!(
-        sample(&text, &format!("request_duration_seconds_count{grpc_get}")),
+        sample(
+            &text,
+            &format!("movieapp_request_duration_seconds_count{grpc_get}")
+        ),
         4.0
     );
     assert_eq!(
         sample(
             &text,
-            r#"calls_total{service="metadata",endpoint="PutMetadata"}"#
+            r#"movieapp_calls_total{service="metadata",endpoint="PutMetadata"}"#
         ),
         1.0
     );
     assert_eq!(
         sample(
             &text,
-            r#"successes_total{service="metadata",endpoint="PutMetadata"}"#
+            r#"movieapp_successes_total{service="metadata",endpoint="PutMetadata"}"#
         ),
         1.0
     );
     let http_get = r#"{service="metadata",endpoint="GET /metadata"}"#;
-    assert_eq!(sample(&text, &format!("calls_total{http_get}")), 2.0);
-    assert_eq!(sample(&text, &format!("successes_total{http_get}")), 1.0);
+    assert_eq!(
+        sample(&text, &format!("movieapp_calls_total{http_get}")),
+        2.0
+    );
+    assert_eq!(
+        sample(&text, &format!("movieapp_successes_total{http_get}")),
+        1.0
+    );
     assert_eq!(
         sample(
             &text,
-            r#"errors_total{service="metadata",endpoint="GET /metadata",error="invalid_argument"}"#
+            r#"movieapp_errors_total{service="metadata",endpoint="GET /metadata",error="invalid_argument"}"#
         ),
         1.0
     );
     // First read of "1" and the unknown id missed; the second read and HTTP's hit.
-    assert_eq!(sample(&text, "metadata_cache_hits_total"), 2.0);
-    assert_eq!(sample(&text, "metadata_cache_misses_total"), 2.0);
+    assert_eq!(sample(&text, "movieapp_metadata_cache_hits_total"), 2.0);
+    assert_eq!(sample(&text, "movieapp_metadata_cache_misses_total"), 2.0);
     for service in ["metadata", "rating", "movie"] {
         assert_eq!(
-            sample(&text, &format!(r#"service_up{{service="{service}"}}"#)),
+            sample(
+                &text,
+                &format!(r#"movieapp_service_up{{service="{service}"}}"#)
+            ),
             1.0
         );
         assert_eq!(
-            sample(&text, &format!(r#"service_started{{service="{service}"}}"#)),
+            sample(
+                &text,
+                &format!(r#"movieapp_service_started_total{{service="{service}"}}"#)
+            ),
             1.0
         );
     }
     assert!(sample(&text, "process_resident_memory_bytes") > 0.0);
     assert!(sample(&text, "process_open_fds") > 0.0);
     assert!(
-        text.contains(r#"feed_lag{topic="ratings",group="rating"}"#),
+        text.contains(r#"movieapp_feed_lag_events{topic="ratings",group="rating"}"#),
         "{text}"
     );
     // Never an id or a user value as a label.
@@ -150,8 +171,68 @@ async fn counters_per_endpoint_and_error_kind_are_exact() {
     let movie = format!("http://{}/metrics", server.addr("movie"));
     let from_movie = http.get(movie).send().await.unwrap().text().await.unwrap();
     assert!(
-        from_movie.contains(&format!("calls_total{grpc_get} 4")),
+        from_movie.contains(&format!("movieapp_calls_total{grpc_get} 4")),
         "{from_movie}"
     );
     drop(server);
+}
+
+/// Every family has HELP text and movieapp's prefix (the process' own keep their standard
+/// names), and `promtool check metrics` finds nothing to fix.
+#[test]
+fn metrics_follow_prometheus_conventions() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let metadata = server.addr("metadata");
+    // A success, a hit and a miss, and an error, so every kind of series is there.
+    let put = ["movie", "put", "1", "--title", "T", "--addr", metadata];
+    assert_eq!(movieapp(&put).code, Some(0));
+    for id in ["1", "1", "2"] {
+        let _ = movieapp(&["movie", "get", id, "--addr", server.addr("movie")]);
+    }
+    let (status, text) = http_get(metadata, "/metrics");
+    assert_eq!(status, 200);
+    let mut families = 0;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            families += 1;
+            let name = rest.split(' ').next().unwrap();
+            assert!(
+                name.starts_with("movieapp_") || name.starts_with("process_"),
+                "{name} lacks the movieapp_ prefix"
+            );
+            assert!(
+                text.contains(&format!("# HELP {name} ")),
+                "{name} has no HELP text"
+            );
+        }
+    }
+    assert!(families >= 10, "{text}");
+    let Some(promtool) = test_tool("PROMTOOL") else {
+        return;
+    };
+    let mut child = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run promtool");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool: {said}"
+    );
 }

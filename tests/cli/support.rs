@@ -312,3 +312,19 @@ pub fn http_get(addr: &str, path: &str) -> (u16, String) {
         .to_owned();
     (status, body)
 }
+
+/// A tool or interpreter the tests use, named by the environment variable scripts/test.sh
+/// sets (`GRPC_TEST_PYTHON`, `GRPCURL`, `PROMTOOL`). Missing: a failure in CI, a skipped
+/// test (with a line saying so) elsewhere.
+pub fn test_tool(variable: &str) -> Option<String> {
+    match std::env::var(variable) {
+        Ok(path) if !path.is_empty() => Some(path),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("{variable} is not set: CI must run the tests through scripts/test.sh")
+        }
+        _ => {
+            eprintln!("skipped: {variable} is not set; run scripts/test.sh to include this test");
+            None
+        }
+    }
+}

@@ -11,7 +11,10 @@ use std::{
 
 use crate::{
     model::Metadata,
-    server::error::{RepositoryError, ServiceError},
+    server::{
+        error::{RepositoryError, ServiceError},
+        metrics as metric_names,
+    },
 };
 
 /// Storage the controller reads through.
@@ -113,9 +116,9 @@ impl Cache {
             .filter(|(_, cached_at)| cached_at.elapsed() < self.ttl)
             .map(|(metadata, _)| metadata.clone());
         let (counter, metric) = if hit.is_some() {
-            (&self.hits, "metadata_cache_hits_total")
+            (&self.hits, metric_names::CACHE_HITS)
         } else {
-            (&self.misses, "metadata_cache_misses_total")
+            (&self.misses, metric_names::CACHE_MISSES)
         };
         counter.fetch_add(1, Ordering::Relaxed);
         metrics::counter!(metric).increment(1);

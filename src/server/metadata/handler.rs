@@ -4,14 +4,10 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::{
-    SERVICE_NAME,
-    controller::{Controller, Repository},
-};
+use super::controller::{Controller, Repository};
 use crate::{
     model::{Metadata, validate},
     pb::{self, metadata_service_server::MetadataService},
-    server::metrics,
 };
 
 pub struct Handler<R> {
@@ -30,30 +26,24 @@ impl<R: Repository> MetadataService for Handler<R> {
         &self,
         request: Request<pb::GetMetadataRequest>,
     ) -> Result<Response<pb::GetMetadataResponse>, Status> {
-        metrics::track(SERVICE_NAME, "GetMetadata", async move {
-            let id = request.into_inner().movie_id;
-            validate::id("movie id", &id)?;
-            let metadata = self.controller.get(&id).await?;
-            Ok::<_, Status>(Response::new(pb::GetMetadataResponse {
-                metadata: Some(metadata.into()),
-            }))
-        })
-        .await
+        let id = request.into_inner().movie_id;
+        validate::id("movie id", &id)?;
+        let metadata = self.controller.get(&id).await?;
+        Ok::<_, Status>(Response::new(pb::GetMetadataResponse {
+            metadata: Some(metadata.into()),
+        }))
     }
 
     async fn put_metadata(
         &self,
         request: Request<pb::PutMetadataRequest>,
     ) -> Result<Response<pb::PutMetadataResponse>, Status> {
-        metrics::track(SERVICE_NAME, "PutMetadata", async move {
-            let wire = request
-                .into_inner()
-                .metadata
-                .ok_or_else(|| validate::missing("metadata"))?;
-            let metadata = Metadata::try_from(wire)?;
-            self.controller.put(metadata).await?;
-            Ok::<_, Status>(Response::new(pb::PutMetadataResponse {}))
-        })
-        .await
+        let wire = request
+            .into_inner()
+            .metadata
+            .ok_or_else(|| validate::missing("metadata"))?;
+        let metadata = Metadata::try_from(wire)?;
+        self.controller.put(metadata).await?;
+        Ok::<_, Status>(Response::new(pb::PutMetadataResponse {}))
     }
 }

@@ -3,22 +3,17 @@
 use std::{collections::HashMap, sync::Arc};
 
 use axum::{
-    Router,
     extract::{Query, State, rejection::QueryRejection},
+    http::Method,
     response::Response,
-    routing::get,
 };
 
-use super::SERVICE_NAME;
 use super::controller::{Controller, Repository};
-use crate::server::{
-    http::{Params, respond},
-    metrics,
-};
+use crate::server::http::{Api, Params, respond};
 
-pub fn router<R: Repository>(controller: Arc<Controller<R>>) -> axum::Router {
-    Router::new()
-        .route("/metadata", get(get_metadata::<R>))
+pub fn api<R: Repository>(controller: Arc<Controller<R>>) -> Api {
+    Api::new()
+        .route(Method::GET, "/metadata", get_metadata::<R>)
         .with_state(controller)
 }
 
@@ -26,10 +21,9 @@ async fn get_metadata<R: Repository>(
     State(controller): State<Arc<Controller<R>>>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Response {
-    let result = metrics::track(SERVICE_NAME, "GET /metadata", async {
+    let result = async {
         let params = Params::parse(query)?;
         controller.get(params.movie_id()?).await
-    })
-    .await;
-    respond(result)
+    };
+    respond(result.await)
 }

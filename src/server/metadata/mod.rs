@@ -4,6 +4,3 @@ pub mod controller;
 pub mod handler;
 pub mod http;
 pub mod repository;
-
-/// The name the service registers under and that callers discover.
-pub const SERVICE_NAME: &str = "metadata";

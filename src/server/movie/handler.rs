@@ -4,14 +4,10 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::{
-    SERVICE_NAME,
-    controller::{Controller, MetadataGateway, RatingGateway},
-};
+use super::controller::{Controller, MetadataGateway, RatingGateway};
 use crate::{
     model::validate,
     pb::{self, movie_service_server::MovieService},
-    server::metrics,
 };
 
 pub struct Handler<M, R> {
@@ -30,14 +26,11 @@ impl<M: MetadataGateway, R: RatingGateway> MovieService for Handler<M, R> {
         &self,
         request: Request<pb::GetMovieDetailsRequest>,
     ) -> Result<Response<pb::GetMovieDetailsResponse>, Status> {
-        metrics::track(SERVICE_NAME, "GetMovieDetails", async move {
-            let id = request.into_inner().movie_id;
-            validate::id("movie id", &id)?;
-            let details = self.controller.get(&id).await?;
-            Ok::<_, Status>(Response::new(pb::GetMovieDetailsResponse {
-                movie_details: Some(details.into()),
-            }))
-        })
-        .await
+        let id = request.into_inner().movie_id;
+        validate::id("movie id", &id)?;
+        let details = self.controller.get(&id).await?;
+        Ok::<_, Status>(Response::new(pb::GetMovieDetailsResponse {
+            movie_details: Some(details.into()),
+        }))
     }
 }

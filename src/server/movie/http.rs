@@ -4,24 +4,17 @@
 use std::{collections::HashMap, sync::Arc};
 
 use axum::{
-    Router,
     extract::{Query, State, rejection::QueryRejection},
+    http::Method,
     response::Response,
-    routing::get,
 };
 
-use super::SERVICE_NAME;
 use super::controller::{Controller, MetadataGateway, RatingGateway};
-use crate::server::{
-    http::{Params, respond},
-    metrics,
-};
+use crate::server::http::{Api, Params, respond};
 
-pub fn router<M: MetadataGateway, R: RatingGateway>(
-    controller: Arc<Controller<M, R>>,
-) -> axum::Router {
-    Router::new()
-        .route("/movie", get(get_movie::<M, R>))
+pub fn api<M: MetadataGateway, R: RatingGateway>(controller: Arc<Controller<M, R>>) -> Api {
+    Api::new()
+        .route(Method::GET, "/movie", get_movie::<M, R>)
         .with_state(controller)
 }
 
@@ -29,10 +22,9 @@ async fn get_movie<M: MetadataGateway, R: RatingGateway>(
     State(controller): State<Arc<Controller<M, R>>>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Response {
-    let result = metrics::track(SERVICE_NAME, "GET /movie", async {
+    let result = async {
         let params = Params::parse(query)?;
         controller.get(params.movie_id()?).await
-    })
-    .await;
-    respond(result)
+    };
+    respond(result.await)
 }

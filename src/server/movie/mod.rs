@@ -5,6 +5,3 @@ pub mod controller;
 pub mod gateway;
 pub mod handler;
 pub mod http;
-
-/// The name the service registers under and that callers discover.
-pub const SERVICE_NAME: &str = "movie";

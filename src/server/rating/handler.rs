@@ -4,14 +4,10 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::{
-    SERVICE_NAME,
-    controller::{Controller, Repository},
-};
+use super::controller::{Controller, Repository};
 use crate::{
     model::{RatingValue, RecordKey, UserRating},
     pb::{self, rating_service_server::RatingService},
-    server::metrics,
 };
 
 pub struct Handler<R> {
@@ -30,29 +26,23 @@ impl<R: Repository> RatingService for Handler<R> {
         &self,
         request: Request<pb::GetAggregatedRatingRequest>,
     ) -> Result<Response<pb::GetAggregatedRatingResponse>, Status> {
-        metrics::track(SERVICE_NAME, "GetAggregatedRating", async move {
-            let req = request.into_inner();
-            let key = RecordKey::new(req.record_id, req.record_type)?;
-            let aggregate = self.controller.aggregated_rating(&key).await?;
-            Ok::<_, Status>(Response::new(pb::GetAggregatedRatingResponse {
-                rating_value: aggregate.mean,
-            }))
-        })
-        .await
+        let req = request.into_inner();
+        let key = RecordKey::new(req.record_id, req.record_type)?;
+        let aggregate = self.controller.aggregated_rating(&key).await?;
+        Ok::<_, Status>(Response::new(pb::GetAggregatedRatingResponse {
+            rating_value: aggregate.mean,
+        }))
     }
 
     async fn put_rating(
         &self,
         request: Request<pb::PutRatingRequest>,
     ) -> Result<Response<pb::PutRatingResponse>, Status> {
-        metrics::track(SERVICE_NAME, "PutRating", async move {
-            let req = request.into_inner();
-            let key = RecordKey::new(req.record_id, req.record_type)?;
-            let value = RatingValue::new(i64::from(req.rating_value))?;
-            let rating = UserRating::new(key, req.user_id, value)?;
-            self.controller.put_rating(rating).await?;
-            Ok::<_, Status>(Response::new(pb::PutRatingResponse {}))
-        })
-        .await
+        let req = request.into_inner();
+        let key = RecordKey::new(req.record_id, req.record_type)?;
+        let value = RatingValue::new(i64::from(req.rating_value))?;
+        let rating = UserRating::new(key, req.user_id, value)?;
+        self.controller.put_rating(rating).await?;
+        Ok::<_, Status>(Response::new(pb::PutRatingResponse {}))
     }
 }

@@ -6,28 +6,24 @@
 use std::{collections::HashMap, sync::Arc};
 
 use axum::{
-    Router,
     extract::{Query, State, rejection::QueryRejection},
+    http::Method,
     response::Response,
-    routing::get,
 };
 
-use super::{
-    SERVICE_NAME,
-    controller::{Controller, Repository},
-};
+use super::controller::{Controller, Repository};
 use crate::{
     model::{MOVIE_RECORD_TYPE, RatingValue, RecordKey, UserRating, validate},
     server::{
         ServiceError,
-        http::{Params, respond},
-        metrics,
+        http::{Api, Params, respond},
     },
 };
 
-pub fn router<R: Repository>(controller: Arc<Controller<R>>) -> axum::Router {
-    Router::new()
-        .route("/rating", get(get_rating::<R>).put(put_rating::<R>))
+pub fn api<R: Repository>(controller: Arc<Controller<R>>) -> Api {
+    Api::new()
+        .route(Method::GET, "/rating", get_rating::<R>)
+        .route(Method::PUT, "/rating", put_rating::<R>)
         .with_state(controller)
 }
 
@@ -40,20 +36,19 @@ async fn get_rating<R: Repository>(
     State(controller): State<Arc<Controller<R>>>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Response {
-    let result = metrics::track(SERVICE_NAME, "GET /rating", async {
+    let result = async {
         let params = Params::parse(query)?;
         let key = key(&params)?;
         controller.aggregated_rating(&key).await
-    })
-    .await;
-    respond(result.map(|aggregate| aggregate.mean))
+    };
+    respond(result.await.map(|aggregate| aggregate.mean))
 }
 
 async fn put_rating<R: Repository>(
     State(controller): State<Arc<Controller<R>>>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Response {
-    let result = metrics::track(SERVICE_NAME, "PUT /rating", async {
+    let result = async {
         let params = Params::parse(query)?;
         let key = key(&params)?;
         let value = validate::rating_value_text(params.required("value")?)?;
@@ -64,7 +59,6 @@ async fn put_rating<R: Repository>(
         )?;
         controller.put_rating(rating.clone()).await?;
         Ok::<_, ServiceError>(rating)
-    })
-    .await;
-    respond(result)
+    };
+    respond(result.await)
 }

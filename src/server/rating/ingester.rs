@@ -20,7 +20,7 @@ use opentelemetry::{
     trace::{SpanContext, TraceContextExt},
 };
 use serde::Serialize;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -28,6 +28,7 @@ use super::controller::{Controller, Repository};
 use crate::{
     broker::{Broker, Consumer, DLQ_TOPIC, Message, Record, total_lag},
     model::RatingEvent,
+    server::metrics as metric_names,
     telemetry::propagation,
 };
 
@@ -48,7 +49,7 @@ pub struct IngestStats {
     pub applied: AtomicU64,
     pub dead_lettered: AtomicU64,
     /// False until the consumer has joined, and after it stopped.
-    pub running: AtomicBool,
+    pub running: Arc<AtomicBool>,
 }
 
 /// A dead letter: the message that could not be applied, and why.
@@ -90,7 +91,7 @@ impl<R: Repository> Ingester<R> {
 
     /// Consumes until `stop` turns true. Failures are logged and retried; it returns only
     /// when asked to stop. `stats.running` is true for as long as it runs.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+    pub async fn run(self, stop: CancellationToken) {
         self.stats.running.store(true, Ordering::Relaxed);
         let broker = self.broker.describe();
         tracing::info!(topic = %self.topic, group = %self.group, %broker, "consuming the rating feed");
@@ -99,7 +100,7 @@ impl<R: Repository> Ingester<R> {
                 Ok(consumer) => break consumer,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot join the feed; retrying");
-                    if stopped_within(&mut stop, RETRY_AFTER).await {
+                    if stopped_within(&stop, RETRY_AFTER).await {
                         self.stats.running.store(false, Ordering::Relaxed);
                         return;
                     }
@@ -112,13 +113,13 @@ impl<R: Repository> Ingester<R> {
         loop {
             let polled = tokio::select! {
                 polled = consumer.poll(BATCH, POLL_WAIT) => polled,
-                _ = stop.wait_for(|s| *s) => break,
+                () = stop.cancelled() => break,
             };
             let messages = match polled {
                 Ok(messages) => messages,
                 Err(e) => {
                     tracing::warn!(error = %e, "poll failed; retrying");
-                    if stopped_within(&mut stop, RETRY_AFTER).await {
+                    if stopped_within(&stop, RETRY_AFTER).await {
                         break;
                     }
                     continue;
@@ -130,7 +131,7 @@ impl<R: Repository> Ingester<R> {
             }
             let span = batch_span(&self.topic, &messages);
             match self
-                .ingest(consumer.as_mut(), &messages, &mut stop)
+                .ingest(consumer.as_mut(), &messages, &stop)
                 .instrument(span)
                 .await
             {
@@ -157,7 +158,7 @@ impl<R: Repository> Ingester<R> {
     /// Publishes the group's lag as the `feed_lag` gauge.
     async fn report_lag(&self) {
         match total_lag(self.broker.as_ref(), &self.topic, &self.group).await {
-            Ok(lag) => metrics::gauge!("feed_lag", "topic" => self.topic.clone(), "group" => self.group.clone())
+            Ok(lag) => metrics::gauge!(metric_names::FEED_LAG, "topic" => self.topic.clone(), "group" => self.group.clone())
                 .set(lag as f64),
             Err(e) => tracing::debug!(error = %e, "cannot read the lag"),
         }
@@ -169,7 +170,7 @@ impl<R: Repository> Ingester<R> {
         &self,
         consumer: &mut dyn Consumer,
         messages: &[Message],
-        stop: &mut watch::Receiver<bool>,
+        stop: &CancellationToken,
     ) -> Option<u64> {
         let mut changes = Vec::with_capacity(messages.len());
         let mut dead = Vec::new();
@@ -202,9 +203,9 @@ impl<R: Repository> Ingester<R> {
         self.stats
             .dead_lettered
             .fetch_add(dead.len() as u64, Ordering::Relaxed);
-        metrics::counter!("feed_events_applied_total", "topic" => self.topic.clone())
+        metrics::counter!(metric_names::FEED_APPLIED, "topic" => self.topic.clone())
             .increment(applied);
-        metrics::counter!("feed_events_dead_lettered_total", "topic" => self.topic.clone())
+        metrics::counter!(metric_names::FEED_DEAD_LETTERED, "topic" => self.topic.clone())
             .increment(dead.len() as u64);
         Some(applied)
     }
@@ -212,7 +213,7 @@ impl<R: Repository> Ingester<R> {
     /// Runs `op` until it succeeds; `None` if asked to stop first.
     async fn until_done<T, E, F, Fut>(
         &self,
-        stop: &mut watch::Receiver<bool>,
+        stop: &CancellationToken,
         what: &str,
         mut op: F,
     ) -> Option<T>
@@ -295,13 +296,12 @@ fn next_positions(messages: &[Message]) -> Vec<(u32, u64)> {
     positions
 }
 
-/// Waits `delay`; true if `stop` turned true meanwhile.
-async fn stopped_within(stop: &mut watch::Receiver<bool>, delay: Duration) -> bool {
-    let stopped = tokio::select! {
-        _ = stop.wait_for(|s| *s) => true,
-        () = tokio::time::sleep(delay) => false,
-    };
-    stopped || *stop.borrow()
+/// Waits `delay`; true if `stop` was cancelled meanwhile.
+async fn stopped_within(stop: &CancellationToken, delay: Duration) -> bool {
+    tokio::select! {
+        () = stop.cancelled() => true,
+        () = tokio::time::sleep(delay) => stop.is_cancelled(),
+    }
 }
 
 #[cfg(test)]

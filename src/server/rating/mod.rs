@@ -5,6 +5,3 @@ pub mod handler;
 pub mod http;
 pub mod ingester;
 pub mod repository;
-
-/// The name the service registers under and that callers discover.
-pub const SERVICE_NAME: &str = "rating";

@@ -1,0 +1,423 @@
+//! The one layer every call to a port passes through: it names the endpoint from the
+//! request (the gRPC method, or the HTTP method and route), opens the request span, counts
+//! the call and times it. The endpoints a port knows come from what the port serves: the
+//! gRPC methods from the services' descriptors, the HTTP routes from the router that serves
+//! them ([`super::http::Api`]), so a new route cannot go unnamed. Anything else is
+//! `unknown` (gRPC) or `METHOD other` (HTTP): never a caller's own text.
+
+use std::{
+    pin::Pin,
+    sync::{Arc, OnceLock},
+    task::{Context, Poll},
+    time::Instant,
+};
+
+use http::{Method, Request, Response, StatusCode};
+use metrics::{Counter, Histogram};
+use prost::Message;
+use tracing::Instrument;
+
+use super::{grpc, metrics as names};
+use crate::service::ServiceKind;
+
+/// Where each request is logged, at debug level: `--log-level movieapp::requests=debug`.
+pub const REQUEST_LOG: &str = "movieapp::requests";
+
+/// One named endpoint with its metric handles, registered once.
+#[derive(Debug)]
+pub struct Endpoint {
+    service: &'static str,
+    /// The `endpoint` label: `GetMetadata`, `GET /metadata`.
+    name: Arc<str>,
+    /// The trace span's name: `MetadataService/GetMetadata`, `GET /metadata`.
+    span_name: Arc<str>,
+    grpc: bool,
+    calls: Counter,
+    successes: Counter,
+    /// Registered on first use: an empty histogram is many lines of zeros per scrape.
+    duration: OnceLock<Histogram>,
+}
+
+impl Endpoint {
+    fn new(service: ServiceKind, name: String, span_name: String, grpc: bool) -> Self {
+        let labels = [
+            ("service", service.name().to_owned()),
+            ("endpoint", name.clone()),
+        ];
+        Self {
+            service: service.name(),
+            calls: metrics::counter!(names::CALLS, &labels),
+            successes: metrics::counter!(names::SUCCESSES, &labels),
+            duration: OnceLock::new(),
+            name: name.into(),
+            span_name: span_name.into(),
+            grpc,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn record(&self, started: Instant, code: tonic::Code) {
+        self.calls.increment(1);
+        if code == tonic::Code::Ok {
+            self.successes.increment(1);
+        } else {
+            metrics::counter!(
+                names::ERRORS,
+                "service" => self.service,
+                "endpoint" => self.name.to_string(),
+                "error" => names::error_label(code)
+            )
+            .increment(1);
+        }
+        self.duration
+            .get_or_init(|| {
+                metrics::histogram!(
+                    names::DURATION,
+                    "service" => self.service,
+                    "endpoint" => self.name.to_string()
+                )
+            })
+            .record(started.elapsed().as_secs_f64());
+    }
+
+    /// The span a request is served in: it gives its log lines `service`, `endpoint` and
+    /// `component` and, when traces are exported, is the server span, continuing the
+    /// caller's trace. At error level, so it exists whatever the log level.
+    fn span(&self, headers: &http::HeaderMap) -> tracing::Span {
+        let component = if self.grpc { "grpc" } else { "http" };
+        // Two call sites: the trace fields exist only when traces are exported, so the
+        // common case formats three fields.
+        if crate::telemetry::exporting() {
+            let span = tracing::error_span!(
+                parent: None,
+                "request",
+                service = self.service,
+                endpoint = &*self.name,
+                component,
+                otel.name = &*self.span_name,
+                otel.kind = "server",
+                rpc.system = self.grpc.then_some("grpc"),
+            );
+            crate::telemetry::propagation::continue_trace(&span, headers);
+            span
+        } else {
+            tracing::error_span!(
+                parent: None,
+                "request",
+                service = self.service,
+                endpoint = &*self.name,
+                component,
+            )
+        }
+    }
+}
+
+/// Every endpoint one port answers.
+#[derive(Debug)]
+pub struct Endpoints {
+    /// By gRPC path, `/MetadataService/GetMetadata`.
+    grpc: Vec<(String, Arc<Endpoint>)>,
+    /// By HTTP method and route.
+    http: Vec<(Method, &'static str, Arc<Endpoint>)>,
+    unknown_grpc: Arc<Endpoint>,
+    /// `METHOD other`, for the standard methods, then `OTHER other`.
+    other_http: Vec<(Method, Arc<Endpoint>)>,
+}
+
+/// The HTTP methods that get a label of their own on unknown routes.
+const METHODS: [Method; 7] = [
+    Method::GET,
+    Method::PUT,
+    Method::POST,
+    Method::DELETE,
+    Method::PATCH,
+    Method::HEAD,
+    Method::OPTIONS,
+];
+
+impl Endpoints {
+    /// The endpoints of a port serving `service`: the methods of `grpc_services` (full
+    /// names, found in `descriptor_sets`) and the HTTP `routes`.
+    pub fn new(
+        service: ServiceKind,
+        descriptor_sets: &[&[u8]],
+        grpc_services: &[&str],
+        routes: &[(Method, &'static str)],
+    ) -> Self {
+        let mut grpc = Vec::new();
+        for (full_name, method) in methods(descriptor_sets) {
+            if grpc_services.contains(&full_name.as_str()) {
+                let path = format!("/{full_name}/{method}");
+                let span_name = format!("{full_name}/{method}");
+                let endpoint = Endpoint::new(service, method, span_name, true);
+                grpc.push((path, Arc::new(endpoint)));
+            }
+        }
+        let http = routes
+            .iter()
+            .map(|(method, path)| {
+                let name = format!("{method} {path}");
+                let endpoint = Endpoint::new(service, name.clone(), name, false);
+                (method.clone(), *path, Arc::new(endpoint))
+            })
+            .collect();
+        let other = |method: &str| {
+            let name = format!("{method} other");
+            Arc::new(Endpoint::new(service, name.clone(), name, false))
+        };
+        let mut other_http: Vec<_> = METHODS
+            .iter()
+            .map(|m| (m.clone(), other(m.as_str())))
+            .collect();
+        other_http.push((Method::CONNECT, other("OTHER")));
+        Self {
+            grpc,
+            http,
+            unknown_grpc: Arc::new(Endpoint::new(
+                service,
+                "unknown".into(),
+                "unknown".into(),
+                true,
+            )),
+            other_http,
+        }
+    }
+
+    /// The endpoint a request is for.
+    pub fn of<B>(&self, request: &Request<B>) -> &Arc<Endpoint> {
+        let path = request.uri().path();
+        if grpc::content_kind(request.headers()) != grpc::ContentKind::Http {
+            return self
+                .grpc
+                .iter()
+                .find(|(p, _)| p == path)
+                .map_or(&self.unknown_grpc, |(_, e)| e);
+        }
+        let method = request.method();
+        if let Some((_, _, e)) = self.http.iter().find(|(m, p, _)| m == method && *p == path) {
+            return e;
+        }
+        self.other_http
+            .iter()
+            .find(|(m, _)| m == method)
+            .or(self.other_http.last())
+            .map_or(&self.unknown_grpc, |(_, e)| e)
+    }
+
+    /// Every endpoint name, for tests and documentation.
+    pub fn names(&self) -> Vec<&str> {
+        let grpc = self.grpc.iter().map(|(_, e)| e.name());
+        let http = self.http.iter().map(|(_, _, e)| e.name());
+        grpc.chain(http).collect()
+    }
+}
+
+/// `(full service name, method)` of every method in the descriptor sets.
+fn methods(descriptor_sets: &[&[u8]]) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for bytes in descriptor_sets {
+        // These are compiled in (ours by build.rs, the others by their crates): a set that
+        // does not decode is a build defect, and contributes no endpoint names.
+        let Ok(set) = prost_types::FileDescriptorSet::decode(*bytes) else {
+            continue;
+        };
+        for file in set.file {
+            let package = file.package.unwrap_or_default();
+            for service in file.service {
+                let name = service.name.unwrap_or_default();
+                let full = if package.is_empty() {
+                    name
+                } else {
+                    format!("{package}.{name}")
+                };
+                for method in service.method {
+                    found.push((full.clone(), method.name.unwrap_or_default()));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The outcome of a response as a gRPC code: `grpc-status` for gRPC (tonic puts errors in
+/// the headers of a trailers-only response), the HTTP status otherwise.
+fn outcome<B>(grpc: bool, response: &Response<B>) -> tonic::Code {
+    if grpc {
+        return response
+            .headers()
+            .get("grpc-status")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<i32>().ok())
+            .map_or(tonic::Code::Ok, tonic::Code::from);
+    }
+    code_of_http(response.status())
+}
+
+/// The gRPC code that stands for an HTTP status (the inverse of the error table).
+pub fn code_of_http(status: StatusCode) -> tonic::Code {
+    use tonic::Code;
+    match status.as_u16() {
+        200..=399 => Code::Ok,
+        401 => Code::Unauthenticated,
+        403 => Code::PermissionDenied,
+        404 => Code::NotFound,
+        408 | 504 => Code::DeadlineExceeded,
+        413 | 429 => Code::ResourceExhausted,
+        501 => Code::Unimplemented,
+        503 => Code::Unavailable,
+        400..=499 => Code::InvalidArgument,
+        _ => Code::Internal,
+    }
+}
+
+/// Adds [`Observe`] around a port's service.
+#[derive(Debug, Clone)]
+pub struct ObserveLayer {
+    endpoints: Arc<Endpoints>,
+}
+
+impl ObserveLayer {
+    pub fn new(endpoints: Endpoints) -> Self {
+        Self {
+            endpoints: Arc::new(endpoints),
+        }
+    }
+}
+
+impl<S> tower::Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Observe {
+            inner,
+            endpoints: Arc::clone(&self.endpoints),
+        }
+    }
+}
+
+/// Names, traces, counts and times every call; see the module documentation.
+#[derive(Debug, Clone)]
+pub struct Observe<S> {
+    inner: S,
+    endpoints: Arc<Endpoints>,
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S, B, RB> tower::Service<Request<B>> for Observe<S>
+where
+    S: tower::Service<Request<B>, Response = Response<RB>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = Response<RB>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Response<RB>, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let started = Instant::now();
+        let endpoint = Arc::clone(self.endpoints.of(&request));
+        let span = endpoint.span(request.headers());
+        tracing::debug!(target: REQUEST_LOG, parent: &span, path = request.uri().path(), "request");
+        let future = span.in_scope(|| self.inner.call(request));
+        Box::pin(
+            async move {
+                let result = future.await;
+                let code = match &result {
+                    Ok(response) => outcome(endpoint.grpc, response),
+                    Err(_) => tonic::Code::Internal,
+                };
+                endpoint.record(started, code);
+                result
+            }
+            .instrument(span),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoints() -> Endpoints {
+        Endpoints::new(
+            ServiceKind::Movie,
+            &[
+                grpc::FILE_DESCRIPTOR_SET,
+                tonic_health::pb::FILE_DESCRIPTOR_SET,
+            ],
+            &["MovieService", "grpc.health.v1.Health"],
+            &[(Method::GET, "/movie")],
+        )
+    }
+
+    fn request(method: Method, path: &str, content_type: Option<&str>) -> Request<()> {
+        let mut r = Request::builder().method(method).uri(path);
+        if let Some(ct) = content_type {
+            r = r.header("content-type", ct);
+        }
+        r.body(()).unwrap()
+    }
+
+    #[test]
+    fn endpoints_are_from_a_closed_set() {
+        let e = endpoints();
+        let grpc = Some("application/grpc");
+        let name = |r: Request<()>| e.of(&r).name().to_owned();
+        assert_eq!(
+            name(request(Method::POST, "/MovieService/GetMovieDetails", grpc)),
+            "GetMovieDetails"
+        );
+        assert_eq!(
+            name(request(Method::POST, "/grpc.health.v1.Health/Check", grpc)),
+            "Check"
+        );
+        assert_eq!(
+            name(request(Method::POST, "/MetadataService/GetMetadata", grpc)),
+            "unknown",
+            "not served on this port"
+        );
+        assert_eq!(name(request(Method::POST, "/Evil/Method", grpc)), "unknown");
+        assert_eq!(name(request(Method::GET, "/movie", None)), "GET /movie");
+        assert_eq!(name(request(Method::PUT, "/users/alex", None)), "PUT other");
+        let custom = Method::from_bytes(b"BREW").unwrap();
+        assert_eq!(name(request(custom, "/movie", None)), "OTHER other");
+    }
+
+    #[test]
+    fn every_method_of_the_proto_is_known() {
+        let endpoints = endpoints();
+        let names = endpoints.names();
+        for expected in ["GetMovieDetails", "Check", "Watch", "GET /movie"] {
+            assert!(names.contains(&expected), "{expected}: {names:?}");
+        }
+    }
+
+    #[test]
+    fn http_statuses_read_as_codes() {
+        assert_eq!(code_of_http(StatusCode::OK), tonic::Code::Ok);
+        assert_eq!(
+            code_of_http(StatusCode::BAD_REQUEST),
+            tonic::Code::InvalidArgument
+        );
+        assert_eq!(
+            code_of_http(StatusCode::METHOD_NOT_ALLOWED),
+            tonic::Code::InvalidArgument
+        );
+        assert_eq!(
+            code_of_http(StatusCode::SERVICE_UNAVAILABLE),
+            tonic::Code::Unavailable
+        );
+        assert_eq!(
+            code_of_http(StatusCode::INTERNAL_SERVER_ERROR),
+            tonic::Code::Internal
+        );
+    }
+}
