@@ -94,7 +94,7 @@ impl Target {
     ) -> Result<Self, ClientError> {
         let registry: Arc<dyn Registry> = match addr {
             Some(addr) => {
-                if crate::service::check_host_port(addr).is_err() {
+                if crate::config::value::HostPort::check(addr).is_err() {
                     return Err(ClientError::BadAddress {
                         addr: addr.to_owned(),
                     });

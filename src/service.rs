@@ -113,21 +113,20 @@ pub fn dial_addr(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(dial_ip(addr.ip()), addr.port())
 }
 
-/// A `host:port` address: a non-empty host and a port number. The one check every entry
-/// point that takes an address uses (client `--addr`, static registry entries, Consul and
-/// OTLP endpoints).
-pub fn check_host_port(addr: &str) -> Result<(), String> {
-    match addr.rsplit_once(':') {
-        Some((host, port))
-            if !host.is_empty()
-                && !host.contains('/')
-                && !host.chars().any(char::is_whitespace)
-                && port.parse::<u16>().is_ok() =>
-        {
-            Ok(())
-        }
-        _ => Err(format!("invalid address {addr:?}: expected host:port")),
-    }
+/// A service's section of the configuration (`metadata:`, `rating:`, `movie:`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub api: ApiSettings,
+}
+
+/// Where a service listens.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiSettings {
+    /// `None` until the configuration is loaded, then the given port or the book's.
+    #[serde(deserialize_with = "crate::config::value::port")]
+    pub port: Option<u16>,
 }
 
 #[cfg(test)]
@@ -161,17 +160,5 @@ mod tests {
         assert_eq!(dial_addr(bound).to_string(), "[::1]:8081");
         let bound: SocketAddr = "0.0.0.0:8081".parse().unwrap();
         assert_eq!(dial_addr(bound).to_string(), "127.0.0.1:8081");
-    }
-
-    #[test]
-    fn host_port() {
-        for good in ["127.0.0.1:8081", "localhost:0", "[::1]:8081", "a.b:65535"] {
-            assert!(check_host_port(good).is_ok(), "{good}");
-        }
-        for bad in [
-            "", "host", ":80", "h:", "h:70000", "h:x", "a/b:80", "a b:80",
-        ] {
-            assert!(check_host_port(bad).is_err(), "{bad}");
-        }
     }
 }

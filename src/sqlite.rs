@@ -267,6 +267,14 @@ fn migrate(conn: &mut Connection, path: &Path, migrations: &[&str]) -> Result<()
     tx.commit().map_err(failed(known))
 }
 
+/// Wall-clock Unix milliseconds, as the databases store times: comparable across
+/// processes, unlike `Instant`.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

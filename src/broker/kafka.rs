@@ -58,7 +58,7 @@ impl KafkaBroker {
             )
             .set("linger.ms", "5");
         for (name, value) in &properties.producer {
-            config.set(name, value);
+            config.set(name, &value.0);
         }
         let producer: FutureProducer = config.create().map_err(failed)?;
         let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
@@ -191,7 +191,7 @@ impl Broker for KafkaBroker {
                 .set("session.timeout.ms", "6000")
                 .set("heartbeat.interval.ms", "2000");
             for (name, value) in &self.properties.consumer {
-                config.set(name, value);
+                config.set(name, &value.0);
             }
             // Offsets are committed after the apply, never automatically: not overridable.
             config.set("enable.auto.commit", "false");

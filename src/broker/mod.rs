@@ -9,10 +9,13 @@ pub mod sqlite;
 
 use std::{collections::BTreeMap, fmt, path::PathBuf, str::FromStr, sync::Arc, time::Duration};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use crate::BoxFuture;
-use crate::sqlite::StorageError;
+use crate::{
+    config::value::{self, HostPort, Scalar},
+    sqlite::StorageError,
+};
 
 /// The topic rating events are published to.
 pub const RATINGS_TOPIC: &str = "ratings";
@@ -172,10 +175,7 @@ impl FromStr for BrokerKind {
             other => match other.strip_prefix("kafka://") {
                 Some(servers)
                     if !servers.is_empty()
-                        && servers.split(',').all(|s| {
-                            s.rsplit_once(':')
-                                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
-                        }) =>
+                        && servers.split(',').all(|s| HostPort::check(s).is_ok()) =>
                 {
                     Ok(Self::Kafka(servers.to_owned()))
                 }
@@ -205,11 +205,24 @@ pub struct BrokerSettings {
     pub kafka: KafkaProperties,
 }
 
-/// librdkafka properties (`name = value`) passed through to Kafka clients.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+value::serde_via_str!(BrokerKind);
+
+/// The `broker` section of the configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// sqlite or kafka://host:port[,host:port].
+    pub backend: BrokerKind,
+    pub kafka: KafkaProperties,
+}
+
+/// librdkafka properties (`name: value`) passed through to Kafka clients, over movieapp's
+/// defaults, e.g. `producer: {compression.type: lz4}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct KafkaProperties {
-    pub producer: Vec<(String, String)>,
-    pub consumer: Vec<(String, String)>,
+    pub producer: BTreeMap<String, Scalar>,
+    pub consumer: BTreeMap<String, Scalar>,
 }
 
 impl BrokerSettings {

@@ -10,7 +10,7 @@ use super::{
     BoxFuture, Broker, BrokerError, Consumer, Message, PartitionLag, PublishReport, Record,
     partition_for,
 };
-use crate::sqlite::{Database, StorageError};
+use crate::sqlite::{Database, StorageError, now_ms};
 
 /// The broker's file name in the data directory.
 pub const FILE_NAME: &str = "broker.db";
@@ -102,12 +102,6 @@ fn decode_headers(stored: Option<String>) -> Vec<(String, String)> {
     stored
         .and_then(|text| serde_json::from_str(&text).ok())
         .unwrap_or_default()
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 impl Broker for SqliteBroker {

@@ -3,6 +3,7 @@
 
 pub mod bench_serialize;
 pub mod completions;
+pub mod config;
 pub mod feed;
 pub mod movie;
 mod output;
@@ -20,10 +21,10 @@ use tracing::Instrument;
 use crate::{
     broker::{BrokerError, BrokerKind},
     client::ClientError,
-    config::{Config, ConfigError, LogFormat},
+    config::{Config, ConfigError, Override},
     discovery::{RegistryError, RegistryKind},
     server::serve::ServeError,
-    telemetry::{self, PROCESS},
+    telemetry::{self, LogFormat, PROCESS},
 };
 
 const EXAMPLES: &str = "\
@@ -36,7 +37,8 @@ Examples:
   movieapp registry list                           # which instances are up
   movieapp produce                                 # publish fixtures/ratingsdata.json
   movieapp feed status                             # how far behind the rating service is
-  movieapp bench-serialize                         # JSON vs XML vs Protobuf, as in chapter 4";
+  movieapp bench-serialize                         # JSON vs XML vs Protobuf, as in chapter 4
+  movieapp config show                             # the effective configuration, and why";
 
 /// The movie-rating system from "Microservices with Go": metadata, rating and movie
 /// services, and the clients to use them.
@@ -78,6 +80,47 @@ pub struct GlobalArgs {
     pub broker: Option<BrokerKind>,
 }
 
+impl GlobalArgs {
+    /// The configuration keys these flags set.
+    pub fn overrides(&self) -> Vec<Override> {
+        let flag =
+            |path, flag, value: Option<String>| value.map(|value| Override { path, value, flag });
+        [
+            flag(
+                "dataDir",
+                "--data-dir",
+                self.data_dir
+                    .as_ref()
+                    .map(|d| d.to_string_lossy().into_owned()),
+            ),
+            flag(
+                "serviceDiscovery.backend",
+                "--registry",
+                self.registry.as_ref().map(ToString::to_string),
+            ),
+            flag(
+                "broker.backend",
+                "--broker",
+                self.broker.as_ref().map(ToString::to_string),
+            ),
+            flag(
+                "log.format",
+                "--log-format",
+                self.log_format.map(|f| {
+                    match f {
+                        LogFormat::Text => "text",
+                        LogFormat::Json => "json",
+                    }
+                    .to_owned()
+                }),
+            ),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+}
+
 fn parse_broker(value: &str) -> Result<BrokerKind, String> {
     value.parse()
 }
@@ -95,6 +138,7 @@ pub enum Command {
     Feed(feed::Args),
     Registry(registry::Args),
     BenchSerialize(bench_serialize::Args),
+    Config(config::Args),
     Completions(completions::Args),
 }
 
@@ -108,18 +152,26 @@ impl Cli {
             Command::Feed(_) => ("feed", "warn", PROCESS.to_owned()),
             Command::Registry(_) => ("registry", "warn", PROCESS.to_owned()),
             Command::BenchSerialize(_) => ("bench-serialize", "warn", PROCESS.to_owned()),
+            Command::Config(_) => ("config", "warn", PROCESS.to_owned()),
             Command::Completions(_) => ("completions", "warn", PROCESS.to_owned()),
         };
         // Commands that talk to services read the configuration first: it says how to log.
+        // (`config` reads it itself: the file to check is its argument.)
+        let mut overrides = self.global.overrides();
+        if let Command::Serve(args) = &self.command {
+            overrides.extend(args.overrides());
+        }
         let config = match self.command {
-            Command::BenchSerialize(_) | Command::Completions(_) => Config::default(),
-            _ => load_config(&self.global)?,
+            Command::BenchSerialize(_) | Command::Completions(_) | Command::Config(_) => {
+                Config::default()
+            }
+            _ => Config::load_from_env(self.global.config.as_deref(), &overrides)?.config,
         };
-        let settings = telemetry::Settings {
+        let settings = telemetry::Setup {
             level: self.global.log_level.clone(),
             default_level,
-            format: self.global.log_format.unwrap_or(config.log_format),
-            otlp_endpoint: config.otlp_endpoint.clone(),
+            format: self.global.log_format.unwrap_or(config.log.format),
+            otlp_endpoint: config.telemetry.otlp.endpoint.clone(),
             service_name: trace_name,
         };
         let telemetry = telemetry::init(&settings).map_err(|e| UsageError(e.into()))?;
@@ -130,13 +182,15 @@ impl Cli {
         // reqwest (the Consul client) uses rustls; pick its crypto provider once, up front.
         // An error means one is installed already, which is as good.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let result = run_command(self.command, config).instrument(context).await;
+        let result = run_command(self.command, config, &self.global)
+            .instrument(context)
+            .await;
         telemetry.shutdown().await;
         result
     }
 }
 
-async fn run_command(command: Command, config: Config) -> anyhow::Result<()> {
+async fn run_command(command: Command, config: Config, global: &GlobalArgs) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => serve::run(args, config).await,
         Command::Movie(args) => movie::run(args, config).await,
@@ -145,6 +199,7 @@ async fn run_command(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Feed(args) => feed::run(args, config).await,
         Command::Registry(args) => registry::run(args, config).await,
         Command::BenchSerialize(args) => bench_serialize::run(args),
+        Command::Config(args) => config::run(args, global),
         Command::Completions(args) => completions::run(args),
     }
 }
@@ -203,21 +258,6 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
         e.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
-}
-
-/// Loads the configuration with the global flags applied.
-fn load_config(global: &GlobalArgs) -> Result<crate::config::Config, ConfigError> {
-    let mut config = crate::config::Config::load_from_env(global.config.as_deref())?;
-    if let Some(dir) = &global.data_dir {
-        config.data_dir = Some(dir.clone());
-    }
-    if let Some(registry) = &global.registry {
-        config.registry = registry.clone();
-    }
-    if let Some(broker) = &global.broker {
-        config.broker = broker.clone();
-    }
-    Ok(config)
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! `movieapp registry`: the window onto service discovery.
 
-use std::{io::IsTerminal, sync::Arc, time::Duration};
+use std::{io::IsTerminal, sync::Arc};
 
 use clap::Subcommand;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
@@ -42,8 +42,8 @@ enum RegistryCommand {
     /// Show the list, refreshed until Ctrl-C
     Watch {
         /// How often to refresh, e.g. 500ms or 2s
-        #[arg(long, default_value = "1s", value_parser = crate::config::duration)]
-        interval: Duration,
+        #[arg(long, default_value = "1s")]
+        interval: crate::config::value::Duration,
         /// Output format (json: one document per line per refresh)
         #[arg(long, short, value_enum, default_value_t)]
         output: output::Format,
@@ -92,7 +92,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
             let stop = super::signals::stop_requested()
                 .map_err(|e| anyhow::anyhow!("cannot listen for Ctrl-C: {e}"))?;
             tokio::pin!(stop);
-            let mut tick = tokio::time::interval(interval);
+            let mut tick = tokio::time::interval(interval.get());
             loop {
                 tokio::select! {
                     () = &mut stop => return Ok(()),

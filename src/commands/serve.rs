@@ -1,7 +1,7 @@
 //! `movieapp serve`: run the services.
 
-use super::{UsageError, output};
-use crate::config::Config;
+use super::output;
+use crate::config::{Config, Override};
 use crate::{
     server::serve::{self, ServeConfig},
     service::ServiceKind,
@@ -49,25 +49,41 @@ impl Args {
             _ => crate::telemetry::PROCESS.to_owned(),
         }
     }
+
+    /// The configuration keys these flags set.
+    pub fn overrides(&self) -> Vec<Override> {
+        let ports = [
+            ("metadata.api.port", "--metadata-port", self.metadata_port),
+            ("rating.api.port", "--rating-port", self.rating_port),
+            ("movie.api.port", "--movie-port", self.movie_port),
+        ];
+        let host = self.host.as_ref().map(|host| Override {
+            path: "listenHost",
+            value: host.clone(),
+            flag: "--host",
+        });
+        let ports = ports.into_iter().filter_map(|(path, flag, port)| {
+            Some(Override {
+                path,
+                value: port?.to_string(),
+                flag,
+            })
+        });
+        host.into_iter().chain(ports).collect()
+    }
 }
 
 pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
-    let host = args.host.unwrap_or_else(|| config.listen_host.clone());
-    if host.trim().is_empty() {
-        return Err(UsageError(anyhow::anyhow!(
-            "invalid --host \"\": expected an address such as 127.0.0.1"
-        ))
-        .into());
-    }
     let serve_config = ServeConfig {
+        ports: ServiceKind::ALL
+            .into_iter()
+            .map(|service| (service, config.port(service)))
+            .collect(),
         services: args.services,
-        host,
-        metadata_port: args.metadata_port.unwrap_or(config.metadata_port),
-        rating_port: args.rating_port.unwrap_or(config.rating_port),
-        movie_port: args.movie_port.unwrap_or(config.movie_port),
+        host: config.listen_host.clone(),
         data_dir: config.resolved_data_dir()?,
         registry: config.registry_settings()?,
-        heartbeat_interval: config.heartbeat_interval,
+        heartbeat_interval: config.service_discovery.heartbeat_interval.get(),
         broker: config.broker_settings()?,
     };
     tracing::info!(data_dir = %serve_config.data_dir.display(), "starting");

@@ -12,11 +12,15 @@ pub mod memory;
 pub mod sqlite;
 pub mod static_list;
 
-use std::{fmt, path::PathBuf, str::FromStr, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, fmt, path::PathBuf, str::FromStr, sync::Arc, time::Duration};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::sqlite::StorageError;
+use crate::{
+    config::value::{self, HostPort, HttpAddress},
+    service::ServiceKind,
+    sqlite::StorageError,
+};
 
 /// How often a registered instance reports that it is healthy (book: 1 s).
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
@@ -150,6 +154,54 @@ impl fmt::Display for RegistryKind {
     }
 }
 
+value::serde_via_str!(RegistryKind);
+
+/// The `serviceDiscovery` section of the configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct Settings {
+    /// sqlite, memory, static, consul or consul://host:port.
+    pub backend: RegistryKind,
+    /// How often each instance heartbeats.
+    pub heartbeat_interval: value::Duration,
+    /// How long a silent instance stays healthy.
+    pub ttl: value::Duration,
+    pub consul: ConsulSettings,
+    /// Addresses for `backend: static`, per service; a service left out is reached on this
+    /// host at its configured port.
+    #[serde(rename = "static")]
+    pub static_addresses: BTreeMap<ServiceKind, Vec<HostPort>>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            backend: RegistryKind::default(),
+            heartbeat_interval: HEARTBEAT_INTERVAL.into(),
+            ttl: HEALTHY_TTL.into(),
+            consul: ConsulSettings::default(),
+            static_addresses: BTreeMap::new(),
+        }
+    }
+}
+
+/// The Consul agent, for `backend: consul`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsulSettings {
+    pub address: HttpAddress,
+}
+
+impl Default for ConsulSettings {
+    fn default() -> Self {
+        Self {
+            address: consul::DEFAULT_ADDRESS
+                .parse()
+                .unwrap_or_else(|_| unreachable!("the default Consul address is valid")),
+        }
+    }
+}
+
 /// Everything needed to open a registry.
 #[derive(Debug, Clone)]
 pub struct RegistrySettings {
@@ -184,14 +236,7 @@ impl RegistrySettings {
 
 /// How long ago `then_ms` (Unix milliseconds) was, in seconds.
 fn age_secs(then_ms: i64) -> f64 {
-    (now_ms() - then_ms).max(0) as f64 / 1000.0
-}
-
-/// Wall-clock Unix milliseconds: comparable across processes, unlike `Instant`.
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    (crate::sqlite::now_ms() - then_ms).max(0) as f64 / 1000.0
 }
 
 #[cfg(test)]

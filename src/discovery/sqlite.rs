@@ -6,7 +6,8 @@ use std::{path::Path, sync::Arc, time::Duration};
 
 use rusqlite::params;
 
-use super::{BoxFuture, InstanceInfo, Registry, RegistryError, age_secs, now_ms};
+use super::{BoxFuture, InstanceInfo, Registry, RegistryError, age_secs};
+use crate::sqlite::now_ms;
 use crate::sqlite::{Database, StorageError};
 
 /// The registry's file name in the data directory.

@@ -6,6 +6,7 @@
 //! the registry, servers stop accepting and finish in-flight calls, databases close.
 
 use std::{
+    collections::BTreeMap,
     future::Future,
     net::SocketAddr,
     path::{Path, PathBuf},
@@ -46,9 +47,8 @@ pub struct ServeConfig {
     pub services: Vec<ServiceKind>,
     /// The address to listen on, e.g. `127.0.0.1` or `0.0.0.0`.
     pub host: String,
-    pub metadata_port: u16,
-    pub rating_port: u16,
-    pub movie_port: u16,
+    /// The port of each service; 0 (or none) picks a free one.
+    pub ports: BTreeMap<ServiceKind, u16>,
     pub data_dir: PathBuf,
     /// Where instances register and find each other.
     pub registry: RegistrySettings,
@@ -60,11 +60,7 @@ pub struct ServeConfig {
 
 impl ServeConfig {
     pub fn port(&self, service: ServiceKind) -> u16 {
-        match service {
-            ServiceKind::Metadata => self.metadata_port,
-            ServiceKind::Rating => self.rating_port,
-            ServiceKind::Movie => self.movie_port,
-        }
+        self.ports.get(&service).copied().unwrap_or(0)
     }
 }
 

@@ -22,13 +22,76 @@ use std::{
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use serde::{Deserialize, Serialize};
 use tracing::{Level, Metadata, Span};
 use tracing_subscriber::{
     EnvFilter, Layer, Registry, filter::filter_fn, fmt::time::SystemTime, layer::SubscriberExt,
     util::SubscriberInitExt,
 };
 
-pub use crate::config::LogFormat;
+/// How log lines are written: `text` for people, `json` for log pipelines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// The `log` section of the configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    pub format: LogFormat,
+}
+
+/// The `telemetry` section of the configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub otlp: OtlpSettings,
+}
+
+/// Where traces go.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtlpSettings {
+    /// An OTLP/gRPC collector, `http://host:port`; none (or empty): no traces are exported.
+    #[serde(deserialize_with = "otlp_endpoint")]
+    pub endpoint: Option<String>,
+}
+
+/// The standard OpenTelemetry variable naming the OTLP endpoint, used when
+/// `telemetry.otlp.endpoint` is not set.
+pub const OTEL_ENDPOINT_ENV: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+
+fn otlp_endpoint<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Option::<crate::config::value::Scalar>::deserialize(d)? {
+        None => Ok(None),
+        Some(text) => check_otlp_endpoint(&text.0).map_err(serde::de::Error::custom),
+    }
+}
+
+/// An OTLP/gRPC collector address, `http://host:port` (empty: none).
+pub fn check_otlp_endpoint(v: &str) -> Result<Option<String>, String> {
+    let v = v.trim().trim_end_matches('/');
+    if v.is_empty() {
+        return Ok(None);
+    }
+    let expected = || {
+        format!(
+            "invalid OTLP endpoint {v:?}: expected http://host:port of an OTLP/gRPC collector, e.g. http://127.0.0.1:4317"
+        )
+    };
+    if v.starts_with("https://") {
+        return Err(format!(
+            "invalid OTLP endpoint {v:?}: https is not supported; send to a local collector over http://host:port"
+        ));
+    }
+    let rest = v.strip_prefix("http://").ok_or_else(expected)?;
+    crate::config::value::HostPort::check(rest).map_err(|_| expected())?;
+    Ok(Some(v.to_owned()))
+}
 
 /// Target of the spans that only give log lines their context (`service`, `component`).
 /// They live as long as a task and are never exported as trace spans.
@@ -42,7 +105,7 @@ const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What to set up.
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub struct Setup {
     /// `--log-level`: a level or filter; `None` falls back to `RUST_LOG`, then the default.
     pub level: Option<String>,
     pub default_level: &'static str,
@@ -93,7 +156,7 @@ impl Telemetry {
 /// Installs the process's subscriber: the log layer and, with an endpoint, the trace
 /// exporter. Must run inside the Tokio runtime (the exporter's channel lives there). A
 /// second call (tests calling into commands) keeps the first subscriber.
-pub fn init(settings: &Settings) -> Result<Telemetry, TelemetryError> {
+pub fn init(settings: &Setup) -> Result<Telemetry, TelemetryError> {
     let from_env = std::env::var(EnvFilter::DEFAULT_ENV)
         .ok()
         .filter(|v| !v.trim().is_empty());

@@ -5,6 +5,7 @@ mod bad_input;
 mod bench_serialize;
 mod book_flow;
 mod completions;
+mod config;
 mod consul;
 mod deploy;
 mod discovery;

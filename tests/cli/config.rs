@@ -1,0 +1,67 @@
+//! `movieapp config check` and `config show`, as an operator uses them before a deploy.
+
+use crate::support::{movieapp, movieapp_env, repo_root};
+
+#[test]
+fn check_accepts_the_committed_files_and_rejects_a_bad_one_naming_the_key() {
+    let base = repo_root().join("configs/base.yaml");
+    let run = movieapp(&["config", "check", base.to_str().unwrap()]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(run.stdout.contains("base.yaml: ok"), "{}", run.stdout);
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "serviceDiscovery:\n  ttl: 5 seconds\n").unwrap();
+    let run = movieapp(&["config", "check", bad.to_str().unwrap()]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    for needle in ["bad.yaml", "serviceDiscovery.ttl", "5 seconds", "line 2"] {
+        assert!(run.stderr.contains(needle), "{needle}: {}", run.stderr);
+    }
+    // The file may come from --config too; with none at all, say how to name one.
+    let run = movieapp(&["--config", bad.to_str().unwrap(), "config", "check"]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    let run = movieapp_env(&["config", "check"], &[("MOVIEAPP_CONFIG", "")]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("no file to check"), "{}", run.stderr);
+}
+
+#[test]
+fn show_prints_each_value_with_its_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("movieapp.yaml");
+    std::fs::write(&file, "rating:\n  api:\n    port: 9002\n").unwrap();
+    let run = movieapp_env(
+        &[
+            "--config",
+            file.to_str().unwrap(),
+            "--registry",
+            "memory",
+            "config",
+            "show",
+            "--output",
+            "json",
+        ],
+        &[("MOVIEAPP_MOVIE_API_PORT", "9003")],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let shown: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let at = |key: &str| (shown[key]["value"].clone(), shown[key]["source"].clone());
+    assert_eq!(at("metadata.api.port"), (8081.into(), "default".into()));
+    assert_eq!(at("rating.api.port"), (9002.into(), "file".into()));
+    assert_eq!(
+        at("movie.api.port"),
+        (9003.into(), "env MOVIEAPP_MOVIE_API_PORT".into())
+    );
+    assert_eq!(
+        at("serviceDiscovery.backend"),
+        ("memory".into(), "flag --registry".into())
+    );
+    // The YAML form is itself a valid configuration file.
+    let run = movieapp_env(&["--config", file.to_str().unwrap(), "config", "show"], &[]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(run.stdout.contains("port: 9002  # file"), "{}", run.stdout);
+    let shown = dir.path().join("shown.yaml");
+    std::fs::write(&shown, &run.stdout).unwrap();
+    let run = movieapp(&["config", "check", shown.to_str().unwrap()]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+}
