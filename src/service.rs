@@ -129,6 +129,22 @@ pub struct ApiSettings {
     pub port: Option<u16>,
 }
 
+/// The `shutdown` section of the configuration: how `serve` stops.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct ShutdownSettings {
+    /// How long in-flight calls get to finish after SIGTERM before they are dropped.
+    pub drain_timeout: crate::config::value::Duration,
+}
+
+impl Default for ShutdownSettings {
+    fn default() -> Self {
+        Self {
+            drain_timeout: crate::config::value::Duration::from_secs(10),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -85,6 +85,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
         registry: config.registry_settings()?,
         heartbeat_interval: config.service_discovery.heartbeat_interval.get(),
         broker: config.broker_settings()?,
+        drain_timeout: config.shutdown.drain_timeout.get(),
     };
     tracing::info!(data_dir = %serve_config.data_dir.display(), "starting");
     let mut announce_failed = None;

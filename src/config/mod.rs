@@ -105,6 +105,7 @@ pub struct Config {
     pub broker: broker::Settings,
     pub log: telemetry::LogSettings,
     pub telemetry: telemetry::Settings,
+    pub shutdown: service::ShutdownSettings,
 }
 
 impl Default for Config {
@@ -119,6 +120,7 @@ impl Default for Config {
             broker: broker::Settings::default(),
             log: telemetry::LogSettings::default(),
             telemetry: telemetry::Settings::default(),
+            shutdown: service::ShutdownSettings::default(),
         };
         config.fill_defaults();
         config

@@ -38,9 +38,6 @@ use crate::{
     telemetry,
 };
 
-/// How long in-flight calls get to finish after a shutdown signal.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// What to run, where.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -56,6 +53,8 @@ pub struct ServeConfig {
     pub heartbeat_interval: Duration,
     /// The rating feed the rating service consumes.
     pub broker: BrokerSettings,
+    /// How long in-flight calls get to finish after a shutdown signal.
+    pub drain_timeout: Duration,
 }
 
 impl ServeConfig {
@@ -222,7 +221,7 @@ pub async fn run(
             .await;
     }
     stop.cancel();
-    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+    let drained = tokio::time::timeout(config.drain_timeout, async {
         while let Some(joined) = servers.join_next().await {
             if let Some(e) = server_failure(joined) {
                 failure.get_or_insert(e);
@@ -235,7 +234,7 @@ pub async fn run(
     })
     .await;
     if drained.is_err() {
-        tracing::warn!(timeout = ?DRAIN_TIMEOUT, "in-flight calls did not finish in time; stopping anyway");
+        tracing::warn!(timeout = ?config.drain_timeout, "in-flight calls did not finish in time; stopping anyway");
         servers.abort_all();
     }
     match failure {
