@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::output;
 use crate::{
-    model::Metadata,
+    serialization::Metadata,
     serialization::{
         Format, book_value,
         measure::{self, FormatResult, Plan},
@@ -183,8 +183,7 @@ fn read_value(path: &std::path::Path) -> anyhow::Result<Metadata> {
             path.display()
         )
     })?;
-    value
-        .validate()
+    crate::model::Metadata::try_from(crate::pb::Metadata::from(value.clone()))
         .with_context(|| format!("value file {}", path.display()))?;
     Ok(value)
 }

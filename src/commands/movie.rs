@@ -10,7 +10,7 @@ use super::{
 use crate::config::Config;
 use crate::{
     client::Target,
-    model::{Metadata, MovieDetails, validate},
+    model::{Metadata, MovieDetails, MovieId},
     pb::{
         self, metadata_service_client::MetadataServiceClient,
         movie_service_client::MovieServiceClient,
@@ -30,16 +30,14 @@ enum MovieCommand {
     /// Show a movie's metadata and aggregated rating (asks the movie service)
     Get {
         /// Movie id
-        #[arg(value_parser = movie_id)]
-        id: String,
+        id: MovieId,
         #[command(flatten)]
         client: ClientArgs,
     },
     /// Store or replace a movie's metadata (asks the metadata service)
     Put {
         /// Movie id
-        #[arg(value_parser = movie_id)]
-        id: String,
+        id: MovieId,
         /// Title, at most 255 bytes
         #[arg(long)]
         title: String,
@@ -54,16 +52,13 @@ enum MovieCommand {
     },
 }
 
-/// Parses a movie id with the shared validation rules.
-pub(super) fn movie_id(value: &str) -> Result<String, validate::ValidationError> {
-    validate::id("movie id", value).map(|()| value.to_owned())
-}
-
 pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
     match args.command {
         MovieCommand::Get { id, client } => {
             let target = Target::open(ServiceKind::Movie, client.addr.as_deref(), &config).await?;
-            let request = pb::GetMovieDetailsRequest { movie_id: id };
+            let request = pb::GetMovieDetailsRequest {
+                movie_id: id.into_string(),
+            };
             let (addr, response) = target
                 .call(|channel, addr| {
                     let (request, addr) = (request.clone(), addr.to_owned());
@@ -91,13 +86,8 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
             director,
             client,
         } => {
-            let metadata = Metadata {
-                id,
-                title,
-                description,
-                director,
-            };
-            metadata.validate().map_err(|e| UsageError(e.into()))?;
+            let metadata = Metadata::new(id, title, description, director)
+                .map_err(|e| UsageError(e.into()))?;
             let target =
                 Target::open(ServiceKind::Metadata, client.addr.as_deref(), &config).await?;
             let request = pb::PutMetadataRequest {
@@ -115,7 +105,10 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
                 .await?;
             match client.output {
                 Format::Json => output::json(&metadata),
-                Format::Table => Ok(output::line(&format!("saved movie {:?}", metadata.id))?),
+                Format::Table => Ok(output::line(&format!(
+                    "saved movie {:?}",
+                    metadata.id().as_str()
+                ))?),
             }
         }
     }
@@ -131,10 +124,10 @@ fn details_table(details: &MovieDetails) -> comfy_table::Table {
         None => "no ratings yet".to_owned(),
     };
     output::fields([
-        ("id", m.id.clone()),
-        ("title", m.title.clone()),
-        ("description", m.description.clone()),
-        ("director", m.director.clone()),
+        ("id", m.id().to_string()),
+        ("title", m.title().to_owned()),
+        ("description", m.description().to_owned()),
+        ("director", m.director().to_owned()),
         ("rating", rating),
     ])
 }

@@ -49,7 +49,7 @@ pub struct Args {
 }
 
 fn topic(value: &str) -> Result<String, crate::model::ValidationError> {
-    crate::model::validate::id("topic", value).map(|()| value.to_owned())
+    crate::model::validate::id("topic", value)
 }
 
 pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {

@@ -7,7 +7,7 @@ use super::output::{self, ClientArgs, Format};
 use crate::config::Config;
 use crate::{
     client::Target,
-    model::{MOVIE_RECORD_TYPE, RatingValue, RecordKey, UserRating, validate},
+    model::{MOVIE_RECORD_TYPE, RatingValue, RecordId, RecordKey, RecordType, UserId, UserRating},
     pb::{self, rating_service_client::RatingServiceClient},
     service::ServiceKind,
 };
@@ -24,14 +24,13 @@ enum RateCommand {
     /// Rate a record from 1 to 5; a user's new rating of a record replaces their old one
     Put {
         /// Record id (the movie id for movies)
-        #[arg(value_parser = record_id)]
-        record_id: String,
+        record_id: RecordId,
         /// Rating, an integer from 1 to 5
         #[arg(allow_negative_numbers = true)]
         value: RatingValue,
         /// Who rates
-        #[arg(long, value_parser = user_id)]
-        user: String,
+        #[arg(long)]
+        user: UserId,
         #[command(flatten)]
         record: RecordTypeArg,
         #[command(flatten)]
@@ -40,8 +39,7 @@ enum RateCommand {
     /// Show a record's aggregated rating: the mean over its users
     Get {
         /// Record id (the movie id for movies)
-        #[arg(value_parser = record_id)]
-        record_id: String,
+        record_id: RecordId,
         #[command(flatten)]
         record: RecordTypeArg,
         #[command(flatten)]
@@ -52,20 +50,8 @@ enum RateCommand {
 #[derive(Debug, clap::Args)]
 struct RecordTypeArg {
     /// Record type
-    #[arg(long = "type", value_name = "TYPE", default_value = MOVIE_RECORD_TYPE, value_parser = record_type)]
-    record_type: String,
-}
-
-fn record_id(value: &str) -> Result<String, validate::ValidationError> {
-    validate::id("record id", value).map(|()| value.to_owned())
-}
-
-fn record_type(value: &str) -> Result<String, validate::ValidationError> {
-    validate::id("record type", value).map(|()| value.to_owned())
-}
-
-fn user_id(value: &str) -> Result<String, validate::ValidationError> {
-    validate::id("user id", value).map(|()| value.to_owned())
+    #[arg(long = "type", value_name = "TYPE", default_value = MOVIE_RECORD_TYPE)]
+    record_type: RecordType,
 }
 
 /// `rate get --output json`.
@@ -86,14 +72,14 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
             record,
             client,
         } => {
-            let key = RecordKey::new(record_id, record.record_type)?;
-            let rating = UserRating::new(key, user, value)?;
+            let key = RecordKey::from_parts(record_id, record.record_type);
+            let rating = UserRating::new(key, user, value);
             let target = Target::open(ServiceKind::Rating, client.addr.as_deref(), &config).await?;
             let request = pb::PutRatingRequest {
-                user_id: rating.user_id.clone(),
-                record_id: rating.key.record_id.clone(),
-                record_type: rating.key.record_type.clone(),
-                rating_value: i32::from(rating.value.get()),
+                user_id: rating.user_id().to_string(),
+                record_id: rating.key().record_id().to_owned(),
+                record_type: rating.key().record_type().to_owned(),
+                rating_value: i32::from(rating.value().get()),
             };
             target
                 .call(|channel, _| {
@@ -105,7 +91,9 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
                 Format::Json => output::json(&rating),
                 Format::Table => Ok(output::line(&format!(
                     "saved: user {:?} rated {} {}",
-                    rating.user_id, rating.key, rating.value
+                    rating.user_id().as_str(),
+                    rating.key(),
+                    rating.value()
                 ))?),
             }
         }
@@ -114,11 +102,11 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
             record,
             client,
         } => {
-            let key = RecordKey::new(record_id, record.record_type)?;
+            let key = RecordKey::from_parts(record_id, record.record_type);
             let target = Target::open(ServiceKind::Rating, client.addr.as_deref(), &config).await?;
             let request = pb::GetAggregatedRatingRequest {
-                record_id: key.record_id.clone(),
-                record_type: key.record_type.clone(),
+                record_id: key.record_id().to_owned(),
+                record_type: key.record_type().to_owned(),
             };
             let rating = target
                 .call(|channel, _| {
@@ -136,8 +124,8 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
             match client.output {
                 Format::Json => output::json(&result),
                 Format::Table => Ok(output::table(&output::fields([
-                    ("record", result.key.record_id.clone()),
-                    ("type", result.key.record_type.clone()),
+                    ("record", result.key.record_id().to_owned()),
+                    ("type", result.key.record_type().to_owned()),
                     ("rating", result.rating.to_string()),
                 ]))?),
             }

@@ -60,11 +60,11 @@ enum RegistryCommand {
 }
 
 fn service_name(value: &str) -> Result<String, validate::ValidationError> {
-    validate::id("service name", value).map(|()| value.to_owned())
+    validate::id("service name", value)
 }
 
 fn instance_id(value: &str) -> Result<String, validate::ValidationError> {
-    validate::id("instance id", value).map(|()| value.to_owned())
+    validate::id("instance id", value)
 }
 
 /// What `--output json` prints for list and show.

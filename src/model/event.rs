@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{RatingValue, RecordKey, UserRating, ValidationError, validate};
+use super::{RatingValue, RecordKey, UserId, UserRating, ValidationError, validate};
 
 /// The schema versions this build understands.
 pub const SUPPORTED_VERSIONS: std::ops::RangeInclusive<u32> = 1..=1;
@@ -39,16 +39,7 @@ pub enum EventType {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RatingChange {
     Put(UserRating),
-    Delete { key: RecordKey, user_id: String },
-}
-
-impl RatingChange {
-    pub fn key(&self) -> &RecordKey {
-        match self {
-            Self::Put(r) => &r.key,
-            Self::Delete { key, .. } => key,
-        }
-    }
+    Delete { key: RecordKey, user_id: UserId },
 }
 
 impl RatingEvent {
@@ -67,23 +58,16 @@ impl RatingEvent {
             ));
         }
         let key = RecordKey::new(self.record_id.clone(), self.record_type.clone())?;
-        validate::id("user id", &self.user_id)?;
+        let user_id = UserId::new(self.user_id.clone())?;
         match self.event_type {
             EventType::Put => {
                 let value = self
                     .value
                     .ok_or_else(|| validate::missing("rating value"))?;
                 let value = RatingValue::new(value)?;
-                Ok(RatingChange::Put(UserRating::new(
-                    key,
-                    self.user_id.clone(),
-                    value,
-                )?))
+                Ok(RatingChange::Put(UserRating::new(key, user_id, value)))
             }
-            EventType::Delete => Ok(RatingChange::Delete {
-                key,
-                user_id: self.user_id.clone(),
-            }),
+            EventType::Delete => Ok(RatingChange::Delete { key, user_id }),
         }
     }
 
@@ -156,7 +140,9 @@ mod tests {
             br#"{"userId":"1","recordId":"7","recordType":"movie","eventType":"delete"}"#,
         )
         .unwrap();
-        assert!(matches!(change, RatingChange::Delete { ref user_id, .. } if user_id == "1"));
-        assert_eq!(change.key().record_id, "7");
+        let RatingChange::Delete { key, user_id } = change else {
+            panic!("not a delete: {change:?}");
+        };
+        assert_eq!((key.record_id(), user_id.as_str()), ("7", "1"));
     }
 }

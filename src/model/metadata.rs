@@ -1,30 +1,58 @@
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use super::validate::{self, MAX_DESCRIPTION_BYTES, MAX_TITLE_BYTES, ValidationError};
+use super::{
+    MovieId,
+    validate::{self, MAX_DESCRIPTION_BYTES, MAX_TITLE_BYTES, ValidationError},
+};
 
-/// A movie's metadata. JSON field names are the book's; unknown fields are rejected.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A movie's metadata, valid by construction. JSON field names are the book's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Metadata {
-    pub id: String,
-    pub title: String,
-    pub description: String,
-    pub director: String,
+    pub(super) id: MovieId,
+    pub(super) title: String,
+    pub(super) description: String,
+    pub(super) director: String,
 }
 
 impl Metadata {
-    /// Checks every field against the shared rules.
-    pub fn validate(&self) -> Result<(), ValidationError> {
-        validate::id("movie id", &self.id)?;
-        validate::text("title", &self.title, MAX_TITLE_BYTES)?;
-        validate::text("description", &self.description, MAX_DESCRIPTION_BYTES)?;
-        validate::text("director", &self.director, MAX_TITLE_BYTES)?;
-        Ok(())
+    /// Checks the free-text fields against the shared rules.
+    pub fn new(
+        id: MovieId,
+        title: impl Into<String>,
+        description: impl Into<String>,
+        director: impl Into<String>,
+    ) -> Result<Self, ValidationError> {
+        let (title, description, director) = (title.into(), description.into(), director.into());
+        validate::text("title", &title, MAX_TITLE_BYTES)?;
+        validate::text("description", &description, MAX_DESCRIPTION_BYTES)?;
+        validate::text("director", &director, MAX_TITLE_BYTES)?;
+        Ok(Self {
+            id,
+            title,
+            description,
+            director,
+        })
+    }
+
+    pub fn id(&self) -> &MovieId {
+        &self.id
+    }
+
+    pub fn title(&self) -> &str {
+        &self.title
+    }
+
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    pub fn director(&self) -> &str {
+        &self.director
     }
 }
 
 /// A movie's metadata with its aggregated rating, if it has any ratings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MovieDetails {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rating: Option<f64>,
@@ -36,12 +64,13 @@ mod tests {
     use super::*;
 
     fn movie() -> Metadata {
-        Metadata {
-            id: "the-movie".into(),
-            title: "The Movie".into(),
-            description: "The Movie, the one and only".into(),
-            director: "Mr. D".into(),
-        }
+        Metadata::new(
+            MovieId::new("the-movie").unwrap(),
+            "The Movie",
+            "The Movie, the one and only",
+            "Mr. D",
+        )
+        .unwrap()
     }
 
     #[test]
@@ -66,18 +95,10 @@ mod tests {
 
     #[test]
     fn validation_covers_every_field() {
-        assert!(movie().validate().is_ok());
-        let mut m = movie();
-        m.id.clear();
-        assert!(m.validate().is_err());
-        let mut m = movie();
-        m.title = "t".repeat(256);
-        assert!(m.validate().is_err());
-        let mut m = movie();
-        m.director = "d".repeat(256);
-        assert!(m.validate().is_err());
-        let mut m = movie();
-        m.description = "d".repeat(64 * 1024 + 1);
-        assert!(m.validate().is_err());
+        let id = || MovieId::new("1").unwrap();
+        assert!(Metadata::new(id(), "t".repeat(256), "", "").is_err());
+        assert!(Metadata::new(id(), "", "", "d".repeat(256)).is_err());
+        assert!(Metadata::new(id(), "", "d".repeat(64 * 1024 + 1), "").is_err());
+        assert!(Metadata::new(id(), "t".repeat(255), "d".repeat(64 * 1024), "").is_ok());
     }
 }

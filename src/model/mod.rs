@@ -1,15 +1,18 @@
 //! Domain types, their validation, and the mapping to and from the wire types.
 //!
-//! Every entry point (gRPC handlers, CLI arguments, and later HTTP and the rating feed) builds
-//! domain values through the functions in [`validate`], so the rules live in exactly one place.
+//! Every entry point (gRPC handlers, HTTP, CLI arguments, the rating feed) builds domain
+//! values through their constructors, which apply the rules of [`validate`]: the rules live
+//! in one place, and a value of these types cannot be invalid.
 
 mod event;
+mod ids;
 mod metadata;
 mod proto;
 mod rating;
 pub mod validate;
 
 pub use event::{EventType, RatingChange, RatingEvent, SUPPORTED_VERSIONS};
+pub use ids::{MovieId, RecordId, RecordType, UserId};
 pub use metadata::{Metadata, MovieDetails};
 pub use rating::{RatingValue, RecordKey, UserRating};
 pub use validate::ValidationError;

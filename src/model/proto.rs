@@ -1,27 +1,20 @@
 //! Wire <-> domain mapping, in one place. Conversions from the wire validate.
 
-use super::{Metadata, MovieDetails, ValidationError};
+use super::{Metadata, MovieDetails, MovieId, ValidationError};
 use crate::pb;
 
 impl TryFrom<pb::Metadata> for Metadata {
     type Error = ValidationError;
 
     fn try_from(m: pb::Metadata) -> Result<Self, Self::Error> {
-        let metadata = Self {
-            id: m.id,
-            title: m.title,
-            description: m.description,
-            director: m.director,
-        };
-        metadata.validate()?;
-        Ok(metadata)
+        Self::new(MovieId::new(m.id)?, m.title, m.description, m.director)
     }
 }
 
 impl From<Metadata> for pb::Metadata {
     fn from(m: Metadata) -> Self {
         Self {
-            id: m.id,
+            id: m.id.into_string(),
             title: m.title,
             description: m.description,
             director: m.director,
@@ -61,12 +54,7 @@ mod tests {
     fn absent_rating_round_trips_as_zero() {
         let details = MovieDetails {
             rating: None,
-            metadata: Metadata {
-                id: "1".into(),
-                title: "t".into(),
-                description: String::new(),
-                director: String::new(),
-            },
+            metadata: Metadata::new(MovieId::new("1").unwrap(), "t", "", "").unwrap(),
         };
         let wire: pb::MovieDetails = details.clone().into();
         assert_eq!(wire.rating, 0.0);

@@ -2,35 +2,56 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::validate::{self, ValidationError};
+use super::{
+    MovieId, RecordId, RecordType, UserId,
+    validate::{self, ValidationError},
+};
 
 /// What a rating is about: a record of some type (today always `movie`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordKey {
-    pub record_id: String,
-    pub record_type: String,
+    record_id: RecordId,
+    record_type: RecordType,
 }
 
 impl RecordKey {
+    /// Checks both parts with the shared rules.
     pub fn new(
         record_id: impl Into<String>,
         record_type: impl Into<String>,
     ) -> Result<Self, ValidationError> {
-        let key = Self {
-            record_id: record_id.into(),
-            record_type: record_type.into(),
-        };
-        validate::id("record id", &key.record_id)?;
-        validate::id("record type", &key.record_type)?;
-        Ok(key)
+        Ok(Self::from_parts(
+            RecordId::new(record_id)?,
+            RecordType::new(record_type)?,
+        ))
+    }
+
+    pub fn from_parts(record_id: RecordId, record_type: RecordType) -> Self {
+        Self {
+            record_id,
+            record_type,
+        }
+    }
+
+    /// The ratings of movie `id`.
+    pub fn movie(id: MovieId) -> Self {
+        Self::from_parts(id.into(), RecordType::movie())
+    }
+
+    pub fn record_id(&self) -> &str {
+        self.record_id.as_str()
+    }
+
+    pub fn record_type(&self) -> &str {
+        self.record_type.as_str()
     }
 }
 
 impl fmt::Display for RecordKey {
     /// `movie "1"`: reads naturally in messages such as `ratings not found for movie "1"`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {:?}", self.record_type, self.record_id)
+        write!(f, "{} {:?}", self.record_type, self.record_id.as_str())
     }
 }
 
@@ -69,24 +90,30 @@ impl fmt::Display for RatingValue {
 #[serde(rename_all = "camelCase")]
 pub struct UserRating {
     #[serde(flatten)]
-    pub key: RecordKey,
-    pub user_id: String,
-    pub value: RatingValue,
+    key: RecordKey,
+    user_id: UserId,
+    value: RatingValue,
 }
 
 impl UserRating {
-    pub fn new(
-        key: RecordKey,
-        user_id: impl Into<String>,
-        value: RatingValue,
-    ) -> Result<Self, ValidationError> {
-        let user_id = user_id.into();
-        validate::id("user id", &user_id)?;
-        Ok(Self {
+    pub fn new(key: RecordKey, user_id: UserId, value: RatingValue) -> Self {
+        Self {
             key,
             user_id,
             value,
-        })
+        }
+    }
+
+    pub fn key(&self) -> &RecordKey {
+        &self.key
+    }
+
+    pub fn user_id(&self) -> &UserId {
+        &self.user_id
+    }
+
+    pub fn value(&self) -> RatingValue {
+        self.value
     }
 }
 
@@ -100,13 +127,13 @@ mod tests {
         assert_eq!(key.to_string(), r#"movie "1""#);
         assert!(RecordKey::new("", "movie").is_err());
         assert!(RecordKey::new("1", "").is_err());
+        assert_eq!(RecordKey::movie(MovieId::new("1").unwrap()), key);
         let value: RatingValue = "5".parse().unwrap();
-        let rating = UserRating::new(key.clone(), "alex", value).unwrap();
+        let rating = UserRating::new(key, UserId::new("alex").unwrap(), value);
         assert_eq!(
             serde_json::to_string(&rating).unwrap(),
             r#"{"recordId":"1","recordType":"movie","userId":"alex","value":5}"#
         );
-        assert!(UserRating::new(key, "", value).is_err());
         assert!("0".parse::<RatingValue>().is_err());
         assert!("6".parse::<RatingValue>().is_err());
     }

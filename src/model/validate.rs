@@ -58,9 +58,16 @@ impl fmt::Display for Shown {
     }
 }
 
-/// An identifier: a movie id, record id, user id or record type.
+/// An identifier: a movie id, record id, user id or record type (the id types of
+/// [`super::ids`] are built through it), or a name a command takes (topic, service).
 /// Non-empty, at most 255 bytes, no control characters.
-pub fn id(field: &'static str, value: &str) -> Result<(), ValidationError> {
+pub fn id(field: &'static str, value: impl Into<String>) -> Result<String, ValidationError> {
+    let value = value.into();
+    check_id(field, &value)?;
+    Ok(value)
+}
+
+fn check_id(field: &'static str, value: &str) -> Result<(), ValidationError> {
     if value.is_empty() {
         return Err(ValidationError::new(field, value, "must not be empty"));
     }
@@ -139,14 +146,14 @@ mod tests {
 
     #[test]
     fn ids_must_be_non_empty_short_and_printable() {
-        assert!(id("movie id", "the-movie").is_ok());
-        assert!(id("movie id", &"x".repeat(255)).is_ok());
+        assert_eq!(id("movie id", "the-movie").as_deref(), Ok("the-movie"));
+        assert!(id("movie id", "x".repeat(255)).is_ok());
         let empty = id("movie id", "").unwrap_err();
         assert_eq!(
             empty.to_string(),
             r#"invalid movie id "": must not be empty"#
         );
-        let long = id("movie id", &"x".repeat(256)).unwrap_err();
+        let long = id("movie id", "x".repeat(256)).unwrap_err();
         assert!(long.to_string().contains("at most 255 bytes"), "{long}");
         assert!(long.to_string().contains("(256 bytes)"), "{long}");
         assert!(id("user id", "a\nb").is_err());
@@ -156,8 +163,8 @@ mod tests {
     #[test]
     fn multibyte_ids_are_measured_in_bytes() {
         // 128 two-byte characters = 256 bytes.
-        assert!(id("movie id", &"é".repeat(127)).is_ok());
-        assert!(id("movie id", &"é".repeat(128)).is_err());
+        assert!(id("movie id", "é".repeat(127)).is_ok());
+        assert!(id("movie id", "é".repeat(128)).is_err());
     }
 
     #[test]

@@ -8,7 +8,8 @@ use prost::Message;
 use serde::{Deserialize, Serialize};
 
 use super::Format;
-use crate::{model::Metadata, pb};
+use super::Metadata;
+use crate::pb;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{format} {operation} failed: {message}")]

@@ -9,11 +9,12 @@ use std::{
 
 use serde::Serialize;
 
+use super::Metadata;
 use super::{
     Format, GoReference,
     codecs::{Codec, CodecError, Subject},
 };
-use crate::{model::Metadata, with_codec};
+use crate::with_codec;
 
 /// How long to measure and in how many batches.
 #[derive(Debug, Clone, Copy)]

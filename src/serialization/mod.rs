@@ -6,9 +6,32 @@ pub mod measure;
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::model::Metadata;
+use crate::pb;
+
+/// The book's Go struct as chapter 4 serializes it: plain fields. The benchmark measures
+/// the formats, not our rules (the Go code applies none); a value read from a file is
+/// checked with the model's rules before it is measured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metadata {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    pub director: String,
+}
+
+impl From<Metadata> for pb::Metadata {
+    fn from(m: Metadata) -> Self {
+        Self {
+            id: m.id,
+            title: m.title,
+            description: m.description,
+            director: m.director,
+        }
+    }
+}
 
 /// A format in the comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]

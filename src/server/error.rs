@@ -29,8 +29,29 @@ impl From<StorageError> for ServiceError {
 pub enum RepositoryError {
     #[error("not found")]
     NotFound,
+    /// A stored row that breaks the rules of its type.
+    #[error("stored value breaks the rules: {0}")]
+    Corrupt(ValidationError),
     #[error(transparent)]
     Storage(#[from] StorageError),
+}
+
+impl RepositoryError {
+    /// The service error for a failed read: `NotFound` says what was not found, any other
+    /// failure is internal.
+    pub fn or_not_found(self, what: impl FnOnce() -> String) -> ServiceError {
+        match self {
+            Self::NotFound => ServiceError::NotFound(what()),
+            other => other.into(),
+        }
+    }
+}
+
+/// A repository failure is internal (a write that finds nothing, too).
+impl From<RepositoryError> for ServiceError {
+    fn from(e: RepositoryError) -> Self {
+        Self::Internal(Box::new(e))
+    }
 }
 
 impl ServiceError {

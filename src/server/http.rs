@@ -23,7 +23,7 @@ use super::{
     grpc::{ContentKind, content_kind},
     health::Readiness,
 };
-use crate::model::validate;
+use crate::model::{MovieId, validate};
 
 /// Longest query string accepted, in bytes.
 pub const MAX_QUERY_BYTES: usize = 8 * 1024;
@@ -91,11 +91,9 @@ impl Params {
         })
     }
 
-    /// The `id` parameter, validated as a movie id.
-    pub fn movie_id(&self) -> Result<&str, ServiceError> {
-        let id = self.required("id")?;
-        validate::id("movie id", id)?;
-        Ok(id)
+    /// The `id` parameter, as a movie id.
+    pub fn movie_id(&self) -> Result<MovieId, ServiceError> {
+        Ok(MovieId::new(self.required("id")?)?)
     }
 
     pub fn optional(&self, name: &str) -> Option<&str> {

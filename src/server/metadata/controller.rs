@@ -10,7 +10,7 @@ use std::{
 };
 
 use crate::{
-    model::Metadata,
+    model::{Metadata, MovieId},
     server::{
         error::{RepositoryError, ServiceError},
         metrics as metric_names,
@@ -19,7 +19,7 @@ use crate::{
 
 /// Storage the controller reads through.
 pub trait Repository: Send + Sync + 'static {
-    fn get(&self, id: &str) -> impl Future<Output = Result<Metadata, RepositoryError>> + Send;
+    fn get(&self, id: &MovieId) -> impl Future<Output = Result<Metadata, RepositoryError>> + Send;
     fn put(&self, metadata: Metadata) -> impl Future<Output = Result<(), RepositoryError>> + Send;
 }
 
@@ -43,40 +43,28 @@ impl<R: Repository> Controller<R> {
         }
     }
 
-    /// The metadata of movie `id`; `id` has been validated by the caller's entry point.
-    pub async fn get(&self, id: &str) -> Result<Metadata, ServiceError> {
-        if let Some(hit) = self.cache.get(id) {
+    /// The metadata of movie `id`.
+    pub async fn get(&self, id: &MovieId) -> Result<Metadata, ServiceError> {
+        if let Some(hit) = self.cache.get(id.as_str()) {
             return Ok(hit);
         }
         let generation = self.cache.generation();
-        let metadata = self.repo.get(id).await.map_err(|e| match e {
-            RepositoryError::NotFound => ServiceError::NotFound(format!("movie {id:?} not found")),
-            RepositoryError::Storage(e) => e.into(),
-        })?;
+        let metadata = self
+            .repo
+            .get(id)
+            .await
+            .map_err(|e| e.or_not_found(|| format!("movie {:?} not found", id.as_str())))?;
         self.cache.insert_unless_changed(generation, &metadata);
         Ok(metadata)
     }
 
     /// Stores (or replaces) `metadata` and invalidates its cache entry.
     pub async fn put(&self, metadata: Metadata) -> Result<(), ServiceError> {
-        let id = metadata.id.clone();
+        let id = metadata.id().clone();
         let result = self.repo.put(metadata).await;
         // Invalidate even on failure: the write may have reached the database.
-        self.cache.invalidate(&id);
-        result.map_err(|e| match e {
-            RepositoryError::NotFound => {
-                ServiceError::Internal(format!("put of movie {id:?} reported not found").into())
-            }
-            RepositoryError::Storage(e) => e.into(),
-        })
-    }
-
-    /// Cache hits and misses so far, for tests and (later) metrics.
-    pub fn cache_stats(&self) -> (u64, u64) {
-        (
-            self.cache.hits.load(Ordering::Relaxed),
-            self.cache.misses.load(Ordering::Relaxed),
-        )
+        self.cache.invalidate(id.as_str());
+        Ok(result?)
     }
 }
 
@@ -143,7 +131,7 @@ impl Cache {
             entries.remove(&victim);
         }
         entries.insert(
-            metadata.id.clone(),
+            metadata.id().as_str().to_owned(),
             (metadata.clone(), std::time::Instant::now()),
         );
     }
@@ -174,16 +162,19 @@ mod tests {
     }
 
     impl Repository for Fake {
-        async fn get(&self, id: &str) -> Result<Metadata, RepositoryError> {
+        async fn get(&self, id: &MovieId) -> Result<Metadata, RepositoryError> {
             self.gets.fetch_add(1, Ordering::Relaxed);
             if self.fail {
                 return Err(storage_failure());
             }
             let rows = self.rows.lock().unwrap();
-            rows.get(id).cloned().ok_or(RepositoryError::NotFound)
+            rows.get(id.as_str())
+                .cloned()
+                .ok_or(RepositoryError::NotFound)
         }
         async fn put(&self, m: Metadata) -> Result<(), RepositoryError> {
-            self.rows.lock().unwrap().insert(m.id.clone(), m);
+            let id = m.id().as_str().to_owned();
+            self.rows.lock().unwrap().insert(id, m);
             Ok(())
         }
     }
@@ -196,18 +187,17 @@ mod tests {
     }
 
     fn movie(title: &str) -> Metadata {
-        Metadata {
-            id: "id".into(),
-            title: title.into(),
-            description: String::new(),
-            director: String::new(),
-        }
+        Metadata::new(id(), title, "", "").unwrap()
+    }
+
+    fn id() -> MovieId {
+        MovieId::new("id").unwrap()
     }
 
     #[tokio::test]
     async fn not_found_becomes_the_controllers_not_found() {
         let c = Controller::new(Fake::default());
-        let err = c.get("id").await.unwrap_err();
+        let err = c.get(&id()).await.unwrap_err();
         assert!(
             matches!(&err, ServiceError::NotFound(m) if m == "movie \"id\" not found"),
             "{err}"
@@ -220,7 +210,7 @@ mod tests {
             fail: true,
             ..Fake::default()
         });
-        assert!(matches!(c.get("id").await, Err(ServiceError::Internal(_))));
+        assert!(matches!(c.get(&id()).await, Err(ServiceError::Internal(_))));
     }
 
     #[tokio::test]
@@ -228,16 +218,17 @@ mod tests {
         let fake = Fake::default();
         let c = Controller::new(fake.clone());
         c.put(movie("one")).await.unwrap();
-        assert_eq!(c.get("id").await.unwrap(), movie("one"));
-        assert_eq!(c.get("id").await.unwrap(), movie("one"));
+        assert_eq!(c.get(&id()).await.unwrap(), movie("one"));
+        assert_eq!(c.get(&id()).await.unwrap(), movie("one"));
         assert_eq!(
             fake.gets.load(Ordering::Relaxed),
             1,
             "second get is a cache hit"
         );
-        assert_eq!(c.cache_stats(), (1, 1));
+        let stats = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        assert_eq!((stats(&c.cache.hits), stats(&c.cache.misses)), (1, 1));
         c.put(movie("two")).await.unwrap();
-        assert_eq!(c.get("id").await.unwrap(), movie("two"));
+        assert_eq!(c.get(&id()).await.unwrap(), movie("two"));
         assert_eq!(fake.gets.load(Ordering::Relaxed), 2);
     }
 

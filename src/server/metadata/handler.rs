@@ -6,7 +6,7 @@ use tonic::{Request, Response, Status};
 
 use super::controller::{Controller, Repository};
 use crate::{
-    model::{Metadata, validate},
+    model::{Metadata, MovieId, validate},
     pb::{self, metadata_service_server::MetadataService},
 };
 
@@ -26,8 +26,7 @@ impl<R: Repository> MetadataService for Handler<R> {
         &self,
         request: Request<pb::GetMetadataRequest>,
     ) -> Result<Response<pb::GetMetadataResponse>, Status> {
-        let id = request.into_inner().movie_id;
-        validate::id("movie id", &id)?;
+        let id = MovieId::new(request.into_inner().movie_id)?;
         let metadata = self.controller.get(&id).await?;
         Ok::<_, Status>(Response::new(pb::GetMetadataResponse {
             metadata: Some(metadata.into()),

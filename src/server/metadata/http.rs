@@ -23,7 +23,7 @@ async fn get_metadata<R: Repository>(
 ) -> Response {
     let result = async {
         let params = Params::parse(query)?;
-        controller.get(params.movie_id()?).await
+        controller.get(&params.movie_id()?).await
     };
     respond(result.await)
 }

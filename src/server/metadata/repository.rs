@@ -6,7 +6,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::controller;
 use crate::{
-    model::Metadata,
+    model::{Metadata, MovieId},
     server::error::RepositoryError,
     sqlite::{Database, StorageError},
 };
@@ -43,25 +43,23 @@ impl controller::Repository for SqliteRepository {
         skip_all,
         fields(component = "repository", db.system = "sqlite")
     )]
-    async fn get(&self, id: &str) -> Result<Metadata, RepositoryError> {
-        let id = id.to_owned();
-        self.db
+    async fn get(&self, id: &MovieId) -> Result<Metadata, RepositoryError> {
+        let key = id.as_str().to_owned();
+        let row = self
+            .db
             .read(move |c| {
-                c.prepare_cached(
-                    "SELECT id, title, description, director FROM movies WHERE id = ?1",
-                )?
-                .query_row(params![id], |r| {
-                    Ok(Metadata {
-                        id: r.get(0)?,
-                        title: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
-                        description: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
-                        director: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                c.prepare_cached("SELECT title, description, director FROM movies WHERE id = ?1")?
+                    .query_row(params![key], |r| {
+                        let text = |i| r.get::<_, Option<String>>(i).map(Option::unwrap_or_default);
+                        Ok((text(0)?, text(1)?, text(2)?))
                     })
-                })
-                .optional()
+                    .optional()
             })
-            .await?
-            .ok_or(RepositoryError::NotFound)
+            .await?;
+        let (title, description, director) = row.ok_or(RepositoryError::NotFound)?;
+        // Rows are written through the same type; one that breaks the rules was written
+        // by something else.
+        Metadata::new(id.clone(), title, description, director).map_err(RepositoryError::Corrupt)
     }
 
     #[tracing::instrument(
@@ -71,6 +69,12 @@ impl controller::Repository for SqliteRepository {
         fields(component = "repository", db.system = "sqlite")
     )]
     async fn put(&self, m: Metadata) -> Result<(), RepositoryError> {
+        let (id, title, description, director) = (
+            m.id().to_string(),
+            m.title().to_owned(),
+            m.description().to_owned(),
+            m.director().to_owned(),
+        );
         self.db
             .write(move |c| {
                 c.prepare_cached(
@@ -78,7 +82,7 @@ impl controller::Repository for SqliteRepository {
                      ON CONFLICT (id) DO UPDATE SET title = excluded.title,
                          description = excluded.description, director = excluded.director",
                 )?
-                .execute(params![m.id, m.title, m.description, m.director])
+                .execute(params![id, title, description, director])
             })
             .await?;
         Ok(())
@@ -91,12 +95,11 @@ mod tests {
     use crate::server::metadata::controller::Repository;
 
     fn movie(id: &str, title: &str) -> Metadata {
-        Metadata {
-            id: id.into(),
-            title: title.into(),
-            description: "d".into(),
-            director: "r".into(),
-        }
+        Metadata::new(MovieId::new(id).unwrap(), title, "d", "r").unwrap()
+    }
+
+    fn id(id: &str) -> MovieId {
+        MovieId::new(id).unwrap()
     }
 
     #[tokio::test]
@@ -104,15 +107,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let repo = SqliteRepository::open(dir.path()).unwrap();
         assert!(matches!(
-            repo.get("1").await,
+            repo.get(&id("1")).await,
             Err(RepositoryError::NotFound)
         ));
         repo.put(movie("1", "First")).await.unwrap();
-        assert_eq!(repo.get("1").await.unwrap(), movie("1", "First"));
+        assert_eq!(repo.get(&id("1")).await.unwrap(), movie("1", "First"));
         repo.put(movie("1", "Second")).await.unwrap();
-        assert_eq!(repo.get("1").await.unwrap().title, "Second");
+        assert_eq!(repo.get(&id("1")).await.unwrap().title(), "Second");
         drop(repo);
         let reopened = SqliteRepository::open(dir.path()).unwrap();
-        assert_eq!(reopened.get("1").await.unwrap().title, "Second");
+        assert_eq!(reopened.get(&id("1")).await.unwrap().title(), "Second");
     }
 }

@@ -3,13 +3,13 @@
 use std::future::Future;
 
 use crate::{
-    model::{MOVIE_RECORD_TYPE, Metadata, MovieDetails, RecordKey},
+    model::{Metadata, MovieDetails, MovieId, RecordKey},
     server::error::ServiceError,
 };
 
 /// Reaches the metadata service.
 pub trait MetadataGateway: Send + Sync + 'static {
-    fn get(&self, id: &str) -> impl Future<Output = Result<Metadata, ServiceError>> + Send;
+    fn get(&self, id: &MovieId) -> impl Future<Output = Result<Metadata, ServiceError>> + Send;
 }
 
 /// Reaches the rating service.
@@ -31,14 +31,11 @@ impl<M: MetadataGateway, R: RatingGateway> Controller<M, R> {
         Self { metadata, rating }
     }
 
-    /// Details of movie `id` (already validated). Missing metadata is `NotFound`; a missing
-    /// rating gives details without one; any other failure is an error (the book's
-    /// controller inverts this check and silently drops real rating errors).
-    pub async fn get(&self, id: &str) -> Result<MovieDetails, ServiceError> {
-        let key = RecordKey {
-            record_id: id.to_owned(),
-            record_type: MOVIE_RECORD_TYPE.to_owned(),
-        };
+    /// Details of movie `id`. Missing metadata is `NotFound`; a missing rating gives
+    /// details without one; any other failure is an error (the book's controller inverts
+    /// this check and silently drops real rating errors).
+    pub async fn get(&self, id: &MovieId) -> Result<MovieDetails, ServiceError> {
+        let key = RecordKey::movie(id.clone());
         let (metadata, rating) =
             tokio::join!(self.metadata.get(id), self.rating.aggregated_rating(&key));
         let metadata = metadata?;
@@ -71,7 +68,7 @@ mod tests {
     }
 
     impl MetadataGateway for Fake<Metadata> {
-        async fn get(&self, _id: &str) -> Result<Metadata, ServiceError> {
+        async fn get(&self, _id: &MovieId) -> Result<Metadata, ServiceError> {
             tokio::time::sleep(self.delay).await;
             (self.answer)()
         }
@@ -85,12 +82,11 @@ mod tests {
     }
 
     fn movie() -> Result<Metadata, ServiceError> {
-        Ok(Metadata {
-            id: "1".into(),
-            title: "The Movie".into(),
-            description: String::new(),
-            director: String::new(),
-        })
+        Ok(Metadata::new(id(), "The Movie", "", "").unwrap())
+    }
+
+    fn id() -> MovieId {
+        MovieId::new("1").unwrap()
     }
 
     fn not_found<T>() -> Result<T, ServiceError> {
@@ -104,14 +100,14 @@ mod tests {
     #[tokio::test]
     async fn metadata_not_found_is_not_found() {
         let c = Controller::new(fake(not_found), fake(|| Ok(4.0)));
-        assert!(matches!(c.get("1").await, Err(ServiceError::NotFound(_))));
+        assert!(matches!(c.get(&id()).await, Err(ServiceError::NotFound(_))));
     }
 
     #[tokio::test]
     async fn metadata_errors_pass_through() {
         let c = Controller::new(fake(unavailable), fake(|| Ok(4.0)));
         assert!(matches!(
-            c.get("1").await,
+            c.get(&id()).await,
             Err(ServiceError::Unavailable(_))
         ));
     }
@@ -119,16 +115,16 @@ mod tests {
     #[tokio::test]
     async fn missing_rating_gives_details_without_rating() {
         let c = Controller::new(fake(movie), fake(not_found));
-        let details = c.get("1").await.unwrap();
+        let details = c.get(&id()).await.unwrap();
         assert_eq!(details.rating, None);
-        assert_eq!(details.metadata.title, "The Movie");
+        assert_eq!(details.metadata.title(), "The Movie");
     }
 
     #[tokio::test]
     async fn other_rating_errors_are_errors_not_dropped() {
         let c = Controller::new(fake(movie), fake(unavailable));
         assert!(matches!(
-            c.get("1").await,
+            c.get(&id()).await,
             Err(ServiceError::Unavailable(_))
         ));
     }
@@ -136,7 +132,7 @@ mod tests {
     #[tokio::test]
     async fn success_combines_both() {
         let c = Controller::new(fake(movie), fake(|| Ok(2.5)));
-        assert_eq!(c.get("1").await.unwrap().rating, Some(2.5));
+        assert_eq!(c.get(&id()).await.unwrap().rating, Some(2.5));
     }
 
     #[tokio::test(start_paused = true)]
@@ -153,7 +149,7 @@ mod tests {
             },
         );
         let start = tokio::time::Instant::now();
-        c.get("1").await.unwrap();
+        c.get(&id()).await.unwrap();
         assert_eq!(
             start.elapsed(),
             delay,

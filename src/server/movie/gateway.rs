@@ -2,7 +2,7 @@
 
 use crate::{
     discovery::balancer::{Balancer, CallError, DiscoveryError},
-    model::{Metadata, RecordKey},
+    model::{Metadata, MovieId, RecordKey},
     pb::{
         self, metadata_service_client::MetadataServiceClient,
         rating_service_client::RatingServiceClient,
@@ -64,9 +64,9 @@ impl MetadataGateway for MetadataClient {
             peer.service = "metadata",
         )
     )]
-    async fn get(&self, id: &str) -> Result<Metadata, ServiceError> {
+    async fn get(&self, id: &MovieId) -> Result<Metadata, ServiceError> {
         let request = pb::GetMetadataRequest {
-            movie_id: id.to_owned(),
+            movie_id: id.to_string(),
         };
         let response = self
             .balancer
@@ -114,8 +114,8 @@ impl RatingGateway for RatingClient {
     )]
     async fn aggregated_rating(&self, key: &RecordKey) -> Result<f64, ServiceError> {
         let request = pb::GetAggregatedRatingRequest {
-            record_id: key.record_id.clone(),
-            record_type: key.record_type.clone(),
+            record_id: key.record_id().to_owned(),
+            record_type: key.record_type().to_owned(),
         };
         let response = self
             .balancer

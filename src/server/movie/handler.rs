@@ -6,7 +6,7 @@ use tonic::{Request, Response, Status};
 
 use super::controller::{Controller, MetadataGateway, RatingGateway};
 use crate::{
-    model::validate,
+    model::MovieId,
     pb::{self, movie_service_server::MovieService},
 };
 
@@ -26,8 +26,7 @@ impl<M: MetadataGateway, R: RatingGateway> MovieService for Handler<M, R> {
         &self,
         request: Request<pb::GetMovieDetailsRequest>,
     ) -> Result<Response<pb::GetMovieDetailsResponse>, Status> {
-        let id = request.into_inner().movie_id;
-        validate::id("movie id", &id)?;
+        let id = MovieId::new(request.into_inner().movie_id)?;
         let details = self.controller.get(&id).await?;
         Ok::<_, Status>(Response::new(pb::GetMovieDetailsResponse {
             movie_details: Some(details.into()),

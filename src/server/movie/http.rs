@@ -24,7 +24,7 @@ async fn get_movie<M: MetadataGateway, R: RatingGateway>(
 ) -> Response {
     let result = async {
         let params = Params::parse(query)?;
-        controller.get(params.movie_id()?).await
+        controller.get(&params.movie_id()?).await
     };
     respond(result.await)
 }

@@ -41,29 +41,20 @@ impl<R: Repository> Controller<R> {
 
     /// The mean rating of `key`; `NotFound` when nobody rated it.
     pub async fn aggregated_rating(&self, key: &RecordKey) -> Result<Aggregate, ServiceError> {
-        self.repo.aggregate(key).await.map_err(|e| match e {
-            RepositoryError::NotFound => {
-                ServiceError::NotFound(format!("ratings not found for {key}"))
-            }
-            RepositoryError::Storage(e) => e.into(),
-        })
+        self.repo
+            .aggregate(key)
+            .await
+            .map_err(|e| e.or_not_found(|| format!("ratings not found for {key}")))
     }
 
     pub async fn put_rating(&self, rating: UserRating) -> Result<(), ServiceError> {
-        self.repo.put(rating).await.map_err(write_failed)
+        Ok(self.repo.put(rating).await?)
     }
 
     /// Applies a batch of changes from the rating feed, in order, in one transaction.
     /// Idempotent: a put sets, a delete removes, so a redelivered batch changes nothing.
     pub async fn apply(&self, changes: Vec<RatingChange>) -> Result<(), ServiceError> {
-        self.repo.apply(changes).await.map_err(write_failed)
-    }
-}
-
-fn write_failed(e: RepositoryError) -> ServiceError {
-    match e {
-        RepositoryError::NotFound => ServiceError::Internal("a write reported not found".into()),
-        RepositoryError::Storage(e) => e.into(),
+        Ok(self.repo.apply(changes).await?)
     }
 }
 
@@ -75,7 +66,10 @@ mod tests {
     };
 
     use super::*;
-    use crate::{model::RatingValue, sqlite::StorageError};
+    use crate::{
+        model::{RatingValue, UserId},
+        sqlite::StorageError,
+    };
 
     type Rows = HashMap<(RecordKey, String), u8>;
 
@@ -112,7 +106,7 @@ mod tests {
             self.rows
                 .lock()
                 .unwrap()
-                .insert((r.key, r.user_id), r.value.get());
+                .insert((r.key().clone(), r.user_id().to_string()), r.value().get());
             Ok(())
         }
         async fn apply(&self, changes: Vec<RatingChange>) -> Result<(), RepositoryError> {
@@ -120,10 +114,10 @@ mod tests {
             for change in changes {
                 match change {
                     RatingChange::Put(r) => {
-                        rows.insert((r.key, r.user_id), r.value.get());
+                        rows.insert((r.key().clone(), r.user_id().to_string()), r.value().get());
                     }
                     RatingChange::Delete { key, user_id } => {
-                        rows.remove(&(key, user_id));
+                        rows.remove(&(key, user_id.to_string()));
                     }
                 }
             }
@@ -160,12 +154,17 @@ mod tests {
     #[tokio::test]
     async fn applied_changes_put_and_delete_in_order() {
         let c = Controller::new(Fake::default());
-        let put = |user: &str, v| {
-            RatingChange::Put(UserRating::new(key(), user, RatingValue::new(v).unwrap()).unwrap())
+        let user = |name: &str| UserId::new(name).unwrap();
+        let put = |name: &str, v| {
+            RatingChange::Put(UserRating::new(
+                key(),
+                user(name),
+                RatingValue::new(v).unwrap(),
+            ))
         };
-        let delete = |user: &str| RatingChange::Delete {
+        let delete = |name: &str| RatingChange::Delete {
             key: key(),
-            user_id: user.into(),
+            user_id: user(name),
         };
         c.apply(vec![put("a", 5), put("b", 1), put("a", 3), delete("b")])
             .await
@@ -182,7 +181,8 @@ mod tests {
     async fn success_is_the_mean_over_users() {
         let c = Controller::new(Fake::default());
         for (user, value) in [("user0", 5), ("user0", 1), ("user1", 4)] {
-            let rating = UserRating::new(key(), user, RatingValue::new(value).unwrap()).unwrap();
+            let user = UserId::new(user).unwrap();
+            let rating = UserRating::new(key(), user, RatingValue::new(value).unwrap());
             c.put_rating(rating).await.unwrap();
         }
         let agg = c.aggregated_rating(&key()).await.unwrap();

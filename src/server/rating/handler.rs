@@ -6,7 +6,7 @@ use tonic::{Request, Response, Status};
 
 use super::controller::{Controller, Repository};
 use crate::{
-    model::{RatingValue, RecordKey, UserRating},
+    model::{RatingValue, RecordKey, UserId, UserRating},
     pb::{self, rating_service_server::RatingService},
 };
 
@@ -41,7 +41,7 @@ impl<R: Repository> RatingService for Handler<R> {
         let req = request.into_inner();
         let key = RecordKey::new(req.record_id, req.record_type)?;
         let value = RatingValue::new(i64::from(req.rating_value))?;
-        let rating = UserRating::new(key, req.user_id, value)?;
+        let rating = UserRating::new(key, UserId::new(req.user_id)?, value);
         self.controller.put_rating(rating).await?;
         Ok::<_, Status>(Response::new(pb::PutRatingResponse {}))
     }

@@ -13,7 +13,7 @@ use axum::{
 
 use super::controller::{Controller, Repository};
 use crate::{
-    model::{MOVIE_RECORD_TYPE, RatingValue, RecordKey, UserRating, validate},
+    model::{MOVIE_RECORD_TYPE, RatingValue, RecordKey, UserId, UserRating, validate},
     server::{
         ServiceError,
         http::{Api, Params, respond},
@@ -54,9 +54,9 @@ async fn put_rating<R: Repository>(
         let value = validate::rating_value_text(params.required("value")?)?;
         let rating = UserRating::new(
             key,
-            params.required("userId")?,
+            UserId::new(params.required("userId")?)?,
             RatingValue::new(i64::from(value))?,
-        )?;
+        );
         controller.put_rating(rating.clone()).await?;
         Ok::<_, ServiceError>(rating)
     };

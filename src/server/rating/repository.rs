@@ -53,7 +53,7 @@ impl controller::Repository for SqliteRepository {
                 c.prepare_cached(
                     "SELECT AVG(value), COUNT(*) FROM ratings WHERE record_id = ?1 AND record_type = ?2",
                 )?
-                .query_row(params![key.record_id, key.record_type], |r| {
+                .query_row(params![key.record_id(), key.record_type()], |r| {
                     Ok((r.get(0)?, r.get(1)?))
                 })
             })
@@ -92,14 +92,16 @@ impl controller::Repository for SqliteRepository {
                     for change in &changes {
                         match change {
                             RatingChange::Put(r) => upsert.execute(params![
-                                r.key.record_id,
-                                r.key.record_type,
-                                r.user_id,
-                                r.value.get()
+                                r.key().record_id(),
+                                r.key().record_type(),
+                                r.user_id().as_str(),
+                                r.value().get()
                             ])?,
-                            RatingChange::Delete { key, user_id } => {
-                                delete.execute(params![key.record_id, key.record_type, user_id])?
-                            }
+                            RatingChange::Delete { key, user_id } => delete.execute(params![
+                                key.record_id(),
+                                key.record_type(),
+                                user_id.as_str()
+                            ])?,
                         };
                     }
                 }
@@ -113,15 +115,17 @@ impl controller::Repository for SqliteRepository {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{model::RatingValue, server::rating::controller::Repository};
+    use crate::{
+        model::{RatingValue, UserId},
+        server::rating::controller::Repository,
+    };
 
     fn rating(user: &str, value: i64) -> UserRating {
         UserRating::new(
             RecordKey::new("1", "movie").unwrap(),
-            user,
+            UserId::new(user).unwrap(),
             RatingValue::new(value).unwrap(),
         )
-        .unwrap()
     }
 
     #[tokio::test]
