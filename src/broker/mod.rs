@@ -17,12 +17,6 @@ use crate::{
     sqlite::StorageError,
 };
 
-/// The topic rating events are published to.
-pub const RATINGS_TOPIC: &str = "ratings";
-/// Where events that cannot be applied go, with the reason.
-pub const DLQ_TOPIC: &str = "ratings-dlq";
-/// The rating service's consumer group.
-pub const RATING_GROUP: &str = "rating";
 /// Partitions of a topic the embedded broker creates.
 pub const DEFAULT_PARTITIONS: u32 = 3;
 

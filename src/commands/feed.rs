@@ -5,8 +5,11 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
 
 use super::output;
-use crate::broker::{DLQ_TOPIC, PartitionLag, RATING_GROUP, RATINGS_TOPIC};
 use crate::config::Config;
+use crate::{
+    broker::PartitionLag,
+    feed::{DLQ_TOPIC, RATING_GROUP, RATINGS_TOPIC},
+};
 
 /// Inspect the rating feed
 #[derive(Debug, clap::Args)]

@@ -6,10 +6,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::output;
 use crate::config::Config;
-use crate::{
-    broker::RATINGS_TOPIC,
-    feed::{self, Summary},
-};
+use crate::feed::{self, RATINGS_TOPIC, Summary};
 
 /// Publish rating events to the rating feed (book chapter 6)
 ///

@@ -4,14 +4,14 @@
 //! values through their constructors, which apply the rules of [`validate`]: the rules live
 //! in one place, and a value of these types cannot be invalid.
 
-mod event;
+mod change;
 mod ids;
 mod metadata;
 mod proto;
 mod rating;
 pub mod validate;
 
-pub use event::{EventType, RatingChange, RatingEvent, SUPPORTED_VERSIONS};
+pub use change::RatingChange;
 pub use ids::{MovieId, RecordId, RecordType, UserId};
 pub use metadata::{Metadata, MovieDetails};
 pub use rating::{RatingValue, RecordKey, UserRating};

@@ -25,9 +25,6 @@ pub const STARTED: &str = "movieapp_service_started_total";
 pub const UP: &str = "movieapp_service_up";
 pub const CACHE_HITS: &str = "movieapp_metadata_cache_hits_total";
 pub const CACHE_MISSES: &str = "movieapp_metadata_cache_misses_total";
-pub const FEED_APPLIED: &str = "movieapp_feed_events_applied_total";
-pub const FEED_DEAD_LETTERED: &str = "movieapp_feed_events_dead_lettered_total";
-pub const FEED_LAG: &str = "movieapp_feed_lag_events";
 
 /// Latency buckets, in seconds: 100 µs to 10 s.
 const BUCKETS: &[f64] = &[
@@ -74,15 +71,7 @@ fn describe() {
     describe_gauge!(UP, "1 while the service is serving, 0 while stopping.");
     describe_counter!(CACHE_HITS, "Metadata reads answered from the cache.");
     describe_counter!(CACHE_MISSES, "Metadata reads that went to the database.");
-    describe_counter!(FEED_APPLIED, "Rating events applied from the feed.");
-    describe_counter!(
-        FEED_DEAD_LETTERED,
-        "Rating events sent to the dead-letter topic."
-    );
-    describe_gauge!(
-        FEED_LAG,
-        "Events in the feed not yet applied by the consumer group."
-    );
+    crate::feed::ingester::describe_metrics();
 }
 
 /// The Prometheus text exposition of every metric.

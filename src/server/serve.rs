@@ -25,10 +25,11 @@ use tracing::Instrument;
 
 use super::{endpoint::Endpoints, grpc, health::Readiness, http, metadata, movie, rating};
 use crate::{
-    broker::{Broker, BrokerError, BrokerSettings, RATING_GROUP, RATINGS_TOPIC},
+    broker::{Broker, BrokerError, BrokerSettings},
     discovery::{
         Registry, RegistryError, RegistrySettings, balancer::Balancer, instance::Registration,
     },
+    feed,
     pb::{
         metadata_service_server::MetadataServiceServer, movie_service_server::MovieServiceServer,
         rating_service_server::RatingServiceServer,
@@ -354,11 +355,11 @@ async fn routes(
             let mut readiness = readiness.database(repo.database());
             let controller = Arc::new(rating::controller::Controller::new(repo));
             if let Some(broker) = broker {
-                let feed = rating::ingester::Ingester::new(
+                let feed = feed::Ingester::new(
                     Arc::clone(&controller),
                     Arc::clone(broker),
-                    RATINGS_TOPIC,
-                    RATING_GROUP,
+                    feed::RATINGS_TOPIC,
+                    feed::RATING_GROUP,
                 );
                 readiness = readiness.flag(
                     Arc::clone(&feed.stats.running),

@@ -6,7 +6,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use movieapp::broker::{Broker, DLQ_TOPIC, RATINGS_TOPIC, Record, sqlite::SqliteBroker};
+use movieapp::{
+    broker::{Broker, Record, sqlite::SqliteBroker},
+    feed::{DLQ_TOPIC, RATINGS_TOPIC},
+};
 use rusqlite::Connection;
 use serde_json::Value;
 

@@ -50,10 +50,14 @@ impl<R: Repository> Controller<R> {
     pub async fn put_rating(&self, rating: UserRating) -> Result<(), ServiceError> {
         Ok(self.repo.put(rating).await?)
     }
+}
 
-    /// Applies a batch of changes from the rating feed, in order, in one transaction.
-    /// Idempotent: a put sets, a delete removes, so a redelivered batch changes nothing.
-    pub async fn apply(&self, changes: Vec<RatingChange>) -> Result<(), ServiceError> {
+/// The rating feed's ingester applies its batches here: in order, in one transaction.
+/// Idempotent: a put sets, a delete removes, so a redelivered batch changes nothing.
+impl<R: Repository> crate::feed::Apply for Controller<R> {
+    type Error = ServiceError;
+
+    async fn apply(&self, changes: Vec<RatingChange>) -> Result<(), ServiceError> {
         Ok(self.repo.apply(changes).await?)
     }
 }
@@ -67,6 +71,7 @@ mod tests {
 
     use super::*;
     use crate::{
+        feed::Apply,
         model::{RatingValue, UserId},
         sqlite::StorageError,
     };

@@ -3,5 +3,4 @@
 pub mod controller;
 pub mod handler;
 pub mod http;
-pub mod ingester;
 pub mod repository;

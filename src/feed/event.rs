@@ -7,7 +7,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{RatingValue, RecordKey, UserId, UserRating, ValidationError, validate};
+use crate::model::{
+    RatingChange, RatingValue, RecordKey, UserId, UserRating, ValidationError, validate,
+};
 
 /// The schema versions this build understands.
 pub const SUPPORTED_VERSIONS: std::ops::RangeInclusive<u32> = 1..=1;
@@ -33,13 +35,6 @@ pub struct RatingEvent {
 pub enum EventType {
     Put,
     Delete,
-}
-
-/// A validated change to apply to the ratings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RatingChange {
-    Put(UserRating),
-    Delete { key: RecordKey, user_id: UserId },
 }
 
 impl RatingEvent {

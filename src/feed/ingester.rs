@@ -1,5 +1,5 @@
-//! The rating service's consumer of the rating feed (book ch. 6), running beside gRPC (the
-//! book's first version blocked start-up instead).
+//! The consumer of the rating feed (book ch. 6), which the rating service runs beside gRPC
+//! (the book's first version blocked start-up instead).
 //!
 //! Each round: poll a batch, decode and validate every event, apply the valid ones in one
 //! transaction, send the others to the dead-letter topic with the reason, and only then
@@ -24,13 +24,44 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use super::controller::{Controller, Repository};
+use super::{DLQ_TOPIC, RatingEvent};
 use crate::{
-    broker::{Broker, Consumer, DLQ_TOPIC, Message, Record, total_lag},
-    model::RatingEvent,
-    server::metrics as metric_names,
+    broker::{Broker, Consumer, Message, Record, total_lag},
+    model::RatingChange,
     telemetry::propagation,
 };
+
+/// Rating events applied from the feed.
+pub const APPLIED_METRIC: &str = "movieapp_feed_events_applied_total";
+/// Rating events sent to the dead-letter topic.
+pub const DEAD_LETTERED_METRIC: &str = "movieapp_feed_events_dead_lettered_total";
+/// Events in the feed not yet applied by the consumer group.
+pub const LAG_METRIC: &str = "movieapp_feed_lag_events";
+
+/// Describes the feed's metrics to the recorder.
+pub fn describe_metrics() {
+    metrics::describe_counter!(APPLIED_METRIC, "Rating events applied from the feed.");
+    metrics::describe_counter!(
+        DEAD_LETTERED_METRIC,
+        "Rating events sent to the dead-letter topic."
+    );
+    metrics::describe_gauge!(
+        LAG_METRIC,
+        "Events in the feed not yet applied by the consumer group."
+    );
+}
+
+/// Where the ingester applies changes: the rating service.
+pub trait Apply: Send + Sync + 'static {
+    type Error: std::fmt::Display;
+
+    /// Applies a batch of changes in order, all or none. Idempotent: a redelivered batch
+    /// changes nothing.
+    fn apply(
+        &self,
+        changes: Vec<RatingChange>,
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send;
+}
 
 /// Events applied per transaction at most.
 pub const BATCH: usize = 2_000;
@@ -65,23 +96,18 @@ struct DeadLetter<'a> {
     payload: String,
 }
 
-pub struct Ingester<R> {
-    controller: Arc<Controller<R>>,
+pub struct Ingester<A> {
+    target: Arc<A>,
     broker: Arc<dyn Broker>,
     topic: String,
     group: String,
     pub stats: Arc<IngestStats>,
 }
 
-impl<R: Repository> Ingester<R> {
-    pub fn new(
-        controller: Arc<Controller<R>>,
-        broker: Arc<dyn Broker>,
-        topic: &str,
-        group: &str,
-    ) -> Self {
+impl<A: Apply> Ingester<A> {
+    pub fn new(target: Arc<A>, broker: Arc<dyn Broker>, topic: &str, group: &str) -> Self {
         Self {
-            controller,
+            target,
             broker,
             topic: topic.to_owned(),
             group: group.to_owned(),
@@ -158,7 +184,7 @@ impl<R: Repository> Ingester<R> {
     /// Publishes the group's lag as the `feed_lag` gauge.
     async fn report_lag(&self) {
         match total_lag(self.broker.as_ref(), &self.topic, &self.group).await {
-            Ok(lag) => metrics::gauge!(metric_names::FEED_LAG, "topic" => self.topic.clone(), "group" => self.group.clone())
+            Ok(lag) => metrics::gauge!(LAG_METRIC, "topic" => self.topic.clone(), "group" => self.group.clone())
                 .set(lag as f64),
             Err(e) => tracing::debug!(error = %e, "cannot read the lag"),
         }
@@ -185,7 +211,7 @@ impl<R: Repository> Ingester<R> {
         }
         let applied = changes.len() as u64;
         if !changes.is_empty() {
-            self.until_done(stop, "apply", || self.controller.apply(changes.clone()))
+            self.until_done(stop, "apply", || self.target.apply(changes.clone()))
                 .await?;
         }
         if !dead.is_empty() {
@@ -203,9 +229,8 @@ impl<R: Repository> Ingester<R> {
         self.stats
             .dead_lettered
             .fetch_add(dead.len() as u64, Ordering::Relaxed);
-        metrics::counter!(metric_names::FEED_APPLIED, "topic" => self.topic.clone())
-            .increment(applied);
-        metrics::counter!(metric_names::FEED_DEAD_LETTERED, "topic" => self.topic.clone())
+        metrics::counter!(APPLIED_METRIC, "topic" => self.topic.clone()).increment(applied);
+        metrics::counter!(DEAD_LETTERED_METRIC, "topic" => self.topic.clone())
             .increment(dead.len() as u64);
         Some(applied)
     }
