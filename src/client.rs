@@ -49,14 +49,6 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    /// The gRPC code, when the service answered.
-    pub fn code(&self) -> Option<Code> {
-        match self {
-            Self::Call { status, .. } => Some(status.code()),
-            _ => None,
-        }
-    }
-
     /// True for mistakes in how the client was called (exit code 2).
     pub fn is_usage(&self) -> bool {
         matches!(

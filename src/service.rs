@@ -1,6 +1,6 @@
 //! Who the services are: their names, the book's ports, and the gRPC services they serve.
 //! A leaf module: configuration, clients, commands and the servers all import it, and it
-//! imports nothing of theirs. See docs/design.md, "Services".
+//! imports nothing of theirs. See docs/design.md §1.
 
 use std::{
     fmt,
@@ -36,7 +36,7 @@ pub enum ServiceKind {
 impl ServiceKind {
     pub const ALL: [ServiceKind; 3] = [Self::Metadata, Self::Rating, Self::Movie];
 
-    /// The name it registers under and callers discover (SPEC section 3).
+    /// The name it registers under and callers discover (docs/design.md §3).
     pub const fn name(self) -> &'static str {
         match self {
             Self::Metadata => "metadata",

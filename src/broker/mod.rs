@@ -1,4 +1,4 @@
-//! The asynchronous rating feed's log (SPEC section 4): topics split into partitions, records
+//! The asynchronous rating feed's log (docs/design.md §4): topics split into partitions, records
 //! appended with a key, read from an offset, and offsets committed per consumer group.
 //!
 //! Backends: [`sqlite`] (default; `<data-dir>/broker.db`, an embedded broker needing no

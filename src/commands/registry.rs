@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::output;
 use crate::config::Config;
 use crate::{
-    discovery::{InstanceInfo, Registry, sqlite::find},
+    discovery::{InstanceInfo, Registry, find},
     model::validate,
 };
 

@@ -1,4 +1,4 @@
-//! Configuration (SPEC section 5; docs/design.md, "Configuration"): one typed tree, the
+//! Configuration (docs/design.md §5): one typed tree, the
 //! shape of the YAML file itself (`configs/base.yaml` documents every key with its
 //! default). Each section belongs to the module that uses it: `service::Settings` per
 //! service, `discovery::Settings`, `broker::Settings`, `telemetry::{LogSettings,
@@ -203,7 +203,18 @@ impl Config {
                 .map(drop)
                 .map_err(|e| e.to_string())
         };
-        for &(name, key) in ENV_VARS {
+        // Then the standard variable, only where the file and movieapp's own variable left
+        // its key unset.
+        let ours = ENV_VARS.iter().map(|&(name, key)| (name, key, false));
+        let standard = [(
+            telemetry::OTEL_ENDPOINT_ENV,
+            "telemetry.otlp.endpoint",
+            true,
+        )];
+        for (name, key, fallback) in ours.chain(standard) {
+            if fallback && sources.contains_key(key) {
+                continue;
+            }
             if let Some(value) = env(name) {
                 layer(&mut tree, key, &value).map_err(|expected| ConfigError::Env {
                     name,
@@ -212,19 +223,6 @@ impl Config {
                 })?;
                 sources.insert(key.to_owned(), Source::Env(name));
             }
-        }
-        // The standard variable, where movieapp's own key is not set.
-        let endpoint = "telemetry.otlp.endpoint";
-        if !sources.contains_key(endpoint)
-            && let Some(value) = env(telemetry::OTEL_ENDPOINT_ENV)
-        {
-            let name = telemetry::OTEL_ENDPOINT_ENV;
-            layer(&mut tree, endpoint, &value).map_err(|expected| ConfigError::Env {
-                name,
-                value,
-                expected,
-            })?;
-            sources.insert(endpoint.to_owned(), Source::Env(name));
         }
         for o in flags {
             layer(&mut tree, o.path, &o.value).map_err(|expected| ConfigError::Flag {

@@ -97,14 +97,6 @@ impl Balancer {
         }
     }
 
-    pub fn service(&self) -> &str {
-        &self.service
-    }
-
-    pub fn registry(&self) -> &dyn Registry {
-        self.registry.as_ref()
-    }
-
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -1,4 +1,4 @@
-//! Consul through its agent's HTTP API (SPEC section 3), as the book's `consul` registry:
+//! Consul through its agent's HTTP API (docs/design.md §3), as the book's `consul` registry:
 //! - register: `PUT /v1/agent/service/register` with a TTL check named after the instance;
 //! - heartbeat: `PUT /v1/agent/check/pass/<instance-id>`;
 //! - deregister: `PUT /v1/agent/service/deregister/<instance-id>`;
@@ -106,7 +106,8 @@ impl ConsulRegistry {
             .build()
             .map_err(|e| RegistryError::Backend {
                 registry: format!("consul {base}"),
-                message: format!("cannot build an HTTP client: {e}"),
+                what: "cannot build an HTTP client".to_owned(),
+                source: Box::new(e),
             })?;
         Ok(Self {
             base: base.trim_end_matches('/').to_owned(),
@@ -115,10 +116,15 @@ impl ConsulRegistry {
         })
     }
 
-    fn failed(&self, what: &str, e: impl std::fmt::Display) -> RegistryError {
+    fn failed(
+        &self,
+        what: &str,
+        e: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> RegistryError {
         RegistryError::Backend {
             registry: self.describe(),
-            message: format!("{what}: {e}"),
+            what: what.to_owned(),
+            source: e.into(),
         }
     }
 

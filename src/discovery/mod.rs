@@ -1,4 +1,4 @@
-//! Service discovery (SPEC section 3): the book's registry interface, its backends, the
+//! Service discovery (docs/design.md §3): the book's registry interface, its backends, the
 //! lifecycle of a registered instance, and client-side balancing across instances.
 //!
 //! Backends: [`sqlite`] (default; `<data-dir>/registry.db`, shared by every movieapp process
@@ -45,8 +45,14 @@ pub enum RegistryError {
         #[source]
         source: StorageError,
     },
-    #[error("registry {registry}: {message}")]
-    Backend { registry: String, message: String },
+    /// The backend failed at `what`; the source says how.
+    #[error("registry {registry}: {what}")]
+    Backend {
+        registry: String,
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 /// One registered instance, as `movieapp registry` shows it.
@@ -100,7 +106,20 @@ pub trait Registry: Send + Sync {
     fn describe(&self) -> String;
 }
 
-/// A new instance id, `<service>-<random>` (SPEC section 3).
+/// The instance with this id in any registry, if registered (used by `registry
+/// deregister`).
+pub async fn find(
+    registry: &dyn Registry,
+    instance_id: &str,
+) -> Result<Option<InstanceInfo>, RegistryError> {
+    Ok(registry
+        .instances()
+        .await?
+        .into_iter()
+        .find(|i| i.instance_id == instance_id))
+}
+
+/// A new instance id, `<service>-<random>` (docs/design.md §3).
 pub fn instance_id(service: &str) -> String {
     format!("{service}-{:016x}", rand::random::<u64>())
 }

@@ -47,10 +47,6 @@ impl SqliteRegistry {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        self.db.path()
-    }
-
     fn ttl_ms(&self) -> i64 {
         i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX)
     }
@@ -58,7 +54,8 @@ impl SqliteRegistry {
     fn failed(&self, e: StorageError) -> RegistryError {
         RegistryError::Backend {
             registry: self.describe(),
-            message: e.to_string(),
+            what: "database".to_owned(),
+            source: Box::new(e),
         }
     }
 }
@@ -196,18 +193,6 @@ impl Registry for SqliteRegistry {
     fn describe(&self) -> String {
         format!("sqlite:{}", self.db.path().display())
     }
-}
-
-/// The instance with this id, if registered (used by `registry deregister`).
-pub async fn find(
-    registry: &dyn Registry,
-    instance_id: &str,
-) -> Result<Option<InstanceInfo>, RegistryError> {
-    Ok(registry
-        .instances()
-        .await?
-        .into_iter()
-        .find(|i| i.instance_id == instance_id))
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! The rating feed (book ch. 6; docs/design.md, "The rating feed"), in one place: what a
+//! The rating feed (book ch. 6; docs/design.md §4), in one place: what a
 //! data provider publishes ([`event`]), publishing it ([`producer`]), and consuming it
 //! into the ratings ([`ingester`], which the rating service runs). The log it travels on is
 //! [`crate::broker`]'s; where the changes go is the rating service's, through [`Apply`].

@@ -85,7 +85,7 @@ impl fmt::Display for RatingValue {
 }
 
 /// One user's rating of one record. A user has at most one rating per record: a new one
-/// replaces the old (SPEC section 1).
+/// replaces the old (docs/design.md §1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserRating {

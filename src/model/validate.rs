@@ -1,4 +1,4 @@
-//! The one set of validation rules (SPEC section 1), shared by every entry point.
+//! The one set of validation rules (docs/design.md §1), shared by every entry point.
 
 use std::fmt;
 

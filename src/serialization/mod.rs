@@ -1,4 +1,4 @@
-//! The book's chapter-4 comparison of serialization formats for `Metadata` (SPEC section 6):
+//! The book's chapter-4 comparison of serialization formats for `Metadata` (docs/design.md §6):
 //! codecs for each format, and a harness that times them honestly.
 
 pub mod codecs;
@@ -108,7 +108,7 @@ impl fmt::Display for Format {
     }
 }
 
-/// Reference figures (SPEC section 6): the book's Go code built and run on the 2-core
+/// Reference figures (docs/design.md §6): the book's Go code built and run on the 2-core
 /// development machine (median ns/op), and the book's own encode figure (i7-8850H).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

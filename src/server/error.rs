@@ -1,4 +1,4 @@
-//! The services' error type, and its one mapping onto gRPC status codes (SPEC section 1).
+//! The services' error type, and its one mapping onto gRPC status codes (docs/design.md §1).
 
 use crate::{model::ValidationError, sqlite::StorageError};
 
@@ -54,23 +54,6 @@ impl From<RepositoryError> for ServiceError {
     }
 }
 
-impl ServiceError {
-    /// Reads a status returned by another service back into a service error, keeping the
-    /// downstream message; `what` names the call for messages about transport failures.
-    pub fn from_downstream(status: tonic::Status, what: &str) -> Self {
-        use tonic::Code;
-        let message = status.message().to_owned();
-        if crate::discovery::balancer::instance_failed(&status) {
-            return Self::Unavailable(format!("{what}: {message}"));
-        }
-        match status.code() {
-            Code::NotFound => Self::NotFound(message),
-            Code::DeadlineExceeded => Self::DeadlineExceeded(format!("{what}: {message}")),
-            _ => Self::Internal(format!("{what}: {status}").into()),
-        }
-    }
-}
-
 impl From<ServiceError> for tonic::Status {
     fn from(e: ServiceError) -> Self {
         match e {
@@ -119,18 +102,5 @@ mod tests {
         let status = tonic::Status::from(internal);
         assert_eq!(status.code(), Code::Internal);
         assert_eq!(status.message(), "internal error");
-    }
-
-    #[test]
-    fn downstream_statuses_are_read_back() {
-        let e = ServiceError::from_downstream(
-            tonic::Status::not_found("movie \"1\" not found"),
-            "GetMetadata",
-        );
-        assert!(matches!(e, ServiceError::NotFound(m) if m == "movie \"1\" not found"));
-        let e = ServiceError::from_downstream(tonic::Status::unavailable("refused"), "GetMetadata");
-        assert!(matches!(e, ServiceError::Unavailable(m) if m == "GetMetadata: refused"));
-        let e = ServiceError::from_downstream(tonic::Status::internal("boom"), "GetMetadata");
-        assert!(matches!(e, ServiceError::Internal(_)));
     }
 }

@@ -30,7 +30,7 @@ pub const MAX_QUERY_BYTES: usize = 8 * 1024;
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 128 * 1024;
 
-/// The one mapping of service errors onto HTTP (SPEC section 1), with a JSON body.
+/// The one mapping of service errors onto HTTP (docs/design.md §1), with a JSON body.
 impl IntoResponse for ServiceError {
     fn into_response(self) -> Response {
         let status = match &self {

@@ -4,7 +4,7 @@
 //! text, so `promtool check metrics` is clean. The per-endpoint ones are kept by
 //! [`super::endpoint`], the one layer every call passes through. No id or user value is
 //! ever a label. The process' own metrics (`process_cpu_seconds_total`, resident memory,
-//! open file descriptors) keep their standard names. See docs/design.md, "Metrics".
+//! open file descriptors) keep their standard names. See docs/design.md §6.
 
 use std::sync::OnceLock;
 

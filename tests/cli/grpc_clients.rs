@@ -5,6 +5,13 @@ use std::process::Command;
 
 use crate::support::{Server, repo_root, test_tool};
 
+/// Each service and the gRPC service its port serves.
+const SERVICES: [(&str, &str); 3] = [
+    ("metadata", "MetadataService"),
+    ("rating", "RatingService"),
+    ("movie", "MovieService"),
+];
+
 /// The Python interpreter with grpcio, set up by scripts/test.sh.
 fn python() -> Option<String> {
     test_tool("GRPC_TEST_PYTHON")
@@ -17,11 +24,7 @@ fn grpcurl_lists_only_what_each_port_serves() {
     };
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
-    for (service, grpc_name) in [
-        ("metadata", "MetadataService"),
-        ("rating", "RatingService"),
-        ("movie", "MovieService"),
-    ] {
+    for (service, grpc_name) in SERVICES {
         let out = Command::new(&grpcurl)
             .args(["-plaintext", server.addr(service), "list"])
             .output()
@@ -78,11 +81,7 @@ async fn health_and_reflection_are_served_on_every_port() {
 
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
-    for (service, grpc_name) in [
-        ("metadata", "MetadataService"),
-        ("rating", "RatingService"),
-        ("movie", "MovieService"),
-    ] {
+    for (service, grpc_name) in SERVICES {
         let url = format!("http://{}", server.addr(service));
         let channel = tonic::transport::Endpoint::from_shared(url)
             .unwrap()

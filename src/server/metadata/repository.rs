@@ -11,7 +11,7 @@ use crate::{
     sqlite::{Database, StorageError},
 };
 
-/// Schema history; append only (SPEC section 2).
+/// Schema history; append only (docs/design.md §2).
 pub const MIGRATIONS: &[&str] =
     &["CREATE TABLE movies (id TEXT PRIMARY KEY, title TEXT, description TEXT, director TEXT);"];
 

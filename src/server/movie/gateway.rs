@@ -1,7 +1,7 @@
 //! gRPC gateways from the movie service to metadata and rating, through discovery.
 
 use crate::{
-    discovery::balancer::{Balancer, CallError, DiscoveryError},
+    discovery::balancer::{Balancer, CallError, DiscoveryError, instance_failed},
     model::{Metadata, MovieId, RecordKey},
     pb::{
         self, metadata_service_client::MetadataServiceClient,
@@ -23,13 +23,24 @@ impl From<DiscoveryError> for ServiceError {
     }
 }
 
-/// Reads a failed downstream call back into a service error; `what` names the call.
+/// Reads a failed downstream call back into a service error, keeping the downstream
+/// message; `what` names the call for messages about transport failures. The one place a
+/// status from another service becomes ours.
 fn downstream(e: CallError, what: &str) -> ServiceError {
-    match e {
-        CallError::Discovery(e) => e.into(),
-        CallError::Status { addr, status } => {
-            ServiceError::from_downstream(status, &format!("{what} at {addr}"))
-        }
+    use tonic::Code;
+    let (addr, status) = match e {
+        CallError::Discovery(e) => return e.into(),
+        CallError::Status { addr, status } => (addr, status),
+    };
+    let what = format!("{what} at {addr}");
+    let message = status.message().to_owned();
+    if instance_failed(&status) {
+        return ServiceError::Unavailable(format!("{what}: {message}"));
+    }
+    match status.code() {
+        Code::NotFound => ServiceError::NotFound(message),
+        Code::DeadlineExceeded => ServiceError::DeadlineExceeded(format!("{what}: {message}")),
+        _ => ServiceError::Internal(format!("{what}: {status}").into()),
     }
 }
 
@@ -130,5 +141,33 @@ impl RatingGateway for RatingClient {
             .await
             .map_err(|e| downstream(e, "rating GetAggregatedRating"))?;
         Ok(response.into_inner().rating_value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(status: tonic::Status) -> CallError {
+        CallError::Status {
+            addr: "127.0.0.1:1".into(),
+            status,
+        }
+    }
+
+    #[test]
+    fn downstream_statuses_are_read_back() {
+        let e = downstream(
+            status(tonic::Status::not_found("movie \"1\" not found")),
+            "GetMetadata",
+        );
+        assert!(matches!(e, ServiceError::NotFound(m) if m == "movie \"1\" not found"));
+        let e = downstream(status(tonic::Status::unavailable("refused")), "GetMetadata");
+        assert!(
+            matches!(&e, ServiceError::Unavailable(m) if m == "GetMetadata at 127.0.0.1:1: refused"),
+            "{e}"
+        );
+        let e = downstream(status(tonic::Status::internal("boom")), "GetMetadata");
+        assert!(matches!(e, ServiceError::Internal(_)));
     }
 }

@@ -1,5 +1,5 @@
 //! Rating storage in its own SQLite file (`rating.db`). The primary key makes a user's new
-//! rating of a record replace the old one (SPEC section 2).
+//! rating of a record replace the old one (docs/design.md §2).
 
 use std::sync::Arc;
 
@@ -12,7 +12,7 @@ use crate::{
     sqlite::{Database, StorageError},
 };
 
-/// Schema history; append only (SPEC section 2).
+/// Schema history; append only (docs/design.md §2).
 pub const MIGRATIONS: &[&str] = &["CREATE TABLE ratings (
         record_id TEXT, record_type TEXT, user_id TEXT, value INTEGER,
         PRIMARY KEY (record_id, record_type, user_id));"];
