@@ -160,6 +160,18 @@ impl HostPort {
         &self.0
     }
 
+    /// The host (an IPv6 address without its brackets) and the port.
+    pub fn split(addr: &str) -> Result<(&str, u16), String> {
+        Self::check(addr)?;
+        let (host, port) = addr
+            .rsplit_once(':')
+            .ok_or_else(|| format!("invalid address {addr:?}: expected host:port"))?;
+        let port = port
+            .parse()
+            .map_err(|_| format!("invalid address {addr:?}: expected host:port"))?;
+        Ok((host.trim_start_matches('[').trim_end_matches(']'), port))
+    }
+
     /// Checks `addr` without keeping it.
     pub fn check(addr: &str) -> Result<(), String> {
         match addr.rsplit_once(':') {

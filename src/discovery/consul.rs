@@ -12,6 +12,7 @@ use std::{collections::BTreeMap, time::Duration};
 use serde::{Deserialize, Serialize};
 
 use super::{BoxFuture, InstanceInfo, Registry, RegistryError};
+use crate::config::value::HostPort;
 
 /// The agent's address when `consul` is given without one.
 pub const DEFAULT_ADDRESS: &str = "http://127.0.0.1:8500";
@@ -161,13 +162,6 @@ impl ConsulRegistry {
     }
 }
 
-/// Splits `host:port` (IPv6 hosts in brackets).
-fn split_host_port(addr: &str) -> Option<(&str, u16)> {
-    let (host, port) = addr.rsplit_once(':')?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    Some((host, port.parse().ok()?))
-}
-
 /// Consul's duration syntax for the TTL, e.g. "5s" or "1500ms".
 fn consul_duration(d: Duration) -> String {
     if d.subsec_millis() == 0 {
@@ -185,12 +179,7 @@ impl Registry for ConsulRegistry {
         addr: &'a str,
     ) -> BoxFuture<'a, Result<(), RegistryError>> {
         Box::pin(async move {
-            let (host, port) = split_host_port(addr).ok_or_else(|| {
-                self.failed(
-                    "register",
-                    format!("invalid address {addr:?}: expected host:port"),
-                )
-            })?;
+            let (host, port) = HostPort::split(addr).map_err(|e| self.failed("register", e))?;
             let body = ServiceRegistration {
                 id: instance_id,
                 name: service,
@@ -327,8 +316,6 @@ mod tests {
             })
         );
         assert_eq!(consul_duration(Duration::from_millis(1500)), "1500ms");
-        assert_eq!(split_host_port("[::1]:8081"), Some(("::1", 8081)));
-        assert_eq!(split_host_port("nohost"), None);
     }
 
     #[test]
