@@ -96,7 +96,17 @@ impl Target {
                     vec![addr.to_owned()],
                 )]))
             }
-            None => config.registry_settings()?.open().await?,
+            // Looking up creates nothing: no registry yet means no instance yet.
+            None => match config.registry_settings()?.open_existing().await {
+                Ok(registry) => registry,
+                Err(RegistryError::Missing { path }) => {
+                    return Err(ClientError::NoInstance {
+                        service,
+                        registry: format!("sqlite:{}", path.display()),
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            },
         };
         Ok(Self {
             service,

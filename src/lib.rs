@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod discovery;
 pub mod feed;
+pub mod files;
 pub mod model;
 pub mod serialization;
 pub mod server;

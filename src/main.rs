@@ -3,7 +3,7 @@
 use std::{io::Write, process::ExitCode};
 
 use clap::Parser;
-use movieapp::commands::{Cli, exit_code, one_line};
+use movieapp::commands::{Cli, exit_code, one_line, report_parse_error};
 
 // The services allocate many small, short-lived buffers per call (HTTP/2 frames, protobuf
 // messages); mimalloc serves them markedly cheaper than the system allocator.
@@ -11,7 +11,10 @@ use movieapp::commands::{Cli, exit_code, one_line};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return ExitCode::from(report_parse_error(&e)),
+    };
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -215,7 +215,6 @@ impl Broker for KafkaBroker {
         group: &'a str,
     ) -> BoxFuture<'a, Result<Vec<PartitionLag>, BrokerError>> {
         Box::pin(async move {
-            self.ensure_topic(topic).await?;
             let inspector = self.inspector(group)?;
             let (topic, describe) = (topic.to_owned(), self.describe());
             // librdkafka's calls here block: keep them off the executor.

@@ -29,6 +29,12 @@ pub enum BrokerError {
         #[source]
         source: StorageError,
     },
+    /// Inspection found no embedded broker where one was expected (a mistyped --data-dir,
+    /// most likely): exit code 2, and nothing is created.
+    #[error(
+        "no embedded broker at {path}: nothing was published or consumed with this data directory; check --data-dir"
+    )]
+    Missing { path: PathBuf },
     #[error("broker {broker}: {message}")]
     Backend { broker: String, message: String },
 }
@@ -101,7 +107,8 @@ pub trait Broker: Send + Sync {
         group: &'a str,
     ) -> BoxFuture<'a, Result<Box<dyn Consumer>, BrokerError>>;
 
-    /// The group's lag on each partition of `topic`.
+    /// The group's lag on each partition of `topic`; none for a topic that does not exist
+    /// (looking creates nothing).
     fn lag<'a>(
         &'a self,
         topic: &'a str,
@@ -210,6 +217,25 @@ pub struct Settings {
     pub kafka: KafkaProperties,
 }
 
+impl Settings {
+    /// Checks every librdkafka property with librdkafka itself (name and value), so a typo
+    /// is found at start-up, not at the first connection. The error names the key.
+    pub fn check(&self) -> Result<(), String> {
+        for (side, properties) in [
+            ("producer", &self.kafka.producer),
+            ("consumer", &self.kafka.consumer),
+        ] {
+            for (name, value) in properties {
+                rdkafka::ClientConfig::new()
+                    .set(name, &value.0)
+                    .create_native_config()
+                    .map_err(|e| format!("broker.kafka.{side}.{name}: {e}"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// librdkafka properties (`name: value`) passed through to Kafka clients, over movieapp's
 /// defaults, e.g. `producer: {compression.type: lz4}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -220,6 +246,19 @@ pub struct KafkaProperties {
 }
 
 impl BrokerSettings {
+    /// Opens the broker to look at it: an embedded broker that does not exist yet is
+    /// [`BrokerError::Missing`], and none is created.
+    pub async fn open_existing(&self) -> Result<Arc<dyn Broker>, BrokerError> {
+        if self.kind == BrokerKind::Sqlite {
+            let path = self.data_dir.join(sqlite::FILE_NAME);
+            if !path.exists() {
+                return Err(BrokerError::Missing { path });
+            }
+        }
+        self.open().await
+    }
+
+    /// Opens the broker, creating an embedded one if needed.
     pub async fn open(&self) -> Result<Arc<dyn Broker>, BrokerError> {
         Ok(match &self.kind {
             BrokerKind::Sqlite => Arc::new(

@@ -196,10 +196,17 @@ impl Broker for SqliteBroker {
         group: &'a str,
     ) -> BoxFuture<'a, Result<Vec<PartitionLag>, BrokerError>> {
         Box::pin(async move {
-            let partitions = self.partitions_of(topic).await?;
             let (t, g) = (topic.to_owned(), group.to_owned());
             self.db
                 .read(move |c| {
+                    let partitions: u32 = c
+                        .query_row(
+                            "SELECT partitions FROM topics WHERE name = ?1",
+                            params![t],
+                            |r| r.get(0),
+                        )
+                        .optional()?
+                        .unwrap_or(0);
                     let mut end = c.prepare_cached(END_OFFSET)?;
                     let mut committed = c.prepare_cached(COMMITTED_OFFSET)?;
                     (0..partitions)

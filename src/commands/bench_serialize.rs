@@ -175,7 +175,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn read_value(path: &std::path::Path) -> anyhow::Result<Metadata> {
-    let text = std::fs::read_to_string(path)
+    // A Metadata value is at most about 65 KiB (the model's limits); allow some slack.
+    let text = crate::files::read_to_string_at_most(path, 1 << 20)
         .with_context(|| format!("cannot read value file {}", path.display()))?;
     let value: Metadata = serde_json::from_str(&text).with_context(|| {
         format!(

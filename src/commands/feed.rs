@@ -48,7 +48,7 @@ struct Status {
 }
 
 pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
-    let broker = config.broker_settings()?.open().await?;
+    let broker = config.broker_settings()?.open_existing().await?;
     match args.command {
         FeedCommand::Status {
             topic,

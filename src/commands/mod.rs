@@ -13,7 +13,7 @@ pub mod registry;
 pub mod serve;
 mod signals;
 
-use std::path::PathBuf;
+use std::{io::Write as _, path::PathBuf};
 
 use clap::{Parser, Subcommand};
 use tracing::Instrument;
@@ -221,11 +221,11 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
             || e.is::<ConfigError>()
             || matches!(
                 e.downcast_ref::<RegistryError>(),
-                Some(RegistryError::Open { .. })
+                Some(RegistryError::Open { .. } | RegistryError::Missing { .. })
             )
             || matches!(
                 e.downcast_ref::<BrokerError>(),
-                Some(BrokerError::Open { .. })
+                Some(BrokerError::Open { .. } | BrokerError::Missing { .. })
             )
             || e.downcast_ref::<ClientError>()
                 .is_some_and(ClientError::is_usage)
@@ -233,6 +233,32 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
                 .is_some_and(ServeError::is_startup)
     });
     if usage { 2 } else { 1 }
+}
+
+/// Prints a command-line error as clap does, except that values a user typed are shown
+/// with control characters escaped, so the message stays one line per line clap means.
+/// Returns the exit code (0 for --help and --version, 2 for mistakes).
+pub fn report_parse_error(e: &clap::Error) -> u8 {
+    use clap::error::ContextValue;
+    let mut typed = Vec::new();
+    for (_, value) in e.context() {
+        match value {
+            ContextValue::String(s) => typed.push(s.clone()),
+            ContextValue::Strings(list) => typed.extend(list.iter().cloned()),
+            _ => {}
+        }
+    }
+    let code = u8::try_from(e.exit_code()).unwrap_or(2);
+    if !typed.iter().any(|v| v.chars().any(char::is_control)) {
+        let _ = e.print();
+        return code;
+    }
+    let mut text = e.render().to_string();
+    for value in typed.iter().filter(|v| v.chars().any(char::is_control)) {
+        text = text.replace(value.as_str(), &value.escape_debug().to_string());
+    }
+    let _ = write!(std::io::stderr(), "{text}");
+    code
 }
 
 /// The error as one line: each cause once, outermost first. Causes whose text the line

@@ -117,10 +117,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
 fn details_table(details: &MovieDetails) -> comfy_table::Table {
     let m = &details.metadata;
     let rating = match details.rating {
-        Some(rating) => format!("{rating:.2}")
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_owned(),
+        Some(rating) => output::rating(rating),
         None => "no ratings yet".to_owned(),
     };
     output::fields([

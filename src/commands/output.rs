@@ -29,11 +29,38 @@ pub struct ClientArgs {
     pub output: Format,
 }
 
+/// Output that could not be written. A closed pipe (`| head`) is still recognisable by
+/// its source and ends the command quietly; anything else is exit 1 with this message.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write the output to stdout")]
+pub struct OutputError(#[source] pub std::io::Error);
+
 /// Writes `text` and a newline to stdout.
-pub fn line(text: &str) -> std::io::Result<()> {
+pub fn line(text: &str) -> Result<(), OutputError> {
+    if stdout_closed() {
+        // Rust's stdout swallows writes to a closed descriptor; say so instead.
+        return Err(OutputError(std::io::Error::other(
+            "standard output is closed",
+        )));
+    }
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{text}")?;
-    out.flush()
+    writeln!(out, "{text}")
+        .and_then(|()| out.flush())
+        .map_err(OutputError)
+}
+
+/// True when descriptor 1 is not open at all (`movieapp … >&-`).
+fn stdout_closed() -> bool {
+    #[cfg(unix)]
+    {
+        // SAFETY: F_GETFD only reads the descriptor's flags; an invalid descriptor is
+        // reported as -1, nothing else happens.
+        unsafe { libc::fcntl(1, libc::F_GETFD) == -1 }
+    }
+    #[cfg(not(unix))]
+    {
+        false
+    }
 }
 
 /// Writes `value` as pretty JSON to stdout.
@@ -43,6 +70,29 @@ pub fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A rating as tables show it: at most two decimals, trailing zeros dropped (`2.67`,
+/// `4.5`, `3`). JSON keeps full precision.
+pub fn rating(value: f64) -> String {
+    format!("{value:.2}")
+        .trim_end_matches('0')
+        .trim_end_matches('.')
+        .to_owned()
+}
+
+/// A value as a table cell: control characters escaped (`\u{1b}`), so stored text cannot
+/// drive the terminal; newlines and tabs stay.
+pub fn cell(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// A two-column table of field names and values.
 pub fn fields<'a>(rows: impl IntoIterator<Item = (&'a str, String)>) -> Table {
     let mut table = Table::new();
@@ -50,12 +100,26 @@ pub fn fields<'a>(rows: impl IntoIterator<Item = (&'a str, String)>) -> Table {
         .load_style(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic);
     for (name, value) in rows {
-        table.add_row(vec![name.to_owned(), value]);
+        table.add_row(vec![name.to_owned(), cell(&value)]);
     }
     table
 }
 
 /// Writes a table to stdout.
-pub fn table(table: &Table) -> std::io::Result<()> {
+pub fn table(table: &Table) -> Result<(), OutputError> {
     line(&table.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratings_and_cells() {
+        assert_eq!(rating(2.0 / 3.0 + 2.0), "2.67");
+        assert_eq!(rating(4.5), "4.5");
+        assert_eq!(rating(3.0), "3");
+        assert_eq!(cell("\u{1b}[31mred\0"), "\\u{1b}[31mred\\u{0}");
+        assert_eq!(cell("two\nlines\tok"), "two\nlines\tok");
+    }
 }

@@ -126,7 +126,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
                 Format::Table => Ok(output::table(&output::fields([
                     ("record", result.key.record_id().to_owned()),
                     ("type", result.key.record_type().to_owned()),
-                    ("rating", result.rating.to_string()),
+                    ("rating", output::rating(result.rating)),
                 ]))?),
             }
         }

@@ -82,7 +82,7 @@ pub struct UnknownInstance {
 }
 
 pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
-    let registry: Arc<dyn Registry> = config.registry_settings()?.open().await?;
+    let registry: Arc<dyn Registry> = config.registry_settings()?.open_existing().await?;
     match args.command {
         RegistryCommand::List { output } => show(registry.as_ref(), None, output, false).await,
         RegistryCommand::Show { service, output } => {

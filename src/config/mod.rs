@@ -86,6 +86,8 @@ pub enum ConfigError {
         "no data directory: this platform has none for the user; pass --data-dir or set MOVIEAPP_DATA_DIR"
     )]
     NoDataDir,
+    #[error("data directory {path} is not a directory ({what}); point --data-dir at a directory")]
+    NotADirectory { path: PathBuf, what: &'static str },
 }
 
 /// The configuration: the YAML file's shape, every key optional.
@@ -236,6 +238,13 @@ impl Config {
             Self::deserialize(tree).map_err(|e| ConfigError::Invalid(e.to_string()))?;
         config.fill_defaults();
         config.validate()?;
+        if let Err(message) = config.broker.check() {
+            // Kafka properties come only from the file.
+            return Err(match path {
+                Some(path) => ConfigError::Parse { path, message },
+                None => ConfigError::Invalid(message),
+            });
+        }
         Ok(Loaded {
             config,
             file: path,
@@ -345,13 +354,24 @@ impl Config {
 
     /// The data directory: configured, else the platform's (`~/.local/share/movieapp` on
     /// Linux).
+    /// Something other than a directory in its place is an error naming it.
     pub fn resolved_data_dir(&self) -> Result<PathBuf, ConfigError> {
-        match &self.data_dir {
-            Some(dir) => Ok(dir.clone()),
+        let dir = match &self.data_dir {
+            Some(dir) => dir.clone(),
             None => dirs::data_dir()
                 .map(|d| d.join("movieapp"))
-                .ok_or(ConfigError::NoDataDir),
-        }
+                .ok_or(ConfigError::NoDataDir)?,
+        };
+        let what = match (std::fs::metadata(&dir), std::fs::symlink_metadata(&dir)) {
+            (Ok(m), _) if m.is_dir() => return Ok(dir),
+            (Ok(_), _) => "it is a file",
+            (Err(_), Ok(link)) if link.file_type().is_symlink() => {
+                "it is a symbolic link to nothing"
+            }
+            // Missing: created when needed.
+            _ => return Ok(dir),
+        };
+        Err(ConfigError::NotADirectory { path: dir, what })
     }
 
     /// The host a client on this machine dials to reach a service listening on

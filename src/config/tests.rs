@@ -321,6 +321,15 @@ fn the_broker_comes_from_file_then_env() {
         producer,
         [("batch.num.messages", "1"), ("compression.type", "lz4")]
     );
+    let path = write(
+        &dir,
+        "broker:\n  kafka:\n    consumer:\n      no.such.property: 1\n",
+    );
+    let msg = Config::load(Some(&path), env(&[])).unwrap_err().to_string();
+    assert!(
+        msg.contains("config.yaml") && msg.contains("broker.kafka.consumer.no.such.property"),
+        "{msg}"
+    );
     let path = write(&dir, "broker:\n  backend: rabbitmq\n");
     let msg = Config::load(Some(&path), env(&[])).unwrap_err().to_string();
     assert!(

@@ -45,6 +45,12 @@ pub enum RegistryError {
         #[source]
         source: StorageError,
     },
+    /// Inspection found no registry where one was expected (a mistyped --data-dir, most
+    /// likely): reported with exit code 2, and nothing is created.
+    #[error(
+        "no service registry at {path}: no movieapp has run with this data directory; check --data-dir"
+    )]
+    Missing { path: PathBuf },
     /// The backend failed at `what`; the source says how.
     #[error("registry {registry}: {what}")]
     Backend {
@@ -234,7 +240,19 @@ pub struct RegistrySettings {
 }
 
 impl RegistrySettings {
-    /// Opens the chosen backend.
+    /// Opens the chosen backend to look at it: an embedded registry that does not exist
+    /// yet is [`RegistryError::Missing`], and none is created.
+    pub async fn open_existing(&self) -> Result<Arc<dyn Registry>, RegistryError> {
+        if self.kind == RegistryKind::Sqlite {
+            let path = self.data_dir.join(sqlite::FILE_NAME);
+            if !path.exists() {
+                return Err(RegistryError::Missing { path });
+            }
+        }
+        self.open().await
+    }
+
+    /// Opens the chosen backend, creating an embedded registry if needed.
     pub async fn open(&self) -> Result<Arc<dyn Registry>, RegistryError> {
         Ok(match &self.kind {
             RegistryKind::Sqlite => Arc::new(

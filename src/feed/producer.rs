@@ -10,6 +10,9 @@ use crate::{
     feed::{EventType, RatingEvent},
 };
 
+/// The largest event file `produce` reads (about two million events of the book's shape).
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
+
 /// Events per publish call (one transaction on the embedded broker).
 pub const PUBLISH_BATCH: usize = 5_000;
 
@@ -33,9 +36,11 @@ pub enum FeedFileError {
 /// validates all of them; any problem fails the whole file, listing each bad event.
 pub fn read_events(path: &Path) -> Result<Vec<RatingEvent>, FeedFileError> {
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| FeedFileError::Read {
-        path: name.clone(),
-        source,
+    let text = crate::files::read_to_string_at_most(path, MAX_FILE_BYTES).map_err(|source| {
+        FeedFileError::Read {
+            path: name.clone(),
+            source,
+        }
     })?;
     parse_events(&name, &text)
 }

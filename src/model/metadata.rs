@@ -2,7 +2,7 @@ use serde::Serialize;
 
 use super::{
     MovieId,
-    validate::{self, MAX_DESCRIPTION_BYTES, MAX_TITLE_BYTES, ValidationError},
+    validate::{self, Lines, MAX_DESCRIPTION_BYTES, MAX_TITLE_BYTES, ValidationError},
 };
 
 /// A movie's metadata, valid by construction. JSON field names are the book's.
@@ -23,9 +23,14 @@ impl Metadata {
         director: impl Into<String>,
     ) -> Result<Self, ValidationError> {
         let (title, description, director) = (title.into(), description.into(), director.into());
-        validate::text("title", &title, MAX_TITLE_BYTES)?;
-        validate::text("description", &description, MAX_DESCRIPTION_BYTES)?;
-        validate::text("director", &director, MAX_TITLE_BYTES)?;
+        validate::text("title", &title, MAX_TITLE_BYTES, Lines::One)?;
+        validate::text(
+            "description",
+            &description,
+            MAX_DESCRIPTION_BYTES,
+            Lines::Many,
+        )?;
+        validate::text("director", &director, MAX_TITLE_BYTES, Lines::One)?;
         Ok(Self {
             id,
             title,

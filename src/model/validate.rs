@@ -88,14 +88,38 @@ fn check_id(field: &'static str, value: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
-/// Free text (title, director, description): at most `max` bytes.
-pub fn text(field: &'static str, value: &str, max: usize) -> Result<(), ValidationError> {
+/// Which control characters free text may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lines {
+    /// One line (title, director): no control characters at all.
+    One,
+    /// Several lines (description): newlines, carriage returns and tabs, nothing else.
+    Many,
+}
+
+/// Free text (title, director, description): at most `max` bytes, and no control
+/// characters beyond what `lines` allows (an escape sequence in a title would reach every
+/// terminal that prints it).
+pub fn text(
+    field: &'static str,
+    value: &str,
+    max: usize,
+    lines: Lines,
+) -> Result<(), ValidationError> {
     if value.len() > max {
         return Err(ValidationError::new(
             field,
             value,
             format!("must be at most {max} bytes"),
         ));
+    }
+    let allowed = |c: char| lines == Lines::Many && matches!(c, '\n' | '\r' | '\t');
+    if value.chars().any(|c| c.is_control() && !allowed(c)) {
+        let expected = match lines {
+            Lines::One => "must not contain control characters",
+            Lines::Many => "must not contain control characters other than newlines and tabs",
+        };
+        return Err(ValidationError::new(field, value, expected));
     }
     Ok(())
 }
@@ -123,13 +147,17 @@ pub fn rating_value(value: i64) -> Result<u8, ValidationError> {
     }
 }
 
-/// A rating value typed by a person (CLI argument, HTTP query): parsed, then range-checked.
+/// A rating value typed by a person (CLI argument, HTTP query): exactly one digit from 1
+/// to 5, no sign, padding or leading zero.
 pub fn rating_value_text(value: &str) -> Result<u8, ValidationError> {
-    let parsed: i64 = value
-        .trim()
-        .parse()
-        .map_err(|_| ValidationError::new("rating value", value, rating_expectation()))?;
-    rating_value(parsed)
+    match value.as_bytes() {
+        [digit @ b'1'..=b'5'] => Ok(digit - b'0'),
+        _ => Err(ValidationError::new(
+            "rating value",
+            value,
+            rating_expectation(),
+        )),
+    }
 }
 
 fn rating_expectation() -> String {
@@ -175,7 +203,10 @@ mod tests {
         for v in [0, 6, -1, i64::MAX] {
             assert!(rating_value(v).is_err(), "{v}");
         }
-        assert_eq!(rating_value_text(" 4 "), Ok(4));
+        assert_eq!(rating_value_text("4"), Ok(4));
+        for sloppy in [" 4 ", " 3", "+3", "03", "3 ", "", "6", "0"] {
+            assert!(rating_value_text(sloppy).is_err(), "{sloppy:?}");
+        }
         let err = rating_value_text("abc").unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -194,8 +225,16 @@ mod tests {
 
     #[test]
     fn text_limits() {
-        assert!(text("title", &"t".repeat(MAX_TITLE_BYTES), MAX_TITLE_BYTES).is_ok());
-        assert!(text("title", &"t".repeat(MAX_TITLE_BYTES + 1), MAX_TITLE_BYTES).is_err());
-        assert!(text("description", "", MAX_DESCRIPTION_BYTES).is_ok());
+        let one = |v: &str| text("title", v, MAX_TITLE_BYTES, Lines::One);
+        let many = |v: &str| text("description", v, MAX_DESCRIPTION_BYTES, Lines::Many);
+        assert!(one(&"t".repeat(MAX_TITLE_BYTES)).is_ok());
+        assert!(one(&"t".repeat(MAX_TITLE_BYTES + 1)).is_err());
+        assert!(many("").is_ok());
+        for bad in ["\x1b[31mred", "a\0b", "a\nb", "a\tb", "\u{7f}"] {
+            assert!(one(bad).is_err(), "{bad:?}");
+        }
+        assert!(many("line one\nline two\twith a tab\r\n").is_ok());
+        assert!(many("\x1b[31mred").is_err());
+        assert!(many("a\0b").is_err());
     }
 }

@@ -9,7 +9,7 @@ use std::{collections::HashMap, sync::Arc};
 use axum::{
     Json, Router,
     body::Body,
-    extract::{DefaultBodyLimit, Query, rejection::QueryRejection},
+    extract::DefaultBodyLimit,
     http::{Method, Request, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{MethodFilter, on},
@@ -60,35 +60,53 @@ pub fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
-/// A request's query parameters, or a 400 saying what is wrong with them.
+/// A request's query parameters, decoded strictly: malformed percent-encoding, invalid
+/// UTF-8 and a parameter given twice are each a 400 naming the parameter, never a value
+/// silently rewritten.
 pub struct Params(HashMap<String, String>);
 
+/// The field name of a query parameter in messages.
+fn param_field(name: &str) -> &'static str {
+    match name {
+        "id" => "query parameter id",
+        "type" => "query parameter type",
+        "userId" => "query parameter userId",
+        "value" => "query parameter value",
+        _ => "query parameter",
+    }
+}
+
 impl Params {
-    pub fn parse(
-        query: Result<Query<HashMap<String, String>>, QueryRejection>,
-    ) -> Result<Self, ServiceError> {
-        match query {
-            Ok(Query(map)) => Ok(Self(map)),
-            Err(e) => Err(ServiceError::InvalidArgument(validate::ValidationError {
-                field: "query string",
-                value: None,
-                expected: format!("is malformed: {}", e.body_text()),
-            })),
+    /// Parses the raw query string (`RawQuery`).
+    pub fn parse(query: Option<String>) -> Result<Self, ServiceError> {
+        let mut params = HashMap::new();
+        let query = query.unwrap_or_default();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (raw_name, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
+            let name = decode(raw_name).map_err(|expected| {
+                validate::ValidationError::new("query parameter name", raw_name, expected)
+            })?;
+            let field = param_field(&name);
+            let value = decode(raw_value)
+                .map_err(|expected| validate::ValidationError::new(field, raw_value, expected))?;
+            if params.insert(name.clone(), value).is_some() {
+                return Err(validate::ValidationError::new(
+                    field,
+                    &name,
+                    "is given more than once; give it once",
+                )
+                .into());
+            }
         }
+        Ok(Self(params))
     }
 
     /// A required parameter; missing is a validation error naming it.
     pub fn required(&self, name: &'static str) -> Result<&str, ServiceError> {
-        self.0.get(name).map(String::as_str).ok_or_else(|| {
-            let field = match name {
-                "id" => "query parameter id",
-                "type" => "query parameter type",
-                "userId" => "query parameter userId",
-                "value" => "query parameter value",
-                _ => "a query parameter",
-            };
-            validate::missing(field).into()
-        })
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .ok_or_else(|| validate::missing(param_field(name)).into())
     }
 
     /// The `id` parameter, as a movie id.
@@ -99,6 +117,36 @@ impl Params {
     pub fn optional(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
     }
+}
+
+/// Decodes one `application/x-www-form-urlencoded` component: `+` is a space, `%XX` a byte;
+/// the result must be UTF-8.
+fn decode(raw: &str) -> Result<String, &'static str> {
+    let mut bytes = Vec::with_capacity(raw.len());
+    let mut rest = raw.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        rest = tail;
+        match b {
+            b'+' => bytes.push(b' '),
+            b'%' => {
+                let hex = |b: u8| (b as char).to_digit(16);
+                match rest {
+                    [hi, lo, tail @ ..] if hex(*hi).is_some() && hex(*lo).is_some() => {
+                        let (hi, lo) = (hex(*hi).unwrap_or(0), hex(*lo).unwrap_or(0));
+                        bytes.push((hi * 16 + lo) as u8);
+                        rest = tail;
+                    }
+                    _ => {
+                        return Err(
+                            "has a malformed percent-encoding; expected %XX with two hex digits",
+                        );
+                    }
+                }
+            }
+            b => bytes.push(b),
+        }
+    }
+    String::from_utf8(bytes).map_err(|_| "is not valid UTF-8 once percent-decoded")
 }
 
 /// A service's HTTP routes, recorded as they are added, so each is a named endpoint
@@ -211,4 +259,36 @@ pub fn combine(
         Routes::from(Router::new().fallback_service(dispatch)),
         routes,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(query: &str) -> Result<Params, String> {
+        Params::parse(Some(query.to_owned())).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn queries_decode_strictly() {
+        let p = parse("id=a%20b&type=movie&userId=x+y&value=5").unwrap();
+        assert_eq!(p.required("id").unwrap(), "a b");
+        assert_eq!(p.optional("userId"), Some("x y"));
+        assert_eq!(parse("id=%C3%A9").unwrap().required("id").unwrap(), "é");
+        for (query, needle) in [
+            (
+                "id=%ff",
+                "invalid query parameter id \"%ff\": is not valid UTF-8",
+            ),
+            ("userId=%fe", "query parameter userId"),
+            ("id=%zz", "malformed percent-encoding"),
+            ("id=%", "malformed percent-encoding"),
+            ("id=%4", "malformed percent-encoding"),
+            ("id=1&id=2", "given more than once"),
+        ] {
+            let err = parse(query).err().unwrap_or_default();
+            assert!(err.contains(needle), "{query}: {err}");
+        }
+        assert!(parse("").unwrap().optional("id").is_none());
+    }
 }

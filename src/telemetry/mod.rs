@@ -137,6 +137,26 @@ pub fn exporting() -> bool {
     EXPORTING.load(Ordering::Relaxed)
 }
 
+/// Checks a level or filter before tracing-subscriber reads it: each comma-separated part
+/// is a level, or `target=level`. A bare word that is not a level (`verbose`) would be read
+/// as a target at the most verbose level; it is a mistake, not a filter.
+fn check_filter(filter: &str) -> Result<(), String> {
+    let level = |s: &str| {
+        s.trim()
+            .parse::<tracing_subscriber::filter::LevelFilter>()
+            .is_ok()
+    };
+    for part in filter.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.rsplit_once('=') {
+            Some((target, lvl)) if !target.trim().is_empty() && level(lvl) => {}
+            Some(_) => return Err(format!("{part:?} is not target=level")),
+            None if level(part) => {}
+            None => return Err(format!("{part:?} is not a level")),
+        }
+    }
+    Ok(())
+}
+
 /// Keeps the trace pipeline; [`Telemetry::shutdown`] sends what is buffered.
 #[must_use = "call shutdown() before exiting, or buffered spans are lost"]
 pub struct Telemetry {
@@ -160,17 +180,18 @@ pub fn init(settings: &Setup) -> Result<Telemetry, TelemetryError> {
     let from_env = std::env::var(EnvFilter::DEFAULT_ENV)
         .ok()
         .filter(|v| !v.trim().is_empty());
+    let parse = |origin: &'static str, level: &str| {
+        check_filter(level)
+            .and_then(|()| EnvFilter::try_new(level).map_err(|e| e.to_string()))
+            .map_err(|reason| TelemetryError::Level {
+                origin,
+                level: level.to_owned(),
+                reason,
+            })
+    };
     let filter = match (&settings.level, from_env) {
-        (Some(level), _) => EnvFilter::try_new(level).map_err(|e| TelemetryError::Level {
-            origin: "--log-level",
-            level: level.clone(),
-            reason: e.to_string(),
-        })?,
-        (None, Some(level)) => EnvFilter::try_new(&level).map_err(|e| TelemetryError::Level {
-            origin: EnvFilter::DEFAULT_ENV,
-            level,
-            reason: e.to_string(),
-        })?,
+        (Some(level), _) => parse("--log-level", level)?,
+        (None, Some(level)) => parse(EnvFilter::DEFAULT_ENV, &level)?,
         (None, None) => EnvFilter::new(settings.default_level),
     };
     let (installed, provider) = match &settings.otlp_endpoint {
@@ -278,6 +299,28 @@ mod tests {
     use tracing_subscriber::fmt::MakeWriter;
 
     use super::*;
+
+    #[test]
+    fn filters_are_levels_or_target_level() {
+        for good in [
+            "info",
+            "WARN",
+            "debug,movieapp::requests=debug",
+            "movieapp=trace",
+            "off",
+        ] {
+            assert!(check_filter(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "verbose",
+            "info,loud",
+            "movieapp=loudest",
+            "=info",
+            "movieapp::requests",
+        ] {
+            assert!(check_filter(bad).is_err(), "{bad}");
+        }
+    }
 
     /// Log output captured in memory.
     #[derive(Clone, Default)]

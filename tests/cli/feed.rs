@@ -108,15 +108,12 @@ fn a_bad_file_names_every_bad_event_and_sends_nothing() {
         "{}",
         run.stderr
     );
-    let now = status(data_dir);
-    assert!(
-        now["partitions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|p| p["endOffset"] == 0),
-        "{now}"
-    );
+    // Nothing sent: the broker was not even created, and looking does not create it.
+    assert!(!dir.path().join("broker.db").exists());
+    let look = movieapp(&["feed", "status", "--data-dir", data_dir]);
+    assert_eq!(look.code, Some(2), "{look:?}");
+    assert!(look.stderr.contains("broker.db"), "{}", look.stderr);
+    assert!(!dir.path().join("broker.db").exists());
 
     let missing = movieapp(&[
         "produce",

@@ -1,9 +1,9 @@
 //! HTTP/JSON for the metadata service (book ch. 2): `GET /metadata?id=`.
 
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
 
 use axum::{
-    extract::{Query, State, rejection::QueryRejection},
+    extract::{RawQuery, State},
     http::Method,
     response::Response,
 };
@@ -19,7 +19,7 @@ pub fn api<R: Repository>(controller: Arc<Controller<R>>) -> Api {
 
 async fn get_metadata<R: Repository>(
     State(controller): State<Arc<Controller<R>>>,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    RawQuery(query): RawQuery,
 ) -> Response {
     let result = async {
         let params = Params::parse(query)?;

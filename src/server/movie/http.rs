@@ -1,10 +1,10 @@
 //! HTTP/JSON for the movie service (book ch. 2): `GET /movie?id=` answers
 //! `{"rating": 4.5, "metadata": {...}}`, without `rating` when the movie has none.
 
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
 
 use axum::{
-    extract::{Query, State, rejection::QueryRejection},
+    extract::{RawQuery, State},
     http::Method,
     response::Response,
 };
@@ -20,7 +20,7 @@ pub fn api<M: MetadataGateway, R: RatingGateway>(controller: Arc<Controller<M, R
 
 async fn get_movie<M: MetadataGateway, R: RatingGateway>(
     State(controller): State<Arc<Controller<M, R>>>,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    RawQuery(query): RawQuery,
 ) -> Response {
     let result = async {
         let params = Params::parse(query)?;

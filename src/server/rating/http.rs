@@ -3,10 +3,10 @@
 //! /rating?id=&type=&userId=&value=` stores a rating and answers it. `type` defaults to
 //! `movie`.
 
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
 
 use axum::{
-    extract::{Query, State, rejection::QueryRejection},
+    extract::{RawQuery, State},
     http::Method,
     response::Response,
 };
@@ -34,7 +34,7 @@ fn key(params: &Params) -> Result<RecordKey, ServiceError> {
 
 async fn get_rating<R: Repository>(
     State(controller): State<Arc<Controller<R>>>,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    RawQuery(query): RawQuery,
 ) -> Response {
     let result = async {
         let params = Params::parse(query)?;
@@ -46,7 +46,7 @@ async fn get_rating<R: Repository>(
 
 async fn put_rating<R: Repository>(
     State(controller): State<Arc<Controller<R>>>,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    RawQuery(query): RawQuery,
 ) -> Response {
     let result = async {
         let params = Params::parse(query)?;
