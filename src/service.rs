@@ -145,6 +145,43 @@ impl Default for ShutdownSettings {
     }
 }
 
+/// The `connections` section of the configuration: what each port accepts, so that idle
+/// or greedy clients cannot use up the server (docs/design.md §1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct ConnectionSettings {
+    /// Open connections per port; past it, new ones wait in the kernel's backlog.
+    pub max_per_port: usize,
+    /// A new connection must send its first bytes within this.
+    pub header_read_timeout: crate::config::value::Duration,
+    /// A connection that sends nothing for this long is closed.
+    pub idle_timeout: crate::config::value::Duration,
+    /// How often an HTTP/2 connection is pinged...
+    pub keepalive_interval: crate::config::value::Duration,
+    /// ...and how long the answer may take before the connection is closed.
+    pub keepalive_timeout: crate::config::value::Duration,
+    /// Calls in flight at once on one HTTP/2 connection (SETTINGS_MAX_CONCURRENT_STREAMS);
+    /// past it, new streams are refused.
+    pub max_concurrent_streams: u32,
+    /// The largest header block a request may send, in bytes.
+    pub max_header_list_bytes: u32,
+}
+
+impl Default for ConnectionSettings {
+    fn default() -> Self {
+        use crate::config::value::Duration;
+        Self {
+            max_per_port: 4096,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(120),
+            keepalive_interval: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(20),
+            max_concurrent_streams: 256,
+            max_header_list_bytes: 16 * 1024,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,11 @@
 use std::{
     panic::AssertUnwindSafe,
     path::{Path, PathBuf},
-    sync::{Arc, Mutex, PoisonError, mpsc},
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicBool, Ordering},
+        mpsc,
+    },
     time::Duration,
 };
 
@@ -70,6 +74,10 @@ pub enum StorageError {
     },
     #[error("database {path}: the read was lost (its reader thread failed)")]
     ReadLost { path: PathBuf },
+    #[error(
+        "database {path} is corrupt ({detail}); restore it from a backup, or move it away to start empty"
+    )]
+    Corrupt { path: PathBuf, detail: String },
 }
 
 /// A read to run on a reader thread.
@@ -79,6 +87,8 @@ type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
 #[derive(Debug)]
 pub struct Database {
     path: PathBuf,
+    /// Set once SQLite reports the file corrupt; readiness reports it from then on.
+    corrupt: AtomicBool,
     writer: Mutex<Connection>,
     /// Feeds the reader threads; they exit when this is dropped with the database.
     reads: mpsc::Sender<ReadJob>,
@@ -104,6 +114,7 @@ impl Database {
             .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
             .map_err(open_err)?;
         migrate(&mut writer, path, migrations)?;
+        check_integrity(&writer, path)?;
         let (reads, queue) = mpsc::channel::<ReadJob>();
         let queue = Arc::new(Mutex::new(queue));
         let threads =
@@ -121,6 +132,7 @@ impl Database {
         }
         Ok(Self {
             path: path.to_owned(),
+            corrupt: AtomicBool::new(false),
             writer: Mutex::new(writer),
             reads,
         })
@@ -155,6 +167,22 @@ impl Database {
         &self.path
     }
 
+    /// True once SQLite has reported the file corrupt (or not a database) on any call.
+    pub fn is_corrupt(&self) -> bool {
+        self.corrupt.load(Ordering::Relaxed)
+    }
+
+    /// Maps a failed call, remembering corruption.
+    fn failed(&self, source: rusqlite::Error) -> StorageError {
+        if is_corruption(&source) {
+            self.corrupt.store(true, Ordering::Relaxed);
+        }
+        StorageError::Query {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
     /// Runs a read on one of the reader threads' connections.
     pub async fn read<T, F>(&self, f: F) -> Result<T, StorageError>
     where
@@ -170,12 +198,7 @@ impl Database {
             path: self.path.clone(),
         };
         self.reads.send(job).map_err(|_| lost())?;
-        rx.await
-            .map_err(|_| lost())?
-            .map_err(|source| StorageError::Query {
-                path: self.path.clone(),
-                source,
-            })
+        rx.await.map_err(|_| lost())?.map_err(|e| self.failed(e))
     }
 
     /// Runs a write (or a read that must see the latest write) on the single writer
@@ -193,10 +216,7 @@ impl Database {
         })
         .await;
         match done {
-            Ok(result) => result.map_err(|source| StorageError::Query {
-                path: self.path.clone(),
-                source,
-            }),
+            Ok(result) => result.map_err(|e| self.failed(e)),
             Err(source) => Err(StorageError::Task {
                 path: self.path.clone(),
                 source,
@@ -216,6 +236,37 @@ fn serve_reads(conn: &Connection, queue: &Mutex<mpsc::Receiver<ReadJob>>) {
         if std::panic::catch_unwind(AssertUnwindSafe(|| job(conn))).is_err() {
             tracing::error!("a database read panicked");
         }
+    }
+}
+
+/// True for SQLite's "the file is damaged" answers.
+fn is_corruption(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+    )
+}
+
+/// `PRAGMA quick_check` at open: a damaged file is refused at start-up, naming it, rather
+/// than failing reads later.
+fn check_integrity(conn: &Connection, path: &Path) -> Result<(), StorageError> {
+    let corrupt = |detail: String| StorageError::Corrupt {
+        path: path.to_owned(),
+        detail,
+    };
+    let first: String = conn
+        .query_row("PRAGMA quick_check(1)", [], |r| r.get(0))
+        .map_err(|e| match e {
+            e if is_corruption(&e) => corrupt(e.to_string()),
+            source => StorageError::Open {
+                path: path.to_owned(),
+                source,
+            },
+        })?;
+    if first == "ok" {
+        Ok(())
+    } else {
+        Err(corrupt(first))
     }
 }
 

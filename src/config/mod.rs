@@ -108,6 +108,7 @@ pub struct Config {
     pub log: telemetry::LogSettings,
     pub telemetry: telemetry::Settings,
     pub shutdown: service::ShutdownSettings,
+    pub connections: service::ConnectionSettings,
 }
 
 impl Default for Config {
@@ -123,6 +124,7 @@ impl Default for Config {
             log: telemetry::LogSettings::default(),
             telemetry: telemetry::Settings::default(),
             shutdown: service::ShutdownSettings::default(),
+            connections: service::ConnectionSettings::default(),
         };
         config.fill_defaults();
         config

@@ -215,6 +215,16 @@ impl Endpoints {
     }
 }
 
+/// The path of every gRPC method a port serving `service` answers.
+pub fn grpc_paths(service: ServiceKind) -> std::collections::HashSet<String> {
+    let served = grpc::served(service);
+    methods(&grpc::DESCRIPTOR_SETS)
+        .into_iter()
+        .filter(|(full, _)| served.contains(&full.as_str()))
+        .map(|(full, method)| format!("/{full}/{method}"))
+        .collect()
+}
+
 /// `(full service name, method)` of every method in the descriptor sets.
 fn methods(descriptor_sets: &[&[u8]]) -> Vec<(String, String)> {
     let mut found = Vec::new();

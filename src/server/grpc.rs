@@ -3,15 +3,15 @@
 use std::future::Future;
 
 use tokio::net::TcpListener;
-use tonic::{
-    service::Routes,
-    transport::{Server, server::TcpIncoming},
-};
+use tonic::{service::Routes, transport::Server};
 use tonic_health::server::HealthReporter;
 use tonic_reflection::pb::{v1, v1alpha};
 
-use super::endpoint::{Endpoints, ObserveLayer};
-use crate::service::ServiceKind;
+use super::{
+    conn::Incoming,
+    endpoint::{Endpoints, ObserveLayer},
+};
+use crate::service::{ConnectionSettings, ServiceKind};
 
 /// The descriptor set of `proto/movie.proto`, for server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("movie_descriptor");
@@ -91,19 +91,24 @@ pub fn content_kind(headers: &http::HeaderMap) -> ContentKind {
 }
 
 /// Serves `routes` on `listener` until `shutdown` completes, then stops accepting and lets
-/// in-flight calls finish. Every call passes through the [`ObserveLayer`] for `endpoints`.
+/// in-flight calls finish. Every call passes through the [`ObserveLayer`] for `endpoints`;
+/// connections are bounded as `limits` says ([`super::conn`]).
 pub async fn serve(
     listener: TcpListener,
     routes: Routes,
     endpoints: Endpoints,
+    limits: ConnectionSettings,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
-    // Builder-level TCP settings do not apply to a custom incoming; set them here. Without
-    // NODELAY, small response frames wait for delayed ACKs (~40 ms p99 between services).
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    Server::builder()
+    let builder = Server::builder()
         // HTTP/1.1 too: the port also serves the HTTP/JSON API (curl speaks HTTP/1.1).
         .accept_http1(true)
+        .http2_keepalive_interval(Some(limits.keepalive_interval.get()))
+        .http2_keepalive_timeout(Some(limits.keepalive_timeout.get()))
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .http2_max_header_list_size(limits.max_header_list_bytes);
+    let incoming = Incoming::new(listener, limits);
+    builder
         .layer(ObserveLayer::new(endpoints))
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, shutdown)

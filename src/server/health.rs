@@ -57,6 +57,10 @@ impl Readiness {
                         reasons.push(format!("database {} is missing", db.path().display()));
                         continue;
                     }
+                    if db.is_corrupt() {
+                        reasons.push(format!("database {} is corrupt", db.path().display()));
+                        continue;
+                    }
                     let answered = db
                         .read(|c| {
                             c.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| {

@@ -24,6 +24,7 @@ use super::{
     health::Readiness,
 };
 use crate::model::{MovieId, validate};
+use crate::{discovery::Registry, model::validate::Shown, service::ServiceKind};
 
 /// Longest query string accepted, in bytes.
 pub const MAX_QUERY_BYTES: usize = 8 * 1024;
@@ -195,47 +196,56 @@ impl<S: Clone + Send + Sync + 'static> Default for Api<S> {
 /// readiness; with size limits on query strings and bodies. Also returns every HTTP route,
 /// to name the endpoints.
 pub fn combine(
+    service: ServiceKind,
     grpc: Routes,
     api: Api,
     readiness: Arc<Readiness>,
+    registry: Arc<dyn Registry>,
 ) -> (Routes, Vec<(Method, &'static str)>) {
-    let api = Api {
-        router: api.router,
-        routes: api.routes,
-    }
-    .route(Method::GET, "/healthz", || async {
-        Json(json!({ "status": "ok" }))
-    })
-    .route(Method::GET, "/metrics", || async {
-        (
-            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-            super::metrics::render(),
-        )
-    })
-    .route(Method::GET, "/readyz", move || {
-        let readiness = Arc::clone(&readiness);
-        async move {
-            match readiness.check().await {
-                Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready" }))).into_response(),
-                Err(reasons) => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    Json(json!({ "status": "not ready", "reasons": reasons })),
-                )
-                    .into_response(),
+    let api = api
+        .route(Method::GET, "/healthz", || async {
+            Json(json!({ "status": "ok" }))
+        })
+        .route(Method::GET, "/metrics", || async {
+            (
+                [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                super::metrics::render(),
+            )
+        })
+        .route(Method::GET, "/readyz", move || {
+            let readiness = Arc::clone(&readiness);
+            async move {
+                match readiness.check().await {
+                    Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready" }))).into_response(),
+                    Err(reasons) => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        Json(json!({ "status": "not ready", "reasons": reasons })),
+                    )
+                        .into_response(),
+                }
             }
-        }
-    });
+        });
     let routes = api.routes;
     let http = api
         .router
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
+        .layer(axum::middleware::from_fn(method_not_allowed))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     let grpc = grpc.into_axum_router();
+    let served = Arc::new(super::endpoint::grpc_paths(service));
     let dispatch = tower::service_fn(move |request: Request<Body>| {
         let (grpc, http) = (grpc.clone(), http.clone());
+        let (served, registry) = (Arc::clone(&served), Arc::clone(&registry));
         async move {
             match content_kind(request.headers()) {
-                ContentKind::Grpc => grpc.oneshot(request).await,
+                ContentKind::Grpc if !served.contains(request.uri().path()) => {
+                    Ok(unimplemented(service, registry.as_ref(), request.uri().path()).await)
+                }
+                ContentKind::Grpc => {
+                    let mut response = grpc.oneshot(request).await?;
+                    too_large_is_resource_exhausted(&mut response);
+                    Ok(response)
+                }
                 ContentKind::UnsupportedGrpc => Ok(error(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     "unsupported gRPC encoding: this server speaks application/grpc (protobuf)",
@@ -259,6 +269,64 @@ pub fn combine(
         Routes::from(Router::new().fallback_service(dispatch)),
         routes,
     )
+}
+
+/// A gRPC method this port does not serve: UNIMPLEMENTED naming it and, when it is one of
+/// ours, the service (and, if the registry knows one, an address) that serves it.
+async fn unimplemented(service: ServiceKind, registry: &dyn Registry, path: &str) -> Response {
+    let shown = Shown::of(path);
+    let grpc_service = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    let message = match ServiceKind::serving(grpc_service) {
+        Some(other) if other != service => {
+            let at = registry
+                .service_addresses(other.name())
+                .await
+                .ok()
+                .and_then(|addrs| addrs.into_iter().next())
+                .map(|addr| format!(", e.g. at {addr}"))
+                .unwrap_or_default();
+            format!(
+                "method {shown} is not served on this port (the {service} service); the {other} service serves it{at}"
+            )
+        }
+        _ => format!(
+            "unknown method {shown}: this port serves {}, grpc.health.v1.Health and server reflection",
+            service.grpc_name()
+        ),
+    };
+    tonic::Status::unimplemented(message).into_http()
+}
+
+/// tonic answers a message over the size limit with OUT_OF_RANGE; the gRPC spec says
+/// RESOURCE_EXHAUSTED. None of our handlers answers OUT_OF_RANGE, so every one is that.
+fn too_large_is_resource_exhausted(response: &mut Response) {
+    let headers = response.headers_mut();
+    if headers
+        .get("grpc-status")
+        .is_some_and(|v| v.as_bytes() == b"11")
+    {
+        headers.insert("grpc-status", http::HeaderValue::from_static("8"));
+    }
+}
+
+/// axum answers a method a route does not take with an empty 405; give it the JSON error
+/// every other failure has. axum adds the `Allow` header after this layer.
+async fn method_not_allowed(request: Request<Body>, next: axum::middleware::Next) -> Response {
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    if response.status() != StatusCode::METHOD_NOT_ALLOWED {
+        return response;
+    }
+    let mut answer = error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &format!(
+            "method {method} is not allowed on this endpoint; the Allow header lists those it answers"
+        ),
+    );
+    if let Some(allow) = response.headers().get(header::ALLOW) {
+        answer.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    answer
 }
 
 #[cfg(test)]

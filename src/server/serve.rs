@@ -34,7 +34,7 @@ use crate::{
         metadata_service_server::MetadataServiceServer, movie_service_server::MovieServiceServer,
         rating_service_server::RatingServiceServer,
     },
-    service::{ServiceKind, dial_addr},
+    service::{ConnectionSettings, ServiceKind, dial_addr},
     sqlite::StorageError,
     telemetry,
 };
@@ -56,6 +56,8 @@ pub struct ServeConfig {
     pub broker: BrokerSettings,
     /// How long in-flight calls get to finish after a shutdown signal.
     pub drain_timeout: Duration,
+    /// What each port accepts.
+    pub connections: ConnectionSettings,
 }
 
 impl ServeConfig {
@@ -184,11 +186,12 @@ pub async fn run(
         .await?;
         background.extend(tasks);
         let stopped = stop.clone().cancelled_owned();
+        let limits = config.connections.clone();
         let context = telemetry::context(service.name(), "server");
         context.in_scope(|| tracing::info!(%addr, instance = %registration.instance_id, "serving"));
         servers.spawn(
             async move {
-                let result = grpc::serve(listener, routes, endpoints, stopped).await;
+                let result = grpc::serve(listener, routes, endpoints, limits, stopped).await;
                 (service, result)
             }
             .instrument(context),
@@ -402,7 +405,7 @@ async fn routes(
             .mirror(reporter.clone(), grpc_name, stop)
             .instrument(telemetry::context(service.name(), "health")),
     ));
-    let (routes, http_routes) = http::combine(grpc, api, readiness);
+    let (routes, http_routes) = http::combine(service, grpc, api, readiness, Arc::clone(registry));
     let endpoints = Endpoints::new(
         service,
         &grpc::DESCRIPTOR_SETS,
