@@ -11,6 +11,7 @@ use movieapp::commands::{Cli, exit_code, one_line, report_parse_error};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    movieapp::commands::output::note_stdout(stdout_closed_at_start());
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return ExitCode::from(report_parse_error(&e)),
@@ -31,4 +32,34 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// Whether descriptor 1 was closed when the process was loaded, recorded before the Rust
+/// runtime reopens it on /dev/null (a constructor in `.init_array` runs first).
+fn stdout_closed_at_start() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        !start::STDOUT_OPEN.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        false
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod start {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    pub static STDOUT_OPEN: AtomicBool = AtomicBool::new(true);
+
+    extern "C" fn record() {
+        // SAFETY: F_GETFD only reads the descriptor's flags; -1 means it is not open.
+        let open = unsafe { libc::fcntl(1, libc::F_GETFD) } != -1;
+        STDOUT_OPEN.store(open, Ordering::Relaxed);
+    }
+
+    #[used]
+    #[unsafe(link_section = ".init_array")]
+    static RECORD: extern "C" fn() = record;
 }

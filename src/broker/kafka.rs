@@ -7,13 +7,17 @@
 //! explicitly after the apply. Topics that do not exist are created with
 //! [`super::DEFAULT_PARTITIONS`] partitions.
 
-use std::{collections::HashSet, sync::Arc, sync::Mutex, time::Duration};
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex, PoisonError},
+    time::{Duration, Instant},
+};
 
 use rdkafka::{
-    ClientConfig, Message as _, Offset, TopicPartitionList,
+    ClientConfig, ClientContext, Message as _, Offset, TopicPartitionList,
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
-    client::DefaultClientContext,
-    consumer::{BaseConsumer, CommitMode, Consumer as _, StreamConsumer},
+    config::RDKafkaLogLevel,
+    consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, StreamConsumer},
     error::{KafkaError, RDKafkaErrorCode},
     message::{Header, Headers as _, OwnedHeaders},
     producer::{FutureProducer, FutureRecord},
@@ -30,12 +34,73 @@ const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Records in flight per publish round (librdkafka's queue holds 100 000 by default).
 const IN_FLIGHT: usize = 20_000;
+/// How long [`Broker::check`] waits for the cluster to answer.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+/// The same librdkafka error is logged again at warn level at most this often.
+const REPEAT_WARNING_AFTER: Duration = Duration::from_secs(60);
+
+/// What every librdkafka client of one broker reports to: its log lines go to debug, and
+/// its errors (a cluster that is down reports one a second) are logged once at info, then
+/// at debug until a minute has passed. The last error explains later failures.
+#[derive(Clone)]
+pub struct Quiet {
+    broker: String,
+    last: Arc<Mutex<Option<(String, Instant)>>>,
+}
+
+impl Quiet {
+    fn new(broker: String) -> Self {
+        Self {
+            broker,
+            last: Arc::default(),
+        }
+    }
+
+    /// The last error librdkafka reported, if any.
+    fn last_error(&self) -> Option<String> {
+        self.last
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|(message, _)| message.clone())
+    }
+}
+
+impl ClientContext for Quiet {
+    fn log(&self, _level: RDKafkaLogLevel, fac: &str, message: &str) {
+        tracing::debug!(target: "librdkafka", broker = %self.broker, fac, "{message}");
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        // "All broker connections are down" only sums up the errors before it.
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            tracing::debug!(target: "librdkafka", broker = %self.broker, "{error}: {reason}");
+            return;
+        }
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        let logged_lately = last
+            .as_ref()
+            .is_some_and(|(_, at)| at.elapsed() < REPEAT_WARNING_AFTER);
+        if logged_lately {
+            tracing::debug!(target: "librdkafka", broker = %self.broker, "{error}: {reason}");
+            if let Some((message, _)) = last.as_mut() {
+                *message = reason.to_owned();
+            }
+        } else {
+            tracing::info!(broker = %self.broker, error = %error, "Kafka: {reason}");
+            *last = Some((reason.to_owned(), Instant::now()));
+        }
+    }
+}
+
+impl ConsumerContext for Quiet {}
 
 pub struct KafkaBroker {
     servers: String,
     properties: KafkaProperties,
-    producer: FutureProducer,
-    admin: AdminClient<DefaultClientContext>,
+    context: Quiet,
+    producer: FutureProducer<Quiet>,
+    admin: AdminClient<Quiet>,
     /// Topics known to exist.
     known: Mutex<HashSet<String>>,
 }
@@ -48,6 +113,7 @@ impl KafkaBroker {
             broker: format!("kafka://{servers}"),
             message: e.to_string(),
         };
+        let context = Quiet::new(format!("kafka://{servers}"));
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", servers)
@@ -60,14 +126,17 @@ impl KafkaBroker {
         for (name, value) in &properties.producer {
             config.set(name, &value.0);
         }
-        let producer: FutureProducer = config.create().map_err(failed)?;
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        let producer = config
+            .create_with_context(context.clone())
+            .map_err(failed)?;
+        let admin = ClientConfig::new()
             .set("bootstrap.servers", servers)
-            .create()
+            .create_with_context(context.clone())
             .map_err(failed)?;
         Ok(Self {
             servers: servers.to_owned(),
             properties,
+            context,
             producer,
             admin,
             known: Mutex::new(HashSet::new()),
@@ -75,9 +144,14 @@ impl KafkaBroker {
     }
 
     fn failed(&self, what: &str, e: impl std::fmt::Display) -> BrokerError {
+        // A timeout says little; librdkafka's last error says why (connection refused…).
+        let message = match self.context.last_error() {
+            Some(why) => format!("{what}: {e} ({why})"),
+            None => format!("{what}: {e}"),
+        };
         BrokerError::Backend {
             broker: self.describe(),
-            message: format!("{what}: {e}"),
+            message,
         }
     }
 
@@ -114,12 +188,12 @@ impl KafkaBroker {
     }
 
     /// A consumer in `group` that subscribes to nothing, for offsets and watermarks.
-    fn inspector(&self, group: &str) -> Result<BaseConsumer, BrokerError> {
+    fn inspector(&self, group: &str) -> Result<BaseConsumer<Quiet>, BrokerError> {
         ClientConfig::new()
             .set("bootstrap.servers", &self.servers)
             .set("group.id", group)
             .set("enable.auto.commit", "false")
-            .create()
+            .create_with_context(self.context.clone())
             .map_err(|e| self.failed("create consumer", e))
     }
 }
@@ -195,8 +269,8 @@ impl Broker for KafkaBroker {
             }
             // Offsets are committed after the apply, never automatically: not overridable.
             config.set("enable.auto.commit", "false");
-            let consumer: StreamConsumer = config
-                .create()
+            let consumer: StreamConsumer<Quiet> = config
+                .create_with_context(self.context.clone())
                 .map_err(|e| self.failed("create consumer", e))?;
             consumer
                 .subscribe(&[topic])
@@ -206,6 +280,26 @@ impl Broker for KafkaBroker {
                 topic: topic.to_owned(),
                 describe: self.describe(),
             }) as Box<dyn Consumer>)
+        })
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<(), BrokerError>> {
+        Box::pin(async move {
+            // A client of its own, moved to the blocking pool: the request blocks.
+            let probe = self.inspector("movieapp-check")?;
+            let answered = tokio::task::spawn_blocking(move || {
+                probe.fetch_metadata(None, CHECK_TIMEOUT).map(drop)
+            })
+            .await;
+            let unreachable = |e: &dyn std::fmt::Display| BrokerError::Unreachable {
+                broker: self.describe(),
+                reason: self.context.last_error().unwrap_or_else(|| e.to_string()),
+            };
+            match answered {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(unreachable(&e)),
+                Err(e) => Err(unreachable(&e)),
+            }
         })
     }
 
@@ -278,7 +372,7 @@ impl Broker for KafkaBroker {
 }
 
 struct KafkaConsumer {
-    consumer: Arc<StreamConsumer>,
+    consumer: Arc<StreamConsumer<Quiet>>,
     topic: String,
     describe: String,
 }

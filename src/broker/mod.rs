@@ -35,6 +35,8 @@ pub enum BrokerError {
         "no embedded broker at {path}: nothing was published or consumed with this data directory; check --data-dir"
     )]
     Missing { path: PathBuf },
+    #[error("cannot reach the broker {broker}: {reason}")]
+    Unreachable { broker: String, reason: String },
     #[error("broker {broker}: {message}")]
     Backend { broker: String, message: String },
 }
@@ -106,6 +108,11 @@ pub trait Broker: Send + Sync {
         topic: &'a str,
         group: &'a str,
     ) -> BoxFuture<'a, Result<Box<dyn Consumer>, BrokerError>>;
+
+    /// Answers when the broker can be reached, or fails soon (a few seconds) saying why.
+    fn check(&self) -> BoxFuture<'_, Result<(), BrokerError>> {
+        Box::pin(async { Ok(()) })
+    }
 
     /// The group's lag on each partition of `topic`; none for a topic that does not exist
     /// (looking creates nothing).

@@ -49,6 +49,8 @@ struct Status {
 
 pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
     let broker = config.broker_settings()?.open_existing().await?;
+    // A cluster that is down fails here, in seconds, naming it.
+    broker.check().await?;
     match args.command {
         FeedCommand::Status {
             topic,

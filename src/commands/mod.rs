@@ -6,7 +6,7 @@ pub mod completions;
 pub mod config;
 pub mod feed;
 pub mod movie;
-mod output;
+pub mod output;
 pub mod produce;
 pub mod rate;
 pub mod registry;

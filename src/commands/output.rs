@@ -35,9 +35,19 @@ pub struct ClientArgs {
 #[error("cannot write the output to stdout")]
 pub struct OutputError(#[source] pub std::io::Error);
 
+/// Whether descriptor 1 was closed when the process started (see [`note_stdout`]).
+static STDOUT_CLOSED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// Notes whether stdout was closed when the process was loaded. The Rust runtime reopens a
+/// closed descriptor 1 on /dev/null before `main`, so only the binary, looking earlier, can
+/// tell; writing output then is an error rather than output silently lost.
+pub fn note_stdout(closed_at_start: bool) {
+    STDOUT_CLOSED.get_or_init(|| closed_at_start);
+}
+
 /// Writes `text` and a newline to stdout.
 pub fn line(text: &str) -> Result<(), OutputError> {
-    if stdout_closed() {
+    if *STDOUT_CLOSED.get_or_init(stdout_closed) {
         // Rust's stdout swallows writes to a closed descriptor; say so instead.
         return Err(OutputError(std::io::Error::other(
             "standard output is closed",

@@ -63,6 +63,8 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
         }
     };
     let broker = config.broker_settings()?.open().await?;
+    // A cluster that is down fails here, in seconds, naming it.
+    broker.check().await?;
     let bar = if std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(total);
         if let Ok(style) =

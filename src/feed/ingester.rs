@@ -9,8 +9,8 @@
 
 use std::{
     sync::{
-        Arc,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -71,16 +71,75 @@ const POLL_WAIT: Duration = Duration::from_millis(200);
 const RETRY_AFTER: Duration = Duration::from_millis(500);
 /// Links a batch's span keeps to the traces of its events, at most.
 const MAX_LINKS: usize = 128;
+/// How often an idle ingester checks that its broker answers, and reports the lag.
+const CHECK_EVERY: Duration = Duration::from_secs(2);
 /// How often progress is logged while events flow.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
-/// Counters the ingester keeps, for logs and status.
-#[derive(Debug, Default)]
+/// Counters the ingester keeps, for logs and status, and what keeps it from consuming.
+#[derive(Debug)]
 pub struct IngestStats {
     pub applied: AtomicU64,
     pub dead_lettered: AtomicU64,
-    /// False until the consumer has joined, and after it stopped.
-    pub running: Arc<AtomicBool>,
+    /// Why the feed is not being consumed right now; `None` while it is.
+    problem: Mutex<Option<String>>,
+}
+
+impl Default for IngestStats {
+    fn default() -> Self {
+        Self {
+            applied: AtomicU64::default(),
+            dead_lettered: AtomicU64::default(),
+            problem: Mutex::new(Some("the rating feed ingester has not started".to_owned())),
+        }
+    }
+}
+
+impl IngestStats {
+    /// Why the feed is not being consumed right now (for readiness); `None` while it is.
+    pub fn problem(&self) -> Option<String> {
+        self.problem
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_problem(&self, problem: Option<String>) {
+        *self.problem.lock().unwrap_or_else(PoisonError::into_inner) = problem;
+    }
+}
+
+/// A streak of failures, logged once at warn (again after [`REPEAT_WARNING_AFTER`]), the
+/// rest at debug, and its end at info: a broker that is down does not flood the log.
+#[derive(Default)]
+struct Trouble {
+    since: Option<Instant>,
+    warned: Option<Instant>,
+}
+
+/// A failure that goes on is logged at warn again after this long.
+const REPEAT_WARNING_AFTER: Duration = Duration::from_secs(60);
+
+impl Trouble {
+    fn failed(&mut self, why: &str) {
+        self.since.get_or_insert_with(Instant::now);
+        if self
+            .warned
+            .is_some_and(|at| at.elapsed() < REPEAT_WARNING_AFTER)
+        {
+            tracing::debug!("{why}; retrying");
+        } else {
+            tracing::warn!("{why}; retrying");
+            self.warned = Some(Instant::now());
+        }
+    }
+
+    fn recovered(&mut self, what: &str) {
+        if let Some(since) = self.since.take() {
+            tracing::info!(after = ?since.elapsed(), "{what} again");
+        }
+        self.warned = None;
+    }
 }
 
 /// A dead letter: the message that could not be applied, and why.
@@ -118,23 +177,38 @@ impl<A: Apply> Ingester<A> {
     /// Consumes until `stop` turns true. Failures are logged and retried; it returns only
     /// when asked to stop. `stats.running` is true for as long as it runs.
     pub async fn run(self, stop: CancellationToken) {
-        self.stats.running.store(true, Ordering::Relaxed);
         let broker = self.broker.describe();
         tracing::info!(topic = %self.topic, group = %self.group, %broker, "consuming the rating feed");
+        let mut trouble = Trouble::default();
+        self.stats
+            .set_problem(Some(format!("joining the rating feed on {broker}")));
         let mut consumer = loop {
-            match self.broker.consumer(&self.topic, &self.group).await {
+            // Checking first answers "unreachable" in seconds; joining may wait longer.
+            let join = async {
+                self.broker.check().await?;
+                self.broker.consumer(&self.topic, &self.group).await
+            };
+            let joined = tokio::select! {
+                joined = join => joined,
+                () = stop.cancelled() => return self.stopped(),
+            };
+            match joined {
                 Ok(consumer) => break consumer,
                 Err(e) => {
-                    tracing::warn!(error = %e, "cannot join the feed; retrying");
+                    let why = format!("cannot join the rating feed: {e}");
+                    trouble.failed(&why);
+                    self.stats.set_problem(Some(why));
                     if stopped_within(&stop, RETRY_AFTER).await {
-                        self.stats.running.store(false, Ordering::Relaxed);
-                        return;
+                        return self.stopped();
                     }
                 }
             }
         };
+        trouble.recovered("joined the rating feed");
+        self.stats.set_problem(None);
         self.report_lag().await;
         let mut last_report = Instant::now();
+        let mut last_check = Instant::now();
         let mut applied_since = 0u64;
         loop {
             let polled = tokio::select! {
@@ -144,7 +218,9 @@ impl<A: Apply> Ingester<A> {
             let messages = match polled {
                 Ok(messages) => messages,
                 Err(e) => {
-                    tracing::warn!(error = %e, "poll failed; retrying");
+                    let why = format!("cannot read the rating feed: {e}");
+                    trouble.failed(&why);
+                    self.stats.set_problem(Some(why));
                     if stopped_within(&stop, RETRY_AFTER).await {
                         break;
                     }
@@ -152,9 +228,34 @@ impl<A: Apply> Ingester<A> {
                 }
             };
             if messages.is_empty() {
-                self.report_lag().await;
+                // Idle: is the broker still there? (A consumer of a cluster that is down
+                // just sees no records.)
+                if last_check.elapsed() >= CHECK_EVERY {
+                    last_check = Instant::now();
+                    let checked = tokio::select! {
+                        checked = self.broker.check() => checked,
+                        () = stop.cancelled() => break,
+                    };
+                    match checked {
+                        Ok(()) => {
+                            trouble.recovered("reading the rating feed");
+                            self.stats.set_problem(None);
+                            tokio::select! {
+                                () = self.report_lag() => {}
+                                () = stop.cancelled() => break,
+                            }
+                        }
+                        Err(e) => {
+                            let why = format!("the rating feed's broker is unavailable: {e}");
+                            trouble.failed(&why);
+                            self.stats.set_problem(Some(why));
+                        }
+                    }
+                }
                 continue;
             }
+            trouble.recovered("reading the rating feed");
+            self.stats.set_problem(None);
             let span = batch_span(&self.topic, &messages);
             match self
                 .ingest(consumer.as_mut(), &messages, &stop)
@@ -177,7 +278,12 @@ impl<A: Apply> Ingester<A> {
                 applied_since = 0;
             }
         }
-        self.stats.running.store(false, Ordering::Relaxed);
+        self.stopped();
+    }
+
+    fn stopped(&self) {
+        self.stats
+            .set_problem(Some("the rating feed ingester has stopped".to_owned()));
         tracing::info!("stopped");
     }
 
@@ -247,11 +353,15 @@ impl<A: Apply> Ingester<A> {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, E>>,
     {
+        let mut trouble = Trouble::default();
         loop {
             match op().await {
-                Ok(value) => return Some(value),
+                Ok(value) => {
+                    trouble.recovered(what);
+                    return Some(value);
+                }
                 Err(e) => {
-                    tracing::error!(error = %e, "{what} failed; retrying the batch");
+                    trouble.failed(&format!("{what} failed, so the batch waits: {e}"));
                     if stopped_within(stop, RETRY_AFTER).await {
                         return None;
                     }

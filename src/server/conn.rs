@@ -26,6 +26,8 @@ use crate::service::ConnectionSettings;
 
 /// How long accepting pauses after the process ran out of descriptors, at first and at most.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(1));
+/// Running out again within this long of the last time logs nothing new.
+const WARN_AGAIN_AFTER: Duration = Duration::from_secs(60);
 
 /// The connections of one port, as a stream tonic serves.
 pub struct Incoming {
@@ -37,7 +39,8 @@ pub struct Incoming {
     /// Accepting pauses until this fires, after running out of descriptors.
     pause: Option<Pin<Box<Sleep>>>,
     backoff: Duration,
-    warned: bool,
+    /// When accepting last ran out of resources: one warning per minute of trouble.
+    exhausted: Option<Instant>,
 }
 
 impl Incoming {
@@ -50,7 +53,7 @@ impl Incoming {
             settings,
             pause: None,
             backoff: BACKOFF.0,
-            warned: false,
+            exhausted: None,
         }
     }
 }
@@ -94,10 +97,6 @@ impl Stream for Incoming {
             match this.listener.poll_accept(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Ok((stream, _))) => {
-                    if this.warned {
-                        tracing::info!("accepting connections again");
-                    }
-                    this.warned = false;
                     this.backoff = BACKOFF.0;
                     // Without NODELAY, small response frames wait for delayed ACKs.
                     let _ = stream.set_nodelay(true);
@@ -107,13 +106,16 @@ impl Stream for Incoming {
                     return Poll::Ready(Some(Ok(Conn::new(stream, permit, &this.settings))));
                 }
                 Poll::Ready(Err(e)) if out_of_resources(&e) => {
-                    if !this.warned {
+                    let quiet = this
+                        .exhausted
+                        .is_some_and(|at| at.elapsed() < WARN_AGAIN_AFTER);
+                    if !quiet {
                         tracing::warn!(
                             error = %e,
                             "cannot accept connections: out of file descriptors or memory; pausing accepts until some close"
                         );
-                        this.warned = true;
                     }
+                    this.exhausted = Some(Instant::now());
                     this.pause = Some(Box::pin(tokio::time::sleep(this.backoff)));
                     this.backoff = (this.backoff * 2).min(BACKOFF.1);
                 }

@@ -21,12 +21,9 @@ const REFRESH: Duration = Duration::from_secs(1);
 enum Check {
     /// Its database is open and answers.
     Database(Arc<Database>),
-    /// Something it runs says it is fine (the registry heartbeat, the feed ingester); the
-    /// reason is given when it is not.
-    Flag {
-        ok: Arc<AtomicBool>,
-        reason: &'static str,
-    },
+    /// Something it runs says it is fine (the registry heartbeat, the feed ingester), or
+    /// why it is not.
+    Probe(Box<dyn Fn() -> Option<String> + Send + Sync>),
 }
 
 #[derive(Default)]
@@ -41,8 +38,13 @@ impl Readiness {
     }
 
     /// Ready only while `ok` is true; `reason` says what is wrong when it is not.
-    pub fn flag(mut self, ok: Arc<AtomicBool>, reason: &'static str) -> Self {
-        self.checks.push(Check::Flag { ok, reason });
+    pub fn flag(self, ok: Arc<AtomicBool>, reason: &'static str) -> Self {
+        self.probe(move || (!ok.load(Ordering::Relaxed)).then(|| reason.to_owned()))
+    }
+
+    /// Ready only while `problem` says nothing is wrong.
+    pub fn probe(mut self, problem: impl Fn() -> Option<String> + Send + Sync + 'static) -> Self {
+        self.checks.push(Check::Probe(Box::new(problem)));
         self
     }
 
@@ -72,11 +74,7 @@ impl Readiness {
                         reasons.push(e.to_string());
                     }
                 }
-                Check::Flag { ok, reason } => {
-                    if !ok.load(Ordering::Relaxed) {
-                        reasons.push((*reason).to_owned());
-                    }
-                }
+                Check::Probe(problem) => reasons.extend(problem()),
             }
         }
         if reasons.is_empty() {

@@ -364,10 +364,8 @@ async fn routes(
                     feed::RATINGS_TOPIC,
                     feed::RATING_GROUP,
                 );
-                readiness = readiness.flag(
-                    Arc::clone(&feed.stats.running),
-                    "the rating feed ingester is not running",
-                );
+                let stats = Arc::clone(&feed.stats);
+                readiness = readiness.probe(move || stats.problem());
                 tasks.push(tokio::spawn(
                     feed.run(stop.clone())
                         .instrument(telemetry::context(service.name(), "ingester")),

@@ -137,6 +137,11 @@ impl Server {
         &self.addrs[service]
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     /// Sends SIGTERM and returns the exit code.
     pub fn stop(self) -> Option<i32> {
         self.stop_with("TERM")
