@@ -22,6 +22,8 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 /// How long a connection waits for a lock held by another connection or process.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long opening a database keeps trying while other processes hold its lock.
+pub const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Reader threads per database, each with its own connection.
 const MAX_READERS: usize = 4;
 
@@ -80,6 +82,22 @@ pub enum StorageError {
     Corrupt { path: PathBuf, detail: String },
 }
 
+impl StorageError {
+    /// True when SQLite said "busy" or "locked": another connection holds the lock.
+    fn is_busy(&self) -> bool {
+        let source = match self {
+            Self::Open { source, .. }
+            | Self::Migration { source, .. }
+            | Self::Query { source, .. } => source,
+            _ => return false,
+        };
+        matches!(
+            source.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    }
+}
+
 /// A read to run on a reader thread.
 type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
 
@@ -98,7 +116,27 @@ impl Database {
     /// Opens (creating if needed) the database at `path` and applies the migrations it has
     /// not seen. `migrations[i]` takes the schema from version `i` to `i + 1`; an applied
     /// migration is never edited, only new ones appended. Blocking: call at start-up.
+    ///
+    /// Several processes may open a new file at the same moment: SQLite answers some of
+    /// them "database is locked" without waiting (switching to WAL and recovering take the
+    /// lock outright), so opening is retried, with growing pauses, for up to
+    /// [`OPEN_TIMEOUT`].
     pub fn open(path: &Path, migrations: &[&str]) -> Result<Self, StorageError> {
+        let deadline = std::time::Instant::now() + OPEN_TIMEOUT;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            match Self::try_open(path, migrations) {
+                Err(e) if e.is_busy() && std::time::Instant::now() < deadline => {
+                    let jitter = Duration::from_micros(rand::random::<u64>() % 5_000);
+                    std::thread::sleep(pause + jitter);
+                    pause = (pause * 2).min(Duration::from_millis(250));
+                }
+                result => return result,
+            }
+        }
+    }
+
+    fn try_open(path: &Path, migrations: &[&str]) -> Result<Self, StorageError> {
         let open_err = |source| StorageError::Open {
             path: path.to_owned(),
             source,

@@ -15,6 +15,7 @@ mod grpc_clients;
 mod hardening;
 mod http;
 mod metrics;
+mod reliability;
 mod restart;
 mod startup;
 mod support;
