@@ -6,9 +6,11 @@
 
 pub mod broker;
 pub mod client;
+pub mod codes;
 pub mod commands;
 pub mod config;
 pub mod discovery;
+pub mod faults;
 pub mod feed;
 pub mod files;
 pub mod model;

@@ -133,6 +133,9 @@ pub struct ApiSettings {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase", default)]
 pub struct ShutdownSettings {
+    /// How long an instance keeps serving after SIGTERM, not ready and deregistered, so
+    /// callers' cached address lists move on before its port closes. `0s`: none.
+    pub drain_delay: crate::config::value::Delay,
     /// How long in-flight calls get to finish after SIGTERM before they are dropped.
     pub drain_timeout: crate::config::value::Duration,
 }
@@ -140,6 +143,7 @@ pub struct ShutdownSettings {
 impl Default for ShutdownSettings {
     fn default() -> Self {
         Self {
+            drain_delay: crate::config::value::Delay::from_secs(1),
             drain_timeout: crate::config::value::Duration::from_secs(10),
         }
     }

@@ -86,7 +86,9 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
         heartbeat_interval: config.service_discovery.heartbeat_interval.get(),
         broker: config.broker_settings()?,
         drain_timeout: config.shutdown.drain_timeout.get(),
+        drain_delay: config.shutdown.drain_delay.get(),
         connections: config.connections.clone(),
+        faults: config.faults.clone(),
     };
     tracing::info!(data_dir = %serve_config.data_dir.display(), "starting");
     let mut announce_failed = None;

@@ -56,6 +56,8 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "MOVIEAPP_TELEMETRY_OTLP_ENDPOINT",
         "telemetry.otlp.endpoint",
     ),
+    ("MOVIEAPP_SHUTDOWN_DRAIN_DELAY", "shutdown.drainDelay"),
+    ("MOVIEAPP_SHUTDOWN_DRAIN_TIMEOUT", "shutdown.drainTimeout"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +111,8 @@ pub struct Config {
     pub telemetry: telemetry::Settings,
     pub shutdown: service::ShutdownSettings,
     pub connections: service::ConnectionSettings,
+    /// Faults to inject for drills; none by default.
+    pub faults: Vec<crate::faults::Fault>,
 }
 
 impl Default for Config {
@@ -125,6 +129,7 @@ impl Default for Config {
             telemetry: telemetry::Settings::default(),
             shutdown: service::ShutdownSettings::default(),
             connections: service::ConnectionSettings::default(),
+            faults: Vec::new(),
         };
         config.fill_defaults();
         config
@@ -271,6 +276,7 @@ impl Config {
 
     /// Checks rules that span keys.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        crate::faults::check_all(&self.faults).map_err(ConfigError::Invalid)?;
         let d = &self.service_discovery;
         if d.heartbeat_interval >= d.ttl {
             return Err(ConfigError::Invalid(format!(

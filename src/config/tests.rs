@@ -35,6 +35,24 @@ fn the_committed_base_config_is_valid_and_matches_the_defaults() {
 }
 
 #[test]
+fn every_variable_names_a_key_of_the_tree() {
+    let defaults = serde_yaml_ng::to_value(Config::default()).unwrap();
+    for (name, key) in ENV_VARS {
+        assert!(
+            get(&defaults, key).is_some(),
+            "{name} sets {key}, which is not a key"
+        );
+        let base = std::fs::read_to_string(base_yaml()).unwrap();
+        assert!(
+            base.contains(name),
+            "{name} is not listed in configs/base.yaml"
+        );
+    }
+    let c = Config::load(None, env(&[("MOVIEAPP_SHUTDOWN_DRAIN_DELAY", "0s")])).unwrap();
+    assert!(c.shutdown.drain_delay.get().is_zero());
+}
+
+#[test]
 fn every_key_of_the_tree_is_in_the_base_config() {
     let text = std::fs::read_to_string(base_yaml()).unwrap();
     let documented: Value = serde_yaml_ng::from_str(&text).unwrap();

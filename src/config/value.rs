@@ -69,6 +69,44 @@ impl fmt::Display for Duration {
     }
 }
 
+/// A pause that may be none: `0s`, or a [`Duration`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Delay(std::time::Duration);
+
+impl Delay {
+    pub const fn from_secs(secs: u64) -> Self {
+        Self(std::time::Duration::from_secs(secs))
+    }
+
+    pub const fn get(self) -> std::time::Duration {
+        self.0
+    }
+}
+
+impl FromStr for Delay {
+    type Err = String;
+
+    fn from_str(v: &str) -> Result<Self, Self::Err> {
+        match v.trim() {
+            "0" | "0s" | "0ms" => Ok(Self(std::time::Duration::ZERO)),
+            other => other
+                .parse::<Duration>()
+                .map(|d| Self(d.get()))
+                .map_err(|e| format!("{e} (or 0s for none)")),
+        }
+    }
+}
+
+impl fmt::Display for Delay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_zero() {
+            f.write_str("0s")
+        } else {
+            Duration(self.0).fmt(f)
+        }
+    }
+}
+
 /// A port number, 0 to 65535; 0 picks a free port.
 pub const PORT_EXPECTED: &str = "expected a port number from 0 to 65535 (0 picks a free port)";
 
@@ -257,7 +295,7 @@ macro_rules! serde_via_str {
 }
 pub(crate) use serde_via_str;
 
-serde_via_str!(Duration, HostPort, HttpAddress);
+serde_via_str!(Delay, Duration, HostPort, HttpAddress);
 
 #[cfg(test)]
 mod tests {

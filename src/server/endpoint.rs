@@ -18,7 +18,10 @@ use prost::Message;
 use tracing::Instrument;
 
 use super::{grpc, metrics as names};
-use crate::service::ServiceKind;
+use crate::{
+    faults::{Fault, Injected},
+    service::ServiceKind,
+};
 
 /// Where each request is logged, at debug level: `--log-level movieapp::requests=debug`.
 pub const REQUEST_LOG: &str = "movieapp::requests";
@@ -36,6 +39,8 @@ pub struct Endpoint {
     successes: Counter,
     /// Registered on first use: an empty histogram is many lines of zeros per scrape.
     duration: OnceLock<Histogram>,
+    /// Faults configured for drills on this endpoint.
+    faults: Vec<Fault>,
 }
 
 impl Endpoint {
@@ -49,6 +54,7 @@ impl Endpoint {
             calls: metrics::counter!(names::CALLS, &labels),
             successes: metrics::counter!(names::SUCCESSES, &labels),
             duration: OnceLock::new(),
+            faults: Vec::new(),
             name: name.into(),
             span_name: span_name.into(),
             grpc,
@@ -57,6 +63,11 @@ impl Endpoint {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The fault this call gets, if any is configured and drawn.
+    fn draw_fault(&self) -> Option<Injected> {
+        self.faults.iter().find_map(Fault::draw)
     }
 
     fn record(&self, started: Instant, code: tonic::Code) {
@@ -140,20 +151,30 @@ const METHODS: [Method; 7] = [
 
 impl Endpoints {
     /// The endpoints of a port serving `service`: the methods of `grpc_services` (full
-    /// names, found in `descriptor_sets`) and the HTTP `routes`.
+    /// names, found in `descriptor_sets`) and the HTTP `routes`; `faults` of the service
+    /// go to the endpoints they name.
     pub fn new(
         service: ServiceKind,
         descriptor_sets: &[&[u8]],
         grpc_services: &[&str],
         routes: &[(Method, &'static str)],
+        faults: &[Fault],
     ) -> Self {
+        let faulty = |mut endpoint: Endpoint| {
+            endpoint.faults = faults
+                .iter()
+                .filter(|f| f.service == service && *f.endpoint == *endpoint.name)
+                .cloned()
+                .collect();
+            Arc::new(endpoint)
+        };
         let mut grpc = Vec::new();
         for (full_name, method) in methods(descriptor_sets) {
             if grpc_services.contains(&full_name.as_str()) {
                 let path = format!("/{full_name}/{method}");
                 let span_name = format!("{full_name}/{method}");
                 let endpoint = Endpoint::new(service, method, span_name, true);
-                grpc.push((path, Arc::new(endpoint)));
+                grpc.push((path, faulty(endpoint)));
             }
         }
         let http = routes
@@ -161,7 +182,7 @@ impl Endpoints {
             .map(|(method, path)| {
                 let name = format!("{method} {path}");
                 let endpoint = Endpoint::new(service, name.clone(), name, false);
-                (method.clone(), *path, Arc::new(endpoint))
+                (method.clone(), *path, faulty(endpoint))
             })
             .collect();
         let other = |method: &str| {
@@ -317,15 +338,17 @@ pub struct Observe<S> {
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
-impl<S, B, RB> tower::Service<Request<B>> for Observe<S>
+type Body = tonic::body::Body;
+
+impl<S, B> tower::Service<Request<B>> for Observe<S>
 where
-    S: tower::Service<Request<B>, Response = Response<RB>>,
+    S: tower::Service<Request<B>, Response = Response<Body>>,
     S::Future: Send + 'static,
     S::Error: Send + 'static,
 {
-    type Response = Response<RB>;
+    type Response = Response<Body>;
     type Error = S::Error;
-    type Future = BoxFuture<Result<Response<RB>, S::Error>>;
+    type Future = BoxFuture<Result<Response<Body>, S::Error>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -336,10 +359,14 @@ where
         let endpoint = Arc::clone(self.endpoints.of(&request));
         let span = endpoint.span(request.headers());
         tracing::debug!(target: REQUEST_LOG, parent: &span, path = request.uri().path(), "request");
+        let injected = endpoint.draw_fault();
         let future = span.in_scope(|| self.inner.call(request));
         Box::pin(
             async move {
-                let result = future.await;
+                let result = match injected {
+                    None => future.await,
+                    Some(fault) => inject(fault, endpoint.grpc, future).await,
+                };
                 let code = match &result {
                     Ok(response) => outcome(endpoint.grpc, response),
                     Err(_) => tonic::Code::Internal,
@@ -349,6 +376,54 @@ where
             }
             .instrument(span),
         )
+    }
+}
+
+/// Runs a call with a fault drawn for it: a hang, a delay, then an error or the call.
+async fn inject<F, E>(fault: Injected, grpc: bool, call: F) -> Result<Response<Body>, E>
+where
+    F: Future<Output = Result<Response<Body>, E>>,
+{
+    if fault.hang {
+        std::future::pending::<()>().await;
+    }
+    if !fault.delay.is_zero() {
+        tokio::time::sleep(fault.delay).await;
+    }
+    let Some(code) = fault.error else {
+        return call.await;
+    };
+    let message = format!("injected fault: {}", crate::codes::name(code));
+    if grpc {
+        return Ok(tonic::Status::new(code, message).into_http());
+    }
+    let body = serde_json::json!({ "error": message }).to_string();
+    let mut response = Response::new(Body::new(axum::body::Body::from(body)));
+    *response.status_mut() = http_of_code(code);
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
+}
+
+/// The HTTP status of a gRPC code, as the error table maps them.
+pub fn http_of_code(code: tonic::Code) -> StatusCode {
+    use tonic::Code;
+    match code {
+        Code::Ok => StatusCode::OK,
+        Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition => {
+            StatusCode::BAD_REQUEST
+        }
+        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Code::PermissionDenied => StatusCode::FORBIDDEN,
+        Code::NotFound => StatusCode::NOT_FOUND,
+        Code::AlreadyExists | Code::Aborted => StatusCode::CONFLICT,
+        Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+        Code::Unimplemented => StatusCode::NOT_IMPLEMENTED,
+        Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -365,6 +440,7 @@ mod tests {
             ],
             &["MovieService", "grpc.health.v1.Health"],
             &[(Method::GET, "/movie")],
+            &[],
         )
     }
 

@@ -97,7 +97,8 @@ impl Readiness {
             let status = match self.check().await {
                 Ok(()) => ServingStatus::Serving,
                 Err(reasons) => {
-                    if last == Some(ServingStatus::Serving) {
+                    let draining = reasons.iter().any(|r| r == "shutting down");
+                    if last == Some(ServingStatus::Serving) && !draining {
                         tracing::warn!(grpc_service = grpc_name, ?reasons, "not ready");
                     }
                     ServingStatus::NotServing

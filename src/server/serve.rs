@@ -29,6 +29,7 @@ use crate::{
     discovery::{
         Registry, RegistryError, RegistrySettings, balancer::Balancer, instance::Registration,
     },
+    faults::Fault,
     feed,
     pb::{
         metadata_service_server::MetadataServiceServer, movie_service_server::MovieServiceServer,
@@ -56,8 +57,13 @@ pub struct ServeConfig {
     pub broker: BrokerSettings,
     /// How long in-flight calls get to finish after a shutdown signal.
     pub drain_timeout: Duration,
+    /// How long an instance keeps serving, not ready and deregistered, after a shutdown
+    /// signal, so callers' cached address lists move on first.
+    pub drain_delay: Duration,
     /// What each port accepts.
     pub connections: ConnectionSettings,
+    /// Faults to inject, for drills.
+    pub faults: Vec<Fault>,
 }
 
 impl ServeConfig {
@@ -119,6 +125,12 @@ impl ServeError {
     }
 }
 
+/// The order services stop in: callers before the services they call.
+const SHUTDOWN_ORDER: [&[ServiceKind]; 2] = [
+    &[ServiceKind::Movie],
+    &[ServiceKind::Metadata, ServiceKind::Rating],
+];
+
 /// A service that is up, and the address it bound.
 #[derive(Debug, Clone, Copy)]
 pub struct Started {
@@ -134,6 +146,14 @@ pub async fn run(
     on_ready: impl FnOnce(&[Started]),
 ) -> Result<(), ServeError> {
     super::metrics::install();
+    for fault in &config.faults {
+        tracing::warn!(
+            service = %fault.service,
+            endpoint = %fault.endpoint,
+            ?fault,
+            "FAULT INJECTION IS ON: this endpoint will misbehave on purpose (faults in the configuration)"
+        );
+    }
     let mut services = config.services.clone();
     services.sort();
     services.dedup();
@@ -154,11 +174,14 @@ pub async fn run(
     } else {
         None
     };
-    let stop = CancellationToken::new();
+    // Per service, set when it starts draining: it reports not ready from then on.
+    let mut draining = BTreeMap::new();
+    // Each service stops on its own token, in dependency order.
+    let mut stops = BTreeMap::new();
     let mut servers = JoinSet::new();
     let mut started = Vec::new();
-    let mut registrations = Vec::new();
-    let mut reporters = Vec::new();
+    let mut registrations = BTreeMap::new();
+    let mut reporters = BTreeMap::new();
     let mut background = Vec::new();
     for ((service, listener), prepared) in listeners.into_iter().zip(stores) {
         let addr = listener.local_addr().map_err(|source| ServeError::Bind {
@@ -176,16 +199,22 @@ pub async fn run(
         .instrument(telemetry::context(service.name(), "registry"))
         .await
         .map_err(|source| ServeError::Register { service, source })?;
+        let stop = CancellationToken::new();
+        stops.insert(service, stop.clone());
+        let drain = CancellationToken::new();
+        draining.insert(service, drain.clone());
         let (routes, endpoints, reporter, tasks) = routes(
             prepared,
             &registry,
             broker.as_ref(),
             Arc::clone(&registration.healthy),
+            &drain,
+            &config.faults,
             stop.clone(),
         )
         .await?;
         background.extend(tasks);
-        let stopped = stop.clone().cancelled_owned();
+        let stopped = stop.cancelled_owned();
         let limits = config.connections.clone();
         let context = telemetry::context(service.name(), "server");
         context.in_scope(|| tracing::info!(%addr, instance = %registration.instance_id, "serving"));
@@ -196,8 +225,8 @@ pub async fn run(
             }
             .instrument(context),
         );
-        registrations.push(registration);
-        reporters.push(reporter);
+        registrations.insert(service, registration);
+        reporters.insert(service, reporter);
         started.push(Started { service, addr });
         super::metrics::service_started(service.name());
     }
@@ -210,33 +239,77 @@ pub async fn run(
         Some(joined) = servers.join_next() => failure = server_failure(joined),
     }
 
-    for s in &started {
-        super::metrics::service_stopping(s.service.name());
-    }
-    for registration in registrations {
-        if let Err(e) = registration.deregister().await {
-            tracing::warn!(error = %e, "deregister failed");
+    // Draining (docs/design.md §1), callers before the services they call (movie first,
+    // while metadata and rating still answer it): each service reports not ready and
+    // leaves the registry, keeps serving for the drain delay so callers' cached address
+    // lists move on, then stops accepting and finishes its calls.
+    let deadline = tokio::time::Instant::now() + config.drain_timeout;
+    let mut timed_out = false;
+    for tier in SHUTDOWN_ORDER {
+        let tier: Vec<ServiceKind> = tier
+            .iter()
+            .copied()
+            .filter(|s| stops.contains_key(s))
+            .collect();
+        if tier.is_empty() {
+            continue;
         }
-    }
-    for reporter in &reporters {
-        // Probes see the instance leave before its port closes.
-        reporter
-            .set_service_status("", ServingStatus::NotServing)
-            .await;
-    }
-    stop.cancel();
-    let drained = tokio::time::timeout(config.drain_timeout, async {
-        while let Some(joined) = servers.join_next().await {
-            if let Some(e) = server_failure(joined) {
-                failure.get_or_insert(e);
+        for service in &tier {
+            if let Some(drain) = draining.get(service) {
+                drain.cancel();
+            }
+            super::metrics::service_stopping(service.name());
+            if let Some(registration) = registrations.remove(service)
+                && let Err(e) = registration.deregister().await
+            {
+                tracing::warn!(error = %e, %service, "deregister failed");
+            }
+            if let Some(reporter) = reporters.get(service) {
+                // Probes see the instance leave before its port closes.
+                set_status(reporter, service.grpc_name(), ServingStatus::NotServing).await;
             }
         }
-        // The ingester finishes (or abandons, uncommitted) its batch; health mirrors stop.
-        for task in background {
-            let _ = task.await;
+        if failure.is_none() && !config.drain_delay.is_zero() {
+            tracing::info!(services = ?tier, delay = ?config.drain_delay, "draining: not ready and deregistered; still serving");
+            tokio::time::sleep(config.drain_delay).await;
         }
-    })
-    .await;
+        for service in &tier {
+            if let Some(stop) = stops.get(service) {
+                stop.cancel();
+            }
+        }
+        let mut waiting = tier;
+        let joined_all = tokio::time::timeout_at(deadline, async {
+            while !waiting.is_empty() {
+                let Some(joined) = servers.join_next().await else {
+                    break;
+                };
+                if let Ok((service, _)) = &joined {
+                    waiting.retain(|s| s != service);
+                }
+                if let Some(e) = server_failure(joined) {
+                    failure.get_or_insert(e);
+                }
+            }
+        })
+        .await;
+        if joined_all.is_err() {
+            timed_out = true;
+            break;
+        }
+    }
+    // The ingester finishes (or abandons, uncommitted) its batch; health mirrors stop.
+    let drained = if timed_out {
+        Err(())
+    } else {
+        tokio::time::timeout_at(deadline, async {
+            for task in background {
+                let _ = task.await;
+            }
+        })
+        .await
+        .map_err(drop)
+    };
     if drained.is_err() {
         tracing::warn!(timeout = ?config.drain_timeout, "in-flight calls did not finish in time; stopping anyway");
         servers.abort_all();
@@ -340,10 +413,15 @@ async fn routes(
     registry: &Arc<dyn Registry>,
     broker: Option<&Arc<dyn Broker>>,
     heartbeat: Arc<AtomicBool>,
+    draining: &CancellationToken,
+    faults: &[Fault],
     stop: CancellationToken,
 ) -> Result<(Routes, Endpoints, HealthReporter, Vec<JoinHandle<()>>), ServeError> {
     let mut tasks = Vec::new();
-    let readiness = Readiness::default().flag(heartbeat, "the registry heartbeat is failing");
+    let draining = draining.clone();
+    let readiness = Readiness::default()
+        .probe(move || draining.is_cancelled().then(|| "shutting down".to_owned()))
+        .flag(heartbeat, "the registry heartbeat is failing");
     let service = prepared.service();
     let (grpc, api, readiness) = match prepared {
         Prepared::Metadata(repo) => {
@@ -409,6 +487,7 @@ async fn routes(
         &grpc::DESCRIPTOR_SETS,
         &grpc::served(service),
         &http_routes,
+        faults,
     );
     Ok((routes, endpoints, reporter, tasks))
 }

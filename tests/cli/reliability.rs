@@ -25,6 +25,7 @@ fn starts(data_dir: &std::path::Path) -> Result<std::process::Child, String> {
         .arg(data_dir)
         .env_remove("RUST_LOG")
         .env_remove("MOVIEAPP_REGISTRY")
+        .env("MOVIEAPP_SHUTDOWN_DRAIN_DELAY", "0s")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -63,17 +64,122 @@ fn eight_processes_started_at_once_on_a_fresh_directory_all_start() {
                 .collect()
         });
         let mut failures = Vec::new();
+        let mut running = Vec::new();
         for result in results {
             match result {
-                Ok(mut child) => {
+                Ok(child) => {
                     signal(child.id(), "TERM");
-                    if wait_with_timeout(&mut child, Duration::from_secs(20)).is_none() {
-                        let _ = child.kill();
-                    }
+                    running.push(child);
                 }
                 Err(e) => failures.push(e),
             }
         }
+        for mut child in running {
+            if wait_with_timeout(&mut child, Duration::from_secs(20)).is_none() {
+                let _ = child.kill();
+            }
+        }
         assert!(failures.is_empty(), "round {round}: {failures:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_fails_no_call_started_before_it() {
+    use std::{
+        sync::{
+            Arc, Mutex,
+            atomic::{AtomicBool, Ordering},
+        },
+        time::Instant,
+    };
+
+    use movieapp::pb::{GetMovieDetailsRequest, movie_service_client::MovieServiceClient};
+
+    let dir = tempfile::tempdir().unwrap();
+    // The movie service holds each call a second before calling metadata and rating (an
+    // injected fault), so calls are in flight when the signal comes.
+    let config = dir.path().join("slow.yaml");
+    std::fs::write(
+        &config,
+        "faults:\n  - service: movie\n    endpoint: GetMovieDetails\n    delay: 1s\n",
+    )
+    .unwrap();
+    let data = dir.path().to_owned();
+    let server = tokio::task::spawn_blocking(move || {
+        // The default drain pause, as operators get it.
+        crate::support::Server::start_with_env(
+            &data,
+            &["--config", config.to_str().unwrap()],
+            &[("MOVIEAPP_SHUTDOWN_DRAIN_DELAY", "1s")],
+        )
+    })
+    .await
+    .unwrap();
+    let (metadata, rating) = (
+        server.addr("metadata").to_owned(),
+        server.addr("rating").to_owned(),
+    );
+    tokio::task::spawn_blocking(move || {
+        crate::support::movieapp(&["movie", "put", "1", "--title", "T", "--addr", &metadata]).ok();
+        crate::support::movieapp(&["rate", "put", "1", "4", "--user", "u", "--addr", &rating]).ok();
+    })
+    .await
+    .unwrap();
+    let channel = server.channel("movie").await;
+    let stop = Arc::new(AtomicBool::new(false));
+    // When each call started, and how it ended.
+    type Calls = Mutex<Vec<(Instant, Result<(), tonic::Status>)>>;
+    let calls: Arc<Calls> = Arc::default();
+    let mut workers = Vec::new();
+    for _ in 0..16 {
+        let (channel, stop, calls) = (channel.clone(), Arc::clone(&stop), Arc::clone(&calls));
+        workers.push(tokio::spawn(async move {
+            let mut client = MovieServiceClient::new(channel);
+            while !stop.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                let result = client
+                    .get_movie_details(GetMovieDetailsRequest {
+                        movie_id: "1".into(),
+                    })
+                    .await
+                    .map(drop);
+                let failed = result.is_err();
+                calls.lock().unwrap().push((started, result));
+                if failed {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let signalled = Instant::now();
+    let code = tokio::task::spawn_blocking(move || server.stop())
+        .await
+        .unwrap();
+    stop.store(true, Ordering::Relaxed);
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    assert_eq!(code, Some(0));
+    let calls = calls.lock().unwrap();
+    let before: Vec<_> = calls
+        .iter()
+        .filter(|(started, _)| *started < signalled)
+        .collect();
+    assert!(
+        before.len() > 20,
+        "only {} calls before the signal",
+        before.len()
+    );
+    let failed: Vec<_> = before
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().err())
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} failed: {:?}",
+        failed.len(),
+        before.len(),
+        failed.first()
+    );
 }

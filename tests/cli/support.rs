@@ -63,6 +63,8 @@ impl Server {
             .env_remove("RUST_LOG")
             .env_remove("MOVIEAPP_REGISTRY")
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            // No drain pause: tests stop many servers. Tests of draining set their own.
+            .env("MOVIEAPP_SHUTDOWN_DRAIN_DELAY", "0s")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(log_file);
