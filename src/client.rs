@@ -110,7 +110,7 @@ impl Target {
         };
         Ok(Self {
             service,
-            balancer: Balancer::new(service.name(), registry),
+            balancer: Balancer::with_settings(service.name(), registry, config.calls.clone()),
         })
     }
 
@@ -150,6 +150,14 @@ impl Target {
             },
         }
     }
+}
+
+/// A request for an attempt of a client call: it carries the attempt's deadline as
+/// `grpc-timeout`, so the server gives up when the client does.
+pub fn request<T>(message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    crate::discovery::balancer::bound(&mut request);
+    request
 }
 
 /// The innermost cause of an error, e.g. "Connection refused (os error 111)".

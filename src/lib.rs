@@ -9,6 +9,7 @@ pub mod client;
 pub mod codes;
 pub mod commands;
 pub mod config;
+pub mod deadline;
 pub mod discovery;
 pub mod faults;
 pub mod feed;

@@ -61,7 +61,8 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
             };
             let (addr, response) = target
                 .call(|channel, addr| {
-                    let (request, addr) = (request.clone(), addr.to_owned());
+                    let (request, addr) =
+                        (crate::client::request(request.clone()), addr.to_owned());
                     async move {
                         let response = MovieServiceClient::new(channel)
                             .get_movie_details(request)
@@ -95,7 +96,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
             };
             target
                 .call(|channel, _| {
-                    let request = request.clone();
+                    let request = crate::client::request(request.clone());
                     async move {
                         MetadataServiceClient::new(channel)
                             .put_metadata(request)

@@ -83,7 +83,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
             };
             target
                 .call(|channel, _| {
-                    let request = request.clone();
+                    let request = crate::client::request(request.clone());
                     async move { RatingServiceClient::new(channel).put_rating(request).await }
                 })
                 .await?;
@@ -110,7 +110,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
             };
             let rating = target
                 .call(|channel, _| {
-                    let request = request.clone();
+                    let request = crate::client::request(request.clone());
                     async move {
                         RatingServiceClient::new(channel)
                             .get_aggregated_rating(request)

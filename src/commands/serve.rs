@@ -89,6 +89,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
         drain_delay: config.shutdown.drain_delay.get(),
         connections: config.connections.clone(),
         faults: config.faults.clone(),
+        calls: config.calls.clone(),
     };
     tracing::info!(data_dir = %serve_config.data_dir.display(), "starting");
     let mut announce_failed = None;

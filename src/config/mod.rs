@@ -111,6 +111,8 @@ pub struct Config {
     pub telemetry: telemetry::Settings,
     pub shutdown: service::ShutdownSettings,
     pub connections: service::ConnectionSettings,
+    /// How calls to other services are made: deadlines, retries, their budget.
+    pub calls: discovery::balancer::CallSettings,
     /// Faults to inject for drills; none by default.
     pub faults: Vec<crate::faults::Fault>,
 }
@@ -129,6 +131,7 @@ impl Default for Config {
             telemetry: telemetry::Settings::default(),
             shutdown: service::ShutdownSettings::default(),
             connections: service::ConnectionSettings::default(),
+            calls: discovery::balancer::CallSettings::default(),
             faults: Vec::new(),
         };
         config.fill_defaults();
@@ -277,6 +280,7 @@ impl Config {
     /// Checks rules that span keys.
     pub fn validate(&self) -> Result<(), ConfigError> {
         crate::faults::check_all(&self.faults).map_err(ConfigError::Invalid)?;
+        self.calls.check().map_err(ConfigError::Invalid)?;
         let d = &self.service_discovery;
         if d.heartbeat_interval >= d.ttl {
             return Err(ConfigError::Invalid(format!(

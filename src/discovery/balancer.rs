@@ -1,10 +1,17 @@
 //! Client-side balancing: each call picks one healthy instance of a service, round-robin, over
 //! one kept-open HTTP/2 connection per instance (the book dials a new connection per call).
-//! A call that finds its instance unavailable (refused connection, UNAVAILABLE) is tried once
-//! on another instance, and the failed instance is skipped for a while.
+//!
+//! Retries as gRFC A6 defines them ([`CallSettings`]): a call whose instance failed
+//! (refused connection, UNAVAILABLE, no answer within the per-try timeout) or that was
+//! pushed back (RESOURCE_EXHAUSTED with `grpc-retry-pushback-ms`) is tried again, on
+//! another instance when there is one, after a backoff with full jitter; never past the
+//! call's deadline ([`crate::deadline`]); and only while the callee's retry budget (a token
+//! bucket) allows, so a dependency that is down is not hammered. The failed instance is
+//! skipped for a while. Each attempt runs with its own deadline, which the request carries
+//! as `grpc-timeout` ([`bound`]).
 //!
 //! The address list is cached for [`Balancer::REFRESH`], so a busy service does not ask the
-//! registry on every call; dead instances in the cached list are covered by the retry.
+//! registry on every call; dead instances in the cached list are covered by the retries.
 
 use std::{
     collections::HashMap,
@@ -16,14 +23,140 @@ use std::{
     time::{Duration, Instant},
 };
 
+use serde::{Deserialize, Serialize};
 use tonic::transport::{Channel, Endpoint};
 
 use super::{Registry, RegistryError};
+use crate::config::value;
 
 /// How long establishing a connection to an instance may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// How long one call may take.
+/// How long one call may take, whatever else is configured.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Attempts per call at most, whatever is configured (gRFC A6).
+pub const MAX_ATTEMPTS_CAP: u32 = 5;
+/// What an attempt's `grpc-timeout` leaves out of the time remaining, for the answer to
+/// travel back.
+pub const DEADLINE_MARGIN: Duration = Duration::from_millis(5);
+
+pub const ATTEMPTS_METRIC: &str = "movieapp_client_attempts_total";
+pub const RETRIES_METRIC: &str = "movieapp_client_retries_total";
+pub const THROTTLED_METRIC: &str = "movieapp_client_retries_throttled_total";
+
+/// Describes the balancer's metrics to the recorder.
+pub fn describe_metrics() {
+    metrics::describe_counter!(
+        ATTEMPTS_METRIC,
+        "Attempts of calls to another service, per callee."
+    );
+    metrics::describe_counter!(RETRIES_METRIC, "Attempts that were retries, per callee.");
+    metrics::describe_counter!(
+        THROTTLED_METRIC,
+        "Retries not made because the callee's retry budget was spent."
+    );
+}
+
+/// The `calls` section of the configuration: how a service (or a CLI client) calls
+/// another.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct CallSettings {
+    /// The deadline of a call whose caller set none (`grpc-timeout`); servers apply it to
+    /// the calls they serve too.
+    pub timeout: value::Duration,
+    /// Each attempt's own limit: a hung instance costs this much, then the call moves on.
+    pub per_try_timeout: value::Duration,
+    /// Attempts per call, the first included (at most 5).
+    pub max_attempts: u32,
+    /// The first retry waits up to this (full jitter), doubling up to `maxBackoff`.
+    pub initial_backoff: value::Duration,
+    pub max_backoff: value::Duration,
+    /// Retry throttling per callee (gRFC A6): a bucket of `maxTokens`; a failure takes one,
+    /// a success gives back `tokenRatio`; retries stop while half or less is left.
+    pub retry_budget: RetryBudget,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct RetryBudget {
+    pub max_tokens: f64,
+    pub token_ratio: f64,
+}
+
+impl Default for RetryBudget {
+    fn default() -> Self {
+        Self {
+            max_tokens: 10.0,
+            token_ratio: 0.1,
+        }
+    }
+}
+
+impl Default for CallSettings {
+    fn default() -> Self {
+        Self {
+            timeout: value::Duration::from_secs(5),
+            per_try_timeout: value::Duration::from_secs(1),
+            max_attempts: 3,
+            initial_backoff: std::time::Duration::from_millis(25).into(),
+            max_backoff: std::time::Duration::from_millis(500).into(),
+            retry_budget: RetryBudget::default(),
+        }
+    }
+}
+
+impl CallSettings {
+    /// Checks what the types cannot.
+    pub fn check(&self) -> Result<(), String> {
+        if !(1..=MAX_ATTEMPTS_CAP).contains(&self.max_attempts) {
+            return Err(format!(
+                "calls.maxAttempts {}: expected 1 to {MAX_ATTEMPTS_CAP}",
+                self.max_attempts
+            ));
+        }
+        let b = &self.retry_budget;
+        if !(b.max_tokens >= 1.0 && b.token_ratio > 0.0 && b.token_ratio <= b.max_tokens) {
+            return Err(
+                "calls.retryBudget: expected maxTokens of at least 1 and tokenRatio above 0"
+                    .to_owned(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Sets `grpc-timeout` on an outgoing request to the time left in the current attempt (or
+/// call), less a margin for the answer.
+pub fn bound<T>(request: &mut tonic::Request<T>) {
+    if let Some(deadline) = crate::deadline::current() {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        request.set_timeout(
+            left.saturating_sub(DEADLINE_MARGIN)
+                .max(Duration::from_millis(1)),
+        );
+    }
+}
+
+/// The token bucket of gRFC A6's retry throttling.
+struct Budget {
+    tokens: f64,
+    max: f64,
+    ratio: f64,
+}
+
+impl Budget {
+    fn failed(&mut self) {
+        self.tokens = (self.tokens - 1.0).max(0.0);
+    }
+
+    fn succeeded(&mut self) {
+        self.tokens = (self.tokens + self.ratio).min(self.max);
+    }
+
+    fn allows_retry(&self) -> bool {
+        self.tokens > self.max / 2.0
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoveryError {
@@ -54,6 +187,19 @@ pub fn instance_failed(status: &tonic::Status) -> bool {
     }
 }
 
+/// What the server said about retrying: `None` when it said nothing; `Some(None)` for "do
+/// not retry" (a negative or unreadable value); `Some(Some(wait))` otherwise.
+fn pushback(status: &tonic::Status) -> Option<Option<Duration>> {
+    let value = status.metadata().get("grpc-retry-pushback-ms")?;
+    Some(
+        value
+            .to_str()
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_millis),
+    )
+}
+
 /// A failed balanced call.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
@@ -79,6 +225,8 @@ pub struct Balancer {
     registry: Arc<dyn Registry>,
     state: Mutex<State>,
     next: AtomicUsize,
+    settings: CallSettings,
+    budget: Mutex<Budget>,
 }
 
 impl Balancer {
@@ -88,7 +236,22 @@ impl Balancer {
     pub const SUSPECT_FOR: Duration = Duration::from_secs(5);
 
     pub fn new(service: &str, registry: Arc<dyn Registry>) -> Self {
+        Self::with_settings(service, registry, CallSettings::default())
+    }
+
+    pub fn with_settings(
+        service: &str,
+        registry: Arc<dyn Registry>,
+        settings: CallSettings,
+    ) -> Self {
+        let b = &settings.retry_budget;
         Self {
+            budget: Mutex::new(Budget {
+                tokens: b.max_tokens,
+                max: b.max_tokens,
+                ratio: b.token_ratio,
+            }),
+            settings,
             service: service.to_owned(),
             registry,
             state: Mutex::new(State::default()),
@@ -101,33 +264,123 @@ impl Balancer {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Calls `call` with a connection to an instance (and its address); if that instance is
-    /// unavailable, once more on another.
+    /// Calls `call` with a connection to an instance (and its address), retrying as the
+    /// module documentation says. The call's future runs with the attempt's deadline
+    /// ([`crate::deadline::current`]); [`bound`] puts it on the request.
     pub async fn call<T, F, Fut>(&self, mut call: F) -> Result<T, CallError>
     where
         F: FnMut(Channel, &str) -> Fut,
         Fut: Future<Output = Result<T, tonic::Status>>,
     {
-        let (addr, channel) = self.pick(None).await?;
-        let status = match call(channel, &addr).await {
-            Ok(value) => return Ok(value),
-            Err(status) if instance_failed(&status) => status,
-            Err(status) => return Err(CallError::Status { addr, status }),
-        };
-        self.suspect(&addr);
-        tracing::debug!(peer_service = %self.service, instance = %addr, error = %status, "instance unavailable; retrying on another");
-        match self.pick(Some(&addr)).await {
-            Ok((other, channel)) => {
-                call(channel, &other)
-                    .await
-                    .map_err(|status| CallError::Status {
-                        addr: other,
-                        status,
-                    })
+        let now = tokio::time::Instant::now();
+        let deadline = crate::deadline::current()
+            .unwrap_or(now + self.settings.timeout.get())
+            .min(now + CALL_TIMEOUT);
+        let attempts = self.settings.max_attempts.clamp(1, MAX_ATTEMPTS_CAP);
+        let callee = self.service.clone();
+        let mut failed: Option<(String, tonic::Status)> = None;
+        for attempt in 1..=attempts {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                break;
             }
-            // No other instance: the first failure is the one to report.
-            Err(_) => Err(CallError::Status { addr, status }),
+            let avoid = failed.as_ref().map(|(addr, _)| addr.as_str());
+            let (addr, channel) = match self.pick(avoid).await {
+                Ok(picked) => picked,
+                // Nowhere to try: the failure so far is the one to report.
+                Err(e) => match failed {
+                    Some(_) => break,
+                    None => return Err(e.into()),
+                },
+            };
+            metrics::counter!(ATTEMPTS_METRIC, "callee" => callee.clone()).increment(1);
+            if attempt > 1 {
+                metrics::counter!(RETRIES_METRIC, "callee" => callee.clone()).increment(1);
+            }
+            let try_deadline =
+                deadline.min(tokio::time::Instant::now() + self.settings.per_try_timeout.get());
+            let answered = tokio::time::timeout_at(
+                try_deadline,
+                crate::deadline::within(try_deadline, call(channel, &addr)),
+            )
+            .await;
+            // tonic enforces the request's own timeout too, answering CANCELLED: that is
+            // this attempt running out of time.
+            let expired = |status: &tonic::Status| {
+                status.code() == tonic::Code::Cancelled
+                    && tokio::time::Instant::now() + 2 * DEADLINE_MARGIN >= try_deadline
+            };
+            let timed_out = match &answered {
+                Err(_) => true,
+                Ok(Err(status)) => expired(status),
+                Ok(Ok(_)) => false,
+            };
+            let status = match answered {
+                Ok(Ok(value)) => {
+                    self.budget().succeeded();
+                    return Ok(value);
+                }
+                Ok(Err(status)) if timed_out => tonic::Status::deadline_exceeded(format!(
+                    "no answer in time: {}",
+                    status.message()
+                )),
+                Ok(Err(status)) => status,
+                Err(_elapsed) => tonic::Status::deadline_exceeded(format!(
+                    "no answer within {:?}",
+                    self.settings.per_try_timeout.get()
+                )),
+            };
+            let pushback = pushback(&status);
+            let retryable = timed_out
+                || instance_failed(&status)
+                || (status.code() == tonic::Code::ResourceExhausted && pushback.is_some());
+            if !retryable {
+                return Err(CallError::Status { addr, status });
+            }
+            if timed_out || instance_failed(&status) {
+                self.suspect(&addr);
+            }
+            self.budget().failed();
+            tracing::debug!(peer_service = %callee, instance = %addr, error = %status, attempt, "attempt failed");
+            failed = Some((addr, status));
+            if attempt == attempts || pushback == Some(None) {
+                break;
+            }
+            if !self.budget().allows_retry() {
+                metrics::counter!(THROTTLED_METRIC, "callee" => callee.clone()).increment(1);
+                break;
+            }
+            let wait = match pushback {
+                Some(Some(ms)) => ms,
+                _ => self.backoff(attempt),
+            };
+            if tokio::time::Instant::now() + wait >= deadline {
+                break;
+            }
+            tokio::time::sleep(wait).await;
         }
+        match failed {
+            Some((addr, status)) => Err(CallError::Status { addr, status }),
+            None => Err(CallError::Status {
+                addr: self.service.clone(),
+                status: tonic::Status::deadline_exceeded("the call's deadline passed"),
+            }),
+        }
+    }
+
+    /// The pause before retry `attempt` + 1: full jitter over an exponential ceiling.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let ceiling = self
+            .settings
+            .initial_backoff
+            .get()
+            .saturating_mul(1 << (attempt - 1).min(16))
+            .min(self.settings.max_backoff.get());
+        ceiling.mul_f64(rand::random::<f64>())
+    }
+
+    fn budget(&self) -> std::sync::MutexGuard<'_, Budget> {
+        self.budget.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A connection to the next healthy instance other than `avoid`.

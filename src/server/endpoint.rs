@@ -9,7 +9,7 @@ use std::{
     pin::Pin,
     sync::{Arc, OnceLock},
     task::{Context, Poll},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use http::{Method, Request, Response, StatusCode};
@@ -308,12 +308,15 @@ pub fn code_of_http(status: StatusCode) -> tonic::Code {
 #[derive(Debug, Clone)]
 pub struct ObserveLayer {
     endpoints: Arc<Endpoints>,
+    default_deadline: Duration,
 }
 
 impl ObserveLayer {
-    pub fn new(endpoints: Endpoints) -> Self {
+    /// `default_deadline`: for calls whose caller sent no `grpc-timeout`.
+    pub fn new(endpoints: Endpoints, default_deadline: Duration) -> Self {
         Self {
             endpoints: Arc::new(endpoints),
+            default_deadline,
         }
     }
 }
@@ -325,6 +328,7 @@ impl<S> tower::Layer<S> for ObserveLayer {
         Observe {
             inner,
             endpoints: Arc::clone(&self.endpoints),
+            default_deadline: self.default_deadline,
         }
     }
 }
@@ -334,6 +338,7 @@ impl<S> tower::Layer<S> for ObserveLayer {
 pub struct Observe<S> {
     inner: S,
     endpoints: Arc<Endpoints>,
+    default_deadline: Duration,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -358,14 +363,44 @@ where
         let started = Instant::now();
         let endpoint = Arc::clone(self.endpoints.of(&request));
         let span = endpoint.span(request.headers());
-        tracing::debug!(target: REQUEST_LOG, parent: &span, path = request.uri().path(), "request");
+        // The caller's deadline (gRPC, or HTTP with the same header), else the default.
+        let budget = request
+            .headers()
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::deadline::parse_grpc_timeout)
+            .unwrap_or(self.default_deadline);
+        let deadline = tokio::time::Instant::now() + budget;
+        tracing::debug!(
+            target: REQUEST_LOG,
+            parent: &span,
+            path = request.uri().path(),
+            deadline_ms = budget.as_millis() as u64,
+            "request"
+        );
         let injected = endpoint.draw_fault();
         let future = span.in_scope(|| self.inner.call(request));
         Box::pin(
             async move {
-                let result = match injected {
-                    None => future.await,
-                    Some(fault) => inject(fault, endpoint.grpc, future).await,
+                let call = async {
+                    match injected {
+                        None => future.await,
+                        Some(fault) => inject(fault, endpoint.grpc, future).await,
+                    }
+                };
+                let result = match tokio::time::timeout_at(
+                    deadline,
+                    crate::deadline::within(deadline, call),
+                )
+                .await
+                {
+                    Ok(result) => result,
+                    // Past the deadline the work is dropped, and the caller told so.
+                    Err(_) => Ok(error_response(
+                        endpoint.grpc,
+                        tonic::Code::DeadlineExceeded,
+                        &format!("deadline exceeded after {budget:?}"),
+                    )),
                 };
                 let code = match &result {
                     Ok(response) => outcome(endpoint.grpc, response),
@@ -394,8 +429,14 @@ where
         return call.await;
     };
     let message = format!("injected fault: {}", crate::codes::name(code));
+    Ok(error_response(grpc, code, &message))
+}
+
+/// An error answer made here rather than by a handler: a gRPC status, or the HTTP status
+/// of `code` with the JSON error body.
+fn error_response(grpc: bool, code: tonic::Code, message: &str) -> Response<Body> {
     if grpc {
-        return Ok(tonic::Status::new(code, message).into_http());
+        return tonic::Status::new(code, message).into_http();
     }
     let body = serde_json::json!({ "error": message }).to_string();
     let mut response = Response::new(Body::new(axum::body::Body::from(body)));
@@ -404,7 +445,7 @@ where
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/json"),
     );
-    Ok(response)
+    response
 }
 
 /// The HTTP status of a gRPC code, as the error table maps them.

@@ -98,6 +98,7 @@ pub async fn serve(
     routes: Routes,
     endpoints: Endpoints,
     limits: ConnectionSettings,
+    default_deadline: std::time::Duration,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
     let builder = Server::builder()
@@ -109,7 +110,7 @@ pub async fn serve(
         .http2_max_header_list_size(limits.max_header_list_bytes);
     let incoming = Incoming::new(listener, limits);
     builder
-        .layer(ObserveLayer::new(endpoints))
+        .layer(ObserveLayer::new(endpoints, default_deadline))
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await

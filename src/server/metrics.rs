@@ -72,6 +72,7 @@ fn describe() {
     describe_counter!(CACHE_HITS, "Metadata reads answered from the cache.");
     describe_counter!(CACHE_MISSES, "Metadata reads that went to the database.");
     crate::feed::ingester::describe_metrics();
+    crate::discovery::balancer::describe_metrics();
 }
 
 /// The Prometheus text exposition of every metric.

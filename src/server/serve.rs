@@ -27,7 +27,9 @@ use super::{endpoint::Endpoints, grpc, health::Readiness, http, metadata, movie,
 use crate::{
     broker::{Broker, BrokerError, BrokerSettings},
     discovery::{
-        Registry, RegistryError, RegistrySettings, balancer::Balancer, instance::Registration,
+        Registry, RegistryError, RegistrySettings,
+        balancer::{Balancer, CallSettings},
+        instance::Registration,
     },
     faults::Fault,
     feed,
@@ -64,6 +66,9 @@ pub struct ServeConfig {
     pub connections: ConnectionSettings,
     /// Faults to inject, for drills.
     pub faults: Vec<Fault>,
+    /// How the movie service calls metadata and rating, and the default deadline of
+    /// every call served.
+    pub calls: CallSettings,
 }
 
 impl ServeConfig {
@@ -203,24 +208,37 @@ pub async fn run(
         stops.insert(service, stop.clone());
         let drain = CancellationToken::new();
         draining.insert(service, drain.clone());
+        let shared = Shared {
+            registry: &registry,
+            broker: broker.as_ref(),
+            faults: &config.faults,
+            calls: &config.calls,
+        };
         let (routes, endpoints, reporter, tasks) = routes(
             prepared,
-            &registry,
-            broker.as_ref(),
+            &shared,
             Arc::clone(&registration.healthy),
             &drain,
-            &config.faults,
             stop.clone(),
         )
         .await?;
         background.extend(tasks);
         let stopped = stop.cancelled_owned();
         let limits = config.connections.clone();
+        let default_deadline = config.calls.timeout.get();
         let context = telemetry::context(service.name(), "server");
         context.in_scope(|| tracing::info!(%addr, instance = %registration.instance_id, "serving"));
         servers.spawn(
             async move {
-                let result = grpc::serve(listener, routes, endpoints, limits, stopped).await;
+                let result = grpc::serve(
+                    listener,
+                    routes,
+                    endpoints,
+                    limits,
+                    default_deadline,
+                    stopped,
+                )
+                .await;
                 (service, result)
             }
             .instrument(context),
@@ -405,18 +423,31 @@ async fn bind(host: &str, service: ServiceKind, port: u16) -> Result<TcpListener
         })
 }
 
+/// What every service of the process shares.
+#[derive(Clone, Copy)]
+struct Shared<'a> {
+    registry: &'a Arc<dyn Registry>,
+    broker: Option<&'a Arc<dyn Broker>>,
+    faults: &'a [Fault],
+    calls: &'a CallSettings,
+}
+
 /// A service's routes: its gRPC API with health and reflection, and its HTTP API with
 /// `/healthz` and `/readyz`, on one port. Also returns the tasks running until `stop`: the
 /// mirror of readiness into gRPC health, and for rating the feed ingester.
 async fn routes(
     prepared: Prepared,
-    registry: &Arc<dyn Registry>,
-    broker: Option<&Arc<dyn Broker>>,
+    shared: &Shared<'_>,
     heartbeat: Arc<AtomicBool>,
     draining: &CancellationToken,
-    faults: &[Fault],
     stop: CancellationToken,
 ) -> Result<(Routes, Endpoints, HealthReporter, Vec<JoinHandle<()>>), ServeError> {
+    let Shared {
+        registry,
+        broker,
+        faults,
+        calls,
+    } = *shared;
     let mut tasks = Vec::new();
     let draining = draining.clone();
     let readiness = Readiness::default()
@@ -455,8 +486,9 @@ async fn routes(
             (grpc, api, readiness)
         }
         Prepared::Movie => {
-            let balancer =
-                |service: ServiceKind| Balancer::new(service.name(), Arc::clone(registry));
+            let balancer = |service: ServiceKind| {
+                Balancer::with_settings(service.name(), Arc::clone(registry), calls.clone())
+            };
             let controller = Arc::new(movie::controller::Controller::new(
                 movie::gateway::MetadataClient::new(balancer(ServiceKind::Metadata)),
                 movie::gateway::RatingClient::new(balancer(ServiceKind::Rating)),

@@ -183,3 +183,145 @@ async fn sigterm_under_load_fails_no_call_started_before_it() {
         failed.first()
     );
 }
+
+/// A config file in `dir` with `yaml`.
+fn config(dir: &std::path::Path, name: &str, yaml: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, yaml).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadlines_hold_end_to_end() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    use movieapp::pb::{GetMetadataRequest, metadata_service_client::MetadataServiceClient};
+    use std::time::Instant;
+
+    let dir = tempfile::tempdir().unwrap();
+    let slow = config(
+        dir.path(),
+        "slow.yaml",
+        "faults:\n  - service: metadata\n    endpoint: GetMetadata\n    delay: 2s\n  - service: metadata\n    endpoint: GET /metadata\n    delay: 2s\n",
+    );
+    let data = dir.path().to_owned();
+    let server = tokio::task::spawn_blocking(move || {
+        crate::support::Server::start_with(
+            &data,
+            &[
+                "--config",
+                &slow,
+                "--log-format",
+                "json",
+                "--log-level",
+                "warn,movieapp::requests=debug",
+            ],
+        )
+    })
+    .await
+    .unwrap();
+
+    // A 200 ms deadline against a 2 s delay: DEADLINE_EXCEEDED at about 200 ms, from the
+    // server. (Over HTTP, which takes the same header: a gRPC client enforces its deadline
+    // itself too, and would cancel first.)
+    let http = reqwest::Client::new();
+    let get = |addr: &str, path: &str, budget: &str| {
+        http.get(format!("http://{addr}{path}"))
+            .header("grpc-timeout", budget.to_owned())
+            .send()
+    };
+    let started = Instant::now();
+    let response = get(server.addr("metadata"), "/metadata?id=1", "200m")
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 504);
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(response.text().await.unwrap().contains("deadline exceeded"));
+    // Over gRPC the caller gets its deadline at about the same time.
+    let mut metadata = MetadataServiceClient::new(server.channel("metadata").await);
+    let mut request = tonic::Request::new(GetMetadataRequest {
+        movie_id: "1".into(),
+    });
+    request.set_timeout(Duration::from_millis(200));
+    let started = Instant::now();
+    let status = metadata.get_metadata(request).await.unwrap_err();
+    assert!(
+        matches!(
+            status.code(),
+            tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
+        ),
+        "{status:?}"
+    );
+    assert!(started.elapsed() < Duration::from_millis(1500));
+
+    // The movie service passes what is left downstream: the callee sees a smaller budget.
+    let response = get(server.addr("movie"), "/movie?id=1", "800m")
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = response.text().await.unwrap();
+    assert_eq!(status, 504, "{body}");
+    let logs = server.logs();
+    let budget_of = |endpoint: &str| -> Vec<u64> {
+        logs.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|l| l["endpoint"] == endpoint)
+            .filter_map(|l| l["deadline_ms"].as_u64())
+            .collect()
+    };
+    assert_eq!(budget_of("GET /movie"), [800], "{logs}");
+    // The first GetMetadata is the direct call above (200 ms); the movie service's calls
+    // come after, each with less than the 800 ms it was given.
+    let metadata_budgets = budget_of("GetMetadata");
+    assert!(metadata_budgets.len() >= 2, "{logs}");
+    assert!(
+        metadata_budgets[1..].iter().all(|b| *b < 800),
+        "{metadata_budgets:?}"
+    );
+    drop(server);
+}
+
+#[test]
+fn a_hung_instance_costs_one_per_try_timeout() {
+    use crate::support::{Server, movieapp};
+    use std::time::Instant;
+
+    let dir = tempfile::tempdir().unwrap();
+    let calls = config(dir.path(), "calls.yaml", "calls:\n  perTryTimeout: 300ms\n");
+    let a = Server::start_with(dir.path(), &["--services", "metadata", "--config", &calls]);
+    let b = Server::start_with(dir.path(), &["--services", "metadata", "--config", &calls]);
+    let front = Server::start_with(
+        dir.path(),
+        &["--services", "rating,movie", "--config", &calls],
+    );
+    let data = dir.path().to_str().unwrap();
+    movieapp(&[
+        "movie",
+        "put",
+        "1",
+        "--title",
+        "T",
+        "--addr",
+        a.addr("metadata"),
+    ])
+    .ok();
+    // One of the two hangs (stopped, not dead: its port still accepts connections).
+    signal(a.pid(), "STOP");
+    let movie = front.addr("movie").to_owned();
+    let mut slowest = Duration::ZERO;
+    for _ in 0..20 {
+        let started = Instant::now();
+        let (status, body) = crate::support::http_get(&movie, "/movie?id=1");
+        slowest = slowest.max(started.elapsed());
+        assert_eq!(status, 200, "{body}");
+    }
+    signal(a.pid(), "CONT");
+    assert!(
+        slowest < Duration::from_millis(300 + 1200),
+        "a call took {slowest:?} with a per-try timeout of 300 ms"
+    );
+    let _ = (b, data);
+}

@@ -1,7 +1,7 @@
 //! gRPC gateways from the movie service to metadata and rating, through discovery.
 
 use crate::{
-    discovery::balancer::{Balancer, CallError, DiscoveryError, instance_failed},
+    discovery::balancer::{Balancer, CallError, DiscoveryError, bound, instance_failed},
     model::{Metadata, MovieId, RecordKey},
     pb::{
         self, metadata_service_client::MetadataServiceClient,
@@ -44,10 +44,12 @@ fn downstream(e: CallError, what: &str) -> ServiceError {
     }
 }
 
-/// A request carrying the current trace context, so the callee continues the trace.
+/// A request carrying the current trace context, so the callee continues the trace, and
+/// the attempt's deadline as `grpc-timeout`.
 fn traced<T>(message: T) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     crate::telemetry::propagation::inject(&mut request);
+    bound(&mut request);
     request
 }
 
