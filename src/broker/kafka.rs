@@ -20,7 +20,7 @@ use rdkafka::{
     consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, StreamConsumer},
     error::{KafkaError, RDKafkaErrorCode},
     message::{Header, Headers as _, OwnedHeaders},
-    producer::{FutureProducer, FutureRecord},
+    producer::{FutureProducer, FutureRecord, Producer as _},
 };
 
 use super::{
@@ -285,10 +285,14 @@ impl Broker for KafkaBroker {
 
     fn check(&self) -> BoxFuture<'_, Result<(), BrokerError>> {
         Box::pin(async move {
-            // A client of its own, moved to the blocking pool: the request blocks.
-            let probe = self.inspector("movieapp-check")?;
+            // The producer's client, already connected (no new client, no group); the
+            // request blocks, so it runs on the blocking pool.
+            let producer = self.producer.clone();
             let answered = tokio::task::spawn_blocking(move || {
-                probe.fetch_metadata(None, CHECK_TIMEOUT).map(drop)
+                producer
+                    .client()
+                    .fetch_metadata(None, CHECK_TIMEOUT)
+                    .map(drop)
             })
             .await;
             let unreachable = |e: &dyn std::fmt::Display| BrokerError::Unreachable {
