@@ -114,10 +114,42 @@ pub fn dial_addr(addr: SocketAddr) -> SocketAddr {
 }
 
 /// A service's section of the configuration (`metadata:`, `rating:`, `movie:`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
 pub struct Settings {
     pub api: ApiSettings,
+    /// Calls per second the service admits (GCRA); past it, RESOURCE_EXHAUSTED with
+    /// `grpc-retry-pushback-ms`, or HTTP 429 with `Retry-After`. Off by default.
+    pub rate_limit: RateLimit,
+    /// Calls the service works on at once; past it, a call is refused at once with
+    /// RESOURCE_EXHAUSTED (HTTP 429) instead of queueing. 0: no limit.
+    pub max_concurrent_calls: u32,
+}
+
+impl Settings {
+    /// Checks what the types cannot, naming the key under the service's section.
+    pub fn check(&self, service: ServiceKind) -> Result<(), String> {
+        let rate = self.rate_limit.rate;
+        if !(rate.is_finite() && (0.0..=1e6).contains(&rate)) {
+            return Err(format!(
+                "{service}.rateLimit.rate {rate}: expected calls per second from 0 (no limit) to 1000000"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A token bucket: `rate` calls per second on average, `burst` at once.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct RateLimit {
+    /// Calls per second; 0: no limit.
+    pub rate: f64,
+    /// Calls admitted at once after a quiet spell (at least 1 when `rate` is set).
+    pub burst: u32,
+    /// Also limit each caller (its IP address) to the same rate, in a table of at most
+    /// 10 000 callers.
+    pub per_caller: bool,
 }
 
 /// Where a service listens.

@@ -79,6 +79,10 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
             .into_iter()
             .map(|service| (service, config.port(service)))
             .collect(),
+        settings: ServiceKind::ALL
+            .into_iter()
+            .map(|service| (service, config.service(service).clone()))
+            .collect(),
         services: args.services,
         host: config.listen_host.clone(),
         data_dir: config.resolved_data_dir()?,

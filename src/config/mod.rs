@@ -281,6 +281,11 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         crate::faults::check_all(&self.faults).map_err(ConfigError::Invalid)?;
         self.calls.check().map_err(ConfigError::Invalid)?;
+        for service in ServiceKind::ALL {
+            self.service(service)
+                .check(service)
+                .map_err(ConfigError::Invalid)?;
+        }
         let d = &self.service_discovery;
         if d.heartbeat_interval >= d.ttl {
             return Err(ConfigError::Invalid(format!(

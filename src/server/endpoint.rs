@@ -17,6 +17,7 @@ use metrics::{Counter, Histogram};
 use prost::Message;
 use tracing::Instrument;
 
+use super::admission::{Admission, Refused};
 use super::{grpc, metrics as names};
 use crate::{
     faults::{Fault, Injected},
@@ -41,6 +42,9 @@ pub struct Endpoint {
     duration: OnceLock<Histogram>,
     /// Faults configured for drills on this endpoint.
     faults: Vec<Fault>,
+    /// Whether admission control applies: the service's own API, not health checks,
+    /// reflection or the operational routes.
+    limited: bool,
 }
 
 impl Endpoint {
@@ -55,6 +59,7 @@ impl Endpoint {
             successes: metrics::counter!(names::SUCCESSES, &labels),
             duration: OnceLock::new(),
             faults: Vec::new(),
+            limited: false,
             name: name.into(),
             span_name: span_name.into(),
             grpc,
@@ -138,6 +143,9 @@ pub struct Endpoints {
     other_http: Vec<(Method, Arc<Endpoint>)>,
 }
 
+/// HTTP routes that are never rate limited or shed: probes and scrapes must get through.
+const OPERATIONAL_ROUTES: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
 /// The HTTP methods that get a label of their own on unknown routes.
 const METHODS: [Method; 7] = [
     Method::GET,
@@ -173,7 +181,8 @@ impl Endpoints {
             if grpc_services.contains(&full_name.as_str()) {
                 let path = format!("/{full_name}/{method}");
                 let span_name = format!("{full_name}/{method}");
-                let endpoint = Endpoint::new(service, method, span_name, true);
+                let mut endpoint = Endpoint::new(service, method, span_name, true);
+                endpoint.limited = full_name == service.grpc_name();
                 grpc.push((path, faulty(endpoint)));
             }
         }
@@ -181,7 +190,8 @@ impl Endpoints {
             .iter()
             .map(|(method, path)| {
                 let name = format!("{method} {path}");
-                let endpoint = Endpoint::new(service, name.clone(), name, false);
+                let mut endpoint = Endpoint::new(service, name.clone(), name, false);
+                endpoint.limited = !OPERATIONAL_ROUTES.contains(path);
                 (method.clone(), *path, faulty(endpoint))
             })
             .collect();
@@ -309,14 +319,17 @@ pub fn code_of_http(status: StatusCode) -> tonic::Code {
 pub struct ObserveLayer {
     endpoints: Arc<Endpoints>,
     default_deadline: Duration,
+    admission: Arc<Admission>,
 }
 
 impl ObserveLayer {
-    /// `default_deadline`: for calls whose caller sent no `grpc-timeout`.
-    pub fn new(endpoints: Endpoints, default_deadline: Duration) -> Self {
+    /// `default_deadline`: for calls whose caller sent no `grpc-timeout`; `admission`:
+    /// which calls of the service's API are taken on.
+    pub fn new(endpoints: Endpoints, default_deadline: Duration, admission: Admission) -> Self {
         Self {
             endpoints: Arc::new(endpoints),
             default_deadline,
+            admission: Arc::new(admission),
         }
     }
 }
@@ -329,6 +342,7 @@ impl<S> tower::Layer<S> for ObserveLayer {
             inner,
             endpoints: Arc::clone(&self.endpoints),
             default_deadline: self.default_deadline,
+            admission: Arc::clone(&self.admission),
         }
     }
 }
@@ -339,6 +353,7 @@ pub struct Observe<S> {
     inner: S,
     endpoints: Arc<Endpoints>,
     default_deadline: Duration,
+    admission: Arc<Admission>,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -378,6 +393,24 @@ where
             deadline_ms = budget.as_millis() as u64,
             "request"
         );
+        let admitted = if endpoint.limited {
+            let caller = request
+                .extensions()
+                .get::<tonic::transport::server::TcpConnectInfo>()
+                .and_then(|info| info.remote_addr)
+                .map(|addr| addr.ip());
+            self.admission.admit(caller)
+        } else {
+            Ok(None)
+        };
+        let permit = match admitted {
+            Ok(permit) => permit,
+            Err(refused) => {
+                let response = refused_response(endpoint.grpc, refused);
+                endpoint.record(started, tonic::Code::ResourceExhausted);
+                return Box::pin(async move { Ok(response) });
+            }
+        };
         let injected = endpoint.draw_fault();
         let future = span.in_scope(|| self.inner.call(request));
         Box::pin(
@@ -407,6 +440,7 @@ where
                     Err(_) => tonic::Code::Internal,
                 };
                 endpoint.record(started, code);
+                drop(permit);
                 result
             }
             .instrument(span),
@@ -430,6 +464,39 @@ where
     };
     let message = format!("injected fault: {}", crate::codes::name(code));
     Ok(error_response(grpc, code, &message))
+}
+
+/// The answer to a call not taken on: RESOURCE_EXHAUSTED (HTTP 429), with when to come
+/// back for a rate limit (`grpc-retry-pushback-ms`, `Retry-After`).
+fn refused_response(grpc: bool, refused: Refused) -> Response<Body> {
+    let (message, retry_after) = match refused {
+        Refused::RateLimited { retry_after } => (
+            format!("rate limited: try again in {} ms", retry_after.as_millis()),
+            Some(retry_after),
+        ),
+        Refused::Overloaded => (
+            "overloaded: too many calls in flight; try again later".to_owned(),
+            None,
+        ),
+    };
+    let mut response = error_response(grpc, tonic::Code::ResourceExhausted, &message);
+    if let Some(wait) = retry_after {
+        let (name, value) = if grpc {
+            (
+                "grpc-retry-pushback-ms",
+                wait.as_millis().max(1).to_string(),
+            )
+        } else {
+            (
+                "retry-after",
+                wait.as_secs_f64().ceil().max(1.0).to_string(),
+            )
+        };
+        if let Ok(value) = http::HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
 }
 
 /// An error answer made here rather than by a handler: a gRPC status, or the HTTP status

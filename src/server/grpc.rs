@@ -7,10 +7,7 @@ use tonic::{service::Routes, transport::Server};
 use tonic_health::server::HealthReporter;
 use tonic_reflection::pb::{v1, v1alpha};
 
-use super::{
-    conn::Incoming,
-    endpoint::{Endpoints, ObserveLayer},
-};
+use super::{conn::Incoming, endpoint::ObserveLayer};
 use crate::service::{ConnectionSettings, ServiceKind};
 
 /// The descriptor set of `proto/movie.proto`, for server reflection.
@@ -91,14 +88,13 @@ pub fn content_kind(headers: &http::HeaderMap) -> ContentKind {
 }
 
 /// Serves `routes` on `listener` until `shutdown` completes, then stops accepting and lets
-/// in-flight calls finish. Every call passes through the [`ObserveLayer`] for `endpoints`;
+/// in-flight calls finish. Every call passes through `observe`;
 /// connections are bounded as `limits` says ([`super::conn`]).
 pub async fn serve(
     listener: TcpListener,
     routes: Routes,
-    endpoints: Endpoints,
+    observe: ObserveLayer,
     limits: ConnectionSettings,
-    default_deadline: std::time::Duration,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
     let builder = Server::builder()
@@ -110,7 +106,7 @@ pub async fn serve(
         .http2_max_header_list_size(limits.max_header_list_bytes);
     let incoming = Incoming::new(listener, limits);
     builder
-        .layer(ObserveLayer::new(endpoints, default_deadline))
+        .layer(observe)
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await

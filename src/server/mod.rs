@@ -1,5 +1,6 @@
 //! The three services and how `serve` runs them.
 
+pub mod admission;
 pub mod conn;
 pub mod endpoint;
 pub mod error;

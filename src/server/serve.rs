@@ -23,7 +23,13 @@ use tonic::service::Routes;
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tracing::Instrument;
 
-use super::{endpoint::Endpoints, grpc, health::Readiness, http, metadata, movie, rating};
+use super::{
+    admission::Admission,
+    endpoint::{Endpoints, ObserveLayer},
+    grpc,
+    health::Readiness,
+    http, metadata, movie, rating,
+};
 use crate::{
     broker::{Broker, BrokerError, BrokerSettings},
     discovery::{
@@ -50,6 +56,8 @@ pub struct ServeConfig {
     pub host: String,
     /// The port of each service; 0 (or none) picks a free one.
     pub ports: BTreeMap<ServiceKind, u16>,
+    /// Each service's section of the configuration.
+    pub settings: BTreeMap<ServiceKind, crate::service::Settings>,
     pub data_dir: PathBuf,
     /// Where instances register and find each other.
     pub registry: RegistrySettings,
@@ -74,6 +82,11 @@ pub struct ServeConfig {
 impl ServeConfig {
     pub fn port(&self, service: ServiceKind) -> u16 {
         self.ports.get(&service).copied().unwrap_or(0)
+    }
+
+    /// The configuration section of `service` (rate limit, calls in flight).
+    pub fn service_settings(&self, service: ServiceKind) -> crate::service::Settings {
+        self.settings.get(&service).cloned().unwrap_or_default()
     }
 }
 
@@ -106,6 +119,11 @@ pub enum ServeError {
         service: ServiceKind,
         #[source]
         source: RegistryError,
+    },
+    #[error("cannot set up admission control for the {service} service: {reason}")]
+    Admission {
+        service: ServiceKind,
+        reason: String,
     },
     #[error("the {service} service failed: {source}")]
     Server {
@@ -225,20 +243,14 @@ pub async fn run(
         background.extend(tasks);
         let stopped = stop.cancelled_owned();
         let limits = config.connections.clone();
-        let default_deadline = config.calls.timeout.get();
+        let admission = Admission::new(&config.service_settings(service))
+            .map_err(|e| ServeError::Admission { service, reason: e })?;
+        let observe = ObserveLayer::new(endpoints, config.calls.timeout.get(), admission);
         let context = telemetry::context(service.name(), "server");
         context.in_scope(|| tracing::info!(%addr, instance = %registration.instance_id, "serving"));
         servers.spawn(
             async move {
-                let result = grpc::serve(
-                    listener,
-                    routes,
-                    endpoints,
-                    limits,
-                    default_deadline,
-                    stopped,
-                )
-                .await;
+                let result = grpc::serve(listener, routes, observe, limits, stopped).await;
                 (service, result)
             }
             .instrument(context),

@@ -325,3 +325,126 @@ fn a_hung_instance_costs_one_per_try_timeout() {
     // The other instance served every call meanwhile.
     drop(b);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_admit_the_burst_and_say_when_to_come_back() {
+    use movieapp::pb::{GetAggregatedRatingRequest, rating_service_client::RatingServiceClient};
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    // Burst 5, then one call every 2 s: a burst of 8 gets exactly 5 in.
+    let limits = config(
+        dir.path(),
+        "limits.yaml",
+        "rating:\n  rateLimit:\n    rate: 0.5\n    burst: 5\n",
+    );
+    let data = dir.path().to_owned();
+    let server = tokio::task::spawn_blocking(move || {
+        crate::support::Server::start_with(&data, &["--services", "rating", "--config", &limits])
+    })
+    .await
+    .unwrap();
+    let mut client = RatingServiceClient::new(server.channel("rating").await);
+    let request = || GetAggregatedRatingRequest {
+        record_id: "1".into(),
+        record_type: "movie".into(),
+    };
+    let (mut admitted, mut refused) = (0, Vec::new());
+    for _ in 0..8 {
+        match client.get_aggregated_rating(request()).await {
+            // NOT_FOUND is an admitted call: nobody rated the record.
+            Err(s) if s.code() == tonic::Code::ResourceExhausted => refused.push(s),
+            _ => admitted += 1,
+        }
+    }
+    assert_eq!((admitted, refused.len()), (5, 3));
+    for status in &refused {
+        let pushback: u64 = status
+            .metadata()
+            .get("grpc-retry-pushback-ms")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(pushback > 0 && pushback <= 2_000, "{pushback}");
+    }
+    // Over HTTP: 429 with Retry-After; health and metrics are never limited.
+    let base = format!("http://{}", server.addr("rating"));
+    let http = reqwest::Client::new();
+    let response = http
+        .get(format!("{base}/rating?id=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    assert!(response.headers().contains_key("retry-after"));
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let status = http
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_ne!(status, 429, "{path}");
+    }
+    // A client that waits as told gets in.
+    let wait: u64 = refused[0]
+        .metadata()
+        .get("grpc-retry-pushback-ms")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(wait.min(10_000) + 100)).await;
+    let status = client.get_aggregated_rating(request()).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::NotFound, "{status:?}");
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_past_the_concurrency_limit_are_refused_at_once() {
+    use movieapp::pb::{GetAggregatedRatingRequest, rating_service_client::RatingServiceClient};
+    use std::time::Instant;
+
+    let dir = tempfile::tempdir().unwrap();
+    let limits = config(
+        dir.path(),
+        "limits.yaml",
+        "rating:\n  maxConcurrentCalls: 2\nfaults:\n  - service: rating\n    endpoint: GetAggregatedRating\n    delay: 1s\n",
+    );
+    let data = dir.path().to_owned();
+    let server = tokio::task::spawn_blocking(move || {
+        crate::support::Server::start_with(&data, &["--services", "rating", "--config", &limits])
+    })
+    .await
+    .unwrap();
+    let channel = server.channel("rating").await;
+    let mut calls = Vec::new();
+    for _ in 0..6 {
+        let mut client = RatingServiceClient::new(channel.clone());
+        calls.push(tokio::spawn(async move {
+            let started = Instant::now();
+            let result = client
+                .get_aggregated_rating(GetAggregatedRatingRequest {
+                    record_id: "1".into(),
+                    record_type: "movie".into(),
+                })
+                .await;
+            (result.map(drop).map_err(|s| s.code()), started.elapsed())
+        }));
+    }
+    let mut shed = 0;
+    for call in calls {
+        let (result, took) = call.await.unwrap();
+        if result == Err(tonic::Code::ResourceExhausted) {
+            shed += 1;
+            assert!(took < Duration::from_millis(800), "shed after {took:?}");
+        } else {
+            assert_eq!(result.unwrap_err(), tonic::Code::NotFound);
+        }
+    }
+    assert_eq!(shed, 4);
+    drop(server);
+}
