@@ -90,7 +90,8 @@ impl Default for IngestStats {
         Self {
             applied: AtomicU64::default(),
             dead_lettered: AtomicU64::default(),
-            problem: Mutex::new(Some("the rating feed ingester has not started".to_owned())),
+            // Ready while it starts and joins: a failure to join says so (in seconds).
+            problem: Mutex::new(None),
         }
     }
 }
@@ -180,8 +181,6 @@ impl<A: Apply> Ingester<A> {
         let broker = self.broker.describe();
         tracing::info!(topic = %self.topic, group = %self.group, %broker, "consuming the rating feed");
         let mut trouble = Trouble::default();
-        self.stats
-            .set_problem(Some(format!("joining the rating feed on {broker}")));
         let mut consumer = loop {
             // Checking first answers "unreachable" in seconds; joining may wait longer.
             let join = async {
