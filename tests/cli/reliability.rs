@@ -191,34 +191,33 @@ fn config(dir: &std::path::Path, name: &str, yaml: &str) -> String {
     path.to_str().unwrap().to_owned()
 }
 
+/// `serve` with the configuration `yaml` (and `extra` arguments), started from async code.
+async fn serve_with(yaml: &str, extra: &[&str]) -> (tempfile::TempDir, crate::support::Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), "movieapp.yaml", yaml);
+    let data = dir.path().to_owned();
+    let mut args: Vec<String> = vec!["--config".into(), config];
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    let server = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        crate::support::Server::start_with(&data, &args)
+    })
+    .await
+    .unwrap();
+    (dir, server)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deadlines_hold_end_to_end() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     use movieapp::pb::{GetMetadataRequest, metadata_service_client::MetadataServiceClient};
     use std::time::Instant;
 
-    let dir = tempfile::tempdir().unwrap();
-    let slow = config(
-        dir.path(),
-        "slow.yaml",
+    let (_dir, server) = serve_with(
         "faults:\n  - service: metadata\n    endpoint: GetMetadata\n    delay: 2s\n  - service: metadata\n    endpoint: GET /metadata\n    delay: 2s\n",
-    );
-    let data = dir.path().to_owned();
-    let server = tokio::task::spawn_blocking(move || {
-        crate::support::Server::start_with(
-            &data,
-            &[
-                "--config",
-                &slow,
-                "--log-format",
-                "json",
-                "--log-level",
-                "warn,movieapp::requests=debug",
-            ],
-        )
-    })
-    .await
-    .unwrap();
+        &["--log-format", "json", "--log-level", "warn,movieapp::requests=debug"],
+    )
+    .await;
 
     // A 200 ms deadline against a 2 s delay: DEADLINE_EXCEEDED at about 200 ms, from the
     // server. (Over HTTP, which takes the same header: a gRPC client enforces its deadline
@@ -331,19 +330,12 @@ async fn rate_limits_admit_the_burst_and_say_when_to_come_back() {
     use movieapp::pb::{GetAggregatedRatingRequest, rating_service_client::RatingServiceClient};
 
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir().unwrap();
     // Burst 5, then one call every 2 s: a burst of 8 gets exactly 5 in.
-    let limits = config(
-        dir.path(),
-        "limits.yaml",
+    let (_dir, server) = serve_with(
         "rating:\n  rateLimit:\n    rate: 0.5\n    burst: 5\n",
-    );
-    let data = dir.path().to_owned();
-    let server = tokio::task::spawn_blocking(move || {
-        crate::support::Server::start_with(&data, &["--services", "rating", "--config", &limits])
-    })
-    .await
-    .unwrap();
+        &["--services", "rating"],
+    )
+    .await;
     let mut client = RatingServiceClient::new(server.channel("rating").await);
     let request = || GetAggregatedRatingRequest {
         record_id: "1".into(),
@@ -408,18 +400,11 @@ async fn calls_past_the_concurrency_limit_are_refused_at_once() {
     use movieapp::pb::{GetAggregatedRatingRequest, rating_service_client::RatingServiceClient};
     use std::time::Instant;
 
-    let dir = tempfile::tempdir().unwrap();
-    let limits = config(
-        dir.path(),
-        "limits.yaml",
+    let (_dir, server) = serve_with(
         "rating:\n  maxConcurrentCalls: 2\nfaults:\n  - service: rating\n    endpoint: GetAggregatedRating\n    delay: 1s\n",
-    );
-    let data = dir.path().to_owned();
-    let server = tokio::task::spawn_blocking(move || {
-        crate::support::Server::start_with(&data, &["--services", "rating", "--config", &limits])
-    })
-    .await
-    .unwrap();
+        &["--services", "rating"],
+    )
+    .await;
     let channel = server.channel("rating").await;
     let mut calls = Vec::new();
     for _ in 0..6 {
