@@ -433,3 +433,26 @@ async fn calls_past_the_concurrency_limit_are_refused_at_once() {
     assert_eq!(shed, 4);
     drop(server);
 }
+
+#[test]
+fn two_dead_instances_of_three_cost_no_call() {
+    use crate::support::{Server, http_get, movieapp};
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let a = Server::start_with(dir.path(), &["--services", "metadata"]);
+    let b = Server::start_with(dir.path(), &["--services", "metadata"]);
+    let _c = Server::start_with(dir.path(), &["--services", "metadata"]);
+    let front = Server::start_with(dir.path(), &["--services", "rating,movie"]);
+    movieapp(&["--data-dir", data, "movie", "put", "1", "--title", "T"]).ok();
+    // Both die within a second; their registry entries stay until the TTL passes.
+    a.kill();
+    b.kill();
+    for i in 0..20 {
+        let title = format!("T{i}");
+        let run = movieapp(&["--data-dir", data, "movie", "put", "1", "--title", &title]);
+        assert_eq!(run.code, Some(0), "CLI call {i}: {}", run.stderr);
+        let (status, body) = http_get(front.addr("movie"), "/movie?id=1");
+        assert_eq!(status, 200, "movie service call {i}: {body}");
+    }
+}
