@@ -10,7 +10,7 @@
 use std::{
     collections::HashSet,
     sync::{Arc, Mutex, PoisonError},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use rdkafka::{
@@ -22,6 +22,8 @@ use rdkafka::{
     message::{Header, Headers as _, OwnedHeaders},
     producer::{FutureProducer, FutureRecord, Producer as _},
 };
+
+use crate::telemetry::Throttle;
 
 use super::{
     BoxFuture, Broker, BrokerError, Consumer, DEFAULT_PARTITIONS, KafkaProperties, Message,
@@ -36,8 +38,6 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const IN_FLIGHT: usize = 20_000;
 /// How long [`Broker::check`] waits for the cluster to answer.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
-/// The same librdkafka error is logged again at warn level at most this often.
-const REPEAT_WARNING_AFTER: Duration = Duration::from_secs(60);
 
 /// What every librdkafka client of one broker reports to: its log lines go to debug, and
 /// its errors (a cluster that is down reports one a second) are logged once at info, then
@@ -45,14 +45,15 @@ const REPEAT_WARNING_AFTER: Duration = Duration::from_secs(60);
 #[derive(Clone)]
 pub struct Quiet {
     broker: String,
-    last: Arc<Mutex<Option<(String, Instant)>>>,
+    /// The last error, and when errors were last logged loudly.
+    last: Arc<Mutex<(Option<String>, Throttle)>>,
 }
 
 impl Quiet {
     fn new(broker: String) -> Self {
         Self {
             broker,
-            last: Arc::default(),
+            last: Arc::new(Mutex::new((None, Throttle::per_minute()))),
         }
     }
 
@@ -61,8 +62,8 @@ impl Quiet {
         self.last
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .map(|(message, _)| message.clone())
+            .0
+            .clone()
     }
 }
 
@@ -78,17 +79,11 @@ impl ClientContext for Quiet {
             return;
         }
         let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
-        let logged_lately = last
-            .as_ref()
-            .is_some_and(|(_, at)| at.elapsed() < REPEAT_WARNING_AFTER);
-        if logged_lately {
-            tracing::debug!(target: "librdkafka", broker = %self.broker, "{error}: {reason}");
-            if let Some((message, _)) = last.as_mut() {
-                *message = reason.to_owned();
-            }
-        } else {
+        last.0 = Some(reason.to_owned());
+        if last.1.ready() {
             tracing::info!(broker = %self.broker, error = %error, "Kafka: {reason}");
-            *last = Some((reason.to_owned(), Instant::now()));
+        } else {
+            tracing::debug!(target: "librdkafka", broker = %self.broker, "{error}: {reason}");
         }
     }
 }

@@ -247,12 +247,23 @@ impl Config {
         let mut config =
             Self::deserialize(tree).map_err(|e| ConfigError::Invalid(e.to_string()))?;
         config.fill_defaults();
-        config.validate()?;
-        if let Err(message) = config.broker.check() {
-            // Kafka properties come only from the file.
-            return Err(match path {
-                Some(path) => ConfigError::Parse { path, message },
-                None => ConfigError::Invalid(message),
+        if let Err((key, message)) = config.rules() {
+            // Named by where the key's value came from.
+            let source = sources
+                .iter()
+                .find(|(p, _)| {
+                    p.as_str() == key
+                        || p.strip_prefix(key)
+                            .is_some_and(|rest| rest.starts_with(['.', '[']))
+                })
+                .map(|(_, s)| *s);
+            return Err(match (source, path) {
+                (Some(Source::File), Some(path)) => ConfigError::Parse { path, message },
+                (Some(Source::Env(name)), _) => {
+                    ConfigError::Invalid(format!("environment variable {name}: {message}"))
+                }
+                (Some(Source::Flag(flag)), _) => ConfigError::Invalid(format!("{flag}: {message}")),
+                _ => ConfigError::Invalid(message),
             });
         }
         Ok(Loaded {
@@ -278,20 +289,25 @@ impl Config {
     }
 
     /// Checks rules that span keys.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        crate::faults::check_all(&self.faults).map_err(ConfigError::Invalid)?;
-        self.calls.check().map_err(ConfigError::Invalid)?;
+    /// Checks rules the types cannot: the key the rule is about, and what is wrong.
+    fn rules(&self) -> Result<(), (&'static str, String)> {
+        crate::faults::check_all(&self.faults).map_err(|e| ("faults", e))?;
+        self.calls.check().map_err(|e| ("calls", e))?;
         for service in ServiceKind::ALL {
             self.service(service)
                 .check(service)
-                .map_err(ConfigError::Invalid)?;
+                .map_err(|e| (service.name(), e))?;
         }
+        self.broker.check().map_err(|e| ("broker.kafka", e))?;
         let d = &self.service_discovery;
         if d.heartbeat_interval >= d.ttl {
-            return Err(ConfigError::Invalid(format!(
-                "serviceDiscovery.heartbeatInterval ({}) must be shorter than serviceDiscovery.ttl ({}), or instances drop out between heartbeats",
-                d.heartbeat_interval, d.ttl
-            )));
+            return Err((
+                "serviceDiscovery.heartbeatInterval",
+                format!(
+                    "serviceDiscovery.heartbeatInterval ({}) must be shorter than serviceDiscovery.ttl ({}), or instances drop out between heartbeats",
+                    d.heartbeat_interval, d.ttl
+                ),
+            ));
         }
         Ok(())
     }

@@ -255,6 +255,22 @@ fn invalid_values_are_rejected() {
         let msg = Config::load(Some(&path), env(&[])).unwrap_err().to_string();
         assert!(msg.contains(key), "{text}: {msg}");
     }
+    // Rules across keys name where the value came from too.
+    let path = write(
+        &dir,
+        "faults:\n  - service: rating\n    endpoint: PutRating\n    delay: 1s\n    rate: 2\n",
+    );
+    let msg = Config::load(Some(&path), env(&[])).unwrap_err().to_string();
+    assert!(
+        msg.contains("config.yaml") && msg.contains("faults[0]"),
+        "{msg}"
+    );
+    let slow = env(&[("MOVIEAPP_SERVICE_DISCOVERY_HEARTBEAT_INTERVAL", "10s")]);
+    let msg = Config::load(None, slow).unwrap_err().to_string();
+    assert!(
+        msg.contains("MOVIEAPP_SERVICE_DISCOVERY_HEARTBEAT_INTERVAL"),
+        "{msg}"
+    );
     let err = Config::load(None, env(&[("MOVIEAPP_DATA_DIR", "")])).unwrap_err();
     assert!(err.to_string().contains("non-empty"), "{err}");
     let flag = [Override {

@@ -28,7 +28,7 @@ use super::{DLQ_TOPIC, RatingEvent};
 use crate::{
     broker::{Broker, Consumer, Message, Record, total_lag},
     model::RatingChange,
-    telemetry::propagation,
+    telemetry::{Throttle, propagation},
 };
 
 /// Rating events applied from the feed.
@@ -110,28 +110,29 @@ impl IngestStats {
     }
 }
 
-/// A streak of failures, logged once at warn (again after [`REPEAT_WARNING_AFTER`]), the
-/// rest at debug, and its end at info: a broker that is down does not flood the log.
-#[derive(Default)]
+/// A streak of failures, logged at warn once a minute, the rest at debug, and its end at
+/// info: a broker that is down does not flood the log.
 struct Trouble {
     since: Option<Instant>,
-    warned: Option<Instant>,
+    warnings: Throttle,
 }
 
-/// A failure that goes on is logged at warn again after this long.
-const REPEAT_WARNING_AFTER: Duration = Duration::from_secs(60);
+impl Default for Trouble {
+    fn default() -> Self {
+        Self {
+            since: None,
+            warnings: Throttle::per_minute(),
+        }
+    }
+}
 
 impl Trouble {
     fn failed(&mut self, why: &str) {
         self.since.get_or_insert_with(Instant::now);
-        if self
-            .warned
-            .is_some_and(|at| at.elapsed() < REPEAT_WARNING_AFTER)
-        {
-            tracing::debug!("{why}; retrying");
-        } else {
+        if self.warnings.ready() {
             tracing::warn!("{why}; retrying");
-            self.warned = Some(Instant::now());
+        } else {
+            tracing::debug!("{why}; retrying");
         }
     }
 
@@ -139,7 +140,7 @@ impl Trouble {
         if let Some(since) = self.since.take() {
             tracing::info!(after = ?since.elapsed(), "{what} again");
         }
-        self.warned = None;
+        self.warnings.reset();
     }
 }
 

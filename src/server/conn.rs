@@ -22,12 +22,10 @@ use tokio_stream::Stream;
 use tokio_util::sync::PollSemaphore;
 use tonic::transport::server::{Connected, TcpConnectInfo};
 
-use crate::service::ConnectionSettings;
+use crate::{service::ConnectionSettings, telemetry::Throttle};
 
 /// How long accepting pauses after the process ran out of descriptors, at first and at most.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(1));
-/// Running out again within this long of the last time logs nothing new.
-const WARN_AGAIN_AFTER: Duration = Duration::from_secs(60);
 
 /// The connections of one port, as a stream tonic serves.
 pub struct Incoming {
@@ -39,8 +37,8 @@ pub struct Incoming {
     /// Accepting pauses until this fires, after running out of descriptors.
     pause: Option<Pin<Box<Sleep>>>,
     backoff: Duration,
-    /// When accepting last ran out of resources: one warning per minute of trouble.
-    exhausted: Option<Instant>,
+    /// One warning per minute of running out.
+    warnings: Throttle,
 }
 
 impl Incoming {
@@ -53,7 +51,7 @@ impl Incoming {
             settings,
             pause: None,
             backoff: BACKOFF.0,
-            exhausted: None,
+            warnings: Throttle::per_minute(),
         }
     }
 }
@@ -106,16 +104,12 @@ impl Stream for Incoming {
                     return Poll::Ready(Some(Ok(Conn::new(stream, permit, &this.settings))));
                 }
                 Poll::Ready(Err(e)) if out_of_resources(&e) => {
-                    let quiet = this
-                        .exhausted
-                        .is_some_and(|at| at.elapsed() < WARN_AGAIN_AFTER);
-                    if !quiet {
+                    if this.warnings.ready() {
                         tracing::warn!(
                             error = %e,
                             "cannot accept connections: out of file descriptors or memory; pausing accepts until some close"
                         );
                     }
-                    this.exhausted = Some(Instant::now());
                     this.pause = Some(Box::pin(tokio::time::sleep(this.backoff)));
                     this.backoff = (this.backoff * 2).min(BACKOFF.1);
                 }

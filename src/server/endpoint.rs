@@ -238,8 +238,9 @@ impl Endpoints {
             .map_or(&self.unknown_grpc, |(_, e)| e)
     }
 
-    /// Every endpoint name, for tests and documentation.
-    pub fn names(&self) -> Vec<&str> {
+    /// Every endpoint name.
+    #[cfg(test)]
+    fn names(&self) -> Vec<&str> {
         let grpc = self.grpc.iter().map(|(_, e)| e.name());
         let http = self.http.iter().map(|(_, _, e)| e.name());
         grpc.chain(http).collect()

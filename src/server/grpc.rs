@@ -79,11 +79,18 @@ pub fn content_kind(headers: &http::HeaderMap) -> ContentKind {
         return ContentKind::Http;
     };
     let media = value.split(';').next().unwrap_or("").trim();
-    let lower = media.to_ascii_lowercase();
-    match lower.as_str() {
-        "application/grpc" | "application/grpc+proto" => ContentKind::Grpc,
-        other if other.starts_with("application/grpc") => ContentKind::UnsupportedGrpc,
-        _ => ContentKind::Http,
+    // Compared in place: this runs on every request.
+    let is = |name: &str| media.eq_ignore_ascii_case(name);
+    let prefix = "application/grpc";
+    if is(prefix) || is("application/grpc+proto") {
+        ContentKind::Grpc
+    } else if media
+        .get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+    {
+        ContentKind::UnsupportedGrpc
+    } else {
+        ContentKind::Http
     }
 }
 

@@ -137,6 +137,38 @@ pub fn exporting() -> bool {
     EXPORTING.load(Ordering::Relaxed)
 }
 
+/// Lets a repeated complaint through once per period: the first time, then again only when
+/// the period has passed (the rest go to debug). For failures that retry every second.
+#[derive(Debug, Clone, Copy)]
+pub struct Throttle {
+    period: Duration,
+    last: Option<std::time::Instant>,
+}
+
+impl Throttle {
+    /// Once a minute.
+    pub const fn per_minute() -> Self {
+        Self {
+            period: Duration::from_secs(60),
+            last: None,
+        }
+    }
+
+    /// True when this complaint is to be logged loudly (and counts as logged now).
+    pub fn ready(&mut self) -> bool {
+        if self.last.is_some_and(|at| at.elapsed() < self.period) {
+            return false;
+        }
+        self.last = Some(std::time::Instant::now());
+        true
+    }
+
+    /// Forgets the last complaint: the next one is logged loudly.
+    pub fn reset(&mut self) {
+        self.last = None;
+    }
+}
+
 /// Checks a level or filter before tracing-subscriber reads it: each comma-separated part
 /// is a level, or `target=level`. A bare word that is not a level (`verbose`) would be read
 /// as a target at the most verbose level; it is a mistake, not a filter.
@@ -299,6 +331,15 @@ mod tests {
     use tracing_subscriber::fmt::MakeWriter;
 
     use super::*;
+
+    #[test]
+    fn a_throttle_lets_one_through_per_period() {
+        let mut t = Throttle::per_minute();
+        assert!(t.ready());
+        assert!(!t.ready());
+        t.reset();
+        assert!(t.ready());
+    }
 
     #[test]
     fn filters_are_levels_or_target_level() {

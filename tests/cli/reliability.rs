@@ -350,16 +350,15 @@ async fn rate_limits_admit_the_burst_and_say_when_to_come_back() {
         }
     }
     assert_eq!((admitted, refused.len()), (5, 3));
-    for status in &refused {
-        let pushback: u64 = status
-            .metadata()
-            .get("grpc-retry-pushback-ms")
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .parse()
-            .unwrap();
-        assert!(pushback > 0 && pushback <= 2_000, "{pushback}");
+    let pushbacks: Vec<u64> = refused
+        .iter()
+        .map(|status| {
+            let value = status.metadata().get("grpc-retry-pushback-ms").unwrap();
+            value.to_str().unwrap().parse().unwrap()
+        })
+        .collect();
+    for pushback in &pushbacks {
+        assert!(*pushback > 0 && *pushback <= 2_000, "{pushback}");
     }
     // Over HTTP: 429 with Retry-After; health and metrics are never limited.
     let base = format!("http://{}", server.addr("rating"));
@@ -381,14 +380,7 @@ async fn rate_limits_admit_the_burst_and_say_when_to_come_back() {
         assert_ne!(status, 429, "{path}");
     }
     // A client that waits as told gets in.
-    let wait: u64 = refused[0]
-        .metadata()
-        .get("grpc-retry-pushback-ms")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let wait = pushbacks[0];
     tokio::time::sleep(Duration::from_millis(wait.min(10_000) + 100)).await;
     let status = client.get_aggregated_rating(request()).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::NotFound, "{status:?}");
