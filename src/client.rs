@@ -39,6 +39,9 @@ pub enum ClientError {
         addr: String,
         reason: String,
     },
+    /// Every instance is out of rotation (outlier detection).
+    #[error(transparent)]
+    Ejected(DiscoveryError),
     /// The service answered with an error; its message names the problem and the value.
     #[error("{}", describe(*.service, .addr, .status))]
     Call {
@@ -133,6 +136,7 @@ impl Target {
             CallError::Discovery(DiscoveryError::BadAddress { addr, .. }) => {
                 ClientError::BadAddress { addr }
             }
+            CallError::Discovery(e @ DiscoveryError::AllEjected { .. }) => ClientError::Ejected(e),
             // A transport error behind it: the server was not reached, or went away.
             CallError::Status { addr, status }
                 if instance_failed(&status) && std::error::Error::source(&status).is_some() =>

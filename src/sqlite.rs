@@ -359,8 +359,12 @@ fn migrate(conn: &mut Connection, path: &Path, migrations: &[&str]) -> Result<()
 /// Wall-clock Unix milliseconds, as the databases store times: comparable across
 /// processes, unlike `Instant`.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
+    unix_ms(std::time::SystemTime::now())
+}
+
+/// `t` as Unix milliseconds.
+pub fn unix_ms(t: std::time::SystemTime) -> i64 {
+    t.duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 

@@ -176,11 +176,24 @@ fn table(instances: &[InstanceInfo]) -> Table {
             i.service.clone(),
             i.instance_id.clone(),
             i.address.clone(),
-            if i.healthy { "healthy" } else { "unhealthy" }.to_owned(),
+            health(i),
             i.last_heartbeat_secs.map_or_else(|| "—".to_owned(), ago),
         ]);
     }
     table
+}
+
+/// "healthy", or "unhealthy", with the callers that have it ejected.
+fn health(i: &InstanceInfo) -> String {
+    let mut health = if i.healthy { "healthy" } else { "unhealthy" }.to_owned();
+    for e in &i.ejections {
+        health.push_str(&format!(
+            "\nejected by {} ({:.0}s left)",
+            e.by,
+            e.remaining_secs.ceil()
+        ));
+    }
+    health
 }
 
 fn ago(secs: f64) -> String {

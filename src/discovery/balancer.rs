@@ -6,9 +6,15 @@
 //! pushed back (RESOURCE_EXHAUSTED with `grpc-retry-pushback-ms`) is tried again, on
 //! another instance when there is one, after a backoff with full jitter; never past the
 //! call's deadline ([`crate::deadline`]); and only while the callee's retry budget (a token
-//! bucket) allows, so a dependency that is down is not hammered. The failed instance is
-//! skipped for a while. Each attempt runs with its own deadline, which the request carries
-//! as `grpc-timeout` ([`bound`]).
+//! bucket) allows, so a dependency that is down is not hammered. A retry never goes back to
+//! an instance that already failed the call. Each attempt runs with its own deadline, which
+//! the request carries as `grpc-timeout` ([`bound`]).
+//!
+//! Instances that keep failing are ejected ([`super::outlier`], Envoy's model): out of
+//! rotation for a while, probed with a health check before they come back. When every
+//! instance is ejected, calls fail at once with UNAVAILABLE saying so. Ejections are
+//! counted in metrics, logged, and reported to the registry, which `movieapp registry list`
+//! shows.
 //!
 //! The address list is cached for [`Balancer::REFRESH`], so a busy service does not ask the
 //! registry on every call; dead instances in the cached list are covered by the retries.
@@ -17,7 +23,7 @@ use std::{
     collections::HashMap,
     future::Future,
     sync::{
-        Arc, Mutex, PoisonError,
+        Arc, Mutex, MutexGuard, PoisonError,
         atomic::{AtomicUsize, Ordering},
     },
     time::{Duration, Instant},
@@ -25,8 +31,14 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
 
-use super::{Registry, RegistryError};
+use super::{
+    Registry, RegistryError,
+    outlier::{AllEjected, Event, OutlierSettings, Outliers},
+};
 use crate::config::value;
 
 /// How long establishing a connection to an instance may take.
@@ -42,6 +54,8 @@ pub const DEADLINE_MARGIN: Duration = Duration::from_millis(5);
 pub const ATTEMPTS_METRIC: &str = "movieapp_client_attempts_total";
 pub const RETRIES_METRIC: &str = "movieapp_client_retries_total";
 pub const THROTTLED_METRIC: &str = "movieapp_client_retries_throttled_total";
+pub const EJECTIONS_METRIC: &str = "movieapp_client_ejections_total";
+pub const EJECTED_METRIC: &str = "movieapp_client_ejected_instances";
 
 /// Describes the balancer's metrics to the recorder.
 pub fn describe_metrics() {
@@ -53,6 +67,14 @@ pub fn describe_metrics() {
     metrics::describe_counter!(
         THROTTLED_METRIC,
         "Retries not made because the callee's retry budget was spent."
+    );
+    metrics::describe_counter!(
+        EJECTIONS_METRIC,
+        "Instances ejected by outlier detection, per callee."
+    );
+    metrics::describe_gauge!(
+        EJECTED_METRIC,
+        "Instances out of rotation (ejected or being probed), per callee."
     );
 }
 
@@ -74,6 +96,8 @@ pub struct CallSettings {
     /// Retry throttling per callee (gRFC A6): a bucket of `maxTokens`; a failure takes one,
     /// a success gives back `tokenRatio`; retries stop while half or less is left.
     pub retry_budget: RetryBudget,
+    /// When an instance is taken out of rotation, and for how long.
+    pub outlier_detection: OutlierSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,6 +125,7 @@ impl Default for CallSettings {
             initial_backoff: std::time::Duration::from_millis(25).into(),
             max_backoff: std::time::Duration::from_millis(500).into(),
             retry_budget: RetryBudget::default(),
+            outlier_detection: OutlierSettings::default(),
         }
     }
 }
@@ -121,7 +146,7 @@ impl CallSettings {
                     .to_owned(),
             );
         }
-        Ok(())
+        self.outlier_detection.check()
     }
 }
 
@@ -169,6 +194,15 @@ pub enum DiscoveryError {
         #[source]
         source: tonic::transport::Error,
     },
+    /// Every instance failed repeatedly and is out of rotation until it answers a probe.
+    #[error(
+        "every instance of {service:?} ({instances}) is ejected after repeated failures; the next is probed within {next_secs:.0}s"
+    )]
+    AllEjected {
+        service: String,
+        instances: usize,
+        next_secs: f64,
+    },
     #[error(transparent)]
     Registry(#[from] RegistryError),
 }
@@ -210,30 +244,28 @@ pub enum CallError {
     Status { addr: String, status: tonic::Status },
 }
 
-#[derive(Default)]
 struct State {
     addrs: Arc<[String]>,
     fetched: Option<Instant>,
     channels: HashMap<String, Channel>,
-    /// Instances that just failed, skipped until the time given.
-    suspects: HashMap<String, Instant>,
+    outliers: Outliers,
 }
 
 /// Picks instances of one service and keeps a connection to each.
 pub struct Balancer {
     service: String,
     registry: Arc<dyn Registry>,
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
     next: AtomicUsize,
     settings: CallSettings,
     budget: Mutex<Budget>,
+    /// Who reports ejections to the registry, e.g. `movie (pid 4242)`.
+    reporter: String,
 }
 
 impl Balancer {
     /// How long a fetched address list is used before asking the registry again.
     pub const REFRESH: Duration = Duration::from_secs(1);
-    /// How long an instance that failed is skipped (while others are available).
-    pub const SUSPECT_FOR: Duration = Duration::from_secs(5);
 
     pub fn new(service: &str, registry: Arc<dyn Registry>) -> Self {
         Self::with_settings(service, registry, CallSettings::default())
@@ -251,17 +283,30 @@ impl Balancer {
                 max: b.max_tokens,
                 ratio: b.token_ratio,
             }),
+            state: Arc::new(Mutex::new(State {
+                addrs: Arc::from([]),
+                fetched: None,
+                channels: HashMap::new(),
+                outliers: Outliers::new(settings.outlier_detection.clone()),
+            })),
             settings,
             service: service.to_owned(),
             registry,
-            state: Mutex::new(State::default()),
             // A random start spreads one-shot clients (each CLI call is a new process).
             next: AtomicUsize::new(rand::random::<u32>() as usize),
+            reporter: format!("pid {}", std::process::id()),
         }
     }
 
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Names the caller in the ejections it reports, e.g. `movie`.
+    #[must_use]
+    pub fn reporting_as(mut self, caller: &str) -> Self {
+        self.reporter = format!("{caller} (pid {})", std::process::id());
+        self
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
     }
 
     /// Calls `call` with a connection to an instance (and its address), retrying as the
@@ -279,13 +324,14 @@ impl Balancer {
         let attempts = self.settings.max_attempts.clamp(1, MAX_ATTEMPTS_CAP);
         let callee = self.service.clone();
         let mut failed: Option<(String, tonic::Status)> = None;
+        // Instances that failed this call: a retry goes elsewhere.
+        let mut tried: Vec<String> = Vec::new();
         for attempt in 1..=attempts {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             if left.is_zero() {
                 break;
             }
-            let avoid = failed.as_ref().map(|(addr, _)| addr.as_str());
-            let (addr, channel) = match self.pick(avoid).await {
+            let (addr, channel) = match self.pick(&tried).await {
                 Ok(picked) => picked,
                 // Nowhere to try: the failure so far is the one to report.
                 Err(e) => match failed {
@@ -318,6 +364,7 @@ impl Balancer {
             let status = match answered {
                 Ok(Ok(value)) => {
                     self.budget().succeeded();
+                    self.state().outliers.succeeded(&addr);
                     return Ok(value);
                 }
                 Ok(Err(status)) if timed_out => tonic::Status::deadline_exceeded(format!(
@@ -330,18 +377,22 @@ impl Balancer {
                     self.settings.per_try_timeout.get()
                 )),
             };
+            let instance_down = timed_out || instance_failed(&status);
+            if instance_down {
+                self.instance_failed(&addr);
+            } else {
+                // The instance answered: whatever the answer, it is alive.
+                self.state().outliers.succeeded(&addr);
+            }
             let pushback = pushback(&status);
-            let retryable = timed_out
-                || instance_failed(&status)
+            let retryable = instance_down
                 || (status.code() == tonic::Code::ResourceExhausted && pushback.is_some());
             if !retryable {
                 return Err(CallError::Status { addr, status });
             }
-            if timed_out || instance_failed(&status) {
-                self.suspect(&addr);
-            }
             self.budget().failed();
             tracing::debug!(peer_service = %callee, instance = %addr, error = %status, attempt, "attempt failed");
+            tried.push(addr.clone());
             failed = Some((addr, status));
             if attempt == attempts || pushback == Some(None) {
                 break;
@@ -379,48 +430,65 @@ impl Balancer {
         ceiling.mul_f64(rand::random::<f64>())
     }
 
-    fn budget(&self) -> std::sync::MutexGuard<'_, Budget> {
+    fn budget(&self) -> MutexGuard<'_, Budget> {
         self.budget.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A connection to the next healthy instance other than `avoid`.
-    pub async fn pick(&self, avoid: Option<&str>) -> Result<(String, Channel), DiscoveryError> {
-        let addrs = self.addresses(avoid.is_some()).await?;
-        let now = Instant::now();
+    /// A connection to the next instance in rotation other than those in `avoid`.
+    pub async fn pick(&self, avoid: &[String]) -> Result<(String, Channel), DiscoveryError> {
+        let addrs = self.addresses(!avoid.is_empty()).await?;
+        let now = tokio::time::Instant::now();
         let mut state = self.state();
-        state.suspects.retain(|_, until| *until > now);
-        let usable: Vec<&String> = addrs
+        for addr in state.outliers.due_probes(&addrs, now) {
+            let channel = self.channel(&mut state, &addr)?;
+            self.probe(addr, channel);
+        }
+        let in_rotation: Vec<&String> = addrs
             .iter()
-            .filter(|a| Some(a.as_str()) != avoid && !state.suspects.contains_key(*a))
+            .filter(|a| !avoid.contains(a) && state.outliers.usable(a))
             .collect();
-        // All suspect: better to try one than to fail without trying.
-        let candidates: Vec<&String> = if usable.is_empty() {
-            addrs.iter().filter(|a| Some(a.as_str()) != avoid).collect()
-        } else {
-            usable
-        };
+        // Instances that just failed only when there is nothing else.
+        let fresh: Vec<&String> = in_rotation
+            .iter()
+            .copied()
+            .filter(|a| !state.outliers.skipped(a, now))
+            .collect();
+        let candidates = if fresh.is_empty() { in_rotation } else { fresh };
         if candidates.is_empty() {
+            if let Some(AllEjected { instances, next }) = state.outliers.all_ejected(&addrs, now) {
+                return Err(DiscoveryError::AllEjected {
+                    service: self.service.clone(),
+                    instances,
+                    next_secs: next.as_secs_f64().max(1.0),
+                });
+            }
             return Err(DiscoveryError::NoHealthyInstance {
                 service: self.service.clone(),
                 registry: self.registry.describe(),
             });
         }
         let addr = candidates[self.next.fetch_add(1, Ordering::Relaxed) % candidates.len()].clone();
-        if let Some(channel) = state.channels.get(&addr) {
-            return Ok((addr, channel.clone()));
+        let channel = self.channel(&mut state, &addr)?;
+        Ok((addr, channel))
+    }
+
+    /// The kept-open connection to `addr`, made on first use.
+    fn channel(&self, state: &mut State, addr: &str) -> Result<Channel, DiscoveryError> {
+        if let Some(channel) = state.channels.get(addr) {
+            return Ok(channel.clone());
         }
         let channel = Endpoint::from_shared(format!("http://{addr}"))
             .map_err(|source| DiscoveryError::BadAddress {
                 service: self.service.clone(),
-                addr: addr.clone(),
+                addr: addr.to_owned(),
                 source,
             })?
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(CALL_TIMEOUT)
             .tcp_nodelay(true)
             .connect_lazy();
-        state.channels.insert(addr.clone(), channel.clone());
-        Ok((addr, channel))
+        state.channels.insert(addr.to_owned(), channel.clone());
+        Ok(channel)
     }
 
     /// The cached address list, fetched again when older than [`Self::REFRESH`], when empty,
@@ -435,23 +503,116 @@ impl Balancer {
         }
         let fetched: Arc<[String]> = self.registry.service_addresses(&self.service).await?.into();
         let mut state = self.state();
-        // Drop connections to instances that have left.
+        // Forget instances that have left.
         state.channels.retain(|addr, _| fetched.contains(addr));
+        state.outliers.retain(&fetched);
         state.addrs = Arc::clone(&fetched);
         state.fetched = Some(Instant::now());
         Ok(fetched)
     }
 
-    fn suspect(&self, addr: &str) {
-        self.state()
-            .suspects
-            .insert(addr.to_owned(), Instant::now() + Self::SUSPECT_FOR);
+    /// Counts a failure of the instance at `addr` against it.
+    fn instance_failed(&self, addr: &str) {
+        let event = {
+            let mut state = self.state();
+            let instances = state.addrs.len().max(1);
+            state
+                .outliers
+                .failed(addr, instances, tokio::time::Instant::now())
+        };
+        if let Some(event) = event {
+            self.report(event);
+        }
+    }
+
+    /// Probes an ejected instance with a gRPC health check, in the background.
+    fn probe(&self, addr: String, channel: Channel) {
+        let state = Arc::clone(&self.state);
+        let timeout = self.settings.per_try_timeout.get();
+        let reporter = self.reporter();
+        tokio::spawn(async move {
+            let request = HealthCheckRequest {
+                service: String::new(),
+            };
+            let healthy = matches!(
+                tokio::time::timeout(timeout, HealthClient::new(channel).check(request)).await,
+                Ok(Ok(answer)) if answer.get_ref().status == ServingStatus::Serving as i32
+            );
+            let event = lock(&state)
+                .outliers
+                .probed(&addr, healthy, tokio::time::Instant::now());
+            if let Some(event) = event {
+                reporter.report(event);
+            }
+        });
+    }
+
+    fn report(&self, event: Event) {
+        self.reporter().report(event);
+    }
+
+    fn reporter(&self) -> Reporter {
+        Reporter {
+            service: self.service.clone(),
+            registry: Arc::clone(&self.registry),
+            reporter: self.reporter.clone(),
+            state: Arc::clone(&self.state),
+        }
     }
 
     /// How many connections are open, for tests.
     pub fn connections(&self) -> usize {
         self.state().channels.len()
     }
+}
+
+/// Tells metrics, the log and the registry about an ejection or a return.
+struct Reporter {
+    service: String,
+    registry: Arc<dyn Registry>,
+    reporter: String,
+    state: Arc<Mutex<State>>,
+}
+
+impl Reporter {
+    fn report(self, event: Event) {
+        let ejected = lock(&self.state).outliers.ejected();
+        metrics::gauge!(EJECTED_METRIC, "callee" => self.service.clone()).set(ejected as f64);
+        let (addr, until) = match event {
+            Event::Ejected {
+                addr,
+                for_,
+                failures,
+            } => {
+                metrics::counter!(EJECTIONS_METRIC, "callee" => self.service.clone()).increment(1);
+                tracing::warn!(
+                    peer_service = %self.service,
+                    instance = %addr,
+                    failures,
+                    "instance ejected for {for_:?} after repeated failures; probed before it takes calls again"
+                );
+                (addr, Some(std::time::SystemTime::now() + for_))
+            }
+            Event::Restored { addr } => {
+                tracing::info!(peer_service = %self.service, instance = %addr, "ejected instance answered its probe; back in rotation");
+                (addr, None)
+            }
+        };
+        // Off the call's path; a registry that cannot be told is no reason to fail calls.
+        tokio::spawn(async move {
+            let told = self
+                .registry
+                .report_ejection(&self.service, &addr, &self.reporter, until)
+                .await;
+            if let Err(e) = told {
+                tracing::debug!(error = %e, "cannot report an ejection to the registry");
+            }
+        });
+    }
+}
+
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]
@@ -472,7 +633,7 @@ mod tests {
     async fn no_instance_is_a_clear_error_and_connections_are_reused() {
         let registry = Arc::new(MemoryRegistry::default());
         let b = Balancer::new("metadata", registry.clone());
-        let err = b.pick(None).await.unwrap_err();
+        let err = b.pick(&[]).await.unwrap_err();
         assert_eq!(
             err.to_string(),
             r#"no healthy instance of "metadata" in registry memory (in-process)"#
@@ -487,13 +648,13 @@ mod tests {
             .unwrap();
         let mut seen = std::collections::HashSet::new();
         for _ in 0..10 {
-            seen.insert(b.pick(None).await.unwrap().0);
+            seen.insert(b.pick(&[]).await.unwrap().0);
         }
         assert_eq!(seen.len(), 2, "round-robin reaches both");
         assert_eq!(b.connections(), 2, "one connection per instance");
         registry.deregister("m-1", "metadata").await.unwrap();
         // A fresh look (as on a retry) drops the departed instance's connection.
-        let (addr, _) = b.pick(Some("127.0.0.1:9")).await.unwrap();
+        let (addr, _) = b.pick(&["127.0.0.1:9".to_owned()]).await.unwrap();
         assert_eq!(addr, "127.0.0.1:2");
         assert_eq!(
             b.connections(),
@@ -503,11 +664,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_unavailable_instance_is_retried_on_another_and_then_skipped() {
+    async fn an_unavailable_instance_is_retried_on_another_then_skipped() {
         let b = Balancer::new("metadata", two_instances().await);
         let dead = "127.0.0.1:1";
         let attempts = Mutex::new(Vec::new());
-        for _ in 0..6 {
+        for _ in 0..20 {
             let served = b
                 .call(|_channel, addr| {
                     attempts.lock().unwrap().push(addr.to_owned());
@@ -526,9 +687,97 @@ mod tests {
         let on_dead = attempts.iter().filter(|a| *a == dead).count();
         assert!(
             on_dead <= 1,
-            "tried once at most, then skipped: {attempts:?}"
+            "tried once at most, then skipped while the other serves: {attempts:?}"
         );
-        assert_eq!(attempts.len(), 6 + on_dead);
+        assert_eq!(attempts.len(), 20 + on_dead);
+    }
+
+    #[tokio::test]
+    async fn with_every_instance_ejected_calls_fail_at_once_saying_so() {
+        let registry = Arc::new(MemoryRegistry::default());
+        registry
+            .register("m-1", "metadata", "127.0.0.1:1")
+            .await
+            .unwrap();
+        let b = Balancer::with_settings(
+            "metadata",
+            registry,
+            CallSettings {
+                max_attempts: 1,
+                ..CallSettings::default()
+            },
+        );
+        let calls = AtomicUsize::new(0);
+        let call = || {
+            b.call(|_, _| {
+                calls.fetch_add(1, Ordering::Relaxed);
+                async { Err::<(), _>(tonic::Status::unavailable("connection refused")) }
+            })
+        };
+        for _ in 0..5 {
+            assert!(matches!(call().await, Err(CallError::Status { .. })));
+        }
+        let err = call().await.unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                CallError::Discovery(DiscoveryError::AllEjected { instances: 1, .. })
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string().starts_with(
+                r#"every instance of "metadata" (1) is ejected after repeated failures"#
+            ),
+            "{err}"
+        );
+        assert_eq!(calls.load(Ordering::Relaxed), 5, "no attempt once ejected");
+    }
+
+    #[tokio::test]
+    async fn an_ejected_instance_comes_back_once_it_answers_its_health_probe() {
+        // A real gRPC health service on loopback stands for the instance.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (_reporter, health) = tonic_health::server::health_reporter();
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(health)
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+        );
+        let registry = Arc::new(MemoryRegistry::default());
+        registry.register("m-1", "metadata", &addr).await.unwrap();
+        let b = Balancer::new("metadata", registry.clone()).reporting_as("movie");
+        let fail = || b.call(|_, _| async { Err::<(), _>(tonic::Status::unavailable("down")) });
+        for _ in 0..5 {
+            assert!(matches!(fail().await, Err(CallError::Status { .. })));
+        }
+        assert!(matches!(
+            fail().await,
+            Err(CallError::Discovery(DiscoveryError::AllEjected { .. }))
+        ));
+        tokio::time::sleep(Duration::from_millis(50)).await; // the report is sent aside
+        let listed = registry.instances().await.unwrap();
+        assert_eq!(listed[0].ejections.len(), 1, "reported to the registry");
+        assert!(listed[0].ejections[0].by.starts_with("movie (pid "));
+        // With every instance out, it is probed within a second; SERVING brings it back.
+        let back = async {
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                if let Ok(answer) = b
+                    .call(|_, addr| std::future::ready(Ok(addr.to_owned())))
+                    .await
+                {
+                    return answer;
+                }
+            }
+        };
+        let answer = tokio::time::timeout(Duration::from_secs(10), back)
+            .await
+            .expect("restored after its probe");
+        assert_eq!(answer, addr);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(registry.instances().await.unwrap()[0].ejections.is_empty());
     }
 
     #[test]

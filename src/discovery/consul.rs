@@ -278,6 +278,7 @@ impl Registry for ConsulRegistry {
                         address: entry.address(),
                         healthy: entry.checks.iter().all(|c| c.status == "passing"),
                         last_heartbeat_secs: None,
+                        ejections: Vec::new(),
                     });
                 }
             }

@@ -4,10 +4,10 @@
 use std::{
     collections::HashMap,
     sync::{Mutex, PoisonError},
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime},
 };
 
-use super::{BoxFuture, HEALTHY_TTL, InstanceInfo, Registry, RegistryError};
+use super::{BoxFuture, Ejection, HEALTHY_TTL, InstanceInfo, Registry, RegistryError};
 
 #[derive(Debug)]
 struct Instance {
@@ -22,6 +22,8 @@ type Services = HashMap<String, HashMap<String, Instance>>;
 pub struct MemoryRegistry {
     ttl: Duration,
     services: Mutex<Services>,
+    /// (service, address, reporter) -> ejected until.
+    ejections: Mutex<HashMap<(String, String, String), SystemTime>>,
 }
 
 impl Default for MemoryRegistry {
@@ -35,6 +37,7 @@ impl MemoryRegistry {
         Self {
             ttl,
             services: Mutex::new(HashMap::new()),
+            ejections: Mutex::new(HashMap::new()),
         }
     }
 
@@ -121,7 +124,48 @@ impl Registry for MemoryRegistry {
         Box::pin(async { result })
     }
 
+    fn report_ejection<'a>(
+        &'a self,
+        service: &'a str,
+        addr: &'a str,
+        reporter: &'a str,
+        until: Option<SystemTime>,
+    ) -> BoxFuture<'a, Result<(), RegistryError>> {
+        let key = (service.to_owned(), addr.to_owned(), reporter.to_owned());
+        let mut ejections = self
+            .ejections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let now = SystemTime::now();
+        ejections.retain(|_, until| *until > now);
+        match until {
+            Some(until) => ejections.insert(key, until),
+            None => ejections.remove(&key),
+        };
+        Box::pin(async { Ok(()) })
+    }
+
     fn instances(&self) -> BoxFuture<'_, Result<Vec<InstanceInfo>, RegistryError>> {
+        let ejected = self
+            .ejections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let ejections = |service: &str, addr: &str| -> Vec<Ejection> {
+            let mut found: Vec<Ejection> = ejected
+                .iter()
+                .filter(|((s, a, _), _)| s == service && a == addr)
+                .filter_map(|((_, _, by), until)| {
+                    let left = until.duration_since(SystemTime::now()).ok()?;
+                    Some(Ejection {
+                        by: by.clone(),
+                        remaining_secs: left.as_secs_f64(),
+                    })
+                })
+                .collect();
+            found.sort_by(|a, b| a.by.cmp(&b.by));
+            found
+        };
         let now = Instant::now();
         let mut all: Vec<InstanceInfo> = self.with(|s| {
             s.iter()
@@ -134,6 +178,7 @@ impl Registry for MemoryRegistry {
                             address: i.addr.clone(),
                             healthy: age <= self.ttl,
                             last_heartbeat_secs: Some(age.as_secs_f64()),
+                            ejections: ejections(service, &i.addr),
                         }
                     })
                 })

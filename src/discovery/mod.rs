@@ -9,6 +9,7 @@ pub mod balancer;
 pub mod consul;
 pub mod instance;
 pub mod memory;
+pub mod outlier;
 pub mod sqlite;
 pub mod static_list;
 
@@ -71,6 +72,19 @@ pub struct InstanceInfo {
     pub healthy: bool,
     /// Seconds since the last heartbeat, where the backend knows it.
     pub last_heartbeat_secs: Option<f64>,
+    /// Callers that have this instance ejected (outlier detection), where the backend
+    /// keeps reports.
+    pub ejections: Vec<Ejection>,
+}
+
+/// A caller's report that it took an instance out of rotation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ejection {
+    /// Who ejected it, e.g. `movie (pid 4242)`.
+    pub by: String,
+    /// Seconds until it is probed again.
+    pub remaining_secs: f64,
 }
 
 /// The book's registry interface, plus a listing for inspection. Object safe, so the
@@ -104,6 +118,20 @@ pub trait Registry: Send + Sync {
         instance_id: &'a str,
         service: &'a str,
     ) -> BoxFuture<'a, Result<(), RegistryError>>;
+
+    /// Records that `reporter` ejected the instance of `service` at `addr` until `until`,
+    /// or (`None`) took it back. Only for inspection; backends that cannot keep it ignore
+    /// it.
+    fn report_ejection<'a>(
+        &'a self,
+        service: &'a str,
+        addr: &'a str,
+        reporter: &'a str,
+        until: Option<std::time::SystemTime>,
+    ) -> BoxFuture<'a, Result<(), RegistryError>> {
+        let _ = (service, addr, reporter, until);
+        Box::pin(async { Ok(()) })
+    }
 
     /// Every known instance of every service, healthy or not, sorted by service then id.
     fn instances(&self) -> BoxFuture<'_, Result<Vec<InstanceInfo>, RegistryError>>;

@@ -6,21 +6,30 @@ use std::{path::Path, sync::Arc, time::Duration};
 
 use rusqlite::params;
 
-use super::{BoxFuture, InstanceInfo, Registry, RegistryError, age_secs};
-use crate::sqlite::now_ms;
+use super::{BoxFuture, Ejection, InstanceInfo, Registry, RegistryError, age_secs};
 use crate::sqlite::{Database, StorageError};
+use crate::sqlite::{now_ms, unix_ms};
 
 /// The registry's file name in the data directory.
 pub const FILE_NAME: &str = "registry.db";
 
 /// Schema history; append only.
-const MIGRATIONS: &[&str] = &["CREATE TABLE instances (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE instances (
         instance_id TEXT PRIMARY KEY,
         service TEXT NOT NULL,
         address TEXT NOT NULL,
         registered_ms INTEGER NOT NULL,
         last_seen_ms INTEGER NOT NULL);
-    CREATE INDEX instances_by_service ON instances (service, last_seen_ms);"];
+    CREATE INDEX instances_by_service ON instances (service, last_seen_ms);",
+    // Ejections that callers report (outlier detection), for `registry list`.
+    "CREATE TABLE ejections (
+        service TEXT NOT NULL,
+        address TEXT NOT NULL,
+        reporter TEXT NOT NULL,
+        until_ms INTEGER NOT NULL,
+        PRIMARY KEY (service, address, reporter));",
+];
 
 /// Silent instances are kept this many TTLs for inspection, then purged.
 const KEEP_SILENT_TTLS: u32 = 12;
@@ -158,10 +167,42 @@ impl Registry for SqliteRegistry {
         })
     }
 
+    fn report_ejection<'a>(
+        &'a self,
+        service: &'a str,
+        addr: &'a str,
+        reporter: &'a str,
+        until: Option<std::time::SystemTime>,
+    ) -> BoxFuture<'a, Result<(), RegistryError>> {
+        let (service, addr, reporter) = (service.to_owned(), addr.to_owned(), reporter.to_owned());
+        let until_ms = until.map(unix_ms);
+        Box::pin(async move {
+            self.db
+                .write(move |c| {
+                    let tx = c.transaction()?;
+                    // Reports of callers that went away expire by themselves.
+                    tx.execute(
+                        "DELETE FROM ejections WHERE until_ms < ?1 OR (service = ?2 AND address = ?3 AND reporter = ?4)",
+                        params![now_ms(), service, addr, reporter],
+                    )?;
+                    if let Some(until_ms) = until_ms {
+                        tx.execute(
+                            "INSERT INTO ejections (service, address, reporter, until_ms) VALUES (?1, ?2, ?3, ?4)",
+                            params![service, addr, reporter, until_ms],
+                        )?;
+                    }
+                    tx.commit()
+                })
+                .await
+                .map_err(|e| self.failed(e))
+        })
+    }
+
     fn instances(&self) -> BoxFuture<'_, Result<Vec<InstanceInfo>, RegistryError>> {
         let ttl_secs = self.ttl.as_secs_f64();
         Box::pin(async move {
-            let rows: Vec<(String, String, String, i64)> = self
+            type Row = (String, String, String, i64);
+            let (rows, ejections): (Vec<Row>, Vec<Row>) = self
                 .db
                 .read(|c| {
                     let mut stmt = c.prepare_cached(
@@ -170,7 +211,15 @@ impl Registry for SqliteRegistry {
                     )?;
                     let rows =
                         stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
-                    rows.collect()
+                    let rows = rows.collect::<rusqlite::Result<_>>()?;
+                    let mut stmt = c.prepare_cached(
+                        "SELECT service, address, reporter, until_ms FROM ejections
+                         WHERE until_ms > ?1 ORDER BY reporter",
+                    )?;
+                    let ejections = stmt.query_map(params![now_ms()], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    })?;
+                    Ok((rows, ejections.collect::<rusqlite::Result<_>>()?))
                 })
                 .await
                 .map_err(|e| self.failed(e))?;
@@ -178,12 +227,21 @@ impl Registry for SqliteRegistry {
                 .into_iter()
                 .map(|(service, instance_id, address, last_seen)| {
                     let age = age_secs(last_seen);
+                    let ejections = ejections
+                        .iter()
+                        .filter(|(s, a, _, _)| *s == service && *a == address)
+                        .map(|(_, _, by, until)| Ejection {
+                            by: by.clone(),
+                            remaining_secs: (until - now_ms()).max(0) as f64 / 1000.0,
+                        })
+                        .collect();
                     InstanceInfo {
                         service,
                         instance_id,
                         address,
                         healthy: age <= ttl_secs,
                         last_heartbeat_secs: Some(age),
+                        ejections,
                     }
                 })
                 .collect())

@@ -68,6 +68,7 @@ impl Registry for StaticRegistry {
                     address: addr.clone(),
                     healthy: true,
                     last_heartbeat_secs: None,
+                    ejections: Vec::new(),
                 })
             })
             .collect();

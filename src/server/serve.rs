@@ -500,6 +500,7 @@ async fn routes(
         Prepared::Movie => {
             let balancer = |service: ServiceKind| {
                 Balancer::with_settings(service.name(), Arc::clone(registry), calls.clone())
+                    .reporting_as(ServiceKind::Movie.name())
             };
             let controller = Arc::new(movie::controller::Controller::new(
                 movie::gateway::MetadataClient::new(balancer(ServiceKind::Metadata)),

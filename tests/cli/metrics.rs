@@ -6,16 +6,7 @@ use movieapp::pb::{
     metadata_service_client::MetadataServiceClient,
 };
 
-use crate::support::{Server, http_get, movieapp, test_tool};
-
-/// The value of the sample `series` (name and labels exactly as exposed).
-fn sample(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("{series} not in /metrics:\n{text}"))
-        .parse()
-        .unwrap()
-}
+use crate::support::{Server, http_get, movieapp, sample, test_tool};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counters_per_endpoint_and_error_kind_are_exact() {

@@ -448,3 +448,96 @@ fn two_dead_instances_of_three_cost_no_call() {
         assert_eq!(status, 200, "movie service call {i}: {body}");
     }
 }
+
+#[test]
+fn a_dependency_that_is_down_gets_no_more_than_the_retry_budget_then_fails_fast() {
+    use crate::support::{Server, http_get, movieapp, sample};
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    // Two metadata instances that are up (healthy, registered) but fail every GetMetadata.
+    let down = config(
+        dir.path(),
+        "down.yaml",
+        "faults:\n  - service: metadata\n    endpoint: GetMetadata\n    error: unavailable\n",
+    );
+    let a = Server::start_with(dir.path(), &["--services", "metadata", "--config", &down]);
+    let b = Server::start_with(dir.path(), &["--services", "metadata", "--config", &down]);
+    let front_config = config(
+        dir.path(),
+        "front.yaml",
+        "calls:\n  outlierDetection:\n    maxEjectionPercent: 100\n",
+    );
+    let front = Server::start_with(
+        dir.path(),
+        &["--services", "rating,movie", "--config", &front_config],
+    );
+    let movie = front.addr("movie").to_owned();
+    let received = || -> f64 {
+        [&a, &b]
+            .iter()
+            .map(|s| {
+                let (_, text) = http_get(s.addr("metadata"), "/metrics");
+                sample(
+                    &text,
+                    r#"movieapp_calls_total{service="metadata",endpoint="GetMetadata"}"#,
+                )
+            })
+            .sum()
+    };
+    let calls = 40;
+    let mut answers = Vec::new();
+    for _ in 0..calls {
+        answers.push(http_get(&movie, "/movie?id=1"));
+    }
+    assert!(
+        answers.iter().all(|(status, _)| *status == 503),
+        "{answers:?}"
+    );
+    // Without a budget, 3 attempts per call: 120. With it, retries stop once half the
+    // bucket (10 tokens) is spent, and both instances are ejected after 5 failures each;
+    // the early probes (one a second while all are out) may each let one attempt through.
+    let attempts = received();
+    assert!(
+        attempts <= 10.0 + 5.0 + 4.0,
+        "the instances received {attempts} attempts for {calls} calls"
+    );
+    // Once every instance is out, calls fail at once, without an attempt, and say why.
+    let (_, last) = answers.last().unwrap();
+    assert!(
+        last.contains(r#"every instance of \"metadata\" (2) is ejected after repeated failures"#),
+        "{last}"
+    );
+    let (_, metrics) = http_get(&movie, "/metrics");
+    assert!(
+        sample(
+            &metrics,
+            r#"movieapp_client_ejections_total{callee="metadata"}"#
+        ) >= 2.0,
+        "{metrics}"
+    );
+    assert!(
+        sample(
+            &metrics,
+            r#"movieapp_client_retries_throttled_total{callee="metadata"}"#
+        ) >= 1.0
+    );
+    // `registry list` shows who ejected them.
+    let listing = movieapp(&["--data-dir", data, "registry", "list", "-o", "json"]).json();
+    let ejected: Vec<&serde_json::Value> = listing["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["service"] == "metadata")
+        .flat_map(|i| i["ejections"].as_array().unwrap())
+        .collect();
+    assert_eq!(ejected.len(), 2, "{listing}");
+    assert!(
+        ejected
+            .iter()
+            .all(|e| e["by"].as_str().unwrap().starts_with("movie (pid ")),
+        "{listing}"
+    );
+    let table = movieapp(&["--data-dir", data, "registry", "list"]).ok();
+    assert!(table.contains("ejected by movie (pid"), "{table}");
+}

@@ -320,6 +320,16 @@ pub fn http_get(addr: &str, path: &str) -> (u16, String) {
     (status, body)
 }
 
+/// The value of the sample `series` (name and labels exactly as exposed) in a `/metrics`
+/// text.
+pub fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("{series} not in /metrics:\n{text}"))
+        .parse()
+        .unwrap()
+}
+
 /// A tool or interpreter the tests use, named by the environment variable scripts/test.sh
 /// sets (`GRPC_TEST_PYTHON`, `GRPCURL`, `PROMTOOL`). Missing: a failure in CI, a skipped
 /// test (with a line saying so) elsewhere.

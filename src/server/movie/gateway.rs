@@ -17,7 +17,9 @@ impl From<DiscoveryError> for ServiceError {
     fn from(e: DiscoveryError) -> Self {
         match e {
             DiscoveryError::NoHealthyInstance { .. } => Self::Unavailable(e.to_string()),
-            DiscoveryError::Registry(_) => Self::Unavailable(e.to_string()),
+            DiscoveryError::Registry(_) | DiscoveryError::AllEjected { .. } => {
+                Self::Unavailable(e.to_string())
+            }
             other => Self::Internal(Box::new(other)),
         }
     }
