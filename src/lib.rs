@@ -11,6 +11,7 @@ pub mod commands;
 pub mod config;
 pub mod deadline;
 pub mod discovery;
+pub mod fallback;
 pub mod faults;
 pub mod feed;
 pub mod files;

@@ -94,6 +94,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
         connections: config.connections.clone(),
         faults: config.faults.clone(),
         calls: config.calls.clone(),
+        fallback: config.fallback.clone(),
     };
     tracing::info!(data_dir = %serve_config.data_dir.display(), "starting");
     let mut announce_failed = None;

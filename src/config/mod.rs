@@ -113,6 +113,8 @@ pub struct Config {
     pub connections: service::ConnectionSettings,
     /// How calls to other services are made: deadlines, retries, their budget.
     pub calls: discovery::balancer::CallSettings,
+    /// Stale answers when a dependency fails.
+    pub fallback: crate::fallback::FallbackSettings,
     /// Faults to inject for drills; none by default.
     pub faults: Vec<crate::faults::Fault>,
 }
@@ -132,6 +134,7 @@ impl Default for Config {
             shutdown: service::ShutdownSettings::default(),
             connections: service::ConnectionSettings::default(),
             calls: discovery::balancer::CallSettings::default(),
+            fallback: crate::fallback::FallbackSettings::default(),
             faults: Vec::new(),
         };
         config.fill_defaults();

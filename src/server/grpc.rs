@@ -119,6 +119,15 @@ pub async fn serve(
         .await
 }
 
+/// Marks a fallback answer stale: its age in the response metadata.
+pub fn mark_stale<T>(response: &mut tonic::Response<T>, age: Option<String>) {
+    if let Some(age) = age.and_then(|a| a.parse().ok()) {
+        response
+            .metadata_mut()
+            .insert(crate::fallback::STALE_HEADER, age);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -56,6 +56,25 @@ pub fn respond<T: serde::Serialize>(result: Result<T, ServiceError>) -> Response
     }
 }
 
+/// Like [`respond`], with the stale mark on a fallback answer.
+pub fn respond_served<T: serde::Serialize>(
+    result: Result<crate::fallback::Served<T>, ServiceError>,
+) -> Response {
+    match result {
+        Ok(served) => {
+            let stale = served.stale_header();
+            let mut response = Json(served.value).into_response();
+            if let Some(age) = stale.and_then(|a| axum::http::HeaderValue::from_str(&a).ok()) {
+                response
+                    .headers_mut()
+                    .insert(crate::fallback::STALE_HEADER, age);
+            }
+            response
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
 /// `{"error": message}` with `status`.
 pub fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()

@@ -71,6 +71,10 @@ fn describe() {
     describe_gauge!(UP, "1 while the service is serving, 0 while stopping.");
     describe_counter!(CACHE_HITS, "Metadata reads answered from the cache.");
     describe_counter!(CACHE_MISSES, "Metadata reads that went to the database.");
+    describe_counter!(
+        crate::fallback::FALLBACKS_METRIC,
+        "Answers served stale from the last value because a dependency failed."
+    );
     crate::feed::ingester::describe_metrics();
     crate::discovery::balancer::describe_metrics();
 }

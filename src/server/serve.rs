@@ -77,6 +77,8 @@ pub struct ServeConfig {
     /// How the movie service calls metadata and rating, and the default deadline of
     /// every call served.
     pub calls: CallSettings,
+    /// Stale answers when a dependency fails.
+    pub fallback: crate::fallback::FallbackSettings,
 }
 
 impl ServeConfig {
@@ -231,6 +233,7 @@ pub async fn run(
             broker: broker.as_ref(),
             faults: &config.faults,
             calls: &config.calls,
+            fallback: &config.fallback,
         };
         let (routes, endpoints, reporter, tasks) = routes(
             prepared,
@@ -442,6 +445,7 @@ struct Shared<'a> {
     broker: Option<&'a Arc<dyn Broker>>,
     faults: &'a [Fault],
     calls: &'a CallSettings,
+    fallback: &'a crate::fallback::FallbackSettings,
 }
 
 /// A service's routes: its gRPC API with health and reflection, and its HTTP API with
@@ -459,6 +463,7 @@ async fn routes(
         broker,
         faults,
         calls,
+        fallback,
     } = *shared;
     let mut tasks = Vec::new();
     let draining = draining.clone();
@@ -477,7 +482,7 @@ async fn routes(
         }
         Prepared::Rating(repo) => {
             let mut readiness = readiness.database(repo.database());
-            let controller = Arc::new(rating::controller::Controller::new(repo));
+            let controller = Arc::new(rating::controller::Controller::new(repo, fallback));
             if let Some(broker) = broker {
                 let feed = feed::Ingester::new(
                     Arc::clone(&controller),
@@ -505,6 +510,7 @@ async fn routes(
             let controller = Arc::new(movie::controller::Controller::new(
                 movie::gateway::MetadataClient::new(balancer(ServiceKind::Metadata)),
                 movie::gateway::RatingClient::new(balancer(ServiceKind::Rating)),
+                fallback,
             ));
             let api = movie::http::api(Arc::clone(&controller));
             let handler = movie::handler::Handler::new(controller);

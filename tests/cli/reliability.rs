@@ -541,3 +541,126 @@ fn a_dependency_that_is_down_gets_no_more_than_the_retry_budget_then_fails_fast(
     let table = movieapp(&["--data-dir", data, "registry", "list"]).ok();
     assert!(table.contains("ejected by movie (pid"), "{table}");
 }
+
+fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
+/// `GET http://{addr}{path}`: the status, the stale mark and the body.
+async fn get_marked(addr: &str, path: &str) -> (u16, Option<String>, String) {
+    let response = http()
+        .get(format!("http://{addr}{path}"))
+        .send()
+        .await
+        .unwrap();
+    let stale = response
+        .headers()
+        .get("movieapp-stale-seconds")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (
+        response.status().as_u16(),
+        stale,
+        response.text().await.unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_rating_database_serves_the_last_aggregate_marked_stale() {
+    use movieapp::pb::{GetAggregatedRatingRequest, rating_service_client::RatingServiceClient};
+
+    let (dir, server) = serve_with("", &["--services", "rating"]).await;
+    let rating = server.addr("rating").to_owned();
+    for (id, value) in [("1", "4"), ("2", "2")] {
+        let put = http()
+            .put(format!(
+                "http://{rating}/rating?id={id}&userId=u&value={value}"
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(put.status(), 200);
+    }
+    assert_eq!(
+        get_marked(&rating, "/rating?id=1").await,
+        (200, None, "4.0".to_owned())
+    );
+    // The drill: the table the reads need is gone (as if the file were damaged).
+    let db = rusqlite::Connection::open(dir.path().join("rating.db")).unwrap();
+    db.execute_batch("ALTER TABLE ratings RENAME TO ratings_away")
+        .unwrap();
+    // Read before: served from the last value, marked stale; over gRPC too.
+    let (status, stale, body) = get_marked(&rating, "/rating?id=1").await;
+    assert_eq!((status, body.as_str()), (200, "4.0"));
+    assert!(stale.is_some_and(|age| age.parse::<u64>().is_ok()));
+    let mut client = RatingServiceClient::new(server.channel("rating").await);
+    let answer = client
+        .get_aggregated_rating(GetAggregatedRatingRequest {
+            record_id: "1".into(),
+            record_type: "movie".into(),
+        })
+        .await
+        .unwrap();
+    assert!(answer.metadata().get("movieapp-stale-seconds").is_some());
+    assert_eq!(answer.get_ref().rating_value, 4.0);
+    // Never read: an error, not a made-up value.
+    let (status, stale, body) = get_marked(&rating, "/rating?id=2").await;
+    assert_eq!((status, stale), (500, None), "{body}");
+    let (_, _, metrics) = get_marked(&rating, "/metrics").await;
+    assert!(
+        metrics.contains(r#"movieapp_fallbacks_total{service="rating",dependency="database"} 2"#),
+        "{metrics}"
+    );
+    assert!(
+        server
+            .logs()
+            .contains("answering from the last value served")
+    );
+    // Repaired: fresh answers again.
+    db.execute_batch("ALTER TABLE ratings_away RENAME TO ratings")
+        .unwrap();
+    assert_eq!(
+        get_marked(&rating, "/rating?id=1").await,
+        (200, None, "4.0".to_owned())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_metadata_down_the_movie_service_serves_the_last_metadata_marked_stale() {
+    use crate::support::Server;
+    use movieapp::pb::{GetMovieDetailsRequest, movie_service_client::MovieServiceClient};
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_owned();
+    let (metadata, front) = tokio::task::spawn_blocking(move || {
+        let metadata = Server::start_with(&data, &["--services", "metadata"]);
+        let front = Server::start_with(&data, &["--services", "rating,movie"]);
+        (metadata, front)
+    })
+    .await
+    .unwrap();
+    let data = dir.path().to_str().unwrap();
+    for id in ["1", "2"] {
+        crate::support::movieapp(&["--data-dir", data, "movie", "put", id, "--title", "T"]).ok();
+    }
+    let movie = front.addr("movie").to_owned();
+    let (status, stale, fresh) = get_marked(&movie, "/movie?id=1").await;
+    assert_eq!((status, stale), (200, None), "{fresh}");
+    // The only metadata instance dies; its registry entry stays until the TTL passes.
+    metadata.kill();
+    let (status, stale, body) = get_marked(&movie, "/movie?id=1").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, fresh, "the last metadata served");
+    assert!(stale.is_some());
+    let mut client = MovieServiceClient::new(front.channel("movie").await);
+    let answer = client
+        .get_movie_details(GetMovieDetailsRequest {
+            movie_id: "1".into(),
+        })
+        .await
+        .unwrap();
+    assert!(answer.metadata().get("movieapp-stale-seconds").is_some());
+    // Never served: the failure stands.
+    let (status, stale, body) = get_marked(&movie, "/movie?id=2").await;
+    assert_eq!((status, stale), (503, None), "{body}");
+}

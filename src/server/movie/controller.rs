@@ -3,6 +3,7 @@
 use std::future::Future;
 
 use crate::{
+    fallback::{FallbackSettings, LastKnown, Served},
     model::{Metadata, MovieDetails, MovieId, RecordKey},
     server::error::ServiceError,
 };
@@ -14,37 +15,71 @@ pub trait MetadataGateway: Send + Sync + 'static {
 
 /// Reaches the rating service.
 pub trait RatingGateway: Send + Sync + 'static {
-    /// The mean rating of `key`; `NotFound` when nobody rated it.
+    /// The mean rating of `key`, marked stale when the rating service said so; `NotFound`
+    /// when nobody rated it.
     fn aggregated_rating(
         &self,
         key: &RecordKey,
-    ) -> impl Future<Output = Result<f64, ServiceError>> + Send;
+    ) -> impl Future<Output = Result<Served<f64>, ServiceError>> + Send;
 }
 
 pub struct Controller<M, R> {
     metadata: M,
     rating: R,
+    /// The metadata last served, for when the metadata service is unavailable.
+    last_known: LastKnown<MovieId, Metadata>,
 }
 
 impl<M: MetadataGateway, R: RatingGateway> Controller<M, R> {
-    pub fn new(metadata: M, rating: R) -> Self {
-        Self { metadata, rating }
+    pub fn new(metadata: M, rating: R, fallback: &FallbackSettings) -> Self {
+        Self {
+            metadata,
+            rating,
+            last_known: LastKnown::new(fallback, "movie", "metadata"),
+        }
     }
 
     /// Details of movie `id`. Missing metadata is `NotFound`; a missing rating gives
     /// details without one; any other failure is an error (the book's controller inverts
-    /// this check and silently drops real rating errors).
-    pub async fn get(&self, id: &MovieId) -> Result<MovieDetails, ServiceError> {
+    /// this check and silently drops real rating errors). When the metadata service is
+    /// unavailable after retries, the metadata last served for `id` stands in, and the
+    /// details are marked stale; as they are when the rating was.
+    pub async fn get(&self, id: &MovieId) -> Result<Served<MovieDetails>, ServiceError> {
         let key = RecordKey::movie(id.clone());
         let (metadata, rating) =
             tokio::join!(self.metadata.get(id), self.rating.aggregated_rating(&key));
-        let metadata = metadata?;
+        let metadata = match metadata {
+            Ok(metadata) => {
+                self.last_known.remember(id, &metadata);
+                Served::fresh(metadata)
+            }
+            Err(e @ (ServiceError::Unavailable(_) | ServiceError::DeadlineExceeded(_))) => {
+                self.last_known.recall(id, &e).ok_or(e)?
+            }
+            Err(e) => {
+                if matches!(e, ServiceError::NotFound(_)) {
+                    self.last_known.forget(id);
+                }
+                return Err(e);
+            }
+        };
         let rating = match rating {
-            Ok(value) => Some(value),
+            Ok(served) => Some(served),
             Err(ServiceError::NotFound(_)) => None,
             Err(e) => return Err(e),
         };
-        Ok(MovieDetails { rating, metadata })
+        let stale = metadata
+            .stale
+            .into_iter()
+            .chain(rating.as_ref().and_then(|r| r.stale))
+            .max();
+        Ok(Served {
+            value: MovieDetails {
+                rating: rating.map(|r| r.value),
+                metadata: metadata.value,
+            },
+            stale,
+        })
     }
 }
 
@@ -75,9 +110,9 @@ mod tests {
     }
 
     impl RatingGateway for Fake<f64> {
-        async fn aggregated_rating(&self, _key: &RecordKey) -> Result<f64, ServiceError> {
+        async fn aggregated_rating(&self, _key: &RecordKey) -> Result<Served<f64>, ServiceError> {
             tokio::time::sleep(self.delay).await;
-            (self.answer)()
+            (self.answer)().map(Served::fresh)
         }
     }
 
@@ -99,13 +134,21 @@ mod tests {
 
     #[tokio::test]
     async fn metadata_not_found_is_not_found() {
-        let c = Controller::new(fake(not_found), fake(|| Ok(4.0)));
+        let c = Controller::new(
+            fake(not_found),
+            fake(|| Ok(4.0)),
+            &FallbackSettings::default(),
+        );
         assert!(matches!(c.get(&id()).await, Err(ServiceError::NotFound(_))));
     }
 
     #[tokio::test]
     async fn metadata_errors_pass_through() {
-        let c = Controller::new(fake(unavailable), fake(|| Ok(4.0)));
+        let c = Controller::new(
+            fake(unavailable),
+            fake(|| Ok(4.0)),
+            &FallbackSettings::default(),
+        );
         assert!(matches!(
             c.get(&id()).await,
             Err(ServiceError::Unavailable(_))
@@ -114,15 +157,15 @@ mod tests {
 
     #[tokio::test]
     async fn missing_rating_gives_details_without_rating() {
-        let c = Controller::new(fake(movie), fake(not_found));
-        let details = c.get(&id()).await.unwrap();
+        let c = Controller::new(fake(movie), fake(not_found), &FallbackSettings::default());
+        let details = c.get(&id()).await.unwrap().value;
         assert_eq!(details.rating, None);
         assert_eq!(details.metadata.title(), "The Movie");
     }
 
     #[tokio::test]
     async fn other_rating_errors_are_errors_not_dropped() {
-        let c = Controller::new(fake(movie), fake(unavailable));
+        let c = Controller::new(fake(movie), fake(unavailable), &FallbackSettings::default());
         assert!(matches!(
             c.get(&id()).await,
             Err(ServiceError::Unavailable(_))
@@ -131,8 +174,47 @@ mod tests {
 
     #[tokio::test]
     async fn success_combines_both() {
-        let c = Controller::new(fake(movie), fake(|| Ok(2.5)));
-        assert_eq!(c.get(&id()).await.unwrap().rating, Some(2.5));
+        let c = Controller::new(fake(movie), fake(|| Ok(2.5)), &FallbackSettings::default());
+        assert_eq!(c.get(&id()).await.unwrap().value.rating, Some(2.5));
+    }
+
+    /// Metadata that can be switched off.
+    #[derive(Default)]
+    struct Switchable {
+        down: std::sync::atomic::AtomicBool,
+    }
+
+    impl MetadataGateway for std::sync::Arc<Switchable> {
+        async fn get(&self, id: &MovieId) -> Result<Metadata, ServiceError> {
+            if self.down.load(std::sync::atomic::Ordering::Relaxed) {
+                return unavailable();
+            }
+            Ok(Metadata::new(id.clone(), "The Movie", "", "").unwrap())
+        }
+    }
+
+    #[tokio::test]
+    async fn unavailable_metadata_falls_back_to_the_last_served_marked_stale() {
+        let metadata = std::sync::Arc::new(Switchable::default());
+        let c = Controller::new(
+            std::sync::Arc::clone(&metadata),
+            fake(|| Ok(2.5)),
+            &FallbackSettings::default(),
+        );
+        let fresh = c.get(&id()).await.unwrap();
+        assert_eq!(fresh.stale, None);
+        metadata
+            .down
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let stale = c.get(&id()).await.unwrap();
+        assert!(stale.stale.is_some());
+        assert_eq!(stale.value, fresh.value);
+        // A movie never served: the error stands.
+        let other = MovieId::new("2").unwrap();
+        assert!(matches!(
+            c.get(&other).await,
+            Err(ServiceError::Unavailable(_))
+        ));
     }
 
     #[tokio::test(start_paused = true)]
@@ -147,6 +229,7 @@ mod tests {
                 answer: || Ok(3.0),
                 delay,
             },
+            &FallbackSettings::default(),
         );
         let start = tokio::time::Instant::now();
         c.get(&id()).await.unwrap();

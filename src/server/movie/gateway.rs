@@ -2,6 +2,7 @@
 
 use crate::{
     discovery::balancer::{Balancer, CallError, DiscoveryError, bound, instance_failed},
+    fallback::{STALE_HEADER, Served, read_stale_header},
     model::{Metadata, MovieId, RecordKey},
     pb::{
         self, metadata_service_client::MetadataServiceClient,
@@ -127,7 +128,7 @@ impl RatingGateway for RatingClient {
             peer.service = "rating",
         )
     )]
-    async fn aggregated_rating(&self, key: &RecordKey) -> Result<f64, ServiceError> {
+    async fn aggregated_rating(&self, key: &RecordKey) -> Result<Served<f64>, ServiceError> {
         let request = pb::GetAggregatedRatingRequest {
             record_id: key.record_id().to_owned(),
             record_type: key.record_type().to_owned(),
@@ -144,7 +145,16 @@ impl RatingGateway for RatingClient {
             })
             .await
             .map_err(|e| downstream(e, "rating GetAggregatedRating"))?;
-        Ok(response.into_inner().rating_value)
+        let stale = read_stale_header(
+            response
+                .metadata()
+                .get(STALE_HEADER)
+                .and_then(|v| v.to_str().ok()),
+        );
+        Ok(Served {
+            value: response.into_inner().rating_value,
+            stale,
+        })
     }
 }
 

@@ -8,6 +8,7 @@ use super::controller::{Controller, MetadataGateway, RatingGateway};
 use crate::{
     model::MovieId,
     pb::{self, movie_service_server::MovieService},
+    server::grpc,
 };
 
 pub struct Handler<M, R> {
@@ -28,8 +29,11 @@ impl<M: MetadataGateway, R: RatingGateway> MovieService for Handler<M, R> {
     ) -> Result<Response<pb::GetMovieDetailsResponse>, Status> {
         let id = MovieId::new(request.into_inner().movie_id)?;
         let details = self.controller.get(&id).await?;
-        Ok::<_, Status>(Response::new(pb::GetMovieDetailsResponse {
-            movie_details: Some(details.into()),
-        }))
+        let stale = details.stale_header();
+        let mut response = Response::new(pb::GetMovieDetailsResponse {
+            movie_details: Some(details.value.into()),
+        });
+        grpc::mark_stale(&mut response, stale);
+        Ok::<_, Status>(response)
     }
 }

@@ -10,7 +10,7 @@ use axum::{
 };
 
 use super::controller::{Controller, MetadataGateway, RatingGateway};
-use crate::server::http::{Api, Params, respond};
+use crate::server::http::{Api, Params, respond_served};
 
 pub fn api<M: MetadataGateway, R: RatingGateway>(controller: Arc<Controller<M, R>>) -> Api {
     Api::new()
@@ -26,5 +26,5 @@ async fn get_movie<M: MetadataGateway, R: RatingGateway>(
         let params = Params::parse(query)?;
         controller.get(&params.movie_id()?).await
     };
-    respond(result.await)
+    respond_served(result.await)
 }

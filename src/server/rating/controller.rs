@@ -3,6 +3,7 @@
 use std::future::Future;
 
 use crate::{
+    fallback::{FallbackSettings, LastKnown, Served},
     model::{RatingChange, RecordKey, UserRating},
     server::error::{RepositoryError, ServiceError},
 };
@@ -32,19 +33,41 @@ pub trait Repository: Send + Sync + 'static {
 
 pub struct Controller<R> {
     repo: R,
+    /// The aggregates last served, for when the database cannot be read.
+    last_known: LastKnown<RecordKey, Aggregate>,
 }
 
 impl<R: Repository> Controller<R> {
-    pub fn new(repo: R) -> Self {
-        Self { repo }
+    pub fn new(repo: R, fallback: &FallbackSettings) -> Self {
+        Self {
+            repo,
+            last_known: LastKnown::new(fallback, "rating", "database"),
+        }
     }
 
-    /// The mean rating of `key`; `NotFound` when nobody rated it.
-    pub async fn aggregated_rating(&self, key: &RecordKey) -> Result<Aggregate, ServiceError> {
-        self.repo
-            .aggregate(key)
-            .await
-            .map_err(|e| e.or_not_found(|| format!("ratings not found for {key}")))
+    /// The mean rating of `key`; `NotFound` when nobody rated it. When the database cannot
+    /// be read, the last aggregate served for `key`, marked stale (the book's graceful
+    /// degradation); an error if there is none.
+    pub async fn aggregated_rating(
+        &self,
+        key: &RecordKey,
+    ) -> Result<Served<Aggregate>, ServiceError> {
+        match self.repo.aggregate(key).await {
+            Ok(aggregate) => {
+                self.last_known.remember(key, &aggregate);
+                Ok(Served::fresh(aggregate))
+            }
+            Err(RepositoryError::NotFound) => {
+                self.last_known.forget(key);
+                Err(ServiceError::NotFound(format!(
+                    "ratings not found for {key}"
+                )))
+            }
+            Err(e) => match self.last_known.recall(key, &e) {
+                Some(stale) => Ok(stale),
+                None => Err(e.into()),
+            },
+        }
     }
 
     pub async fn put_rating(&self, rating: UserRating) -> Result<(), ServiceError> {
@@ -82,12 +105,12 @@ mod tests {
     #[derive(Default, Clone)]
     struct Fake {
         rows: Arc<Mutex<Rows>>,
-        fail: bool,
+        fail: Arc<std::sync::atomic::AtomicBool>,
     }
 
     impl Repository for Fake {
         async fn aggregate(&self, key: &RecordKey) -> Result<Aggregate, RepositoryError> {
-            if self.fail {
+            if self.fail.load(std::sync::atomic::Ordering::Relaxed) {
                 return Err(RepositoryError::Storage(StorageError::Query {
                     path: "rating.db".into(),
                     source: rusqlite::Error::InvalidQuery,
@@ -136,7 +159,7 @@ mod tests {
 
     #[tokio::test]
     async fn not_found_becomes_the_controllers_not_found() {
-        let c = Controller::new(Fake::default());
+        let c = Controller::new(Fake::default(), &FallbackSettings::default());
         let err = c.aggregated_rating(&key()).await.unwrap_err();
         assert!(
             matches!(&err, ServiceError::NotFound(m) if m == "ratings not found for movie \"1\""),
@@ -146,10 +169,9 @@ mod tests {
 
     #[tokio::test]
     async fn unexpected_errors_pass_through() {
-        let c = Controller::new(Fake {
-            fail: true,
-            ..Fake::default()
-        });
+        let fake = Fake::default();
+        fake.fail.store(true, std::sync::atomic::Ordering::Relaxed);
+        let c = Controller::new(fake, &FallbackSettings::default());
         assert!(matches!(
             c.aggregated_rating(&key()).await,
             Err(ServiceError::Internal(_))
@@ -157,8 +179,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_unreadable_database_serves_the_last_aggregate_marked_stale() {
+        let fake = Fake::default();
+        let c = Controller::new(fake.clone(), &FallbackSettings::default());
+        let user = UserId::new("u").unwrap();
+        c.put_rating(UserRating::new(key(), user, RatingValue::new(4).unwrap()))
+            .await
+            .unwrap();
+        let fresh = c.aggregated_rating(&key()).await.unwrap();
+        assert_eq!((fresh.value.mean, fresh.stale), (4.0, None));
+        fake.fail.store(true, std::sync::atomic::Ordering::Relaxed);
+        let stale = c.aggregated_rating(&key()).await.unwrap();
+        assert_eq!(stale.value.mean, 4.0);
+        assert!(stale.stale.is_some(), "marked stale");
+        // Never served: still an error, never a made-up value.
+        let other = RecordKey::new("2", "movie").unwrap();
+        assert!(matches!(
+            c.aggregated_rating(&other).await,
+            Err(ServiceError::Internal(_))
+        ));
+    }
+
+    #[tokio::test]
     async fn applied_changes_put_and_delete_in_order() {
-        let c = Controller::new(Fake::default());
+        let c = Controller::new(Fake::default(), &FallbackSettings::default());
         let user = |name: &str| UserId::new(name).unwrap();
         let put = |name: &str, v| {
             RatingChange::Put(UserRating::new(
@@ -174,7 +218,7 @@ mod tests {
         c.apply(vec![put("a", 5), put("b", 1), put("a", 3), delete("b")])
             .await
             .unwrap();
-        assert_eq!(c.aggregated_rating(&key()).await.unwrap().mean, 3.0);
+        assert_eq!(c.aggregated_rating(&key()).await.unwrap().value.mean, 3.0);
         c.apply(vec![delete("a")]).await.unwrap();
         assert!(matches!(
             c.aggregated_rating(&key()).await,
@@ -184,13 +228,13 @@ mod tests {
 
     #[tokio::test]
     async fn success_is_the_mean_over_users() {
-        let c = Controller::new(Fake::default());
+        let c = Controller::new(Fake::default(), &FallbackSettings::default());
         for (user, value) in [("user0", 5), ("user0", 1), ("user1", 4)] {
             let user = UserId::new(user).unwrap();
             let rating = UserRating::new(key(), user, RatingValue::new(value).unwrap());
             c.put_rating(rating).await.unwrap();
         }
-        let agg = c.aggregated_rating(&key()).await.unwrap();
+        let agg = c.aggregated_rating(&key()).await.unwrap().value;
         assert_eq!(
             agg,
             Aggregate {

@@ -8,6 +8,7 @@ use super::controller::{Controller, Repository};
 use crate::{
     model::{RatingValue, RecordKey, UserId, UserRating},
     pb::{self, rating_service_server::RatingService},
+    server::grpc,
 };
 
 pub struct Handler<R> {
@@ -29,9 +30,12 @@ impl<R: Repository> RatingService for Handler<R> {
         let req = request.into_inner();
         let key = RecordKey::new(req.record_id, req.record_type)?;
         let aggregate = self.controller.aggregated_rating(&key).await?;
-        Ok::<_, Status>(Response::new(pb::GetAggregatedRatingResponse {
-            rating_value: aggregate.mean,
-        }))
+        let stale = aggregate.stale_header();
+        let mut response = Response::new(pb::GetAggregatedRatingResponse {
+            rating_value: aggregate.value.mean,
+        });
+        grpc::mark_stale(&mut response, stale);
+        Ok::<_, Status>(response)
     }
 
     async fn put_rating(

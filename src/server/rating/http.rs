@@ -16,7 +16,7 @@ use crate::{
     model::{MOVIE_RECORD_TYPE, RatingValue, RecordKey, UserId, UserRating, validate},
     server::{
         ServiceError,
-        http::{Api, Params, respond},
+        http::{Api, Params, respond, respond_served},
     },
 };
 
@@ -41,7 +41,7 @@ async fn get_rating<R: Repository>(
         let key = key(&params)?;
         controller.aggregated_rating(&key).await
     };
-    respond(result.await.map(|aggregate| aggregate.mean))
+    respond_served(result.await.map(|aggregate| aggregate.map(|a| a.mean)))
 }
 
 async fn put_rating<R: Repository>(
