@@ -6,6 +6,10 @@
 //! run beside the writer. Reads are the hot path (every GetMovieDetails reads the rating
 //! aggregate): long-lived reader threads draining one queue served about 20% more
 //! GetAggregatedRating/s, at a lower p99, than a `spawn_blocking` per read.
+//!
+//! A call that is given up (its deadline passed, or its caller went away) stops its SQLite
+//! work too: a statement under way is interrupted (`sqlite3_interrupt`), and a read still
+//! queued is skipped.
 
 use std::{
     panic::AssertUnwindSafe,
@@ -100,6 +104,57 @@ impl StorageError {
 
 /// A read to run on a reader thread.
 type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
+
+/// While a call's statement runs: the handle to interrupt it with. Shared by the call's
+/// future (which interrupts when dropped before the answer) and the thread running it
+/// (which sets it before and clears it after, under the lock, so an interrupt can never hit
+/// the next job on that connection).
+#[derive(Default)]
+struct Running(Mutex<Option<rusqlite::InterruptHandle>>);
+
+impl Running {
+    /// Runs `f` on `conn`, interruptible through `handle` (`conn`'s) meanwhile.
+    fn run<C, T>(&self, handle: rusqlite::InterruptHandle, conn: C, f: impl FnOnce(C) -> T) -> T {
+        *self.slot() = Some(handle);
+        let result = f(conn);
+        *self.slot() = None;
+        result
+    }
+
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<rusqlite::InterruptHandle>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Interrupts the call's statement if dropped while armed (the call was given up).
+struct InterruptOnDrop {
+    running: Arc<Running>,
+    armed: bool,
+}
+
+impl InterruptOnDrop {
+    fn new(running: &Arc<Running>) -> Self {
+        Self {
+            running: Arc::clone(running),
+            armed: true,
+        }
+    }
+
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for InterruptOnDrop {
+    fn drop(&mut self) {
+        if self.armed {
+            // Under the lock: the statement is still the call's own.
+            if let Some(handle) = self.running.slot().as_ref() {
+                handle.interrupt();
+            }
+        }
+    }
+}
 
 /// An open SQLite database file. Cheap to share behind an `Arc`.
 #[derive(Debug)]
@@ -228,15 +283,25 @@ impl Database {
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let job: ReadJob = Box::new(move |conn| {
-            // The caller may have gone away (cancelled call); nothing to do then.
-            let _ = tx.send(f(conn));
-        });
+        let running = Arc::new(Running::default());
+        let job: ReadJob = {
+            let running = Arc::clone(&running);
+            Box::new(move |conn| {
+                // The caller has gone away (deadline, cancelled call): nothing to do.
+                if tx.is_closed() {
+                    return;
+                }
+                let _ = tx.send(running.run(conn.get_interrupt_handle(), conn, f));
+            })
+        };
         let lost = || StorageError::ReadLost {
             path: self.path.clone(),
         };
         self.reads.send(job).map_err(|_| lost())?;
-        rx.await.map_err(|_| lost())?.map_err(|e| self.failed(e))
+        let guard = InterruptOnDrop::new(&running);
+        let answer = rx.await;
+        guard.disarm();
+        answer.map_err(|_| lost())?.map_err(|e| self.failed(e))
     }
 
     /// Runs a write (or a read that must see the latest write) on the single writer
@@ -248,11 +313,14 @@ impl Database {
         F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         let db = Arc::clone(self);
+        let running = Arc::new(Running::default());
+        let guard = InterruptOnDrop::new(&running);
         let done = tokio::task::spawn_blocking(move || {
             let mut conn = db.writer.lock().unwrap_or_else(PoisonError::into_inner);
-            f(&mut conn)
+            running.run(conn.get_interrupt_handle(), &mut *conn, f)
         })
         .await;
+        guard.disarm();
         match done {
             Ok(result) => result.map_err(|e| self.failed(e)),
             Err(source) => Err(StorageError::Task {
@@ -403,6 +471,50 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(mode, "wal");
+    }
+
+    /// A query that counts for minutes unless interrupted.
+    const ENDLESS: &str = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n)
+        SELECT count(*) FROM n";
+
+    #[tokio::test]
+    async fn work_given_up_is_interrupted_not_left_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Database::open(&dir.path().join("t.db"), MIGRATIONS).unwrap());
+        let (told, outcome) = std::sync::mpsc::channel();
+        for write in [false, true] {
+            let told = told.clone();
+            let endless = move |c: &Connection| {
+                let result = c.query_row(ENDLESS, [], |r| r.get::<_, i64>(0));
+                told.send(result.map_err(|e| e.sqlite_error_code()))
+                    .unwrap();
+                Ok(())
+            };
+            // The call is given up after 100 ms, as a deadline would.
+            let given_up = if write {
+                tokio::time::timeout(Duration::from_millis(100), db.write(move |c| endless(c)))
+                    .await
+            } else {
+                tokio::time::timeout(Duration::from_millis(100), db.read(endless)).await
+            };
+            assert!(given_up.is_err());
+            // The statement stops at once instead of counting on.
+            let stopped = outcome.recv_timeout(Duration::from_secs(10)).unwrap();
+            assert_eq!(
+                stopped,
+                Err(Some(rusqlite::ErrorCode::OperationInterrupted)),
+                "write: {write}"
+            );
+        }
+        // The connections are fine afterwards.
+        db.write(|c| c.execute("INSERT INTO t (k, v) VALUES ('a', 1)", []))
+            .await
+            .unwrap();
+        let v: i64 = db
+            .read(|c| c.query_row("SELECT v FROM t", [], |r| r.get(0)))
+            .await
+            .unwrap();
+        assert_eq!(v, 1);
     }
 
     #[tokio::test]
