@@ -283,15 +283,44 @@ async fn deadlines_hold_end_to_end() {
     drop(server);
 }
 
-#[test]
-fn a_hung_instance_costs_one_per_try_timeout() {
-    use crate::support::{Server, movieapp};
-    use std::time::Instant;
+/// The per-try timeout of the steady-load tests, and what a call may take beyond it.
+const PER_TRY: Duration = Duration::from_millis(300);
+const MARGIN: Duration = Duration::from_millis(1200);
+
+/// Two metadata instances behind a movie service, under a steady stream of
+/// GetMovieDetails calls (over HTTP, one after another) while `disrupt` does something to
+/// them. Every call must succeed, none taking longer than one per-try timeout and a margin.
+/// No answer may be a stale fallback either. `disrupt` gets the data directory, the
+/// configuration file and both instances, and returns the instances to keep running.
+fn two_instances_under_load(
+    disrupt: impl FnOnce(
+        &std::path::Path,
+        &str,
+        crate::support::Server,
+        crate::support::Server,
+    ) -> Vec<crate::support::Server>,
+) {
+    use crate::support::{Server, http_get_full, movieapp};
+    use std::{
+        sync::{
+            Arc,
+            atomic::{AtomicBool, Ordering},
+        },
+        time::Instant,
+    };
 
     let dir = tempfile::tempdir().unwrap();
     let calls = config(dir.path(), "calls.yaml", "calls:\n  perTryTimeout: 300ms\n");
-    let a = Server::start_with(dir.path(), &["--services", "metadata", "--config", &calls]);
-    let b = Server::start_with(dir.path(), &["--services", "metadata", "--config", &calls]);
+    // Draining as in production: not ready and deregistered for a second before stopping.
+    let drain = [("MOVIEAPP_SHUTDOWN_DRAIN_DELAY", "1s")];
+    let metadata = || {
+        Server::start_with_env(
+            dir.path(),
+            &["--services", "metadata", "--config", &calls],
+            &drain,
+        )
+    };
+    let (a, b) = (metadata(), metadata());
     let front = Server::start_with(
         dir.path(),
         &["--services", "rating,movie", "--config", &calls],
@@ -306,23 +335,77 @@ fn a_hung_instance_costs_one_per_try_timeout() {
         a.addr("metadata"),
     ])
     .ok();
-    // One of the two hangs (stopped, not dead: its port still accepts connections).
-    signal(a.pid(), "STOP");
-    let movie = front.addr("movie").to_owned();
-    let mut slowest = Duration::ZERO;
-    for _ in 0..20 {
-        let started = Instant::now();
-        let (status, body) = crate::support::http_get(&movie, "/movie?id=1");
-        slowest = slowest.max(started.elapsed());
-        assert_eq!(status, 200, "{body}");
-    }
-    signal(a.pid(), "CONT");
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = {
+        let (movie, stop) = (front.addr("movie").to_owned(), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut calls = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                let (status, head, body) = http_get_full(&movie, "/movie?id=1");
+                let stale = head.to_ascii_lowercase().contains("movieapp-stale-seconds");
+                let status = if stale { 0 } else { status };
+                calls.push((status, body, started.elapsed()));
+            }
+            calls
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let _running = disrupt(dir.path(), &calls, a, b);
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    let calls = load.join().unwrap();
+    let failed: Vec<_> = calls.iter().filter(|(status, ..)| *status != 200).collect();
     assert!(
-        slowest < Duration::from_millis(300 + 1200),
-        "a call took {slowest:?} with a per-try timeout of 300 ms"
+        failed.is_empty(),
+        "{} of {} calls failed (status 0: a stale fallback), e.g. {:?}",
+        failed.len(),
+        calls.len(),
+        failed[0]
     );
-    // The other instance served every call meanwhile.
-    drop(b);
+    let slowest = calls.iter().map(|(.., took)| *took).max().unwrap();
+    assert!(
+        slowest < PER_TRY + MARGIN,
+        "a call took {slowest:?} with a per-try timeout of {PER_TRY:?}"
+    );
+    assert!(calls.len() > 10, "only {} calls", calls.len());
+}
+
+#[test]
+fn a_hung_instance_costs_one_per_try_timeout() {
+    two_instances_under_load(|_, _, a, b| {
+        // Stopped, not dead: its port still accepts connections, and nothing answers.
+        signal(a.pid(), "STOP");
+        std::thread::sleep(Duration::from_secs(2));
+        signal(a.pid(), "CONT");
+        vec![a, b]
+    });
+}
+
+#[test]
+fn a_killed_instance_costs_no_call() {
+    two_instances_under_load(|_, _, a, b| {
+        a.kill();
+        std::thread::sleep(Duration::from_secs(2));
+        vec![b]
+    });
+}
+
+#[test]
+fn a_rolling_restart_costs_no_call() {
+    two_instances_under_load(|dir, calls, a, b| {
+        let mut replacements = Vec::new();
+        for old in [a, b] {
+            assert_eq!(old.stop(), Some(0));
+            // The replacement registers on a new port; the balancer finds it there.
+            replacements.push(crate::support::Server::start_with(
+                dir,
+                &["--services", "metadata", "--config", calls],
+            ));
+            std::thread::sleep(Duration::from_millis(1500));
+        }
+        replacements
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -299,6 +299,12 @@ pub fn assert_ratings_match_replay<'a>(
 
 /// A plain HTTP/1.1 GET to `addr` (host:port): the status code and the body.
 pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let (status, _, body) = http_get_full(addr, path);
+    (status, body)
+}
+
+/// [`http_get`], with the response's header block too.
+pub fn http_get_full(addr: &str, path: &str) -> (u16, String, String) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).expect("connect");
     write!(
@@ -313,11 +319,8 @@ pub fn http_get(addr: &str, path: &str) -> (u16, String) {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_owned();
-    (status, body)
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (status, head.to_owned(), body.to_owned())
 }
 
 /// The value of the sample `series` (name and labels exactly as exposed) in a `/metrics`
