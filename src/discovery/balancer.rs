@@ -6,7 +6,8 @@
 //! pushed back (RESOURCE_EXHAUSTED with `grpc-retry-pushback-ms`) is tried again, on
 //! another instance when there is one, after a backoff with full jitter; never past the
 //! call's deadline ([`crate::deadline`]); and only while the callee's retry budget (a token
-//! bucket) allows, so a dependency that is down is not hammered. A retry never goes back to
+//! bucket) allows, so a dependency that is down is not hammered. Failures of an instance
+//! already known to be failing, while another is sound, do not spend the budget. A retry never goes back to
 //! an instance that already failed the call. Each attempt runs with its own deadline, which
 //! the request carries as `grpc-timeout` ([`bound`]).
 //!
@@ -378,8 +379,9 @@ impl Balancer {
                 )),
             };
             let instance_down = timed_out || instance_failed(&status);
+            let mut spend = true;
             if instance_down {
-                self.instance_failed(&addr);
+                spend = self.instance_failed(&addr);
             } else {
                 // The instance answered: whatever the answer, it is alive.
                 self.state().outliers.succeeded(&addr);
@@ -390,7 +392,9 @@ impl Balancer {
             if !retryable {
                 return Err(CallError::Status { addr, status });
             }
-            self.budget().failed();
+            if spend {
+                self.budget().failed();
+            }
             tracing::debug!(peer_service = %callee, instance = %addr, error = %status, attempt, "attempt failed");
             tried.push(addr.clone());
             failed = Some((addr, status));
@@ -511,18 +515,30 @@ impl Balancer {
         Ok(fetched)
     }
 
-    /// Counts a failure of the instance at `addr` against it.
-    fn instance_failed(&self, addr: &str) {
-        let event = {
+    /// Counts a failure of the instance at `addr` against it. Returns whether the failure
+    /// spends the retry budget: not when the instance was already known to be failing and
+    /// another is in good standing. The budget guards the callee as a whole; the calls
+    /// that were under way on a hung instance when it hung each fail in turn, and retrying
+    /// them on a sound instance multiplies no load on anything that is down.
+    fn instance_failed(&self, addr: &str) -> bool {
+        let now = tokio::time::Instant::now();
+        let (event, spend) = {
             let mut state = self.state();
+            let state = &mut *state;
+            let outliers = &state.outliers;
+            let known = outliers.skipped(addr, now) || !outliers.usable(addr);
+            let alternative = state
+                .addrs
+                .iter()
+                .any(|a| a != addr && outliers.usable(a) && !outliers.skipped(a, now));
             let instances = state.addrs.len().max(1);
-            state
-                .outliers
-                .failed(addr, instances, tokio::time::Instant::now())
+            let event = state.outliers.failed(addr, instances, now);
+            (event, !(known && alternative))
         };
         if let Some(event) = event {
             self.report(event);
         }
+        spend
     }
 
     /// Probes an ejected instance with a gRPC health check, in the background.
@@ -690,6 +706,50 @@ mod tests {
             "tried once at most, then skipped while the other serves: {attempts:?}"
         );
         assert_eq!(attempts.len(), 20 + on_dead);
+    }
+
+    #[tokio::test]
+    async fn calls_caught_on_a_hung_instance_retry_elsewhere_without_spending_the_budget() {
+        let b = Arc::new(Balancer::with_settings(
+            "metadata",
+            two_instances().await,
+            CallSettings {
+                retry_budget: RetryBudget {
+                    max_tokens: 4.0,
+                    token_ratio: 0.1,
+                },
+                ..CallSettings::default()
+            },
+        ));
+        let hung = "127.0.0.1:1";
+        // Ten calls at once; those that land on the hung instance all fail a moment later,
+        // after the first of them has marked it.
+        let mut calls = tokio::task::JoinSet::new();
+        for _ in 0..10 {
+            let b = Arc::clone(&b);
+            calls.spawn(async move {
+                b.call(|_, addr| {
+                    let on_hung = addr == hung;
+                    let addr = addr.to_owned();
+                    async move {
+                        if on_hung {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            Err(tonic::Status::unavailable("no answer"))
+                        } else {
+                            Ok(addr)
+                        }
+                    }
+                })
+                .await
+            });
+        }
+        let answers = calls.join_all().await;
+        assert!(
+            answers
+                .iter()
+                .all(|a| matches!(a, Ok(addr) if addr == "127.0.0.1:2")),
+            "{answers:?}"
+        );
     }
 
     #[tokio::test]
