@@ -45,6 +45,21 @@ impl Default for FallbackSettings {
     }
 }
 
+/// The most `maxEntries` may be: a bound on memory is the point.
+pub const MAX_ENTRIES: usize = 1_000_000;
+
+impl FallbackSettings {
+    pub fn check(&self) -> Result<(), String> {
+        if self.max_entries > MAX_ENTRIES {
+            return Err(format!(
+                "fallback.maxEntries {}: expected 0 (no fallbacks) to {MAX_ENTRIES}",
+                self.max_entries
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// A value, and its age when it is not current.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Served<T> {

@@ -291,11 +291,11 @@ impl Config {
         }
     }
 
-    /// Checks rules that span keys.
     /// Checks rules the types cannot: the key the rule is about, and what is wrong.
     fn rules(&self) -> Result<(), (&'static str, String)> {
         crate::faults::check_all(&self.faults).map_err(|e| ("faults", e))?;
         self.calls.check().map_err(|e| ("calls", e))?;
+        self.fallback.check().map_err(|e| ("fallback", e))?;
         for service in ServiceKind::ALL {
             self.service(service)
                 .check(service)

@@ -265,6 +265,24 @@ fn invalid_values_are_rejected() {
         msg.contains("config.yaml") && msg.contains("faults[0]"),
         "{msg}"
     );
+    for (text, expected) in [
+        (
+            "calls:\n  outlierDetection:\n    maxEjectionPercent: 150\n",
+            "calls.outlierDetection.maxEjectionPercent 150: expected 0 to 100",
+        ),
+        (
+            "calls:\n  outlierDetection:\n    baseEjectionTime: 1m\n    maxEjectionTime: 30s\n",
+            "calls.outlierDetection.maxEjectionTime 30s is shorter than baseEjectionTime 1m",
+        ),
+        (
+            "fallback:\n  maxEntries: 5000000\n",
+            "fallback.maxEntries 5000000: expected 0 (no fallbacks) to 1000000",
+        ),
+    ] {
+        let path = write(&dir, text);
+        let msg = Config::load(Some(&path), env(&[])).unwrap_err().to_string();
+        assert!(msg.ends_with(expected), "{text}: {msg}");
+    }
     let slow = env(&[("MOVIEAPP_SERVICE_DISCOVERY_HEARTBEAT_INTERVAL", "10s")]);
     let msg = Config::load(None, slow).unwrap_err().to_string();
     assert!(

@@ -57,13 +57,13 @@ impl OutlierSettings {
     pub fn check(&self) -> Result<(), String> {
         if self.max_ejection_percent > 100 {
             return Err(format!(
-                "outlierDetection.maxEjectionPercent {}: expected 0 to 100",
+                "calls.outlierDetection.maxEjectionPercent {}: expected 0 to 100",
                 self.max_ejection_percent
             ));
         }
         if self.max_ejection_time < self.base_ejection_time {
             return Err(format!(
-                "outlierDetection.maxEjectionTime {} is shorter than baseEjectionTime {}",
+                "calls.outlierDetection.maxEjectionTime {} is shorter than baseEjectionTime {}",
                 self.max_ejection_time, self.base_ejection_time
             ));
         }
@@ -208,13 +208,7 @@ impl Outliers {
             host.skip_until = Some(now + SKIP_AFTER_FAILURE);
             return None;
         }
-        let failures = host.failures;
-        let for_ = eject(host, &self.settings, now);
-        Some(Event::Ejected {
-            addr: addr.to_owned(),
-            for_,
-            failures,
-        })
+        Some(eject(addr, host, &self.settings, now))
     }
 
     /// The instances to probe now: those whose ejection is over, and, when every one of
@@ -259,13 +253,7 @@ impl Outliers {
             host.state = State::Ejected { until };
             return None;
         }
-        let failures = host.failures;
-        let for_ = eject(host, &self.settings, now);
-        Some(Event::Ejected {
-            addr: addr.to_owned(),
-            for_,
-            failures,
-        })
+        Some(eject(addr, host, &self.settings, now))
     }
 
     /// Why nothing among `addrs` is usable, when all are out.
@@ -290,8 +278,9 @@ impl Outliers {
     }
 }
 
-/// Takes `host` out of rotation; returns for how long.
-fn eject(host: &mut Host, settings: &OutlierSettings, now: Instant) -> Duration {
+/// Takes `host` (at `addr`) out of rotation.
+fn eject(addr: &str, host: &mut Host, settings: &OutlierSettings, now: Instant) -> Event {
+    let failures = host.failures;
     let base = settings.base_ejection_time.get();
     let healthy_periods = host.healthy_since.map_or(0, |since| {
         u32::try_from(now.duration_since(since).as_nanos() / base.as_nanos().max(1))
@@ -307,7 +296,11 @@ fn eject(host: &mut Host, settings: &OutlierSettings, now: Instant) -> Duration 
     // Not probed early at once: the failures just now are news enough.
     host.probed = Some(now);
     host.skip_until = None;
-    for_
+    Event::Ejected {
+        addr: addr.to_owned(),
+        for_,
+        failures,
+    }
 }
 
 #[cfg(test)]
