@@ -305,6 +305,12 @@ fn ingestion_on_kafka_survives_sigkill_and_ends_at_each_keys_last_event() {
         at_kill < 100_000,
         "killed mid-ingestion: {at_kill} committed"
     );
+    // The killed consumer stays a member of the group until its session times out (6 s).
+    // A new member joining while it is there triggers a rebalance that tansu 0.6.0 can
+    // leave half done, the new member getting only some partitions for good (the broker bug
+    // of nisshi-io/nisshi#625; Kafka rebalances). Waiting out the session keeps this test
+    // about our ingester: nothing lost or applied twice across a SIGKILL.
+    std::thread::sleep(Duration::from_secs(8));
 
     let _server = Server::start_with(
         dir.path(),
