@@ -4,6 +4,7 @@
 //! controller -> repository/gateway; `discovery` how they find each other; `model` the
 //! domain types and the one set of validation rules; `commands` the command line.
 
+pub mod auth;
 pub mod broker;
 pub mod client;
 pub mod codes;

@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand, each an `Args` and a `run`. This file only
 //! routes, sets up logging, and classifies errors into exit codes.
 
+pub mod auth;
 pub mod bench_serialize;
 pub mod completions;
 pub mod config;
@@ -137,6 +138,7 @@ pub enum Command {
     Produce(produce::Args),
     Feed(feed::Args),
     Registry(registry::Args),
+    Auth(auth::Args),
     BenchSerialize(bench_serialize::Args),
     Config(config::Args),
     Completions(completions::Args),
@@ -151,6 +153,7 @@ impl Cli {
             Command::Produce(_) => ("produce", "warn", PROCESS.to_owned()),
             Command::Feed(_) => ("feed", "warn", PROCESS.to_owned()),
             Command::Registry(_) => ("registry", "warn", PROCESS.to_owned()),
+            Command::Auth(_) => ("auth", "warn", PROCESS.to_owned()),
             Command::BenchSerialize(_) => ("bench-serialize", "warn", PROCESS.to_owned()),
             Command::Config(_) => ("config", "warn", PROCESS.to_owned()),
             Command::Completions(_) => ("completions", "warn", PROCESS.to_owned()),
@@ -198,6 +201,7 @@ async fn run_command(command: Command, config: Config, global: &GlobalArgs) -> a
         Command::Produce(args) => produce::run(args, config).await,
         Command::Feed(args) => feed::run(args, config).await,
         Command::Registry(args) => registry::run(args, config).await,
+        Command::Auth(args) => auth::run(args, config).await,
         Command::BenchSerialize(args) => bench_serialize::run(args),
         Command::Config(args) => config::run(args, global),
         Command::Completions(args) => completions::run(args),

@@ -237,6 +237,16 @@ pub fn movieapp(args: &[&str]) -> Run {
 }
 
 pub fn movieapp_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    movieapp_with(args, env, None)
+}
+
+/// Runs movieapp with `input` on its standard input (a pipe, not a terminal).
+pub fn movieapp_stdin(args: &[&str], input: &str) -> Run {
+    movieapp_with(args, &[], Some(input))
+}
+
+fn movieapp_with(args: &[&str], env: &[(&str, &str)], input: Option<&str>) -> Run {
+    use std::io::Write as _;
     let mut cmd = Command::new(BIN);
     cmd.args(args)
         .env_remove("RUST_LOG")
@@ -246,7 +256,22 @@ pub fn movieapp_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().expect("run movieapp");
+    let out = match input {
+        None => cmd.output().expect("run movieapp"),
+        Some(input) => {
+            let mut child = cmd
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("run movieapp");
+            let mut stdin = child.stdin.take().expect("stdin");
+            // A command that exits before reading gives a broken pipe here: not our concern.
+            let _ = stdin.write_all(input.as_bytes());
+            drop(stdin);
+            child.wait_with_output().expect("wait for movieapp")
+        }
+    };
     Run {
         code: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -1,0 +1,182 @@
+//! `movieapp auth`: the users the auth service knows.
+
+use std::io::{BufRead, IsTerminal, Read};
+
+use clap::Subcommand;
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+
+use super::{UsageError, output};
+use crate::{
+    auth::{
+        Password, Role, UserName,
+        users::{self, User, UserStore},
+    },
+    config::Config,
+};
+
+/// Manage the users who may get tokens from the auth service
+///
+/// Users live in <data-dir>/auth.db with their role and an Argon2id hash of their
+/// password; the password itself is never stored. A password is read from standard input
+/// (one line) when it is not a terminal, else asked for twice without echo.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  movieapp auth user add alex --role writer        # asks for the password
+  printf '%s\\n' \"$PASSWORD\" | movieapp auth user add ci-bot --role reader
+  movieapp auth user list
+  movieapp auth user passwd alex
+  movieapp auth user remove alex")]
+pub struct Args {
+    #[command(subcommand)]
+    command: AuthCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum AuthCommand {
+    /// Users: add, list, change passwords, remove
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add a user (the password: at least 8 characters)
+    Add {
+        #[arg(value_parser = UserName::new)]
+        name: UserName,
+        /// reader: may read when reads need a token; writer: may also write; admin: may
+        /// also use the admin endpoints
+        #[arg(long, default_value = "writer", value_parser = parse_role)]
+        role: Role,
+    },
+    /// Every user, with role and dates (never a password or hash)
+    List {
+        #[arg(long, short, value_enum, default_value_t)]
+        output: output::Format,
+    },
+    /// Set a user's password
+    Passwd {
+        #[arg(value_parser = UserName::new)]
+        name: UserName,
+    },
+    /// Remove a user; tokens already issued stay valid until they expire
+    Remove {
+        #[arg(value_parser = UserName::new)]
+        name: UserName,
+    },
+}
+
+fn parse_role(value: &str) -> Result<Role, String> {
+    value.parse()
+}
+
+pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
+    let AuthCommand::User(command) = args.command;
+    let dir = config.resolved_data_dir()?;
+    let creating = matches!(command, UserCommand::Add { .. });
+    if !creating && !dir.join(users::FILE_NAME).exists() {
+        return Err(UsageError(anyhow::anyhow!(
+            "no user database at {}: no user has been added with this data directory; check --data-dir, or add one with `movieapp auth user add NAME`",
+            dir.join(users::FILE_NAME).display()
+        ))
+        .into());
+    }
+    let store = {
+        let dir = dir.clone();
+        tokio::task::spawn_blocking(move || UserStore::open(&dir)).await??
+    };
+    match command {
+        UserCommand::Add { name, role } => {
+            let password = read_password(&format!("Password for {name}: "), true)?;
+            store.add(&name, role, password).await?;
+            output::line(&format!("added user {name} ({role})"))?;
+        }
+        UserCommand::List { output: format } => {
+            let users = store.list().await?;
+            match format {
+                output::Format::Json => output::json(&users)?,
+                output::Format::Table if users.is_empty() => {
+                    output::line("no users; add one with `movieapp auth user add NAME`")?;
+                }
+                output::Format::Table => output::table(&table(&users))?,
+            }
+        }
+        UserCommand::Passwd { name } => {
+            let password = read_password(&format!("New password for {name}: "), true)?;
+            store.set_password(&name, password).await?;
+            output::line(&format!("changed the password of {name}"))?;
+        }
+        UserCommand::Remove { name } => {
+            store.remove(&name).await?;
+            output::line(&format!("removed user {name}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// A new password: one line of standard input when it is not a terminal, else typed twice
+/// without echo.
+fn read_password(prompt: &str, confirm: bool) -> anyhow::Result<Password> {
+    let usage = |message: String| UsageError(anyhow::anyhow!(message));
+    let text = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(prompt)?;
+        if confirm && rpassword::prompt_password("Again: ")? != first {
+            return Err(usage("the two passwords differ; nothing was changed".into()).into());
+        }
+        first
+    } else {
+        let mut line = String::new();
+        let limit = u64::try_from(Password::MAX_BYTES + 2).unwrap_or(u64::MAX);
+        std::io::stdin()
+            .lock()
+            .take(limit)
+            .read_line(&mut line)
+            .map_err(|e| usage(format!("cannot read the password from standard input: {e}")))?;
+        let line = line.strip_suffix('\n').unwrap_or(&line);
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.is_empty() {
+            return Err(usage(
+                "no password on standard input: expected one line with the password".into(),
+            )
+            .into());
+        }
+        line.to_owned()
+    };
+    Password::new(text).map_err(|e| usage(e).into())
+}
+
+fn table(users: &[User]) -> Table {
+    let mut table = Table::new();
+    table.load_style(UTF8_FULL_CONDENSED).set_header(vec![
+        "user",
+        "role",
+        "created",
+        "password changed",
+    ]);
+    for u in users {
+        table.add_row(vec![
+            output::cell(&u.name),
+            u.role.to_string(),
+            date(u.created_ms),
+            date(u.updated_ms),
+        ]);
+    }
+    table
+}
+
+/// Unix milliseconds as an HTTP date (RFC 9110), e.g. `Mon, 23 Nov 2026 10:00:00 GMT`.
+fn date(ms: i64) -> String {
+    let since_epoch = std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    httpdate::fmt_http_date(std::time::UNIX_EPOCH + since_epoch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_utc_calendar_dates() {
+        assert_eq!(date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(date(1_795_435_200_000), "Mon, 23 Nov 2026 12:00:00 GMT");
+    }
+}
