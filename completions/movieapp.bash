@@ -22,6 +22,9 @@ _movieapp() {
             movieapp,bench-serialize)
                 cmd="movieapp__subcmd__bench__subcmd__serialize"
                 ;;
+            movieapp,certs)
+                cmd="movieapp__subcmd__certs"
+                ;;
             movieapp,completions)
                 cmd="movieapp__subcmd__completions"
                 ;;
@@ -103,6 +106,18 @@ _movieapp() {
             movieapp__subcmd__auth__subcmd__user__subcmd__help,remove)
                 cmd="movieapp__subcmd__auth__subcmd__user__subcmd__help__subcmd__remove"
                 ;;
+            movieapp__subcmd__certs,help)
+                cmd="movieapp__subcmd__certs__subcmd__help"
+                ;;
+            movieapp__subcmd__certs,init)
+                cmd="movieapp__subcmd__certs__subcmd__init"
+                ;;
+            movieapp__subcmd__certs__subcmd__help,help)
+                cmd="movieapp__subcmd__certs__subcmd__help__subcmd__help"
+                ;;
+            movieapp__subcmd__certs__subcmd__help,init)
+                cmd="movieapp__subcmd__certs__subcmd__help__subcmd__init"
+                ;;
             movieapp__subcmd__config,check)
                 cmd="movieapp__subcmd__config__subcmd__check"
                 ;;
@@ -138,6 +153,9 @@ _movieapp() {
                 ;;
             movieapp__subcmd__help,bench-serialize)
                 cmd="movieapp__subcmd__help__subcmd__bench__subcmd__serialize"
+                ;;
+            movieapp__subcmd__help,certs)
+                cmd="movieapp__subcmd__help__subcmd__certs"
                 ;;
             movieapp__subcmd__help,completions)
                 cmd="movieapp__subcmd__help__subcmd__completions"
@@ -180,6 +198,9 @@ _movieapp() {
                 ;;
             movieapp__subcmd__help__subcmd__auth__subcmd__user,remove)
                 cmd="movieapp__subcmd__help__subcmd__auth__subcmd__user__subcmd__remove"
+                ;;
+            movieapp__subcmd__help__subcmd__certs,init)
+                cmd="movieapp__subcmd__help__subcmd__certs__subcmd__init"
                 ;;
             movieapp__subcmd__help__subcmd__config,check)
                 cmd="movieapp__subcmd__help__subcmd__config__subcmd__check"
@@ -287,7 +308,7 @@ _movieapp() {
 
     case "${cmd}" in
         movieapp)
-            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --help --version serve movie rate produce feed registry auth bench-serialize config completions help"
+            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --help --version serve movie rate produce feed registry auth certs bench-serialize config completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -812,6 +833,132 @@ _movieapp() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        movieapp__subcmd__certs)
+            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --help --version init help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__certs__subcmd__help)
+            opts="init help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__certs__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__certs__subcmd__help__subcmd__init)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__certs__subcmd__init)
+            opts="-h -V --dir --host --force --config --data-dir --log-level --log-format --registry --broker --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         movieapp__subcmd__completions)
             opts="-h -V --config --data-dir --log-level --log-format --registry --broker --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1163,7 +1310,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__help)
-            opts="serve movie rate produce feed registry auth bench-serialize config completions help"
+            opts="serve movie rate produce feed registry auth certs bench-serialize config completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1263,6 +1410,34 @@ _movieapp() {
         movieapp__subcmd__help__subcmd__bench__subcmd__serialize)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__help__subcmd__certs)
+            opts="init"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__help__subcmd__certs__subcmd__init)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

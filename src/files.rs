@@ -1,5 +1,5 @@
 //! Reading local files that a user names, bounded: `/dev/zero` or a runaway file gives a
-//! clear error instead of filling memory.
+//! clear error instead of filling memory; and writing secrets only their owner can read.
 
 use std::{io::Read, path::Path};
 
@@ -19,6 +19,21 @@ pub fn read_to_string_at_most(path: &Path, max: u64) -> std::io::Result<String> 
     }
     String::from_utf8(bytes)
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "it is not UTF-8 text"))
+}
+
+/// Writes `contents` to `path`, which must not exist yet; with `private`, the file is
+/// created with mode 0600 (owner only) before anything is written into it.
+pub fn write_new(path: &Path, contents: &[u8], private: bool) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, if private { 0o600 } else { 0o644 });
+    #[cfg(not(unix))]
+    let _ = private;
+    let mut file = options.open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
 }
 
 /// A byte count for people: `64 KiB`, `256 MiB`.

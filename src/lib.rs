@@ -22,6 +22,7 @@ pub mod server;
 pub mod service;
 pub mod sqlite;
 pub mod telemetry;
+pub mod tls;
 
 /// A boxed, sendable future: what object-safe async traits (registry, broker) return.
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

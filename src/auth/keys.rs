@@ -3,10 +3,7 @@
 //! key. A key's id (`kid`) is its RFC 7638 thumbprint, so the same key always has the same
 //! id wherever it is loaded.
 
-use std::{
-    io::Write,
-    path::{Path, PathBuf},
-};
+use std::path::{Path, PathBuf};
 
 use base64::{Engine, engine::general_purpose::STANDARD, engine::general_purpose::URL_SAFE_NO_PAD};
 use ring::signature::{Ed25519KeyPair, KeyPair};
@@ -101,18 +98,12 @@ impl SigningKey {
 
     /// Writes the key as PEM to a new file with mode 0600 (never over an existing one).
     pub fn write_new(&self, path: &Path) -> Result<(), KeyError> {
-        let failed = |source| KeyError::Write {
-            path: path.to_owned(),
-            source,
-        };
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(path).map_err(failed)?;
-        file.write_all(pem_encode(&self.pkcs8).as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(failed)
+        crate::files::write_new(path, pem_encode(&self.pkcs8).as_bytes(), true).map_err(|source| {
+            KeyError::Write {
+                path: path.to_owned(),
+                source,
+            }
+        })
     }
 
     pub fn kid(&self) -> &str {

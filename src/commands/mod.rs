@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod bench_serialize;
+pub mod certs;
 pub mod completions;
 pub mod config;
 pub mod feed;
@@ -139,6 +140,7 @@ pub enum Command {
     Feed(feed::Args),
     Registry(registry::Args),
     Auth(auth::Args),
+    Certs(certs::Args),
     BenchSerialize(bench_serialize::Args),
     Config(config::Args),
     Completions(completions::Args),
@@ -154,6 +156,7 @@ impl Cli {
             Command::Feed(_) => ("feed", "warn", PROCESS.to_owned()),
             Command::Registry(_) => ("registry", "warn", PROCESS.to_owned()),
             Command::Auth(_) => ("auth", "warn", PROCESS.to_owned()),
+            Command::Certs(_) => ("certs", "warn", PROCESS.to_owned()),
             Command::BenchSerialize(_) => ("bench-serialize", "warn", PROCESS.to_owned()),
             Command::Config(_) => ("config", "warn", PROCESS.to_owned()),
             Command::Completions(_) => ("completions", "warn", PROCESS.to_owned()),
@@ -202,6 +205,7 @@ async fn run_command(command: Command, config: Config, global: &GlobalArgs) -> a
         Command::Feed(args) => feed::run(args, config).await,
         Command::Registry(args) => registry::run(args, config).await,
         Command::Auth(args) => auth::run(args, config).await,
+        Command::Certs(args) => certs::run(args, &config),
         Command::BenchSerialize(args) => bench_serialize::run(args),
         Command::Config(args) => config::run(args, global),
         Command::Completions(args) => completions::run(args),

@@ -5,6 +5,7 @@ mod auth;
 mod bad_input;
 mod bench_serialize;
 mod book_flow;
+mod certs;
 mod completions;
 mod config;
 mod connections;
