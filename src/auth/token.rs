@@ -295,27 +295,31 @@ mod tests {
             .issue_at("alex", &[], now + 3600, now + 7200)
             .unwrap();
         assert_eq!(verifier.verify(&early), Err(TokenError::NotYetValid));
-        // Wrong issuer and audience: a verifier that expects others.
-        let elsewhere = TokenVerifier::new(
-            &JwkSet {
-                keys: vec![issuer.key.jwk()],
-            },
-            &TokenSettings {
-                issuer: "someone".into(),
-                ..settings()
-            },
-        );
-        assert_eq!(elsewhere.verify(&good), Err(TokenError::WrongIssuer));
-        let not_us = TokenVerifier::new(
-            &JwkSet {
-                keys: vec![issuer.key.jwk()],
-            },
-            &TokenSettings {
-                audience: "another-app".into(),
-                ..settings()
-            },
-        );
-        assert_eq!(not_us.verify(&good), Err(TokenError::WrongAudience));
+        // Wrong issuer and audience: verifiers that expect others.
+        let jwks = JwkSet {
+            keys: vec![issuer.key.jwk()],
+        };
+        for (expects, refused) in [
+            (
+                TokenSettings {
+                    issuer: "someone".into(),
+                    ..settings()
+                },
+                TokenError::WrongIssuer,
+            ),
+            (
+                TokenSettings {
+                    audience: "another-app".into(),
+                    ..settings()
+                },
+                TokenError::WrongAudience,
+            ),
+        ] {
+            assert_eq!(
+                TokenVerifier::new(&jwks, &expects).verify(&good),
+                Err(refused)
+            );
+        }
         // Signed by another key that claims our key's id.
         let (impostor, _) = self::issuer();
         let mut forged_header = header.clone();
