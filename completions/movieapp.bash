@@ -2522,14 +2522,14 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__serve)
-            opts="-h -V --services --host --metadata-port --rating-port --movie-port --config --data-dir --log-level --log-format --registry --broker --help --version"
+            opts="-h -V --services --host --metadata-port --rating-port --movie-port --auth-port --config --data-dir --log-level --log-format --registry --broker --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --services)
-                    COMPREPLY=($(compgen -W "metadata rating movie" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "metadata rating movie auth" -- "${cur}"))
                     return 0
                     ;;
                 --host)
@@ -2545,6 +2545,10 @@ _movieapp() {
                     return 0
                     ;;
                 --movie-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --auth-port)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

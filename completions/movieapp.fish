@@ -33,7 +33,7 @@ complete -c movieapp -n "__fish_movieapp_needs_command" -l registry -d 'Service 
 complete -c movieapp -n "__fish_movieapp_needs_command" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
 complete -c movieapp -n "__fish_movieapp_needs_command" -s h -l help -d 'Print help'
 complete -c movieapp -n "__fish_movieapp_needs_command" -s V -l version -d 'Print version'
-complete -c movieapp -n "__fish_movieapp_needs_command" -f -a "serve" -d 'Run the metadata, rating and movie services in this process, data in SQLite'
+complete -c movieapp -n "__fish_movieapp_needs_command" -f -a "serve" -d 'Run the metadata, rating, movie and auth services in this process, data in SQLite'
 complete -c movieapp -n "__fish_movieapp_needs_command" -f -a "movie" -d 'Show or store movies'
 complete -c movieapp -n "__fish_movieapp_needs_command" -f -a "rate" -d 'Rate records, or read their aggregated rating'
 complete -c movieapp -n "__fish_movieapp_needs_command" -f -a "produce" -d 'Publish rating events to the rating feed (book chapter 6)'
@@ -47,11 +47,13 @@ complete -c movieapp -n "__fish_movieapp_needs_command" -f -a "completions" -d '
 complete -c movieapp -n "__fish_movieapp_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l services -d 'Services to run, comma-separated' -r -f -a "metadata\t''
 rating\t''
-movie\t''"
+movie\t''
+auth\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l host -d 'Address to listen on (0.0.0.0 for all interfaces) [config: listenHost; env: MOVIEAPP_LISTEN_HOST; default: 127.0.0.1]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l metadata-port -d 'Port of the metadata service, 0 for a free one [config: metadata.api.port; env: MOVIEAPP_METADATA_API_PORT; default: 8081]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l rating-port -d 'Port of the rating service, 0 for a free one [config: rating.api.port; env: MOVIEAPP_RATING_API_PORT; default: 8082]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l movie-port -d 'Port of the movie service, 0 for a free one [config: movie.api.port; env: MOVIEAPP_MOVIE_API_PORT; default: 8083]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l auth-port -d 'Port of the auth service, 0 for a free one [config: auth.api.port; env: MOVIEAPP_AUTH_API_PORT; default: 8084]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
@@ -370,7 +372,7 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand completions" -l regist
 complete -c movieapp -n "__fish_movieapp_using_subcommand completions" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c movieapp -n "__fish_movieapp_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate produce feed registry auth certs bench-serialize config completions help" -f -a "serve" -d 'Run the metadata, rating and movie services in this process, data in SQLite'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate produce feed registry auth certs bench-serialize config completions help" -f -a "serve" -d 'Run the metadata, rating, movie and auth services in this process, data in SQLite'
 complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate produce feed registry auth certs bench-serialize config completions help" -f -a "movie" -d 'Show or store movies'
 complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate produce feed registry auth certs bench-serialize config completions help" -f -a "rate" -d 'Rate records, or read their aggregated rating'
 complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate produce feed registry auth certs bench-serialize config completions help" -f -a "produce" -d 'Publish rating events to the rating feed (book chapter 6)'

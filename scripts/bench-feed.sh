@@ -19,9 +19,9 @@ pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 
-"$bin" serve --broker "$broker" --metadata-port 0 --rating-port 0 --movie-port 0 --log-level warn >"$work/ports" &
+"$bin" serve --broker "$broker" --metadata-port 0 --rating-port 0 --movie-port 0 --auth-port 0 --log-level warn >"$work/ports" &
 pid=$!
-for _ in $(seq 100); do [ "$(wc -l <"$work/ports")" -ge 3 ] && break; sleep 0.1; done
+for _ in $(seq 100); do [ "$(wc -l <"$work/ports")" -ge 4 ] && break; sleep 0.1; done
 rating=$(awk '$1 == "rating" { print $4 }' "$work/ports")
 "$bin" rate put 1 5 --user bench --addr "$rating" >/dev/null
 

@@ -18,10 +18,10 @@ pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 
-"$bin" serve --data-dir "$work/data" --metadata-port 0 --rating-port 0 --movie-port 0 \
+"$bin" serve --data-dir "$work/data" --metadata-port 0 --rating-port 0 --movie-port 0 --auth-port 0 \
   --log-level warn >"$work/ports" &
 pid=$!
-for _ in $(seq 100); do [ "$(wc -l <"$work/ports")" -ge 3 ] && break; sleep 0.1; done
+for _ in $(seq 100); do [ "$(wc -l <"$work/ports")" -ge 4 ] && break; sleep 0.1; done
 addr() { awk -v s="$1" '$1 == s { print $4 }' "$work/ports"; }
 metadata=$(addr metadata) rating=$(addr rating) movie=$(addr movie)
 

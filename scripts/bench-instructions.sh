@@ -19,9 +19,9 @@ count() {
   local calls=$1 work pid
   work=$(mktemp -d)
   valgrind --tool=callgrind --callgrind-out-file="$work/out" "$bin" serve --data-dir "$work/data" \
-    --metadata-port 0 --rating-port 0 --movie-port 0 --log-level warn >"$work/ports" 2>"$work/log" &
+    --metadata-port 0 --rating-port 0 --movie-port 0 --auth-port 0 --log-level warn >"$work/ports" 2>"$work/log" &
   pid=$!
-  for _ in $(seq 600); do [ "$(wc -l <"$work/ports")" -ge 3 ] && break; sleep 0.1; done
+  for _ in $(seq 600); do [ "$(wc -l <"$work/ports")" -ge 4 ] && break; sleep 0.1; done
   local movie
   movie=$(awk '$1 == "movie" { print $4 }' "$work/ports")
   [ -n "$movie" ] || { echo "bench-instructions.sh: serve did not start: $(cat "$work/log")" >&2; exit 1; }

@@ -41,7 +41,7 @@ launch=
 start() {
   local name=$1 data=$2 config=$3 services=$4
   MOVIEAPP_SHUTDOWN_DRAIN_DELAY=0s $launch "$bin" serve --data-dir "$data" --config "$config" \
-    --services "$services" --metadata-port 0 --rating-port 0 --movie-port 0 \
+    --services "$services" --metadata-port 0 --rating-port 0 --movie-port 0 --auth-port 0 \
     --log-level error >"$work/$name.ports" 2>>"$work/serve.log" &
   started=$!
   pids+=("$started")

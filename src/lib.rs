@@ -27,7 +27,8 @@ pub mod tls;
 /// A boxed, sendable future: what object-safe async traits (registry, broker) return.
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
-/// Types generated from `proto/movie.proto` (no package, as in the book).
+/// Types generated from `proto/movie.proto` and `proto/auth.proto` (no package, as in the
+/// book).
 pub mod pb {
     #![allow(clippy::all, missing_docs)]
     tonic::include_proto!("_");

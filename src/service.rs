@@ -31,10 +31,11 @@ pub enum ServiceKind {
     Metadata,
     Rating,
     Movie,
+    Auth,
 }
 
 impl ServiceKind {
-    pub const ALL: [ServiceKind; 3] = [Self::Metadata, Self::Rating, Self::Movie];
+    pub const ALL: [ServiceKind; 4] = [Self::Metadata, Self::Rating, Self::Movie, Self::Auth];
 
     /// The name it registers under and callers discover (docs/design.md §3).
     pub const fn name(self) -> &'static str {
@@ -42,6 +43,7 @@ impl ServiceKind {
             Self::Metadata => "metadata",
             Self::Rating => "rating",
             Self::Movie => "movie",
+            Self::Auth => "auth",
         }
     }
 
@@ -51,6 +53,7 @@ impl ServiceKind {
             Self::Metadata => 8081,
             Self::Rating => 8082,
             Self::Movie => 8083,
+            Self::Auth => 8084,
         }
     }
 
@@ -60,6 +63,7 @@ impl ServiceKind {
             Self::Metadata => pb::metadata_service_server::SERVICE_NAME,
             Self::Rating => pb::rating_service_server::SERVICE_NAME,
             Self::Movie => pb::movie_service_server::SERVICE_NAME,
+            Self::Auth => pb::auth_service_server::SERVICE_NAME,
         }
     }
 
@@ -82,7 +86,9 @@ impl FromStr for ServiceKind {
         Self::ALL
             .into_iter()
             .find(|k| k.name() == s)
-            .ok_or_else(|| format!("unknown service {s:?}: expected metadata, rating or movie"))
+            .ok_or_else(|| {
+                format!("unknown service {s:?}: expected metadata, rating, movie or auth")
+            })
     }
 }
 
@@ -226,8 +232,9 @@ mod tests {
     fn names_ports_and_grpc_services() {
         assert_eq!(
             ServiceKind::ALL.map(ServiceKind::default_port),
-            [8081, 8082, 8083]
+            [8081, 8082, 8083, 8084]
         );
+        assert_eq!(ServiceKind::Auth.grpc_name(), "AuthService");
         assert_eq!(ServiceKind::Rating.grpc_name(), "RatingService");
         assert_eq!(
             ServiceKind::serving("MovieService"),

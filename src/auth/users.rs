@@ -63,6 +63,11 @@ impl UserStore {
         })
     }
 
+    /// The database, for readiness checks.
+    pub fn database(&self) -> Arc<Database> {
+        Arc::clone(&self.db)
+    }
+
     /// Adds a user; `Exists` if the name is taken.
     pub async fn add(
         &self,

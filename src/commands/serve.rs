@@ -7,9 +7,9 @@ use crate::{
     service::ServiceKind,
 };
 
-/// Run the metadata, rating and movie services in this process, data in SQLite
+/// Run the metadata, rating, movie and auth services in this process, data in SQLite
 ///
-/// Each service listens on its own port (the book's 8081, 8082, 8083 by default) and serves
+/// Each service listens on its own port (the book's 8081 to 8084 by default) and serves
 /// gRPC with health checking and server reflection, so `grpcurl -plaintext localhost:8082
 /// list` works. Prints one line per service with the address it bound. SIGINT or SIGTERM
 /// stops it gracefully: in-flight calls finish, then it exits 0.
@@ -39,6 +39,10 @@ pub struct Args {
     /// MOVIEAPP_MOVIE_API_PORT; default: 8083]
     #[arg(long, value_name = "PORT")]
     movie_port: Option<u16>,
+    /// Port of the auth service, 0 for a free one [config: auth.api.port; env:
+    /// MOVIEAPP_AUTH_API_PORT; default: 8084]
+    #[arg(long, value_name = "PORT")]
+    auth_port: Option<u16>,
 }
 
 impl Args {
@@ -56,6 +60,7 @@ impl Args {
             ("metadata.api.port", "--metadata-port", self.metadata_port),
             ("rating.api.port", "--rating-port", self.rating_port),
             ("movie.api.port", "--movie-port", self.movie_port),
+            ("auth.api.port", "--auth-port", self.auth_port),
         ];
         let host = self.host.as_ref().map(|host| Override {
             path: "listenHost",

@@ -40,6 +40,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("MOVIEAPP_METADATA_API_PORT", "metadata.api.port"),
     ("MOVIEAPP_RATING_API_PORT", "rating.api.port"),
     ("MOVIEAPP_MOVIE_API_PORT", "movie.api.port"),
+    ("MOVIEAPP_AUTH_API_PORT", "auth.api.port"),
     ("MOVIEAPP_REGISTRY", "serviceDiscovery.backend"),
     (
         "MOVIEAPP_SERVICE_DISCOVERY_HEARTBEAT_INTERVAL",
@@ -105,6 +106,7 @@ pub struct Config {
     pub metadata: service::Settings,
     pub rating: service::Settings,
     pub movie: service::Settings,
+    pub auth: service::Settings,
     pub service_discovery: discovery::Settings,
     pub broker: broker::Settings,
     pub log: telemetry::LogSettings,
@@ -127,6 +129,7 @@ impl Default for Config {
             metadata: service::Settings::default(),
             rating: service::Settings::default(),
             movie: service::Settings::default(),
+            auth: service::Settings::default(),
             service_discovery: discovery::Settings::default(),
             broker: broker::Settings::default(),
             log: telemetry::LogSettings::default(),
@@ -334,6 +337,7 @@ impl Config {
             ServiceKind::Metadata => &self.metadata,
             ServiceKind::Rating => &self.rating,
             ServiceKind::Movie => &self.movie,
+            ServiceKind::Auth => &self.auth,
         }
     }
 
@@ -342,6 +346,7 @@ impl Config {
             ServiceKind::Metadata => &mut self.metadata,
             ServiceKind::Rating => &mut self.rating,
             ServiceKind::Movie => &mut self.movie,
+            ServiceKind::Auth => &mut self.auth,
         }
     }
 

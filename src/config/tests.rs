@@ -25,7 +25,10 @@ fn base_yaml() -> PathBuf {
 fn no_file_gives_the_books_defaults() {
     let c = Config::load(None, env(&[])).unwrap();
     assert_eq!(c, Config::default());
-    assert_eq!(ServiceKind::ALL.map(|s| c.port(s)), [8081, 8082, 8083]);
+    assert_eq!(
+        ServiceKind::ALL.map(|s| c.port(s)),
+        [8081, 8082, 8083, 8084]
+    );
 }
 
 #[test]
@@ -335,6 +338,7 @@ fn discovery_settings_come_from_file_and_env() {
             ),
             ("rating".to_owned(), vec!["127.0.0.1:8082".to_owned()]),
             ("movie".to_owned(), vec!["127.0.0.1:8083".to_owned()]),
+            ("auth".to_owned(), vec!["127.0.0.1:8084".to_owned()]),
         ]
     );
     for bad in [

@@ -14,6 +14,16 @@ pub enum ServiceError {
     Unavailable(String),
     #[error("{0}")]
     DeadlineExceeded(String),
+    /// No valid credentials or token.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Too many attempts of something that must not be hammered (failed logins); not to be
+    /// retried before `retry_after`.
+    #[error("{message}")]
+    TooManyAttempts {
+        message: String,
+        retry_after: std::time::Duration,
+    },
     #[error("internal error: {0}")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -61,6 +71,9 @@ impl From<ServiceError> for tonic::Status {
             ServiceError::NotFound(m) => Self::not_found(m),
             ServiceError::Unavailable(m) => Self::unavailable(m),
             ServiceError::DeadlineExceeded(m) => Self::deadline_exceeded(m),
+            ServiceError::Unauthenticated(m) => Self::unauthenticated(m),
+            // No pushback: a client must not retry this by itself.
+            ServiceError::TooManyAttempts { message, .. } => Self::resource_exhausted(message),
             ServiceError::Internal(source) => {
                 tracing::error!(error = %source, "internal error");
                 Self::internal("internal error")
@@ -93,6 +106,17 @@ mod tests {
             (
                 ServiceError::DeadlineExceeded("x".into()),
                 Code::DeadlineExceeded,
+            ),
+            (
+                ServiceError::Unauthenticated("x".into()),
+                Code::Unauthenticated,
+            ),
+            (
+                ServiceError::TooManyAttempts {
+                    message: "x".into(),
+                    retry_after: std::time::Duration::from_secs(1),
+                },
+                Code::ResourceExhausted,
             ),
         ];
         for (err, code) in cases {

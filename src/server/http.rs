@@ -39,6 +39,17 @@ impl IntoResponse for ServiceError {
             ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
             ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ServiceError::DeadlineExceeded(_) => StatusCode::GATEWAY_TIMEOUT,
+            ServiceError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ServiceError::TooManyAttempts { retry_after, .. } => {
+                let mut response = error(StatusCode::TOO_MANY_REQUESTS, &self.to_string());
+                let secs = retry_after.as_secs().max(1).to_string();
+                if let Ok(value) = axum::http::HeaderValue::from_str(&secs) {
+                    response
+                        .headers_mut()
+                        .insert(axum::http::header::RETRY_AFTER, value);
+                }
+                return response;
+            }
             ServiceError::Internal(source) => {
                 tracing::error!(error = %source, "internal error");
                 return error(StatusCode::INTERNAL_SERVER_ERROR, "internal error");

@@ -1,6 +1,7 @@
 //! The three services and how `serve` runs them.
 
 pub mod admission;
+pub mod auth;
 pub mod conn;
 pub mod endpoint;
 pub mod error;

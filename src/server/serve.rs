@@ -25,12 +25,14 @@ use tracing::Instrument;
 
 use super::{
     admission::Admission,
+    auth,
     endpoint::{Endpoints, ObserveLayer},
     grpc,
     health::Readiness,
     http, metadata, movie, rating,
 };
 use crate::{
+    auth::{keys::SigningKey, users::UserStore},
     broker::{Broker, BrokerError, BrokerSettings},
     discovery::{
         Registry, RegistryError, RegistrySettings,
@@ -40,8 +42,8 @@ use crate::{
     faults::Fault,
     feed,
     pb::{
-        metadata_service_server::MetadataServiceServer, movie_service_server::MovieServiceServer,
-        rating_service_server::RatingServiceServer,
+        auth_service_server::AuthServiceServer, metadata_service_server::MetadataServiceServer,
+        movie_service_server::MovieServiceServer, rating_service_server::RatingServiceServer,
     },
     service::{ConnectionSettings, ServiceKind, dial_addr},
     sqlite::StorageError,
@@ -127,6 +129,13 @@ pub enum ServeError {
         service: ServiceKind,
         reason: String,
     },
+    /// The auth service's signing key cannot be read or made (the source says why, never
+    /// what is in it).
+    #[error("the auth service's signing key: {source}")]
+    SigningKey {
+        #[source]
+        source: Box<crate::auth::keys::KeyError>,
+    },
     #[error("the {service} service failed: {source}")]
     Server {
         service: ServiceKind,
@@ -146,14 +155,16 @@ impl ServeError {
                 | Self::Storage(_)
                 | Self::Registry(RegistryError::Open { .. })
                 | Self::Broker(BrokerError::Open { .. })
+                | Self::SigningKey { .. }
         )
     }
 }
 
 /// The order services stop in: callers before the services they call.
-const SHUTDOWN_ORDER: [&[ServiceKind]; 2] = [
+const SHUTDOWN_ORDER: [&[ServiceKind]; 3] = [
     &[ServiceKind::Movie],
     &[ServiceKind::Metadata, ServiceKind::Rating],
+    &[ServiceKind::Auth],
 ];
 
 /// A service that is up, and the address it bound.
@@ -371,6 +382,7 @@ enum Prepared {
     Metadata(metadata::repository::SqliteRepository),
     Rating(rating::repository::SqliteRepository),
     Movie,
+    Auth(UserStore, SigningKey),
 }
 
 impl Prepared {
@@ -379,6 +391,7 @@ impl Prepared {
             Self::Metadata(_) => ServiceKind::Metadata,
             Self::Rating(_) => ServiceKind::Rating,
             Self::Movie => ServiceKind::Movie,
+            Self::Auth(..) => ServiceKind::Auth,
         }
     }
 }
@@ -407,6 +420,14 @@ async fn open_stores(
                         Prepared::Rating(rating::repository::SqliteRepository::open(&dir)?)
                     }
                     ServiceKind::Movie => Prepared::Movie,
+                    ServiceKind::Auth => Prepared::Auth(
+                        UserStore::open(&dir)?,
+                        auth::controller::signing_key(&dir).map_err(|source| {
+                            ServeError::SigningKey {
+                                source: Box::new(source),
+                            }
+                        })?,
+                    ),
                 })
             })
             .collect()
@@ -515,6 +536,15 @@ async fn routes(
             let api = movie::http::api(Arc::clone(&controller));
             let handler = movie::handler::Handler::new(controller);
             let grpc = Routes::new(MovieServiceServer::new(handler));
+            (grpc, api, readiness)
+        }
+        Prepared::Auth(users, key) => {
+            let readiness = readiness.database(users.database());
+            let controller = Arc::new(auth::controller::Controller::new(users, key));
+            let api = auth::http::api(Arc::clone(&controller));
+            let grpc = Routes::new(AuthServiceServer::new(auth::handler::Handler::new(
+                controller,
+            )));
             (grpc, api, readiness)
         }
     };

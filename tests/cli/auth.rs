@@ -116,3 +116,156 @@ fn listing_a_data_directory_without_users_says_so() {
     assert!(run.stderr.contains("no user database at"), "{}", run.stderr);
     assert!(!dir.path().join("auth.db").exists(), "nothing created");
 }
+
+/// The auth service on the wire: the real grpcurl and plain HTTP get tokens that verify
+/// against the published keys; failures say nothing more than "invalid credentials"; and
+/// neither the password nor a token reaches the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_auth_service_issues_tokens_that_verify_against_its_published_keys() {
+    use movieapp::auth::{Role, keys::JwkSet, token::TokenVerifier};
+    use movieapp::server::auth::controller::{FAILED_LOGINS, token_settings};
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap().to_owned();
+    let server = crate::support::Server::start_with(
+        dir.path(),
+        &["--services", "auth", "--log-level", "debug"],
+    );
+    let auth = server.addr("auth").to_owned();
+    let password = "correct horse battery";
+    let added = movieapp_stdin(
+        &["--data-dir", &data, "auth", "user", "add", "alex"],
+        &format!("{password}\n"),
+    );
+    assert_eq!(added.code, Some(0), "{}", added.stderr);
+
+    // HTTP: POST /token with JSON.
+    let http = reqwest::Client::new();
+    let post = |body: String, content_type: &'static str| {
+        http.post(format!("http://{auth}/token"))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let credentials = |user: &str, password: &str| {
+        serde_json::json!({"username": user, "password": password}).to_string()
+    };
+    let response = post(credentials("alex", password), "application/json")
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let token = response.json::<serde_json::Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The published keys verify it, with the user's role.
+    let jwks: JwkSet = http
+        .get(format!("http://{auth}/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let claims = TokenVerifier::new(&jwks, &token_settings())
+        .verify(&token)
+        .unwrap();
+    assert_eq!(claims.sub, "alex");
+    assert_eq!(claims.roles, [Role::Writer]);
+    assert_eq!(claims.exp - claims.iat, 3600);
+
+    // The real grpcurl: GetToken, then ValidateToken names the user.
+    if let Some(grpcurl) = crate::support::test_tool("GRPCURL") {
+        let call = |method: &str, body: String| {
+            std::process::Command::new(&grpcurl)
+                .args(["-plaintext", "-d", &body, &auth, method])
+                .output()
+                .unwrap()
+        };
+        let got = call("AuthService/GetToken", credentials("alex", password));
+        assert!(got.status.success(), "{got:?}");
+        let got: serde_json::Value = serde_json::from_slice(&got.stdout).unwrap();
+        let grpc_token = got["token"].as_str().unwrap().to_owned();
+        let valid = call(
+            "AuthService/ValidateToken",
+            serde_json::json!({ "token": grpc_token }).to_string(),
+        );
+        let valid: serde_json::Value = serde_json::from_slice(&valid.stdout).unwrap();
+        assert_eq!(valid["username"], "alex");
+        let refused = call("AuthService/GetToken", credentials("nobody", password));
+        let said = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            said.contains("Unauthenticated") && said.contains("invalid credentials"),
+            "{said}"
+        );
+        let garbage = call(
+            "AuthService/ValidateToken",
+            serde_json::json!({ "token": "garbage" }).to_string(),
+        );
+        let said = String::from_utf8_lossy(&garbage.stderr);
+        assert!(
+            said.contains("Unauthenticated") && said.contains("not a JWT"),
+            "{said}"
+        );
+    }
+
+    // Wrong password and unknown user: the same 401, the same words.
+    for (user, pass) in [("alex", "wrong password"), ("nobody", password)] {
+        let response = post(credentials(user, pass), "application/json")
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+        assert_eq!(
+            response.text().await.unwrap(),
+            r#"{"error":"invalid credentials"}"#
+        );
+    }
+    // Not JSON: 415, and a bad body never quoted back.
+    let response = post(format!("username=alex&password={password}"), "text/plain")
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 415);
+    let response = post(
+        format!("{{\"username\": \"alex\", \"pw\": \"{password}\""),
+        "application/json",
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(!response.text().await.unwrap().contains(password));
+
+    // Failed logins are limited per user: alex has 1 failure; four more, then refused,
+    // even with the right password, with Retry-After. Another user is not affected.
+    for _ in 1..FAILED_LOGINS {
+        let response = post(credentials("alex", "wrong again"), "application/json")
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+    }
+    let response = post(credentials("alex", password), "application/json")
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    let wait: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+
+    // The signing key is the owner's only; neither the password nor a token is logged.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let key = dir.path().join("auth-signing-key.pem");
+        let mode = std::fs::metadata(key).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let logs = server.logs();
+    assert!(logs.contains("GetToken"), "logged at debug: {logs}");
+    assert!(!logs.contains(password), "the password is in the log");
+    assert!(!logs.contains(&token), "a token is in the log");
+    assert!(!logs.contains("eyJ"), "a JWT is in the log");
+}

@@ -222,9 +222,9 @@ async fn serve_speaks_consuls_agent_api() {
         .filter(|s| s.path == "/v1/agent/service/register")
         .map(|s| s.body)
         .collect();
-    assert_eq!(registrations.len(), 3, "{registrations:?}");
+    assert_eq!(registrations.len(), 4, "{registrations:?}");
     let mut ids = Vec::new();
-    for service in ["metadata", "rating", "movie"] {
+    for service in ["metadata", "rating", "movie", "auth"] {
         let body = registrations
             .iter()
             .find(|b| b["Name"] == service)
@@ -313,13 +313,13 @@ async fn serve_speaks_consuls_agent_api() {
     .await
     .unwrap();
     let instances = listed["instances"].as_array().unwrap();
-    assert_eq!(instances.len(), 4, "{listed}");
+    assert_eq!(instances.len(), 5, "{listed}");
     let critical = instances
         .iter()
         .find(|i| i["instanceId"] == "metadata-critical")
         .unwrap();
     assert_eq!(critical["healthy"], false);
-    assert_eq!(instances.iter().filter(|i| i["healthy"] == true).count(), 3);
+    assert_eq!(instances.iter().filter(|i| i["healthy"] == true).count(), 4);
 
     // Shutdown deregisters every instance.
     let code = tokio::task::spawn_blocking(move || server.stop())

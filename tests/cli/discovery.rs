@@ -212,7 +212,7 @@ fn registry_watch_refreshes_until_interrupted() {
     for _ in 0..3 {
         let line = lines.next().unwrap().unwrap();
         let doc: Value = serde_json::from_str(&line).unwrap();
-        assert_eq!(doc["instances"].as_array().unwrap().len(), 3, "{doc}");
+        assert_eq!(doc["instances"].as_array().unwrap().len(), 4, "{doc}");
     }
     crate::support::signal(watch.id(), "INT");
     let code = crate::support::wait_with_timeout(&mut watch, Duration::from_secs(10));

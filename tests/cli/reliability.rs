@@ -9,7 +9,7 @@ use std::{
 
 use crate::support::{BIN, signal, wait_with_timeout};
 
-/// Starts `serve` on free ports in `data_dir`; true when it announced all three services.
+/// Starts `serve` on free ports in `data_dir`; true when it announced all four services.
 fn starts(data_dir: &std::path::Path) -> Result<std::process::Child, String> {
     let mut child = Command::new(BIN)
         .args([
@@ -19,6 +19,8 @@ fn starts(data_dir: &std::path::Path) -> Result<std::process::Child, String> {
             "--rating-port",
             "0",
             "--movie-port",
+            "0",
+            "--auth-port",
             "0",
         ])
         .args(["--log-level", "error", "--data-dir"])
@@ -33,10 +35,10 @@ fn starts(data_dir: &std::path::Path) -> Result<std::process::Child, String> {
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let announced = BufReader::new(stdout)
         .lines()
-        .take(3)
+        .take(4)
         .filter(|l| l.as_ref().is_ok_and(|l| l.contains(" listening on ")))
         .count();
-    if announced == 3 {
+    if announced == 4 {
         return Ok(child);
     }
     let _ = child.kill();

@@ -58,6 +58,8 @@ impl Server {
                 "0",
                 "--movie-port",
                 "0",
+                "--auth-port",
+                "0",
             ])
             .args(extra)
             .env_remove("RUST_LOG")
@@ -75,7 +77,7 @@ impl Server {
         let expected = if let Some(i) = extra.iter().position(|a| *a == "--services") {
             extra[i + 1].split(',').count()
         } else {
-            3
+            movieapp::service::ServiceKind::ALL.len()
         };
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel();
@@ -198,7 +200,12 @@ pub fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<i32> {
 /// itself (a serve that starts would block the test until its timeout).
 pub fn serve_expecting_failure(data_dir: &str, extra: &[&str]) -> Run {
     let mut args = vec!["serve", "--data-dir", data_dir];
-    for flag in ["--metadata-port", "--rating-port", "--movie-port"] {
+    for flag in [
+        "--metadata-port",
+        "--rating-port",
+        "--movie-port",
+        "--auth-port",
+    ] {
         if !extra.contains(&flag) {
             args.extend([flag, "0"]);
         }

@@ -68,7 +68,7 @@ fn json_logs_carry_service_component_and_endpoint() {
             .as_str()
             .unwrap_or_else(|| panic!("no service: {line}"));
         assert!(
-            ["metadata", "rating", "movie", "movieapp"].contains(&service),
+            ["metadata", "rating", "movie", "auth", "movieapp"].contains(&service),
             "{line}"
         );
         assert!(
