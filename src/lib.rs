@@ -1,7 +1,7 @@
 //! movieapp: the movie-rating system from *Microservices with Go*, in one binary.
 //!
-//! `server` holds the three services (metadata, rating, movie), each as handler ->
-//! controller -> repository/gateway; `discovery` how they find each other; `model` the
+//! `server` holds the four services (metadata, rating, movie, auth), each as handler ->
+//! controller -> repository/gateway; `auth` users, keys and tokens; `discovery` how they find each other; `model` the
 //! domain types and the one set of validation rules; `commands` the command line.
 
 pub mod auth;

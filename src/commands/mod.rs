@@ -31,7 +31,7 @@ use crate::{
 
 const EXAMPLES: &str = "\
 Examples:
-  movieapp serve                                   # all three services, data in SQLite
+  movieapp serve                                   # all four services, data in SQLite
   movieapp movie put 1 --title 'The Movie' --director 'Mr. D'
   movieapp rate put 1 5 --user alex
   movieapp movie get 1
@@ -40,9 +40,11 @@ Examples:
   movieapp produce                                 # publish fixtures/ratingsdata.json
   movieapp feed status                             # how far behind the rating service is
   movieapp bench-serialize                         # JSON vs XML vs Protobuf, as in chapter 4
-  movieapp config show                             # the effective configuration, and why";
+  movieapp config show                             # the effective configuration, and why
+  movieapp auth user add alex --role writer        # a user who may get tokens
+  movieapp certs init                              # a development CA and certificates";
 
-/// The movie-rating system from "Microservices with Go": metadata, rating and movie
+/// The movie-rating system from "Microservices with Go": metadata, rating, movie and auth
 /// services, and the clients to use them.
 #[derive(Debug, Parser)]
 #[command(name = "movieapp", version, propagate_version = true, after_help = EXAMPLES)]

@@ -1,4 +1,4 @@
-//! The three services and how `serve` runs them.
+//! The four services (metadata, rating, movie, auth) and how `serve` runs them.
 
 pub mod admission;
 pub mod auth;
