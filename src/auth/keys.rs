@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use base64::{Engine, engine::general_purpose::STANDARD, engine::general_purpose::URL_SAFE_NO_PAD};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use ring::signature::{Ed25519KeyPair, KeyPair};
 use serde::{Deserialize, Serialize};
 
@@ -79,11 +79,16 @@ impl SigningKey {
 
     /// The key in PEM text; `what` names it in errors (a path, or an environment variable).
     pub fn from_pem(text: &str, what: &str) -> Result<Self, KeyError> {
-        let der = pem_decode(text).map_err(|reason| KeyError::Invalid {
+        let invalid = |reason: String| KeyError::Invalid {
             what: what.to_owned(),
             reason,
-        })?;
-        Self::from_pkcs8(&der, what)
+        };
+        // pem's errors name what is malformed, never the text.
+        let pem = pem::parse(text).map_err(|e| invalid(e.to_string()))?;
+        if pem.tag() != PEM_LABEL {
+            return Err(invalid(format!("it is a {:?} block", pem.tag())));
+        }
+        Self::from_pkcs8(pem.contents(), what)
     }
 
     /// Reads a PEM file, which must not be readable by others.
@@ -98,12 +103,37 @@ impl SigningKey {
 
     /// Writes the key as PEM to a new file with mode 0600 (never over an existing one).
     pub fn write_new(&self, path: &Path) -> Result<(), KeyError> {
-        crate::files::write_new(path, pem_encode(&self.pkcs8).as_bytes(), true).map_err(|source| {
-            KeyError::Write {
+        let text = pem::encode(&pem::Pem::new(PEM_LABEL, self.pkcs8.clone()));
+        crate::files::write_new(path, text.as_bytes(), true).map_err(|source| KeyError::Write {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// The key at `path`, made (mode 0600) when there is none yet. Blocking.
+    ///
+    /// Several processes may start at once on a new data directory: the key is written
+    /// whole to a file of its own, then linked into place, which fails if another process
+    /// linked one first; that one is then used. A reader never sees a half-written key.
+    pub fn open_or_create(path: &Path) -> Result<Self, KeyError> {
+        if path.exists() {
+            return Self::read(path);
+        }
+        let key = Self::generate()?;
+        let mut draft = path.as_os_str().to_owned();
+        draft.push(format!(".{:016x}.new", rand::random::<u64>()));
+        let draft = PathBuf::from(draft);
+        key.write_new(&draft)?;
+        let linked = std::fs::hard_link(&draft, path);
+        let _ = std::fs::remove_file(&draft);
+        match linked {
+            Ok(()) => Ok(key),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Self::read(path),
+            Err(source) => Err(KeyError::Write {
                 path: path.to_owned(),
                 source,
-            }
-        })
+            }),
+        }
     }
 
     pub fn kid(&self) -> &str {
@@ -164,33 +194,6 @@ fn thumbprint(public: &[u8]) -> String {
     ))
 }
 
-fn pem_encode(der: &[u8]) -> String {
-    let body = STANDARD.encode(der);
-    let mut out = format!("-----BEGIN {PEM_LABEL}-----\n");
-    for line in body.as_bytes().chunks(64) {
-        out.push_str(&String::from_utf8_lossy(line));
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {PEM_LABEL}-----\n"));
-    out
-}
-
-fn pem_decode(text: &str) -> Result<Vec<u8>, String> {
-    let begin = format!("-----BEGIN {PEM_LABEL}-----");
-    let end = format!("-----END {PEM_LABEL}-----");
-    let start = text
-        .find(&begin)
-        .ok_or_else(|| format!("no \"{begin}\" line"))?;
-    let rest = &text[start + begin.len()..];
-    let stop = rest
-        .find(&end)
-        .ok_or_else(|| format!("no \"{end}\" line"))?;
-    let body: String = rest[..stop].split_whitespace().collect();
-    STANDARD
-        .decode(body)
-        .map_err(|_| "the text between the lines is not base64".to_owned())
-}
-
 /// A private key file must be readable by its owner only.
 fn check_private(path: &Path) -> Result<(), KeyError> {
     #[cfg(unix)]
@@ -240,6 +243,22 @@ mod tests {
         }
         assert!(key.write_new(&path).is_err(), "never over an existing key");
         assert!(!format!("{key:?}").contains("pkcs8"));
+    }
+
+    #[test]
+    fn a_key_is_made_once_and_shared_by_processes_starting_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signing.pem");
+        let kids: Vec<String> = std::thread::scope(|s| {
+            let starts: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| SigningKey::open_or_create(&path).unwrap().kid().to_owned()))
+                .collect();
+            starts.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        assert!(kids.iter().all(|k| *k == kids[0]), "{kids:?}");
+        assert_eq!(SigningKey::open_or_create(&path).unwrap().kid(), kids[0]);
+        let files = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(files, 1, "no drafts left behind");
     }
 
     #[test]

@@ -87,7 +87,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
     };
     match command {
         UserCommand::Add { name, role } => {
-            let password = read_password(&format!("Password for {name}: "), true)?;
+            let password = read_password(&format!("Password for {name}: "))?;
             store.add(&name, role, password).await?;
             output::line(&format!("added user {name} ({role})"))?;
         }
@@ -102,7 +102,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
             }
         }
         UserCommand::Passwd { name } => {
-            let password = read_password(&format!("New password for {name}: "), true)?;
+            let password = read_password(&format!("New password for {name}: "))?;
             store.set_password(&name, password).await?;
             output::line(&format!("changed the password of {name}"))?;
         }
@@ -116,11 +116,11 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
 
 /// A new password: one line of standard input when it is not a terminal, else typed twice
 /// without echo.
-fn read_password(prompt: &str, confirm: bool) -> anyhow::Result<Password> {
+fn read_password(prompt: &str) -> anyhow::Result<Password> {
     let usage = |message: String| UsageError(anyhow::anyhow!(message));
     let text = if std::io::stdin().is_terminal() {
         let first = rpassword::prompt_password(prompt)?;
-        if confirm && rpassword::prompt_password("Again: ")? != first {
+        if rpassword::prompt_password("Again: ")? != first {
             return Err(usage("the two passwords differ; nothing was changed".into()).into());
         }
         first

@@ -7,22 +7,13 @@ use std::{
     time::Duration,
 };
 
-use crate::support::{BIN, signal, wait_with_timeout};
+use crate::support::{BIN, free_ports, signal, wait_with_timeout};
 
-/// Starts `serve` on free ports in `data_dir`; true when it announced all four services.
+/// Starts `serve` on free ports in `data_dir`; true when it announced every service.
 fn starts(data_dir: &std::path::Path) -> Result<std::process::Child, String> {
     let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--metadata-port",
-            "0",
-            "--rating-port",
-            "0",
-            "--movie-port",
-            "0",
-            "--auth-port",
-            "0",
-        ])
+        .arg("serve")
+        .args(free_ports(&[]))
         .args(["--log-level", "error", "--data-dir"])
         .arg(data_dir)
         .env_remove("RUST_LOG")
@@ -33,12 +24,13 @@ fn starts(data_dir: &std::path::Path) -> Result<std::process::Child, String> {
         .spawn()
         .map_err(|e| e.to_string())?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
+    let services = movieapp::service::ServiceKind::ALL.len();
     let announced = BufReader::new(stdout)
         .lines()
-        .take(4)
+        .take(services)
         .filter(|l| l.as_ref().is_ok_and(|l| l.contains(" listening on ")))
         .count();
-    if announced == 4 {
+    if announced == services {
         return Ok(child);
     }
     let _ = child.kill();

@@ -51,16 +51,7 @@ impl Server {
         let mut cmd = Command::new(BIN);
         cmd.args(["serve", "--data-dir"])
             .arg(data_dir)
-            .args([
-                "--metadata-port",
-                "0",
-                "--rating-port",
-                "0",
-                "--movie-port",
-                "0",
-                "--auth-port",
-                "0",
-            ])
+            .args(free_ports(extra))
             .args(extra)
             .env_remove("RUST_LOG")
             .env_remove("MOVIEAPP_REGISTRY")
@@ -199,19 +190,22 @@ pub fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<i32> {
 /// Runs `serve` on free ports with `data_dir`, for tests of start-up failures: it exits by
 /// itself (a serve that starts would block the test until its timeout).
 pub fn serve_expecting_failure(data_dir: &str, extra: &[&str]) -> Run {
+    let ports = free_ports(extra);
     let mut args = vec!["serve", "--data-dir", data_dir];
-    for flag in [
-        "--metadata-port",
-        "--rating-port",
-        "--movie-port",
-        "--auth-port",
-    ] {
-        if !extra.contains(&flag) {
-            args.extend([flag, "0"]);
-        }
-    }
+    args.extend(ports.iter().map(String::as_str));
     args.extend(extra);
     movieapp(&args)
+}
+
+/// `--<service>-port 0` for every service whose port `extra` does not set: `serve` on free
+/// ports, so tests never collide with each other or with the book's ports.
+pub fn free_ports(extra: &[&str]) -> Vec<String> {
+    movieapp::service::ServiceKind::ALL
+        .iter()
+        .map(|service| format!("--{service}-port"))
+        .filter(|flag| !extra.contains(&flag.as_str()))
+        .flat_map(|flag| [flag, "0".to_owned()])
+        .collect()
 }
 
 /// The result of one client command.

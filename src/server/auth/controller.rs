@@ -35,29 +35,9 @@ pub fn token_settings() -> TokenSettings {
     }
 }
 
-/// The signing key in `dir`, made (mode 0600) when there is none yet. Blocking.
-///
-/// Several processes may start at once on a new data directory: the key is written whole
-/// to a file of its own, then linked into place, which fails if another process linked
-/// one first; that one is then used. A reader never sees a half-written key.
+/// The auth service's signing key in the data directory `dir`, made at first start.
 pub fn signing_key(dir: &Path) -> Result<SigningKey, KeyError> {
-    let path = dir.join(SIGNING_KEY_FILE);
-    if path.exists() {
-        return SigningKey::read(&path);
-    }
-    let key = SigningKey::generate()?;
-    let draft = dir.join(format!(
-        "{SIGNING_KEY_FILE}.{:016x}.new",
-        rand::random::<u64>()
-    ));
-    key.write_new(&draft)?;
-    let linked = std::fs::hard_link(&draft, &path);
-    let _ = std::fs::remove_file(&draft);
-    match linked {
-        Ok(()) => Ok(key),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => SigningKey::read(&path),
-        Err(source) => Err(KeyError::Write { path, source }),
-    }
+    SigningKey::open_or_create(&dir.join(SIGNING_KEY_FILE))
 }
 
 pub struct Controller {
@@ -208,20 +188,5 @@ mod tests {
         f.failed("sam", t0);
         f.clear("sam");
         assert!(!f.users.contains_key("sam"));
-    }
-
-    #[test]
-    fn the_key_is_made_once_and_then_reused_even_by_processes_starting_together() {
-        let dir = tempfile::tempdir().unwrap();
-        let kids: Vec<String> = std::thread::scope(|s| {
-            let starts: Vec<_> = (0..8)
-                .map(|_| s.spawn(|| signing_key(dir.path()).unwrap().kid().to_owned()))
-                .collect();
-            starts.into_iter().map(|t| t.join().unwrap()).collect()
-        });
-        assert!(kids.iter().all(|k| *k == kids[0]), "{kids:?}");
-        assert_eq!(signing_key(dir.path()).unwrap().kid(), kids[0]);
-        let files = std::fs::read_dir(dir.path()).unwrap().count();
-        assert_eq!(files, 1, "no drafts left behind");
     }
 }
