@@ -55,14 +55,26 @@ _movieapp() {
             movieapp__subcmd__auth,help)
                 cmd="movieapp__subcmd__auth__subcmd__help"
                 ;;
+            movieapp__subcmd__auth,key)
+                cmd="movieapp__subcmd__auth__subcmd__key"
+                ;;
             movieapp__subcmd__auth,user)
                 cmd="movieapp__subcmd__auth__subcmd__user"
                 ;;
             movieapp__subcmd__auth__subcmd__help,help)
                 cmd="movieapp__subcmd__auth__subcmd__help__subcmd__help"
                 ;;
+            movieapp__subcmd__auth__subcmd__help,key)
+                cmd="movieapp__subcmd__auth__subcmd__help__subcmd__key"
+                ;;
             movieapp__subcmd__auth__subcmd__help,user)
                 cmd="movieapp__subcmd__auth__subcmd__help__subcmd__user"
+                ;;
+            movieapp__subcmd__auth__subcmd__help__subcmd__key,list)
+                cmd="movieapp__subcmd__auth__subcmd__help__subcmd__key__subcmd__list"
+                ;;
+            movieapp__subcmd__auth__subcmd__help__subcmd__key,rotate)
+                cmd="movieapp__subcmd__auth__subcmd__help__subcmd__key__subcmd__rotate"
                 ;;
             movieapp__subcmd__auth__subcmd__help__subcmd__user,add)
                 cmd="movieapp__subcmd__auth__subcmd__help__subcmd__user__subcmd__add"
@@ -75,6 +87,24 @@ _movieapp() {
                 ;;
             movieapp__subcmd__auth__subcmd__help__subcmd__user,remove)
                 cmd="movieapp__subcmd__auth__subcmd__help__subcmd__user__subcmd__remove"
+                ;;
+            movieapp__subcmd__auth__subcmd__key,help)
+                cmd="movieapp__subcmd__auth__subcmd__key__subcmd__help"
+                ;;
+            movieapp__subcmd__auth__subcmd__key,list)
+                cmd="movieapp__subcmd__auth__subcmd__key__subcmd__list"
+                ;;
+            movieapp__subcmd__auth__subcmd__key,rotate)
+                cmd="movieapp__subcmd__auth__subcmd__key__subcmd__rotate"
+                ;;
+            movieapp__subcmd__auth__subcmd__key__subcmd__help,help)
+                cmd="movieapp__subcmd__auth__subcmd__key__subcmd__help__subcmd__help"
+                ;;
+            movieapp__subcmd__auth__subcmd__key__subcmd__help,list)
+                cmd="movieapp__subcmd__auth__subcmd__key__subcmd__help__subcmd__list"
+                ;;
+            movieapp__subcmd__auth__subcmd__key__subcmd__help,rotate)
+                cmd="movieapp__subcmd__auth__subcmd__key__subcmd__help__subcmd__rotate"
                 ;;
             movieapp__subcmd__auth__subcmd__user,add)
                 cmd="movieapp__subcmd__auth__subcmd__user__subcmd__add"
@@ -184,8 +214,17 @@ _movieapp() {
             movieapp__subcmd__help,serve)
                 cmd="movieapp__subcmd__help__subcmd__serve"
                 ;;
+            movieapp__subcmd__help__subcmd__auth,key)
+                cmd="movieapp__subcmd__help__subcmd__auth__subcmd__key"
+                ;;
             movieapp__subcmd__help__subcmd__auth,user)
                 cmd="movieapp__subcmd__help__subcmd__auth__subcmd__user"
+                ;;
+            movieapp__subcmd__help__subcmd__auth__subcmd__key,list)
+                cmd="movieapp__subcmd__help__subcmd__auth__subcmd__key__subcmd__list"
+                ;;
+            movieapp__subcmd__help__subcmd__auth__subcmd__key,rotate)
+                cmd="movieapp__subcmd__help__subcmd__auth__subcmd__key__subcmd__rotate"
                 ;;
             movieapp__subcmd__help__subcmd__auth__subcmd__user,add)
                 cmd="movieapp__subcmd__help__subcmd__auth__subcmd__user__subcmd__add"
@@ -346,7 +385,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__auth)
-            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --help --version user help"
+            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --help --version user key help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -384,7 +423,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__auth__subcmd__help)
-            opts="user help"
+            opts="user key help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -400,6 +439,48 @@ _movieapp() {
         movieapp__subcmd__auth__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__auth__subcmd__help__subcmd__key)
+            opts="list rotate"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__auth__subcmd__help__subcmd__key__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__auth__subcmd__help__subcmd__key__subcmd__rotate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -474,6 +555,176 @@ _movieapp() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__auth__subcmd__key)
+            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --help --version list rotate help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__auth__subcmd__key__subcmd__help)
+            opts="list rotate help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__auth__subcmd__key__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__auth__subcmd__key__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__auth__subcmd__key__subcmd__help__subcmd__rotate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__auth__subcmd__key__subcmd__list)
+            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__auth__subcmd__key__subcmd__rotate)
+            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1324,8 +1575,50 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__help__subcmd__auth)
-            opts="user"
+            opts="user key"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__help__subcmd__auth__subcmd__key)
+            opts="list rotate"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__help__subcmd__auth__subcmd__key__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__help__subcmd__auth__subcmd__key__subcmd__rotate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -2522,7 +2815,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__serve)
-            opts="-h -V --services --host --metadata-port --rating-port --movie-port --auth-port --config --data-dir --log-level --log-format --registry --broker --help --version"
+            opts="-h -V --services --host --metadata-port --rating-port --movie-port --auth-port --insecure --config --data-dir --log-level --log-format --registry --broker --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -2,8 +2,11 @@
 //! password hashes ([`users`]), Ed25519 signing keys published as a JWK set ([`keys`]), and
 //! the JWTs the auth service issues and every service checks locally ([`token`]).
 
+pub mod access;
+pub mod keyring;
 pub mod keys;
 pub mod password;
+pub mod settings;
 pub mod token;
 pub mod users;
 

@@ -1,4 +1,4 @@
-//! `movieapp auth`: the users the auth service knows.
+//! `movieapp auth`: the users the auth service knows, and its signing keys.
 
 use std::io::{BufRead, IsTerminal, Read};
 
@@ -9,23 +9,29 @@ use super::{UsageError, output};
 use crate::{
     auth::{
         Password, Role, UserName,
+        keyring::{self, KeySource, Keyring},
+        settings::SIGNING_KEY_ENV,
         users::{self, User, UserStore},
     },
     config::Config,
 };
 
-/// Manage the users who may get tokens from the auth service
+/// Manage the users who may get tokens from the auth service, and its signing keys
 ///
 /// Users live in <data-dir>/auth.db with their role and an Argon2id hash of their
 /// password; the password itself is never stored. A password is read from standard input
 /// (one line) when it is not a terminal, else asked for twice without echo.
+///
+/// Tokens are signed with an Ed25519 key, <data-dir>/auth-signing-key.pem unless
+/// auth.signingKeyFile or MOVIEAPP_AUTH_SIGNING_KEY says otherwise.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   movieapp auth user add alex --role writer        # asks for the password
   printf '%s\\n' \"$PASSWORD\" | movieapp auth user add ci-bot --role reader
   movieapp auth user list
   movieapp auth user passwd alex
-  movieapp auth user remove alex")]
+  movieapp auth user remove alex
+  movieapp auth key rotate                         # a running service picks it up")]
 pub struct Args {
     #[command(subcommand)]
     command: AuthCommand,
@@ -36,6 +42,20 @@ enum AuthCommand {
     /// Users: add, list, change passwords, remove
     #[command(subcommand)]
     User(UserCommand),
+    /// Signing keys: list, rotate
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// The key tokens are signed with and the previous one, by key id (kid)
+    List,
+    /// Make a new signing key; the current one becomes the previous and keeps verifying the
+    /// tokens it signed, the one before it is dropped. A running auth service picks the new
+    /// key up within seconds; services elsewhere fetch it when they first see a token
+    /// signed with it.
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -71,7 +91,54 @@ fn parse_role(value: &str) -> Result<Role, String> {
 }
 
 pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
-    let AuthCommand::User(command) = args.command;
+    match args.command {
+        AuthCommand::User(command) => users(command, config).await,
+        AuthCommand::Key(command) => keys(command, &config),
+    }
+}
+
+fn keys(command: KeyCommand, config: &Config) -> anyhow::Result<()> {
+    let source = KeySource::resolve(
+        &config.auth,
+        &config.resolved_data_dir()?,
+        std::env::var(SIGNING_KEY_ENV).ok(),
+    );
+    let path = match &source {
+        KeySource::Env(_) => {
+            return Err(UsageError(anyhow::anyhow!(
+                "the signing key comes from {SIGNING_KEY_ENV}: change it where that variable is set"
+            ))
+            .into());
+        }
+        KeySource::File { path, .. } => path.clone(),
+    };
+    if !path.exists() {
+        return Err(UsageError(anyhow::anyhow!(
+            "no signing key at {}: the auth service makes it when it first starts; check --data-dir or auth.signingKeyFile",
+            path.display()
+        ))
+        .into());
+    }
+    match command {
+        KeyCommand::List => {
+            let keyring = Keyring::open(source, config.auth.tokens())?;
+            for (i, kid) in keyring.kids().iter().enumerate() {
+                let role = if i == 0 { "current " } else { "previous" };
+                output::line(&format!("{role} {kid}"))?;
+            }
+        }
+        KeyCommand::Rotate => {
+            let (was, now) = keyring::rotate(&path)?;
+            output::line(&format!(
+                "new signing key {now} in {}; {was} still verifies the tokens it signed",
+                path.display()
+            ))?;
+        }
+    }
+    Ok(())
+}
+
+async fn users(command: UserCommand, config: Config) -> anyhow::Result<()> {
     let dir = config.resolved_data_dir()?;
     let creating = matches!(command, UserCommand::Add { .. });
     if !creating && !dir.join(users::FILE_NAME).exists() {

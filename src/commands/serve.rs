@@ -1,8 +1,12 @@
 //! `movieapp serve`: run the services.
 
-use super::output;
+use super::{UsageError, output};
 use crate::config::{Config, Override};
 use crate::{
+    auth::{
+        keyring::KeySource,
+        settings::{Mode, SIGNING_KEY_ENV},
+    },
     server::serve::{self, ServeConfig},
     service::ServiceKind,
 };
@@ -43,6 +47,10 @@ pub struct Args {
     /// MOVIEAPP_AUTH_API_PORT; default: 8084]
     #[arg(long, value_name = "PORT")]
     auth_port: Option<u16>,
+    /// Listen on a non-loopback --host with auth.mode off, where anyone who reaches the
+    /// ports may change any movie or rating (without it, serve refuses to start)
+    #[arg(long)]
+    insecure: bool,
 }
 
 impl Args {
@@ -79,6 +87,16 @@ impl Args {
 }
 
 pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
+    if config.auth.mode == Mode::Off && !args.insecure && !is_loopback(&config.listen_host) {
+        return Err(UsageError(anyhow::anyhow!(
+            "refusing to listen on {} with auth.mode off, where anyone who reaches a port can change any movie or rating: set auth.mode to writes or all (MOVIEAPP_AUTH_MODE), listen on 127.0.0.1, or pass --insecure",
+            config.listen_host
+        ))
+        .into());
+    }
+    if config.auth.mode == Mode::Off && !is_loopback(&config.listen_host) {
+        tracing::warn!(host = %config.listen_host, "--insecure: listening beyond this machine with auth off; anyone who reaches a port can change any movie or rating");
+    }
     let serve_config = ServeConfig {
         ports: ServiceKind::ALL
             .into_iter()
@@ -86,7 +104,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
             .collect(),
         settings: ServiceKind::ALL
             .into_iter()
-            .map(|service| (service, config.service(service).clone()))
+            .map(|service| (service, config.service(service)))
             .collect(),
         services: args.services,
         host: config.listen_host.clone(),
@@ -100,6 +118,13 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
         faults: config.faults.clone(),
         calls: config.calls.clone(),
         fallback: config.fallback.clone(),
+        auth_mode: config.auth.mode,
+        tokens: config.auth.tokens(),
+        signing_key: KeySource::resolve(
+            &config.auth,
+            &config.resolved_data_dir()?,
+            std::env::var(SIGNING_KEY_ENV).ok(),
+        ),
     };
     tracing::info!(data_dir = %serve_config.data_dir.display(), "starting");
     let mut announce_failed = None;
@@ -119,4 +144,26 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
         tracing::warn!(error = %e, "could not print the listening addresses");
     }
     Ok(())
+}
+
+/// Whether a listen host is reachable from this machine only.
+fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => bare.eq_ignore_ascii_case("localhost"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn loopback_hosts() {
+        for host in ["127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"] {
+            assert!(super::is_loopback(host), "{host}");
+        }
+        for host in ["0.0.0.0", "::", "[::]", "10.0.0.1", "example.com"] {
+            assert!(!super::is_loopback(host), "{host}");
+        }
+    }
 }

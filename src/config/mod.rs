@@ -41,6 +41,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("MOVIEAPP_RATING_API_PORT", "rating.api.port"),
     ("MOVIEAPP_MOVIE_API_PORT", "movie.api.port"),
     ("MOVIEAPP_AUTH_API_PORT", "auth.api.port"),
+    ("MOVIEAPP_AUTH_MODE", "auth.mode"),
     ("MOVIEAPP_REGISTRY", "serviceDiscovery.backend"),
     (
         "MOVIEAPP_SERVICE_DISCOVERY_HEARTBEAT_INTERVAL",
@@ -106,7 +107,8 @@ pub struct Config {
     pub metadata: service::Settings,
     pub rating: service::Settings,
     pub movie: service::Settings,
-    pub auth: service::Settings,
+    /// The auth service's section, with who must show a token.
+    pub auth: crate::auth::settings::Settings,
     pub service_discovery: discovery::Settings,
     pub broker: broker::Settings,
     pub log: telemetry::LogSettings,
@@ -129,7 +131,7 @@ impl Default for Config {
             metadata: service::Settings::default(),
             rating: service::Settings::default(),
             movie: service::Settings::default(),
-            auth: service::Settings::default(),
+            auth: crate::auth::settings::Settings::default(),
             service_discovery: discovery::Settings::default(),
             broker: broker::Settings::default(),
             log: telemetry::LogSettings::default(),
@@ -287,10 +289,7 @@ impl Config {
     /// Gives every service without a port the book's.
     fn fill_defaults(&mut self) {
         for kind in ServiceKind::ALL {
-            self.service_mut(kind)
-                .api
-                .port
-                .get_or_insert(kind.default_port());
+            self.api_mut(kind).port.get_or_insert(kind.default_port());
         }
     }
 
@@ -299,11 +298,16 @@ impl Config {
         crate::faults::check_all(&self.faults).map_err(|e| ("faults", e))?;
         self.calls.check().map_err(|e| ("calls", e))?;
         self.fallback.check().map_err(|e| ("fallback", e))?;
-        for service in ServiceKind::ALL {
+        for service in [
+            ServiceKind::Metadata,
+            ServiceKind::Rating,
+            ServiceKind::Movie,
+        ] {
             self.service(service)
                 .check(service)
                 .map_err(|e| (service.name(), e))?;
         }
+        self.auth.check().map_err(|e| ("auth", e))?;
         self.broker.check().map_err(|e| ("broker.kafka", e))?;
         let d = &self.service_discovery;
         if d.heartbeat_interval >= d.ttl {
@@ -326,36 +330,43 @@ impl Config {
             .filter(|name| {
                 name.starts_with(ENV_PREFIX)
                     && name != CONFIG_ENV
+                    && name != crate::auth::settings::SIGNING_KEY_ENV
                     && !ENV_VARS.iter().any(|(known, _)| known == name)
             })
             .collect()
     }
 
-    /// The section of `service`.
-    pub fn service(&self, service: ServiceKind) -> &service::Settings {
+    /// The keys of `service`'s section that every service has.
+    pub fn service(&self, service: ServiceKind) -> service::Settings {
         match service {
-            ServiceKind::Metadata => &self.metadata,
-            ServiceKind::Rating => &self.rating,
-            ServiceKind::Movie => &self.movie,
-            ServiceKind::Auth => &self.auth,
+            ServiceKind::Metadata => self.metadata.clone(),
+            ServiceKind::Rating => self.rating.clone(),
+            ServiceKind::Movie => self.movie.clone(),
+            ServiceKind::Auth => self.auth.service(),
         }
     }
 
-    fn service_mut(&mut self, service: ServiceKind) -> &mut service::Settings {
+    fn api(&self, service: ServiceKind) -> &service::ApiSettings {
         match service {
-            ServiceKind::Metadata => &mut self.metadata,
-            ServiceKind::Rating => &mut self.rating,
-            ServiceKind::Movie => &mut self.movie,
-            ServiceKind::Auth => &mut self.auth,
+            ServiceKind::Metadata => &self.metadata.api,
+            ServiceKind::Rating => &self.rating.api,
+            ServiceKind::Movie => &self.movie.api,
+            ServiceKind::Auth => &self.auth.api,
+        }
+    }
+
+    fn api_mut(&mut self, service: ServiceKind) -> &mut service::ApiSettings {
+        match service {
+            ServiceKind::Metadata => &mut self.metadata.api,
+            ServiceKind::Rating => &mut self.rating.api,
+            ServiceKind::Movie => &mut self.movie.api,
+            ServiceKind::Auth => &mut self.auth.api,
         }
     }
 
     /// The port `service` listens on.
     pub fn port(&self, service: ServiceKind) -> u16 {
-        self.service(service)
-            .api
-            .port
-            .unwrap_or(service.default_port())
+        self.api(service).port.unwrap_or(service.default_port())
     }
 
     /// How to open the rating feed's broker, with the data directory resolved.

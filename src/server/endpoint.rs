@@ -20,6 +20,7 @@ use tracing::Instrument;
 use super::admission::{Admission, Refused};
 use super::{grpc, metrics as names};
 use crate::{
+    auth::access::{Access, Denied, Gate},
     faults::{Fault, Injected},
     service::ServiceKind,
 };
@@ -45,6 +46,8 @@ pub struct Endpoint {
     /// Whether admission control applies: the service's own API, not health checks,
     /// reflection or the operational routes.
     limited: bool,
+    /// What a caller needs (when auth is on).
+    access: Access,
 }
 
 impl Endpoint {
@@ -60,6 +63,7 @@ impl Endpoint {
             duration: OnceLock::new(),
             faults: Vec::new(),
             limited: false,
+            access: Access::Open,
             name: name.into(),
             span_name: span_name.into(),
             grpc,
@@ -181,8 +185,14 @@ impl Endpoints {
             if grpc_services.contains(&full_name.as_str()) {
                 let path = format!("/{full_name}/{method}");
                 let span_name = format!("{full_name}/{method}");
+                let own = full_name == service.grpc_name();
+                let access = match own && service != ServiceKind::Auth {
+                    true => Access::of_grpc_method(&method),
+                    false => Access::Open,
+                };
                 let mut endpoint = Endpoint::new(service, method, span_name, true);
-                endpoint.limited = full_name == service.grpc_name();
+                endpoint.limited = own;
+                endpoint.access = access;
                 grpc.push((path, faulty(endpoint)));
             }
         }
@@ -192,6 +202,9 @@ impl Endpoints {
                 let name = format!("{method} {path}");
                 let mut endpoint = Endpoint::new(service, name.clone(), name, false);
                 endpoint.limited = !OPERATIONAL_ROUTES.contains(path);
+                if endpoint.limited && service != ServiceKind::Auth {
+                    endpoint.access = Access::of_http_method(method);
+                }
                 (method.clone(), *path, faulty(endpoint))
             })
             .collect();
@@ -321,16 +334,24 @@ pub struct ObserveLayer {
     endpoints: Arc<Endpoints>,
     default_deadline: Duration,
     admission: Arc<Admission>,
+    gate: Option<Arc<Gate>>,
 }
 
 impl ObserveLayer {
     /// `default_deadline`: for calls whose caller sent no `grpc-timeout`; `admission`:
-    /// which calls of the service's API are taken on.
-    pub fn new(endpoints: Endpoints, default_deadline: Duration, admission: Admission) -> Self {
+    /// which calls of the service's API are taken on; `gate`: checks callers' tokens, when
+    /// auth is on.
+    pub fn new(
+        endpoints: Endpoints,
+        default_deadline: Duration,
+        admission: Admission,
+        gate: Option<Arc<Gate>>,
+    ) -> Self {
         Self {
             endpoints: Arc::new(endpoints),
             default_deadline,
             admission: Arc::new(admission),
+            gate,
         }
     }
 }
@@ -344,6 +365,7 @@ impl<S> tower::Layer<S> for ObserveLayer {
             endpoints: Arc::clone(&self.endpoints),
             default_deadline: self.default_deadline,
             admission: Arc::clone(&self.admission),
+            gate: self.gate.clone(),
         }
     }
 }
@@ -355,6 +377,7 @@ pub struct Observe<S> {
     endpoints: Arc<Endpoints>,
     default_deadline: Duration,
     admission: Arc<Admission>,
+    gate: Option<Arc<Gate>>,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -412,16 +435,41 @@ where
                 return Box::pin(async move { Ok(response) });
             }
         };
+        // A call that needs a token: its header's value, checked once under way.
+        let guarded = self.gate.as_ref().and_then(|gate| {
+            let role = gate.needs(endpoint.access)?;
+            let header = request.headers().get(http::header::AUTHORIZATION);
+            Some((
+                Arc::clone(gate),
+                role,
+                header.map(|v| v.as_bytes().to_vec()),
+            ))
+        });
         let injected = endpoint.draw_fault();
         let future = span.in_scope(|| self.inner.call(request));
         Box::pin(
             async move {
+                let token = match guarded {
+                    None => None,
+                    Some((gate, role, header)) => {
+                        match gate.check(&endpoint.name, role, header.as_deref()).await {
+                            Ok(token) => Some(token),
+                            Err(denied) => {
+                                let response = denied_response(endpoint.grpc, &denied);
+                                endpoint.record(started, outcome(endpoint.grpc, &response));
+                                tracing::debug!(target: REQUEST_LOG, reason = %denied, "refused");
+                                return Ok(response);
+                            }
+                        }
+                    }
+                };
                 let call = async {
                     match injected {
                         None => future.await,
                         Some(fault) => inject(fault, endpoint.grpc, future).await,
                     }
                 };
+                let call = crate::auth::access::with_token(token, call);
                 let result = match tokio::time::timeout_at(
                     deadline,
                     crate::deadline::within(deadline, call),
@@ -496,6 +544,35 @@ fn refused_response(grpc: bool, refused: Refused) -> Response<Body> {
         if let Ok(value) = http::HeaderValue::from_str(&value) {
             response.headers_mut().insert(name, value);
         }
+    }
+    response
+}
+
+/// The answer to a call refused for its token: UNAUTHENTICATED (HTTP 401 with
+/// `WWW-Authenticate: Bearer`), PERMISSION_DENIED (403), or UNAVAILABLE when the keys to
+/// check it with cannot be had.
+fn denied_response(grpc: bool, denied: &Denied) -> Response<Body> {
+    let (code, challenge) = match denied {
+        Denied::Unauthenticated(_) if denied.invalid_token() => (
+            tonic::Code::Unauthenticated,
+            Some(r#"Bearer realm="movieapp", error="invalid_token""#),
+        ),
+        Denied::Unauthenticated(_) => (
+            tonic::Code::Unauthenticated,
+            Some(r#"Bearer realm="movieapp""#),
+        ),
+        Denied::Forbidden(_) => (
+            tonic::Code::PermissionDenied,
+            Some(r#"Bearer realm="movieapp", error="insufficient_scope""#),
+        ),
+        Denied::Unavailable(_) => (tonic::Code::Unavailable, None),
+    };
+    let mut response = error_response(grpc, code, &denied.to_string());
+    if let (false, Some(challenge)) = (grpc, challenge) {
+        response.headers_mut().insert(
+            http::header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static(challenge),
+        );
     }
     response
 }

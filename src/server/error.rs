@@ -17,6 +17,9 @@ pub enum ServiceError {
     /// No valid credentials or token.
     #[error("{0}")]
     Unauthenticated(String),
+    /// Valid credentials without the role the call needs.
+    #[error("{0}")]
+    PermissionDenied(String),
     /// Too many attempts of something that must not be hammered (failed logins); not to be
     /// retried before `retry_after`.
     #[error("{message}")]
@@ -72,6 +75,7 @@ impl From<ServiceError> for tonic::Status {
             ServiceError::Unavailable(m) => Self::unavailable(m),
             ServiceError::DeadlineExceeded(m) => Self::deadline_exceeded(m),
             ServiceError::Unauthenticated(m) => Self::unauthenticated(m),
+            ServiceError::PermissionDenied(m) => Self::permission_denied(m),
             // No pushback: a client must not retry this by itself.
             ServiceError::TooManyAttempts { message, .. } => Self::resource_exhausted(message),
             ServiceError::Internal(source) => {
@@ -110,6 +114,10 @@ mod tests {
             (
                 ServiceError::Unauthenticated("x".into()),
                 Code::Unauthenticated,
+            ),
+            (
+                ServiceError::PermissionDenied("x".into()),
+                Code::PermissionDenied,
             ),
             (
                 ServiceError::TooManyAttempts {

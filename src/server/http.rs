@@ -40,6 +40,7 @@ impl IntoResponse for ServiceError {
             ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ServiceError::DeadlineExceeded(_) => StatusCode::GATEWAY_TIMEOUT,
             ServiceError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ServiceError::PermissionDenied(_) => StatusCode::FORBIDDEN,
             ServiceError::TooManyAttempts { retry_after, .. } => {
                 let mut response = error(StatusCode::TOO_MANY_REQUESTS, &self.to_string());
                 let secs = retry_after.as_secs().max(1).to_string();

@@ -9,7 +9,7 @@ use std::{
     collections::BTreeMap,
     future::Future,
     net::SocketAddr,
-    path::{Path, PathBuf},
+    path::PathBuf,
     sync::{Arc, atomic::AtomicBool},
     time::Duration,
 };
@@ -32,7 +32,13 @@ use super::{
     http, metadata, movie, rating,
 };
 use crate::{
-    auth::{keys::SigningKey, users::UserStore},
+    auth::{
+        access::{Gate, Keys, RemoteKeys},
+        keyring::{KeySource, Keyring},
+        settings::Mode,
+        token::TokenSettings,
+        users::UserStore,
+    },
     broker::{Broker, BrokerError, BrokerSettings},
     discovery::{
         Registry, RegistryError, RegistrySettings,
@@ -81,6 +87,12 @@ pub struct ServeConfig {
     pub calls: CallSettings,
     /// Stale answers when a dependency fails.
     pub fallback: crate::fallback::FallbackSettings,
+    /// Which calls need a token.
+    pub auth_mode: Mode,
+    /// How tokens are issued and checked.
+    pub tokens: TokenSettings,
+    /// The auth service's signing key.
+    pub signing_key: KeySource,
 }
 
 impl ServeConfig {
@@ -194,7 +206,7 @@ pub async fn run(
     services.sort();
     services.dedup();
 
-    let stores = open_stores(&config.data_dir, &services).await?;
+    let stores = open_stores(&config, &services).await?;
     let mut listeners = Vec::new();
     for &service in &services {
         listeners.push((
@@ -205,6 +217,7 @@ pub async fn run(
 
     let registry: Arc<dyn Registry> = config.registry.open().await.map_err(ServeError::Registry)?;
     tracing::info!(registry = %registry.describe(), "service registry");
+    let gate = gate(&config, &stores, &registry)?;
     let broker = if services.contains(&ServiceKind::Rating) {
         Some(config.broker.open().await.map_err(ServeError::Broker)?)
     } else {
@@ -259,7 +272,12 @@ pub async fn run(
         let limits = config.connections.clone();
         let admission = Admission::new(&config.service_settings(service))
             .map_err(|e| ServeError::Admission { service, reason: e })?;
-        let observe = ObserveLayer::new(endpoints, config.calls.timeout.get(), admission);
+        let observe = ObserveLayer::new(
+            endpoints,
+            config.calls.timeout.get(),
+            admission,
+            gate.clone(),
+        );
         let context = telemetry::context(service.name(), "server");
         context.in_scope(|| tracing::info!(%addr, instance = %registration.instance_id, "serving"));
         servers.spawn(
@@ -382,7 +400,7 @@ enum Prepared {
     Metadata(metadata::repository::SqliteRepository),
     Rating(rating::repository::SqliteRepository),
     Movie,
-    Auth(UserStore, SigningKey),
+    Auth(UserStore, Arc<Keyring>),
 }
 
 impl Prepared {
@@ -396,14 +414,50 @@ impl Prepared {
     }
 }
 
+/// Checks callers' tokens under `auth.mode` (none when off): with the auth service's keys
+/// when it runs in this process, else with those it publishes.
+fn gate(
+    config: &ServeConfig,
+    stores: &[Prepared],
+    registry: &Arc<dyn Registry>,
+) -> Result<Option<Arc<Gate>>, ServeError> {
+    if config.auth_mode == Mode::Off {
+        return Ok(None);
+    }
+    let local = stores.iter().find_map(|p| match p {
+        Prepared::Auth(_, keyring) => Some(Arc::clone(keyring)),
+        _ => None,
+    });
+    let keys = match local {
+        Some(keyring) => Keys::Local(keyring),
+        None => {
+            let http = reqwest::Client::builder()
+                .build()
+                .map_err(|e| ServeError::SigningKey {
+                    source: Box::new(crate::auth::keys::KeyError::Client(e.to_string())),
+                })?;
+            Keys::Remote(RemoteKeys::new(
+                Arc::clone(registry),
+                http,
+                config.tokens.clone(),
+            ))
+        }
+    };
+    tracing::info!(mode = %config.auth_mode, keys = if matches!(keys, Keys::Local(_)) { "in process" } else { "the auth service's JWK set" }, "auth is on: callers need tokens");
+    Ok(Some(Arc::new(Gate::new(config.auth_mode, keys))))
+}
+
 /// Creates the data directory and opens the databases of the chosen services, off the
 /// executor, before any port is bound.
 async fn open_stores(
-    data_dir: &Path,
+    config: &ServeConfig,
     services: &[ServiceKind],
 ) -> Result<Vec<Prepared>, ServeError> {
+    let data_dir = &config.data_dir;
     let dir = data_dir.to_owned();
     let services = services.to_vec();
+    let key_source = config.signing_key.clone();
+    let tokens = config.tokens.clone();
     let opened = tokio::task::spawn_blocking(move || -> Result<Vec<Prepared>, ServeError> {
         std::fs::create_dir_all(&dir).map_err(|source| ServeError::DataDir {
             path: dir.clone(),
@@ -422,11 +476,11 @@ async fn open_stores(
                     ServiceKind::Movie => Prepared::Movie,
                     ServiceKind::Auth => Prepared::Auth(
                         UserStore::open(&dir)?,
-                        auth::controller::signing_key(&dir).map_err(|source| {
-                            ServeError::SigningKey {
+                        Arc::new(Keyring::open(key_source.clone(), tokens.clone()).map_err(
+                            |source| ServeError::SigningKey {
                                 source: Box::new(source),
-                            }
-                        })?,
+                            },
+                        )?),
                     ),
                 })
             })
@@ -538,9 +592,14 @@ async fn routes(
             let grpc = Routes::new(MovieServiceServer::new(handler));
             (grpc, api, readiness)
         }
-        Prepared::Auth(users, key) => {
+        Prepared::Auth(users, keyring) => {
             let readiness = readiness.database(users.database());
-            let controller = Arc::new(auth::controller::Controller::new(users, key));
+            tasks.push(tokio::spawn(
+                Arc::clone(&keyring)
+                    .watch(stop.clone())
+                    .instrument(telemetry::context(service.name(), "keys")),
+            ));
+            let controller = Arc::new(auth::controller::Controller::new(users, keyring));
             let api = auth::http::api(Arc::clone(&controller));
             let grpc = Routes::new(AuthServiceServer::new(auth::handler::Handler::new(
                 controller,

@@ -123,7 +123,7 @@ fn listing_a_data_directory_without_users_says_so() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_auth_service_issues_tokens_that_verify_against_its_published_keys() {
     use movieapp::auth::{Role, keys::JwkSet, token::TokenVerifier};
-    use movieapp::server::auth::controller::{FAILED_LOGINS, token_settings};
+    use movieapp::server::auth::controller::FAILED_LOGINS;
 
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
@@ -169,9 +169,12 @@ async fn the_auth_service_issues_tokens_that_verify_against_its_published_keys()
         .json()
         .await
         .unwrap();
-    let claims = TokenVerifier::new(&jwks, &token_settings())
-        .verify(&token)
-        .unwrap();
+    let claims = TokenVerifier::new(
+        &jwks,
+        &movieapp::auth::settings::Settings::default().tokens(),
+    )
+    .verify(&token)
+    .unwrap();
     assert_eq!(claims.sub, "alex");
     assert_eq!(claims.roles, [Role::Writer]);
     assert_eq!(claims.exp - claims.iat, 3600);

@@ -1,6 +1,7 @@
 //! End-to-end tests: they run the real `movieapp` binary on loopback ports picked by the
 //! OS, with real SQLite files in temp directories, and talk to it over real gRPC.
 
+mod access;
 mod auth;
 mod bad_input;
 mod bench_serialize;

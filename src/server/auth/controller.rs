@@ -2,23 +2,20 @@
 
 use std::{
     collections::HashMap,
-    path::Path,
-    sync::{Mutex, PoisonError},
+    sync::{Arc, Mutex, PoisonError},
     time::{Duration, Instant},
 };
 
 use crate::{
     auth::{
         Password,
-        keys::{JwkSet, KeyError, SigningKey},
-        token::{TokenIssuer, TokenSettings, TokenVerifier},
+        keyring::Keyring,
+        keys::JwkSet,
         users::{UserError, UserStore},
     },
     server::error::ServiceError,
 };
 
-/// The signing key's file in the data directory, made at first start.
-pub const SIGNING_KEY_FILE: &str = "auth-signing-key.pem";
 /// Failed logins per user in one window before further attempts are refused.
 pub const FAILED_LOGINS: u32 = 5;
 /// The window of [`FAILED_LOGINS`].
@@ -26,39 +23,17 @@ pub const FAILED_WINDOW: Duration = Duration::from_secs(60);
 /// Users whose failures are remembered at once; past it the oldest are forgotten.
 const TRACKED_USERS: usize = 10_000;
 
-/// How long tokens last, until the configuration says (issue 11's `auth` keys).
-pub fn token_settings() -> TokenSettings {
-    TokenSettings {
-        issuer: "movieapp".to_owned(),
-        audience: "movieapp".to_owned(),
-        ttl: Duration::from_secs(3600),
-    }
-}
-
-/// The auth service's signing key in the data directory `dir`, made at first start.
-pub fn signing_key(dir: &Path) -> Result<SigningKey, KeyError> {
-    SigningKey::open_or_create(&dir.join(SIGNING_KEY_FILE))
-}
-
 pub struct Controller {
     users: UserStore,
-    issuer: TokenIssuer,
-    verifier: TokenVerifier,
-    jwks: JwkSet,
+    keys: Arc<Keyring>,
     failures: Mutex<Failures>,
 }
 
 impl Controller {
-    pub fn new(users: UserStore, key: SigningKey) -> Self {
-        let settings = token_settings();
-        let jwks = JwkSet {
-            keys: vec![key.jwk()],
-        };
+    pub fn new(users: UserStore, keys: Arc<Keyring>) -> Self {
         Self {
-            verifier: TokenVerifier::new(&jwks, &settings),
-            issuer: TokenIssuer::new(key, settings),
-            jwks,
             users,
+            keys,
             failures: Mutex::new(Failures::default()),
         }
     }
@@ -91,7 +66,7 @@ impl Controller {
         match self.users.authenticate(username, password).await {
             Ok(user) => {
                 self.failures().clear(username);
-                self.issuer
+                self.keys
                     .issue(&user.name, &[user.role])
                     .map_err(|e| ServiceError::Internal(Box::new(e)))
             }
@@ -107,15 +82,16 @@ impl Controller {
 
     /// The user `token` was issued to, if it is valid.
     pub fn validate_token(&self, token: &str) -> Result<String, ServiceError> {
-        self.verifier
+        self.keys
+            .verifier()
             .verify(token)
             .map(|claims| claims.sub)
             .map_err(|e| ServiceError::Unauthenticated(format!("invalid token: {e}")))
     }
 
     /// The public keys tokens are signed with.
-    pub fn jwks(&self) -> &JwkSet {
-        &self.jwks
+    pub fn jwks(&self) -> JwkSet {
+        self.keys.jwks()
     }
 
     fn failures(&self) -> std::sync::MutexGuard<'_, Failures> {

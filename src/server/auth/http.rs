@@ -88,5 +88,5 @@ async fn post_token(
 }
 
 async fn get_jwks(State(controller): State<Arc<Controller>>) -> Response {
-    respond(Ok(controller.jwks().clone()))
+    respond(Ok(controller.jwks()))
 }

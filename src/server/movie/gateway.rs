@@ -42,17 +42,26 @@ fn downstream(e: CallError, what: &str) -> ServiceError {
     }
     match status.code() {
         Code::NotFound => ServiceError::NotFound(message),
+        // The caller's token, forwarded, refused there: the caller's to fix.
+        Code::Unauthenticated => ServiceError::Unauthenticated(format!("{what}: {message}")),
+        Code::PermissionDenied => ServiceError::PermissionDenied(format!("{what}: {message}")),
         Code::DeadlineExceeded => ServiceError::DeadlineExceeded(format!("{what}: {message}")),
         _ => ServiceError::Internal(format!("{what}: {status}").into()),
     }
 }
 
-/// A request carrying the current trace context, so the callee continues the trace, and
-/// the attempt's deadline as `grpc-timeout`.
+/// A request carrying the current trace context, so the callee continues the trace, the
+/// attempt's deadline as `grpc-timeout`, and the caller's token: metadata and rating are
+/// in the movie service's auth domain.
 fn traced<T>(message: T) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     crate::telemetry::propagation::inject(&mut request);
     bound(&mut request);
+    if let Some(token) = crate::auth::access::forwarded()
+        && let Ok(value) = format!("Bearer {token}").parse()
+    {
+        request.metadata_mut().insert("authorization", value);
+    }
     request
 }
 
