@@ -37,6 +37,9 @@ _movieapp() {
             movieapp,help)
                 cmd="movieapp__subcmd__help"
                 ;;
+            movieapp,login)
+                cmd="movieapp__subcmd__login"
+                ;;
             movieapp,movie)
                 cmd="movieapp__subcmd__movie"
                 ;;
@@ -58,6 +61,9 @@ _movieapp() {
             movieapp__subcmd__auth,key)
                 cmd="movieapp__subcmd__auth__subcmd__key"
                 ;;
+            movieapp__subcmd__auth,token)
+                cmd="movieapp__subcmd__auth__subcmd__token"
+                ;;
             movieapp__subcmd__auth,user)
                 cmd="movieapp__subcmd__auth__subcmd__user"
                 ;;
@@ -66,6 +72,9 @@ _movieapp() {
                 ;;
             movieapp__subcmd__auth__subcmd__help,key)
                 cmd="movieapp__subcmd__auth__subcmd__help__subcmd__key"
+                ;;
+            movieapp__subcmd__auth__subcmd__help,token)
+                cmd="movieapp__subcmd__auth__subcmd__help__subcmd__token"
                 ;;
             movieapp__subcmd__auth__subcmd__help,user)
                 cmd="movieapp__subcmd__auth__subcmd__help__subcmd__user"
@@ -199,6 +208,9 @@ _movieapp() {
             movieapp__subcmd__help,help)
                 cmd="movieapp__subcmd__help__subcmd__help"
                 ;;
+            movieapp__subcmd__help,login)
+                cmd="movieapp__subcmd__help__subcmd__login"
+                ;;
             movieapp__subcmd__help,movie)
                 cmd="movieapp__subcmd__help__subcmd__movie"
                 ;;
@@ -216,6 +228,9 @@ _movieapp() {
                 ;;
             movieapp__subcmd__help__subcmd__auth,key)
                 cmd="movieapp__subcmd__help__subcmd__auth__subcmd__key"
+                ;;
+            movieapp__subcmd__help__subcmd__auth,token)
+                cmd="movieapp__subcmd__help__subcmd__auth__subcmd__token"
                 ;;
             movieapp__subcmd__help__subcmd__auth,user)
                 cmd="movieapp__subcmd__help__subcmd__auth__subcmd__user"
@@ -347,7 +362,7 @@ _movieapp() {
 
     case "${cmd}" in
         movieapp)
-            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --help --version serve movie rate produce feed registry auth certs bench-serialize config completions help"
+            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version serve movie rate produce feed registry auth login certs bench-serialize config completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -377,6 +392,18 @@ _movieapp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -385,7 +412,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__auth)
-            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --help --version user key help"
+            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version user key token help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -415,6 +442,18 @@ _movieapp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -423,7 +462,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__auth__subcmd__help)
-            opts="user key help"
+            opts="user key token help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -481,6 +520,20 @@ _movieapp() {
         movieapp__subcmd__auth__subcmd__help__subcmd__key__subcmd__rotate)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__auth__subcmd__help__subcmd__token)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -563,7 +616,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__auth__subcmd__key)
-            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --help --version list rotate help"
+            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version list rotate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -590,6 +643,18 @@ _movieapp() {
                     return 0
                     ;;
                 --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -657,7 +722,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__auth__subcmd__key__subcmd__list)
-            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --help --version"
+            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -684,6 +749,18 @@ _movieapp() {
                     return 0
                     ;;
                 --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -695,7 +772,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__auth__subcmd__key__subcmd__rotate)
-            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --help --version"
+            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -725,6 +802,18 @@ _movieapp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -732,8 +821,8 @@ _movieapp() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        movieapp__subcmd__auth__subcmd__user)
-            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --help --version add list passwd remove help"
+        movieapp__subcmd__auth__subcmd__token)
+            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -763,6 +852,68 @@ _movieapp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__auth__subcmd__user)
+            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version add list passwd remove help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -771,7 +922,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__auth__subcmd__user__subcmd__add)
-            opts="-h -V --role --config --data-dir --log-level --log-format --registry --broker --help --version"
+            opts="-h -V --role --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -802,6 +953,18 @@ _movieapp() {
                     return 0
                     ;;
                 --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -897,7 +1060,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__auth__subcmd__user__subcmd__list)
-            opts="-o -h -V --output --config --data-dir --log-level --log-format --registry --broker --help --version"
+            opts="-o -h -V --output --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -935,6 +1098,18 @@ _movieapp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -943,7 +1118,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__auth__subcmd__user__subcmd__passwd)
-            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --help --version"
+            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -970,6 +1145,18 @@ _movieapp() {
                     return 0
                     ;;
                 --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -981,7 +1168,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__auth__subcmd__user__subcmd__remove)
-            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --help --version"
+            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1011,6 +1198,18 @@ _movieapp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1019,7 +1218,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__bench__subcmd__serialize)
-            opts="-o -h -V --duration --iterations --batches --formats --value-file --output --config --data-dir --log-level --log-format --registry --broker --help --version"
+            opts="-o -h -V --duration --iterations --batches --formats --value-file --output --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1077,6 +1276,18 @@ _movieapp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1085,7 +1296,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__certs)
-            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --help --version init help"
+            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version init help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1112,6 +1323,18 @@ _movieapp() {
                     return 0
                     ;;
                 --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1165,7 +1388,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__certs__subcmd__init)
-            opts="-h -V --dir --host --force --config --data-dir --log-level --log-format --registry --broker --help --version"
+            opts="-h -V --dir --host --force --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1203,6 +1426,18 @@ _movieapp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1211,7 +1446,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__completions)
-            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --help --version bash elvish fish powershell zsh"
+            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1238,6 +1473,18 @@ _movieapp() {
                     return 0
                     ;;
                 --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1249,7 +1496,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__config)
-            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --help --version check show help"
+            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version check show help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1279,6 +1526,18 @@ _movieapp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1287,7 +1546,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__config__subcmd__check)
-            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --help --version"
+            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1314,6 +1573,18 @@ _movieapp() {
                     return 0
                     ;;
                 --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1381,7 +1652,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__config__subcmd__show)
-            opts="-o -h -V --output --config --data-dir --log-level --log-format --registry --broker --help --version"
+            opts="-o -h -V --output --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1419,6 +1690,18 @@ _movieapp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1427,7 +1710,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__feed)
-            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --help --version status help"
+            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1454,6 +1737,18 @@ _movieapp() {
                     return 0
                     ;;
                 --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1507,7 +1802,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__feed__subcmd__status)
-            opts="-o -h -V --topic --group --output --config --data-dir --log-level --log-format --registry --broker --help --version"
+            opts="-o -h -V --topic --group --output --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1553,6 +1848,18 @@ _movieapp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1561,7 +1868,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__help)
-            opts="serve movie rate produce feed registry auth certs bench-serialize config completions help"
+            opts="serve movie rate produce feed registry auth login certs bench-serialize config completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1575,7 +1882,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__help__subcmd__auth)
-            opts="user key"
+            opts="user key token"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1619,6 +1926,20 @@ _movieapp() {
         movieapp__subcmd__help__subcmd__auth__subcmd__key__subcmd__rotate)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__help__subcmd__auth__subcmd__token)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1840,6 +2161,20 @@ _movieapp() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        movieapp__subcmd__help__subcmd__login)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         movieapp__subcmd__help__subcmd__movie)
             opts="get put"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -2022,8 +2357,66 @@ _movieapp() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        movieapp__subcmd__login)
+            opts="-h -V --user --addr --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --addr)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         movieapp__subcmd__movie)
-            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --help --version get put help"
+            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version get put help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2053,6 +2446,18 @@ _movieapp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2061,7 +2466,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__movie__subcmd__get)
-            opts="-o -h -V --addr --output --config --data-dir --log-level --log-format --registry --broker --help --version"
+            opts="-o -h -V --addr --output --token --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2077,6 +2482,10 @@ _movieapp() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -2100,6 +2509,18 @@ _movieapp() {
                     return 0
                     ;;
                 --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2167,7 +2588,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__movie__subcmd__put)
-            opts="-o -h -V --title --description --director --addr --output --config --data-dir --log-level --log-format --registry --broker --help --version"
+            opts="-o -h -V --title --description --director --addr --output --token --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2197,6 +2618,10 @@ _movieapp() {
                     COMPREPLY=($(compgen -W "table json" -- "${cur}"))
                     return 0
                     ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -2221,6 +2646,18 @@ _movieapp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2229,7 +2666,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__produce)
-            opts="-o -h -V --file --topic --generate --seed --users --records --output --config --data-dir --log-level --log-format --registry --broker --help --version"
+            opts="-o -h -V --file --topic --generate --seed --users --records --output --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2291,6 +2728,18 @@ _movieapp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2299,7 +2748,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__rate)
-            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --help --version put get help"
+            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version put get help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2329,6 +2778,18 @@ _movieapp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2337,7 +2798,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__rate__subcmd__get)
-            opts="-o -h -V --type --addr --output --config --data-dir --log-level --log-format --registry --broker --help --version"
+            opts="-o -h -V --type --addr --output --token --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2357,6 +2818,10 @@ _movieapp() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -2380,6 +2845,18 @@ _movieapp() {
                     return 0
                     ;;
                 --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2447,7 +2924,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__rate__subcmd__put)
-            opts="-o -h -V --user --type --addr --output --config --data-dir --log-level --log-format --registry --broker --help --version"
+            opts="-o -h -V --user --type --addr --output --token --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2471,6 +2948,10 @@ _movieapp() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -2497,6 +2978,18 @@ _movieapp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2505,7 +2998,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__registry)
-            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --help --version list show watch deregister help"
+            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version list show watch deregister help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2535,6 +3028,18 @@ _movieapp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2543,7 +3048,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__registry__subcmd__deregister)
-            opts="-o -h -V --output --config --data-dir --log-level --log-format --registry --broker --help --version"
+            opts="-o -h -V --output --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2578,6 +3083,18 @@ _movieapp() {
                     return 0
                     ;;
                 --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2673,7 +3190,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__registry__subcmd__list)
-            opts="-o -h -V --output --config --data-dir --log-level --log-format --registry --broker --help --version"
+            opts="-o -h -V --output --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2708,6 +3225,18 @@ _movieapp() {
                     return 0
                     ;;
                 --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2719,7 +3248,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__registry__subcmd__show)
-            opts="-o -h -V --output --config --data-dir --log-level --log-format --registry --broker --help --version"
+            opts="-o -h -V --output --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2757,6 +3286,18 @@ _movieapp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2765,7 +3306,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__registry__subcmd__watch)
-            opts="-o -h -V --interval --output --config --data-dir --log-level --log-format --registry --broker --help --version"
+            opts="-o -h -V --interval --output --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2807,6 +3348,18 @@ _movieapp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2815,7 +3368,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__serve)
-            opts="-h -V --services --host --metadata-port --rating-port --movie-port --auth-port --insecure --config --data-dir --log-level --log-format --registry --broker --help --version"
+            opts="-h -V --services --host --metadata-port --rating-port --movie-port --auth-port --insecure --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2866,6 +3419,18 @@ _movieapp() {
                     return 0
                     ;;
                 --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_movieapp_global_optspecs
-    string join \n config= data-dir= log-level= log-format= registry= broker= h/help V/version
+    string join \n config= data-dir= log-level= log-format= registry= broker= cacert= cert= key= h/help V/version
 end
 
 function __fish_movieapp_needs_command
@@ -31,6 +31,9 @@ complete -c movieapp -n "__fish_movieapp_needs_command" -l log-format -d 'Log li
 json\t''"
 complete -c movieapp -n "__fish_movieapp_needs_command" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_needs_command" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
+complete -c movieapp -n "__fish_movieapp_needs_command" -l cacert -d 'The CA to verify the services\' certificates against; given, clients speak TLS [env: MOVIEAPP_TLS_CA; config: tls.ca]' -r -F
+complete -c movieapp -n "__fish_movieapp_needs_command" -l cert -d 'The client certificate to present under mutual TLS, with --key [env: MOVIEAPP_TLS_CLIENT_CERT; config: tls.clientCert]' -r -F
+complete -c movieapp -n "__fish_movieapp_needs_command" -l key -d 'The client certificate\'s private key [env: MOVIEAPP_TLS_CLIENT_KEY; config: tls.clientKey]' -r -F
 complete -c movieapp -n "__fish_movieapp_needs_command" -s h -l help -d 'Print help'
 complete -c movieapp -n "__fish_movieapp_needs_command" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_needs_command" -f -a "serve" -d 'Run the metadata, rating, movie and auth services in this process, data in SQLite'
@@ -40,6 +43,7 @@ complete -c movieapp -n "__fish_movieapp_needs_command" -f -a "produce" -d 'Publ
 complete -c movieapp -n "__fish_movieapp_needs_command" -f -a "feed" -d 'Inspect the rating feed'
 complete -c movieapp -n "__fish_movieapp_needs_command" -f -a "registry" -d 'See which service instances are registered, where, and whether they are healthy'
 complete -c movieapp -n "__fish_movieapp_needs_command" -f -a "auth" -d 'Manage the users who may get tokens from the auth service, and its signing keys'
+complete -c movieapp -n "__fish_movieapp_needs_command" -f -a "login" -d 'Get a token from the auth service and keep it for the other commands'
 complete -c movieapp -n "__fish_movieapp_needs_command" -f -a "certs" -d 'Make certificates for trying TLS and mutual TLS on this machine'
 complete -c movieapp -n "__fish_movieapp_needs_command" -f -a "bench-serialize" -d 'Compare serialization formats for a movie\'s metadata (book chapter 4)'
 complete -c movieapp -n "__fish_movieapp_needs_command" -f -a "config" -d 'Check a configuration file, or show the effective configuration'
@@ -61,6 +65,9 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l log-format -
 json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l cacert -d 'The CA to verify the services\' certificates against; given, clients speak TLS [env: MOVIEAPP_TLS_CA; config: tls.ca]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l cert -d 'The client certificate to present under mutual TLS, with --key [env: MOVIEAPP_TLS_CLIENT_CERT; config: tls.clientCert]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l key -d 'The client certificate\'s private key [env: MOVIEAPP_TLS_CLIENT_KEY; config: tls.clientKey]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l insecure -d 'Listen on a non-loopback --host with auth.mode off, where anyone who reaches the ports may change any movie or rating (without it, serve refuses to start)'
 complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -s V -l version -d 'Print version'
@@ -71,6 +78,9 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and not __fish_
 json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and not __fish_seen_subcommand_from get put help" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and not __fish_seen_subcommand_from get put help" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and not __fish_seen_subcommand_from get put help" -l cacert -d 'The CA to verify the services\' certificates against; given, clients speak TLS [env: MOVIEAPP_TLS_CA; config: tls.ca]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and not __fish_seen_subcommand_from get put help" -l cert -d 'The client certificate to present under mutual TLS, with --key [env: MOVIEAPP_TLS_CLIENT_CERT; config: tls.clientCert]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and not __fish_seen_subcommand_from get put help" -l key -d 'The client certificate\'s private key [env: MOVIEAPP_TLS_CLIENT_KEY; config: tls.clientKey]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and not __fish_seen_subcommand_from get put help" -s h -l help -d 'Print help'
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and not __fish_seen_subcommand_from get put help" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and not __fish_seen_subcommand_from get put help" -f -a "get" -d 'Show a movie\'s metadata and aggregated rating (asks the movie service)'
@@ -79,6 +89,7 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and not __fish_
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -l addr -d 'Address of the service (host:port) [default: where the configuration says it listens, e.g. 127.0.0.1:8083 for movie]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format' -r -f -a "table\t'A readable table'
 json\t'JSON, one document per command, for scripts'"
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -l token -d 'Token to send (visible to other users in the process list: prefer MOVIEAPP_TOKEN or `movieapp login`) [env: MOVIEAPP_TOKEN; default: the one `movieapp login` kept]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
@@ -86,6 +97,9 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen
 json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -l cacert -d 'The CA to verify the services\' certificates against; given, clients speak TLS [env: MOVIEAPP_TLS_CA; config: tls.ca]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -l cert -d 'The client certificate to present under mutual TLS, with --key [env: MOVIEAPP_TLS_CLIENT_CERT; config: tls.clientCert]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -l key -d 'The client certificate\'s private key [env: MOVIEAPP_TLS_CLIENT_KEY; config: tls.clientKey]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -l title -d 'Title, at most 255 bytes' -r
@@ -94,6 +108,7 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -l addr -d 'Address of the service (host:port) [default: where the configuration says it listens, e.g. 127.0.0.1:8083 for movie]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -s o -l output -d 'Output format' -r -f -a "table\t'A readable table'
 json\t'JSON, one document per command, for scripts'"
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -l token -d 'Token to send (visible to other users in the process list: prefer MOVIEAPP_TOKEN or `movieapp login`) [env: MOVIEAPP_TOKEN; default: the one `movieapp login` kept]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
@@ -101,6 +116,9 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen
 json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -l cacert -d 'The CA to verify the services\' certificates against; given, clients speak TLS [env: MOVIEAPP_TLS_CA; config: tls.ca]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -l cert -d 'The client certificate to present under mutual TLS, with --key [env: MOVIEAPP_TLS_CLIENT_CERT; config: tls.clientCert]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -l key -d 'The client certificate\'s private key [env: MOVIEAPP_TLS_CLIENT_KEY; config: tls.clientKey]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from help" -f -a "get" -d 'Show a movie\'s metadata and aggregated rating (asks the movie service)'
@@ -113,6 +131,9 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and not __fish_s
 json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and not __fish_seen_subcommand_from put get help" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and not __fish_seen_subcommand_from put get help" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and not __fish_seen_subcommand_from put get help" -l cacert -d 'The CA to verify the services\' certificates against; given, clients speak TLS [env: MOVIEAPP_TLS_CA; config: tls.ca]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and not __fish_seen_subcommand_from put get help" -l cert -d 'The client certificate to present under mutual TLS, with --key [env: MOVIEAPP_TLS_CLIENT_CERT; config: tls.clientCert]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and not __fish_seen_subcommand_from put get help" -l key -d 'The client certificate\'s private key [env: MOVIEAPP_TLS_CLIENT_KEY; config: tls.clientKey]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and not __fish_seen_subcommand_from put get help" -s h -l help -d 'Print help'
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and not __fish_seen_subcommand_from put get help" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and not __fish_seen_subcommand_from put get help" -f -a "put" -d 'Rate a record from 1 to 5; a user\'s new rating of a record replaces their old one'
@@ -123,6 +144,7 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -l addr -d 'Address of the service (host:port) [default: where the configuration says it listens, e.g. 127.0.0.1:8083 for movie]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -s o -l output -d 'Output format' -r -f -a "table\t'A readable table'
 json\t'JSON, one document per command, for scripts'"
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -l token -d 'Token to send (visible to other users in the process list: prefer MOVIEAPP_TOKEN or `movieapp login`) [env: MOVIEAPP_TOKEN; default: the one `movieapp login` kept]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
@@ -130,12 +152,16 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_
 json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -l cacert -d 'The CA to verify the services\' certificates against; given, clients speak TLS [env: MOVIEAPP_TLS_CA; config: tls.ca]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -l cert -d 'The client certificate to present under mutual TLS, with --key [env: MOVIEAPP_TLS_CLIENT_CERT; config: tls.clientCert]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -l key -d 'The client certificate\'s private key [env: MOVIEAPP_TLS_CLIENT_KEY; config: tls.clientKey]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -l type -d 'Record type' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -l addr -d 'Address of the service (host:port) [default: where the configuration says it listens, e.g. 127.0.0.1:8083 for movie]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format' -r -f -a "table\t'A readable table'
 json\t'JSON, one document per command, for scripts'"
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -l token -d 'Token to send (visible to other users in the process list: prefer MOVIEAPP_TOKEN or `movieapp login`) [env: MOVIEAPP_TOKEN; default: the one `movieapp login` kept]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
@@ -143,6 +169,9 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_
 json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -l cacert -d 'The CA to verify the services\' certificates against; given, clients speak TLS [env: MOVIEAPP_TLS_CA; config: tls.ca]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -l cert -d 'The client certificate to present under mutual TLS, with --key [env: MOVIEAPP_TLS_CLIENT_CERT; config: tls.clientCert]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -l key -d 'The client certificate\'s private key [env: MOVIEAPP_TLS_CLIENT_KEY; config: tls.clientKey]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from help" -f -a "put" -d 'Rate a record from 1 to 5; a user\'s new rating of a record replaces their old one'
@@ -163,6 +192,9 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand produce" -l log-format
 json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand produce" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand produce" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand produce" -l cacert -d 'The CA to verify the services\' certificates against; given, clients speak TLS [env: MOVIEAPP_TLS_CA; config: tls.ca]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand produce" -l cert -d 'The client certificate to present under mutual TLS, with --key [env: MOVIEAPP_TLS_CLIENT_CERT; config: tls.clientCert]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand produce" -l key -d 'The client certificate\'s private key [env: MOVIEAPP_TLS_CLIENT_KEY; config: tls.clientKey]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand produce" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c movieapp -n "__fish_movieapp_using_subcommand produce" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and not __fish_seen_subcommand_from status help" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
@@ -172,6 +204,9 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and not __fish_s
 json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and not __fish_seen_subcommand_from status help" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and not __fish_seen_subcommand_from status help" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and not __fish_seen_subcommand_from status help" -l cacert -d 'The CA to verify the services\' certificates against; given, clients speak TLS [env: MOVIEAPP_TLS_CA; config: tls.ca]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and not __fish_seen_subcommand_from status help" -l cert -d 'The client certificate to present under mutual TLS, with --key [env: MOVIEAPP_TLS_CLIENT_CERT; config: tls.clientCert]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and not __fish_seen_subcommand_from status help" -l key -d 'The client certificate\'s private key [env: MOVIEAPP_TLS_CLIENT_KEY; config: tls.clientKey]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and not __fish_seen_subcommand_from status help" -s h -l help -d 'Print help'
 complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and not __fish_seen_subcommand_from status help" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and not __fish_seen_subcommand_from status help" -f -a "status" -d 'Consumer lag: per partition, the end of the topic, the rating service\'s committed offset and how far behind it is; and how many events were dead-lettered'
@@ -187,6 +222,9 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and __fish_seen_
 json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and __fish_seen_subcommand_from status" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and __fish_seen_subcommand_from status" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and __fish_seen_subcommand_from status" -l cacert -d 'The CA to verify the services\' certificates against; given, clients speak TLS [env: MOVIEAPP_TLS_CA; config: tls.ca]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and __fish_seen_subcommand_from status" -l cert -d 'The client certificate to present under mutual TLS, with --key [env: MOVIEAPP_TLS_CLIENT_CERT; config: tls.clientCert]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and __fish_seen_subcommand_from status" -l key -d 'The client certificate\'s private key [env: MOVIEAPP_TLS_CLIENT_KEY; config: tls.clientKey]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand feed; and __fish_seen_subcommand_from help" -f -a "status" -d 'Consumer lag: per partition, the end of the topic, the rating service\'s committed offset and how far behind it is; and how many events were dead-lettered'
@@ -198,6 +236,9 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and not __fi
 json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and not __fish_seen_subcommand_from list show watch deregister help" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and not __fish_seen_subcommand_from list show watch deregister help" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and not __fish_seen_subcommand_from list show watch deregister help" -l cacert -d 'The CA to verify the services\' certificates against; given, clients speak TLS [env: MOVIEAPP_TLS_CA; config: tls.ca]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and not __fish_seen_subcommand_from list show watch deregister help" -l cert -d 'The client certificate to present under mutual TLS, with --key [env: MOVIEAPP_TLS_CLIENT_CERT; config: tls.clientCert]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and not __fish_seen_subcommand_from list show watch deregister help" -l key -d 'The client certificate\'s private key [env: MOVIEAPP_TLS_CLIENT_KEY; config: tls.clientKey]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and not __fish_seen_subcommand_from list show watch deregister help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and not __fish_seen_subcommand_from list show watch deregister help" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and not __fish_seen_subcommand_from list show watch deregister help" -f -a "list" -d 'Every instance of every service: address, health, age of the last heartbeat'
@@ -214,6 +255,9 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_s
 json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from list" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from list" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from list" -l cacert -d 'The CA to verify the services\' certificates against; given, clients speak TLS [env: MOVIEAPP_TLS_CA; config: tls.ca]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from list" -l cert -d 'The client certificate to present under mutual TLS, with --key [env: MOVIEAPP_TLS_CLIENT_CERT; config: tls.clientCert]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from list" -l key -d 'The client certificate\'s private key [env: MOVIEAPP_TLS_CLIENT_KEY; config: tls.clientKey]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from show" -s o -l output -r -f -a "table\t'A readable table'
@@ -225,6 +269,9 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_s
 json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from show" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from show" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from show" -l cacert -d 'The CA to verify the services\' certificates against; given, clients speak TLS [env: MOVIEAPP_TLS_CA; config: tls.ca]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from show" -l cert -d 'The client certificate to present under mutual TLS, with --key [env: MOVIEAPP_TLS_CLIENT_CERT; config: tls.clientCert]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from show" -l key -d 'The client certificate\'s private key [env: MOVIEAPP_TLS_CLIENT_KEY; config: tls.clientKey]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from watch" -l interval -d 'How often to refresh, e.g. 500ms or 2s' -r
@@ -237,6 +284,9 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_s
 json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from watch" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from watch" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from watch" -l cacert -d 'The CA to verify the services\' certificates against; given, clients speak TLS [env: MOVIEAPP_TLS_CA; config: tls.ca]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from watch" -l cert -d 'The client certificate to present under mutual TLS, with --key [env: MOVIEAPP_TLS_CLIENT_CERT; config: tls.clientCert]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from watch" -l key -d 'The client certificate\'s private key [env: MOVIEAPP_TLS_CLIENT_KEY; config: tls.clientKey]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from watch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from watch" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from deregister" -s o -l output -r -f -a "table\t'A readable table'
@@ -248,6 +298,9 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_s
 json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from deregister" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from deregister" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from deregister" -l cacert -d 'The CA to verify the services\' certificates against; given, clients speak TLS [env: MOVIEAPP_TLS_CA; config: tls.ca]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from deregister" -l cert -d 'The client certificate to present under mutual TLS, with --key [env: MOVIEAPP_TLS_CLIENT_CERT; config: tls.clientCert]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from deregister" -l key -d 'The client certificate\'s private key [env: MOVIEAPP_TLS_CLIENT_KEY; config: tls.clientKey]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from deregister" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from deregister" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from help" -f -a "list" -d 'Every instance of every service: address, health, age of the last heartbeat'
@@ -255,18 +308,22 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_s
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from help" -f -a "watch" -d 'Show the list, refreshed until Ctrl-C'
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from help" -f -a "deregister" -d 'Remove an instance, e.g. one that was killed. A live instance registers itself again at its next heartbeat'
 complete -c movieapp -n "__fish_movieapp_using_subcommand registry; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and not __fish_seen_subcommand_from user key help" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
-complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and not __fish_seen_subcommand_from user key help" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
-complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and not __fish_seen_subcommand_from user key help" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
-complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and not __fish_seen_subcommand_from user key help" -l log-format -d 'Log lines on stderr as text, or as JSON objects with `service`, `component` and `endpoint` fields [env: MOVIEAPP_LOG_FORMAT; config: log.format; default: text]' -r -f -a "text\t''
+complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and not __fish_seen_subcommand_from user key token help" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and not __fish_seen_subcommand_from user key token help" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and not __fish_seen_subcommand_from user key token help" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and not __fish_seen_subcommand_from user key token help" -l log-format -d 'Log lines on stderr as text, or as JSON objects with `service`, `component` and `endpoint` fields [env: MOVIEAPP_LOG_FORMAT; config: log.format; default: text]' -r -f -a "text\t''
 json\t''"
-complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and not __fish_seen_subcommand_from user key help" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
-complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and not __fish_seen_subcommand_from user key help" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
-complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and not __fish_seen_subcommand_from user key help" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and not __fish_seen_subcommand_from user key help" -s V -l version -d 'Print version'
-complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and not __fish_seen_subcommand_from user key help" -f -a "user" -d 'Users: add, list, change passwords, remove'
-complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and not __fish_seen_subcommand_from user key help" -f -a "key" -d 'Signing keys: list, rotate'
-complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and not __fish_seen_subcommand_from user key help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and not __fish_seen_subcommand_from user key token help" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and not __fish_seen_subcommand_from user key token help" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and not __fish_seen_subcommand_from user key token help" -l cacert -d 'The CA to verify the services\' certificates against; given, clients speak TLS [env: MOVIEAPP_TLS_CA; config: tls.ca]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and not __fish_seen_subcommand_from user key token help" -l cert -d 'The client certificate to present under mutual TLS, with --key [env: MOVIEAPP_TLS_CLIENT_CERT; config: tls.clientCert]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and not __fish_seen_subcommand_from user key token help" -l key -d 'The client certificate\'s private key [env: MOVIEAPP_TLS_CLIENT_KEY; config: tls.clientKey]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and not __fish_seen_subcommand_from user key token help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and not __fish_seen_subcommand_from user key token help" -s V -l version -d 'Print version'
+complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and not __fish_seen_subcommand_from user key token help" -f -a "user" -d 'Users: add, list, change passwords, remove'
+complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and not __fish_seen_subcommand_from user key token help" -f -a "key" -d 'Signing keys: list, rotate'
+complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and not __fish_seen_subcommand_from user key token help" -f -a "token" -d 'Print the token `movieapp login` kept (or MOVIEAPP_TOKEN), for curl and grpcurl: curl -H "authorization: Bearer $(movieapp auth token)" …'
+complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and not __fish_seen_subcommand_from user key token help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and __fish_seen_subcommand_from user" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and __fish_seen_subcommand_from user" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and __fish_seen_subcommand_from user" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
@@ -274,6 +331,9 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and __fish_seen_
 json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and __fish_seen_subcommand_from user" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and __fish_seen_subcommand_from user" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and __fish_seen_subcommand_from user" -l cacert -d 'The CA to verify the services\' certificates against; given, clients speak TLS [env: MOVIEAPP_TLS_CA; config: tls.ca]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and __fish_seen_subcommand_from user" -l cert -d 'The client certificate to present under mutual TLS, with --key [env: MOVIEAPP_TLS_CLIENT_CERT; config: tls.clientCert]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and __fish_seen_subcommand_from user" -l key -d 'The client certificate\'s private key [env: MOVIEAPP_TLS_CLIENT_KEY; config: tls.clientKey]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and __fish_seen_subcommand_from user" -s h -l help -d 'Print help'
 complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and __fish_seen_subcommand_from user" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and __fish_seen_subcommand_from user" -f -a "add" -d 'Add a user (the password: at least 8 characters)'
@@ -288,14 +348,44 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and __fish_seen_
 json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and __fish_seen_subcommand_from key" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and __fish_seen_subcommand_from key" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and __fish_seen_subcommand_from key" -l cacert -d 'The CA to verify the services\' certificates against; given, clients speak TLS [env: MOVIEAPP_TLS_CA; config: tls.ca]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and __fish_seen_subcommand_from key" -l cert -d 'The client certificate to present under mutual TLS, with --key [env: MOVIEAPP_TLS_CLIENT_CERT; config: tls.clientCert]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and __fish_seen_subcommand_from key" -l key -d 'The client certificate\'s private key [env: MOVIEAPP_TLS_CLIENT_KEY; config: tls.clientKey]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and __fish_seen_subcommand_from key" -s h -l help -d 'Print help'
 complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and __fish_seen_subcommand_from key" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and __fish_seen_subcommand_from key" -f -a "list" -d 'The key tokens are signed with and the previous one, by key id (kid)'
 complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and __fish_seen_subcommand_from key" -f -a "rotate" -d 'Make a new signing key; the current one becomes the previous and keeps verifying the tokens it signed, the one before it is dropped. A running auth service picks the new key up within seconds; services elsewhere fetch it when they first see a token signed with it'
 complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and __fish_seen_subcommand_from key" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and __fish_seen_subcommand_from token" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and __fish_seen_subcommand_from token" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and __fish_seen_subcommand_from token" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and __fish_seen_subcommand_from token" -l log-format -d 'Log lines on stderr as text, or as JSON objects with `service`, `component` and `endpoint` fields [env: MOVIEAPP_LOG_FORMAT; config: log.format; default: text]' -r -f -a "text\t''
+json\t''"
+complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and __fish_seen_subcommand_from token" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and __fish_seen_subcommand_from token" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and __fish_seen_subcommand_from token" -l cacert -d 'The CA to verify the services\' certificates against; given, clients speak TLS [env: MOVIEAPP_TLS_CA; config: tls.ca]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and __fish_seen_subcommand_from token" -l cert -d 'The client certificate to present under mutual TLS, with --key [env: MOVIEAPP_TLS_CLIENT_CERT; config: tls.clientCert]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and __fish_seen_subcommand_from token" -l key -d 'The client certificate\'s private key [env: MOVIEAPP_TLS_CLIENT_KEY; config: tls.clientKey]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and __fish_seen_subcommand_from token" -s h -l help -d 'Print help'
+complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and __fish_seen_subcommand_from token" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and __fish_seen_subcommand_from help" -f -a "user" -d 'Users: add, list, change passwords, remove'
 complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and __fish_seen_subcommand_from help" -f -a "key" -d 'Signing keys: list, rotate'
+complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and __fish_seen_subcommand_from help" -f -a "token" -d 'Print the token `movieapp login` kept (or MOVIEAPP_TOKEN), for curl and grpcurl: curl -H "authorization: Bearer $(movieapp auth token)" …'
 complete -c movieapp -n "__fish_movieapp_using_subcommand auth; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c movieapp -n "__fish_movieapp_using_subcommand login" -l user -d 'The user to log in as' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand login" -l addr -d 'Address of the auth service (host:port) [default: found through the registry, e.g. 127.0.0.1:8084]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand login" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand login" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand login" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand login" -l log-format -d 'Log lines on stderr as text, or as JSON objects with `service`, `component` and `endpoint` fields [env: MOVIEAPP_LOG_FORMAT; config: log.format; default: text]' -r -f -a "text\t''
+json\t''"
+complete -c movieapp -n "__fish_movieapp_using_subcommand login" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand login" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand login" -l cacert -d 'The CA to verify the services\' certificates against; given, clients speak TLS [env: MOVIEAPP_TLS_CA; config: tls.ca]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand login" -l cert -d 'The client certificate to present under mutual TLS, with --key [env: MOVIEAPP_TLS_CLIENT_CERT; config: tls.clientCert]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand login" -l key -d 'The client certificate\'s private key [env: MOVIEAPP_TLS_CLIENT_KEY; config: tls.clientKey]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand login" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c movieapp -n "__fish_movieapp_using_subcommand login" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand certs; and not __fish_seen_subcommand_from init help" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand certs; and not __fish_seen_subcommand_from init help" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand certs; and not __fish_seen_subcommand_from init help" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
@@ -303,6 +393,9 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand certs; and not __fish_
 json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand certs; and not __fish_seen_subcommand_from init help" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand certs; and not __fish_seen_subcommand_from init help" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand certs; and not __fish_seen_subcommand_from init help" -l cacert -d 'The CA to verify the services\' certificates against; given, clients speak TLS [env: MOVIEAPP_TLS_CA; config: tls.ca]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand certs; and not __fish_seen_subcommand_from init help" -l cert -d 'The client certificate to present under mutual TLS, with --key [env: MOVIEAPP_TLS_CLIENT_CERT; config: tls.clientCert]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand certs; and not __fish_seen_subcommand_from init help" -l key -d 'The client certificate\'s private key [env: MOVIEAPP_TLS_CLIENT_KEY; config: tls.clientKey]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand certs; and not __fish_seen_subcommand_from init help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c movieapp -n "__fish_movieapp_using_subcommand certs; and not __fish_seen_subcommand_from init help" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand certs; and not __fish_seen_subcommand_from init help" -f -a "init" -d 'Write ca.crt/ca.key, server.crt/server.key and client.crt/client.key (keys mode 0600)'
@@ -316,6 +409,9 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand certs; and __fish_seen
 json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand certs; and __fish_seen_subcommand_from init" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand certs; and __fish_seen_subcommand_from init" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand certs; and __fish_seen_subcommand_from init" -l cacert -d 'The CA to verify the services\' certificates against; given, clients speak TLS [env: MOVIEAPP_TLS_CA; config: tls.ca]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand certs; and __fish_seen_subcommand_from init" -l cert -d 'The client certificate to present under mutual TLS, with --key [env: MOVIEAPP_TLS_CLIENT_CERT; config: tls.clientCert]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand certs; and __fish_seen_subcommand_from init" -l key -d 'The client certificate\'s private key [env: MOVIEAPP_TLS_CLIENT_KEY; config: tls.clientKey]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand certs; and __fish_seen_subcommand_from init" -l force -d 'Replace certificates that are already there'
 complete -c movieapp -n "__fish_movieapp_using_subcommand certs; and __fish_seen_subcommand_from init" -s h -l help -d 'Print help'
 complete -c movieapp -n "__fish_movieapp_using_subcommand certs; and __fish_seen_subcommand_from init" -s V -l version -d 'Print version'
@@ -341,6 +437,9 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand bench-serialize" -l lo
 json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand bench-serialize" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand bench-serialize" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand bench-serialize" -l cacert -d 'The CA to verify the services\' certificates against; given, clients speak TLS [env: MOVIEAPP_TLS_CA; config: tls.ca]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand bench-serialize" -l cert -d 'The client certificate to present under mutual TLS, with --key [env: MOVIEAPP_TLS_CLIENT_CERT; config: tls.clientCert]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand bench-serialize" -l key -d 'The client certificate\'s private key [env: MOVIEAPP_TLS_CLIENT_KEY; config: tls.clientKey]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand bench-serialize" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c movieapp -n "__fish_movieapp_using_subcommand bench-serialize" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand config; and not __fish_seen_subcommand_from check show help" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
@@ -350,6 +449,9 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand config; and not __fish
 json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand config; and not __fish_seen_subcommand_from check show help" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand config; and not __fish_seen_subcommand_from check show help" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand config; and not __fish_seen_subcommand_from check show help" -l cacert -d 'The CA to verify the services\' certificates against; given, clients speak TLS [env: MOVIEAPP_TLS_CA; config: tls.ca]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand config; and not __fish_seen_subcommand_from check show help" -l cert -d 'The client certificate to present under mutual TLS, with --key [env: MOVIEAPP_TLS_CLIENT_CERT; config: tls.clientCert]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand config; and not __fish_seen_subcommand_from check show help" -l key -d 'The client certificate\'s private key [env: MOVIEAPP_TLS_CLIENT_KEY; config: tls.clientKey]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand config; and not __fish_seen_subcommand_from check show help" -s h -l help -d 'Print help'
 complete -c movieapp -n "__fish_movieapp_using_subcommand config; and not __fish_seen_subcommand_from check show help" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand config; and not __fish_seen_subcommand_from check show help" -f -a "check" -d 'Check a configuration file: exit 0 when it is valid, 2 with the file, key and reason when it is not. Only the file is checked, not the environment'
@@ -362,6 +464,9 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand config; and __fish_see
 json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand config; and __fish_seen_subcommand_from check" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand config; and __fish_seen_subcommand_from check" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand config; and __fish_seen_subcommand_from check" -l cacert -d 'The CA to verify the services\' certificates against; given, clients speak TLS [env: MOVIEAPP_TLS_CA; config: tls.ca]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand config; and __fish_seen_subcommand_from check" -l cert -d 'The client certificate to present under mutual TLS, with --key [env: MOVIEAPP_TLS_CLIENT_CERT; config: tls.clientCert]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand config; and __fish_seen_subcommand_from check" -l key -d 'The client certificate\'s private key [env: MOVIEAPP_TLS_CLIENT_KEY; config: tls.clientKey]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand config; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help'
 complete -c movieapp -n "__fish_movieapp_using_subcommand config; and __fish_seen_subcommand_from check" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand config; and __fish_seen_subcommand_from show" -s o -l output -d 'yaml: the configuration with a `# source` comment per value; json: one object keyed by dotted path, each with `value` and `source`' -r -f -a "yaml\t''
@@ -373,6 +478,9 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand config; and __fish_see
 json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand config; and __fish_seen_subcommand_from show" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand config; and __fish_seen_subcommand_from show" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand config; and __fish_seen_subcommand_from show" -l cacert -d 'The CA to verify the services\' certificates against; given, clients speak TLS [env: MOVIEAPP_TLS_CA; config: tls.ca]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand config; and __fish_seen_subcommand_from show" -l cert -d 'The client certificate to present under mutual TLS, with --key [env: MOVIEAPP_TLS_CLIENT_CERT; config: tls.clientCert]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand config; and __fish_seen_subcommand_from show" -l key -d 'The client certificate\'s private key [env: MOVIEAPP_TLS_CLIENT_KEY; config: tls.clientKey]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand config; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
 complete -c movieapp -n "__fish_movieapp_using_subcommand config; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "check" -d 'Check a configuration file: exit 0 when it is valid, 2 with the file, key and reason when it is not. Only the file is checked, not the environment'
@@ -385,20 +493,24 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand completions" -l log-fo
 json\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand completions" -l registry -d 'Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp on this host), memory, static (addresses from config) or consul://host:port [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand completions" -l broker -d 'Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand completions" -l cacert -d 'The CA to verify the services\' certificates against; given, clients speak TLS [env: MOVIEAPP_TLS_CA; config: tls.ca]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand completions" -l cert -d 'The client certificate to present under mutual TLS, with --key [env: MOVIEAPP_TLS_CLIENT_CERT; config: tls.clientCert]' -r -F
+complete -c movieapp -n "__fish_movieapp_using_subcommand completions" -l key -d 'The client certificate\'s private key [env: MOVIEAPP_TLS_CLIENT_KEY; config: tls.clientKey]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c movieapp -n "__fish_movieapp_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate produce feed registry auth certs bench-serialize config completions help" -f -a "serve" -d 'Run the metadata, rating, movie and auth services in this process, data in SQLite'
-complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate produce feed registry auth certs bench-serialize config completions help" -f -a "movie" -d 'Show or store movies'
-complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate produce feed registry auth certs bench-serialize config completions help" -f -a "rate" -d 'Rate records, or read their aggregated rating'
-complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate produce feed registry auth certs bench-serialize config completions help" -f -a "produce" -d 'Publish rating events to the rating feed (book chapter 6)'
-complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate produce feed registry auth certs bench-serialize config completions help" -f -a "feed" -d 'Inspect the rating feed'
-complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate produce feed registry auth certs bench-serialize config completions help" -f -a "registry" -d 'See which service instances are registered, where, and whether they are healthy'
-complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate produce feed registry auth certs bench-serialize config completions help" -f -a "auth" -d 'Manage the users who may get tokens from the auth service, and its signing keys'
-complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate produce feed registry auth certs bench-serialize config completions help" -f -a "certs" -d 'Make certificates for trying TLS and mutual TLS on this machine'
-complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate produce feed registry auth certs bench-serialize config completions help" -f -a "bench-serialize" -d 'Compare serialization formats for a movie\'s metadata (book chapter 4)'
-complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate produce feed registry auth certs bench-serialize config completions help" -f -a "config" -d 'Check a configuration file, or show the effective configuration'
-complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate produce feed registry auth certs bench-serialize config completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate produce feed registry auth certs bench-serialize config completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate produce feed registry auth login certs bench-serialize config completions help" -f -a "serve" -d 'Run the metadata, rating, movie and auth services in this process, data in SQLite'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate produce feed registry auth login certs bench-serialize config completions help" -f -a "movie" -d 'Show or store movies'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate produce feed registry auth login certs bench-serialize config completions help" -f -a "rate" -d 'Rate records, or read their aggregated rating'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate produce feed registry auth login certs bench-serialize config completions help" -f -a "produce" -d 'Publish rating events to the rating feed (book chapter 6)'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate produce feed registry auth login certs bench-serialize config completions help" -f -a "feed" -d 'Inspect the rating feed'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate produce feed registry auth login certs bench-serialize config completions help" -f -a "registry" -d 'See which service instances are registered, where, and whether they are healthy'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate produce feed registry auth login certs bench-serialize config completions help" -f -a "auth" -d 'Manage the users who may get tokens from the auth service, and its signing keys'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate produce feed registry auth login certs bench-serialize config completions help" -f -a "login" -d 'Get a token from the auth service and keep it for the other commands'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate produce feed registry auth login certs bench-serialize config completions help" -f -a "certs" -d 'Make certificates for trying TLS and mutual TLS on this machine'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate produce feed registry auth login certs bench-serialize config completions help" -f -a "bench-serialize" -d 'Compare serialization formats for a movie\'s metadata (book chapter 4)'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate produce feed registry auth login certs bench-serialize config completions help" -f -a "config" -d 'Check a configuration file, or show the effective configuration'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate produce feed registry auth login certs bench-serialize config completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and not __fish_seen_subcommand_from serve movie rate produce feed registry auth login certs bench-serialize config completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c movieapp -n "__fish_movieapp_using_subcommand help; and __fish_seen_subcommand_from movie" -f -a "get" -d 'Show a movie\'s metadata and aggregated rating (asks the movie service)'
 complete -c movieapp -n "__fish_movieapp_using_subcommand help; and __fish_seen_subcommand_from movie" -f -a "put" -d 'Store or replace a movie\'s metadata (asks the metadata service)'
 complete -c movieapp -n "__fish_movieapp_using_subcommand help; and __fish_seen_subcommand_from rate" -f -a "put" -d 'Rate a record from 1 to 5; a user\'s new rating of a record replaces their old one'
@@ -410,6 +522,7 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand help; and __fish_seen_
 complete -c movieapp -n "__fish_movieapp_using_subcommand help; and __fish_seen_subcommand_from registry" -f -a "deregister" -d 'Remove an instance, e.g. one that was killed. A live instance registers itself again at its next heartbeat'
 complete -c movieapp -n "__fish_movieapp_using_subcommand help; and __fish_seen_subcommand_from auth" -f -a "user" -d 'Users: add, list, change passwords, remove'
 complete -c movieapp -n "__fish_movieapp_using_subcommand help; and __fish_seen_subcommand_from auth" -f -a "key" -d 'Signing keys: list, rotate'
+complete -c movieapp -n "__fish_movieapp_using_subcommand help; and __fish_seen_subcommand_from auth" -f -a "token" -d 'Print the token `movieapp login` kept (or MOVIEAPP_TOKEN), for curl and grpcurl: curl -H "authorization: Bearer $(movieapp auth token)" …'
 complete -c movieapp -n "__fish_movieapp_using_subcommand help; and __fish_seen_subcommand_from certs" -f -a "init" -d 'Write ca.crt/ca.key, server.crt/server.key and client.crt/client.key (keys mode 0600)'
 complete -c movieapp -n "__fish_movieapp_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Check a configuration file: exit 0 when it is valid, 2 with the file, key and reason when it is not. Only the file is checked, not the environment'
 complete -c movieapp -n "__fish_movieapp_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'Print the effective configuration: the defaults, then the file (--config or MOVIEAPP_CONFIG), the MOVIEAPP_* environment and the global flags, each value with its source (default, file, env or flag)'

@@ -32,13 +32,20 @@ pub enum ClientError {
         registry: String,
     },
     #[error(
-        "cannot reach the {service} service at {addr}: {reason}; start the services with `movieapp serve`, or point --addr at a running one"
+        "cannot reach the {service} service at {addr}: {reason}; start the services with `movieapp serve`, or point --addr at a running one{}",
+        if *.plaintext { " (if it speaks TLS, pass --cacert or set tls.ca)" } else { "" }
     )]
     Unreachable {
         service: ServiceKind,
         addr: String,
         reason: String,
+        /// Whether the client spoke plaintext.
+        plaintext: bool,
     },
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    #[error(transparent)]
+    Session(#[from] crate::auth::session::SessionError),
     /// Every instance is out of rotation (outlier detection).
     #[error(transparent)]
     Ejected(DiscoveryError),
@@ -56,7 +63,10 @@ impl ClientError {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            Self::BadAddress { .. } | Self::Config(_) | Self::Registry(RegistryError::Open { .. })
+            Self::BadAddress { .. }
+                | Self::Config(_)
+                | Self::Registry(RegistryError::Open { .. })
+                | Self::Tls(_)
         )
     }
 }
@@ -65,7 +75,11 @@ fn describe(service: ServiceKind, addr: &str, status: &Status) -> String {
     let message = status.message();
     match status.code() {
         // The service's own message already says what and which value.
-        Code::NotFound | Code::InvalidArgument => message.to_owned(),
+        Code::NotFound | Code::InvalidArgument | Code::PermissionDenied => message.to_owned(),
+        Code::Unauthenticated if message.contains("token expired") => {
+            crate::auth::session::SessionError::Expired.to_string()
+        }
+        Code::Unauthenticated => message.to_owned(),
         Code::Unavailable => format!("the {service} service at {addr} is unavailable: {message}"),
         Code::DeadlineExceeded => {
             format!("the {service} service at {addr} did not answer in time: {message}")
@@ -78,6 +92,10 @@ fn describe(service: ServiceKind, addr: &str, status: &Status) -> String {
 pub struct Target {
     service: ServiceKind,
     balancer: Balancer,
+    /// Sent as `authorization: Bearer …` with every call.
+    token: Option<tonic::metadata::AsciiMetadataValue>,
+    /// Whether calls speak TLS.
+    tls: bool,
 }
 
 impl Target {
@@ -111,10 +129,40 @@ impl Target {
                 Err(e) => return Err(e.into()),
             },
         };
+        let tls = config.tls.client()?;
         Ok(Self {
             service,
-            balancer: Balancer::with_settings(service.name(), registry, config.calls.clone()),
+            tls: tls.is_some(),
+            balancer: Balancer::with_settings(service.name(), registry, config.calls.clone())
+                .with_tls(tls),
+            token: None,
         })
+    }
+
+    /// Sends `token` with every call (`None`: none).
+    pub fn with_token(mut self, token: Option<&str>) -> Result<Self, ClientError> {
+        self.token = token
+            .map(|t| format!("Bearer {t}").parse())
+            .transpose()
+            .map_err(|_| {
+                ClientError::Config(ConfigError::Invalid(
+                    "the token holds characters a header cannot carry: expected a JWT".into(),
+                ))
+            })?;
+        Ok(self)
+    }
+
+    /// A request for an attempt of a call: it carries the attempt's deadline as
+    /// `grpc-timeout`, so the server gives up when the client does, and the token.
+    pub fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        crate::discovery::balancer::bound(&mut request);
+        if let Some(token) = &self.token {
+            request
+                .metadata_mut()
+                .insert("authorization", token.clone());
+        }
+        request
     }
 
     /// Calls the service (retrying once on another instance if one is unavailable).
@@ -137,14 +185,17 @@ impl Target {
                 ClientError::BadAddress { addr }
             }
             CallError::Discovery(e @ DiscoveryError::AllEjected { .. }) => ClientError::Ejected(e),
-            // A transport error behind it: the server was not reached, or went away.
+            // A transport error behind it: the server was not reached, or went away (or
+            // hung up on a plaintext client: a TLS port does).
             CallError::Status { addr, status }
-                if instance_failed(&status) && std::error::Error::source(&status).is_some() =>
+                if (instance_failed(&status) || !self.tls)
+                    && std::error::Error::source(&status).is_some() =>
             {
                 ClientError::Unreachable {
                     service,
                     addr,
                     reason: root_cause(&status),
+                    plaintext: !self.tls,
                 }
             }
             CallError::Status { addr, status } => ClientError::Call {
@@ -154,14 +205,6 @@ impl Target {
             },
         }
     }
-}
-
-/// A request for an attempt of a client call: it carries the attempt's deadline as
-/// `grpc-timeout`, so the server gives up when the client does.
-pub fn request<T>(message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    crate::discovery::balancer::bound(&mut request);
-    request
 }
 
 /// The innermost cause of an error, e.g. "Connection refused (os error 111)".

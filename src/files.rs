@@ -36,6 +36,65 @@ pub fn write_new(path: &Path, contents: &[u8], private: bool) -> std::io::Result
     file.sync_all()
 }
 
+/// How often watched files are checked for a change.
+pub const WATCH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// What identifies the present versions of some files (modification time, length and
+/// inode of each; `None` for a missing one), to notice when any changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamps(Vec<Option<(std::time::SystemTime, u64, u64)>>);
+
+impl Stamps {
+    pub fn of(paths: &[impl AsRef<Path>]) -> Self {
+        Self(
+            paths
+                .iter()
+                .map(|p| {
+                    let m = std::fs::metadata(p).ok()?;
+                    #[cfg(unix)]
+                    let inode = std::os::unix::fs::MetadataExt::ino(&m);
+                    #[cfg(not(unix))]
+                    let inode = 0;
+                    let modified = m.modified().unwrap_or(std::time::SystemTime::UNIX_EPOCH);
+                    Some((modified, m.len(), inode))
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Runs `reload` (blocking: it reads files) every [`WATCH_INTERVAL`] until `stop`, logging
+/// what it did: `Ok(true)` reloaded, `Ok(false)` nothing changed, an error once until the
+/// next success. `what` names the files in the log.
+pub async fn watch<E: std::fmt::Display + Send + 'static>(
+    what: &'static str,
+    stop: tokio_util::sync::CancellationToken,
+    reload: impl Fn() -> Result<bool, E> + Send + Sync + 'static,
+) {
+    let reload = std::sync::Arc::new(reload);
+    let mut reported = false;
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(WATCH_INTERVAL) => {}
+        }
+        let reload = std::sync::Arc::clone(&reload);
+        match tokio::task::spawn_blocking(move || reload()).await {
+            Ok(Ok(true)) => {
+                reported = false;
+                tracing::info!("{what} files changed: reloaded");
+            }
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) if !reported => {
+                reported = true;
+                tracing::warn!(error = %e, "{what} files changed but cannot be loaded; still using the ones loaded before");
+            }
+            Ok(Err(_)) => {}
+            Err(e) => tracing::warn!(error = %e, "the {what} file check failed"),
+        }
+    }
+}
+
 /// A byte count for people: `64 KiB`, `256 MiB`.
 pub fn size(bytes: u64) -> String {
     match bytes {

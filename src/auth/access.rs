@@ -189,6 +189,8 @@ enum RemoteError {
 pub struct RemoteKeys {
     registry: Arc<dyn Registry>,
     http: reqwest::Client,
+    /// `https` when the services speak TLS.
+    scheme: &'static str,
     tokens: TokenSettings,
     /// The keys and when they were fetched.
     cached: RwLock<Option<(Arc<TokenVerifier>, Instant)>>,
@@ -205,10 +207,16 @@ impl std::fmt::Debug for RemoteKeys {
 }
 
 impl RemoteKeys {
-    pub fn new(registry: Arc<dyn Registry>, http: reqwest::Client, tokens: TokenSettings) -> Self {
+    pub fn new(
+        registry: Arc<dyn Registry>,
+        http: reqwest::Client,
+        scheme: &'static str,
+        tokens: TokenSettings,
+    ) -> Self {
         Self {
             registry,
             http,
+            scheme,
             tokens,
             cached: RwLock::new(None),
             fetching: tokio::sync::Mutex::new(None),
@@ -280,7 +288,7 @@ impl RemoteKeys {
             .map_err(|e| format!("cannot find the auth service: {e}"))?;
         let mut last = format!("no instance of the {service} service is registered");
         for addr in addrs {
-            let url = format!("http://{addr}/.well-known/jwks.json");
+            let url = format!("{}://{addr}/.well-known/jwks.json", self.scheme);
             let result = async {
                 let response = self
                     .http

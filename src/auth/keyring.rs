@@ -6,8 +6,9 @@
 use std::{
     path::{Path, PathBuf},
     sync::{Arc, PoisonError, RwLock},
-    time::{Duration, SystemTime},
 };
+
+use crate::files::Stamps;
 
 use super::{
     keys::{JwkSet, KeyError, SigningKey},
@@ -17,8 +18,6 @@ use super::{
 
 /// The signing key's file in the data directory, made at first start.
 pub const DEFAULT_KEY_FILE: &str = "auth-signing-key.pem";
-/// How often the key files are checked for a change.
-pub const WATCH_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Where the signing key comes from.
 #[derive(Clone)]
@@ -90,29 +89,13 @@ impl KeySource {
     }
 
     /// What identifies the files' present versions, to notice a change.
-    fn stamp(&self) -> Vec<Option<Stamp>> {
-        let stamp = |p: &Path| {
-            std::fs::metadata(p).ok().map(|m| {
-                #[cfg(unix)]
-                let inode = std::os::unix::fs::MetadataExt::ino(&m);
-                #[cfg(not(unix))]
-                let inode = 0;
-                (
-                    m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-                    m.len(),
-                    inode,
-                )
-            })
-        };
+    fn stamp(&self) -> Stamps {
         match self {
-            Self::Env(_) => Vec::new(),
-            Self::File { path, .. } => vec![stamp(path), stamp(&previous_of(path))],
+            Self::Env(_) => Stamps::of(&[] as &[PathBuf]),
+            Self::File { path, .. } => Stamps::of(&[path.clone(), previous_of(path)]),
         }
     }
 }
-
-/// A file's modification time, length and inode.
-type Stamp = (SystemTime, u64, u64);
 
 fn previous_of(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
@@ -151,7 +134,7 @@ struct State {
     issuer: TokenIssuer,
     verifier: Arc<TokenVerifier>,
     jwks: JwkSet,
-    stamp: Vec<Option<Stamp>>,
+    stamp: Stamps,
 }
 
 /// The auth service's keys, reloaded when their files change.
@@ -253,32 +236,12 @@ impl Keyring {
         Ok(true)
     }
 
-    /// Checks the files every [`WATCH_INTERVAL`] until `stop`.
+    /// Checks the files every [`crate::files::WATCH_INTERVAL`] until `stop`.
     pub async fn watch(self: Arc<Self>, stop: tokio_util::sync::CancellationToken) {
         if matches!(self.source, KeySource::Env(_)) {
             return;
         }
-        let mut reported = false;
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => return,
-                () = tokio::time::sleep(WATCH_INTERVAL) => {}
-            }
-            let keyring = Arc::clone(&self);
-            match tokio::task::spawn_blocking(move || keyring.reload_if_changed()).await {
-                Ok(Ok(true)) => {
-                    reported = false;
-                    tracing::info!(kids = ?self.kids(), "signing keys reloaded");
-                }
-                Ok(Ok(false)) => {}
-                Ok(Err(e)) if !reported => {
-                    reported = true;
-                    tracing::warn!(error = %e, "signing keys changed but cannot be loaded; still using the ones loaded before");
-                }
-                Ok(Err(_)) => {}
-                Err(e) => tracing::warn!(error = %e, "the signing key check stopped"),
-            }
-        }
+        crate::files::watch("signing key", stop, move || self.reload_if_changed()).await;
     }
 }
 
@@ -290,7 +253,7 @@ mod tests {
         TokenSettings {
             issuer: "movieapp".into(),
             audience: "movieapp".into(),
-            ttl: Duration::from_secs(3600),
+            ttl: std::time::Duration::from_secs(3600),
         }
     }
 

@@ -36,8 +36,6 @@ pub enum KeyError {
     TooOpen { path: PathBuf, mode: u32 },
     #[error("cannot generate a signing key: the system's random source failed")]
     Random,
-    #[error("cannot build the client that fetches the auth service's public keys: {0}")]
-    Client(String),
 }
 
 /// A private signing key and its public half.

@@ -6,6 +6,7 @@ pub mod access;
 pub mod keyring;
 pub mod keys;
 pub mod password;
+pub mod session;
 pub mod settings;
 pub mod token;
 pub mod users;

@@ -10,6 +10,7 @@ use crate::{
     auth::{
         Password, Role, UserName,
         keyring::{self, KeySource, Keyring},
+        session,
         settings::SIGNING_KEY_ENV,
         users::{self, User, UserStore},
     },
@@ -45,6 +46,9 @@ enum AuthCommand {
     /// Signing keys: list, rotate
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Print the token `movieapp login` kept (or MOVIEAPP_TOKEN), for curl and grpcurl:
+    /// curl -H "authorization: Bearer $(movieapp auth token)" …
+    Token,
 }
 
 #[derive(Debug, Subcommand)]
@@ -94,6 +98,13 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
     match args.command {
         AuthCommand::User(command) => users(command, config).await,
         AuthCommand::Key(command) => keys(command, &config),
+        AuthCommand::Token => {
+            let token = session::client_token(None)?.ok_or(session::SessionError::None)?;
+            if session::expired(&token) {
+                return Err(session::SessionError::Expired.into());
+            }
+            Ok(output::line(&token)?)
+        }
     }
 }
 
@@ -184,10 +195,17 @@ async fn users(command: UserCommand, config: Config) -> anyhow::Result<()> {
 /// A new password: one line of standard input when it is not a terminal, else typed twice
 /// without echo.
 fn read_password(prompt: &str) -> anyhow::Result<Password> {
+    let text = read_secret(prompt, true)?;
+    Password::new(text).map_err(|e| UsageError(anyhow::anyhow!(e)).into())
+}
+
+/// A password: one line of standard input when it is not a terminal, else typed without
+/// echo (twice when `confirm`).
+pub fn read_secret(prompt: &str, confirm: bool) -> anyhow::Result<String> {
     let usage = |message: String| UsageError(anyhow::anyhow!(message));
     let text = if std::io::stdin().is_terminal() {
         let first = rpassword::prompt_password(prompt)?;
-        if rpassword::prompt_password("Again: ")? != first {
+        if confirm && rpassword::prompt_password("Again: ")? != first {
             return Err(usage("the two passwords differ; nothing was changed".into()).into());
         }
         first
@@ -209,7 +227,7 @@ fn read_password(prompt: &str) -> anyhow::Result<Password> {
         }
         line.to_owned()
     };
-    Password::new(text).map_err(|e| usage(e).into())
+    Ok(text)
 }
 
 fn table(users: &[User]) -> Table {

@@ -7,6 +7,7 @@ pub mod certs;
 pub mod completions;
 pub mod config;
 pub mod feed;
+pub mod login;
 pub mod movie;
 pub mod output;
 pub mod produce;
@@ -42,6 +43,7 @@ Examples:
   movieapp bench-serialize                         # JSON vs XML vs Protobuf, as in chapter 4
   movieapp config show                             # the effective configuration, and why
   movieapp auth user add alex --role writer        # a user who may get tokens
+  movieapp login --user alex                       # a token for the other commands
   movieapp certs init                              # a development CA and certificates";
 
 /// The movie-rating system from "Microservices with Go": metadata, rating, movie and auth
@@ -82,6 +84,18 @@ pub struct GlobalArgs {
     /// kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]
     #[arg(long, global = true, value_name = "BROKER", value_parser = parse_broker)]
     pub broker: Option<BrokerKind>,
+    /// The CA to verify the services' certificates against; given, clients speak TLS
+    /// [env: MOVIEAPP_TLS_CA; config: tls.ca]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// The client certificate to present under mutual TLS, with --key [env:
+    /// MOVIEAPP_TLS_CLIENT_CERT; config: tls.clientCert]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+    /// The client certificate's private key [env: MOVIEAPP_TLS_CLIENT_KEY; config:
+    /// tls.clientKey]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub key: Option<PathBuf>,
 }
 
 impl GlobalArgs {
@@ -89,7 +103,11 @@ impl GlobalArgs {
     pub fn overrides(&self) -> Vec<Override> {
         let flag =
             |path, flag, value: Option<String>| value.map(|value| Override { path, value, flag });
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.to_string_lossy().into_owned());
         [
+            flag("tls.ca", "--cacert", path(&self.cacert)),
+            flag("tls.clientCert", "--cert", path(&self.cert)),
+            flag("tls.clientKey", "--key", path(&self.key)),
             flag(
                 "dataDir",
                 "--data-dir",
@@ -142,6 +160,7 @@ pub enum Command {
     Feed(feed::Args),
     Registry(registry::Args),
     Auth(auth::Args),
+    Login(login::Args),
     Certs(certs::Args),
     BenchSerialize(bench_serialize::Args),
     Config(config::Args),
@@ -158,6 +177,7 @@ impl Cli {
             Command::Feed(_) => ("feed", "warn", PROCESS.to_owned()),
             Command::Registry(_) => ("registry", "warn", PROCESS.to_owned()),
             Command::Auth(_) => ("auth", "warn", PROCESS.to_owned()),
+            Command::Login(_) => ("login", "warn", PROCESS.to_owned()),
             Command::Certs(_) => ("certs", "warn", PROCESS.to_owned()),
             Command::BenchSerialize(_) => ("bench-serialize", "warn", PROCESS.to_owned()),
             Command::Config(_) => ("config", "warn", PROCESS.to_owned()),
@@ -207,6 +227,7 @@ async fn run_command(command: Command, config: Config, global: &GlobalArgs) -> a
         Command::Feed(args) => feed::run(args, config).await,
         Command::Registry(args) => registry::run(args, config).await,
         Command::Auth(args) => auth::run(args, config).await,
+        Command::Login(args) => login::run(args, config).await,
         Command::Certs(args) => certs::run(args, &config),
         Command::BenchSerialize(args) => bench_serialize::run(args),
         Command::Config(args) => config::run(args, global),

@@ -9,7 +9,6 @@ use super::{
 };
 use crate::config::Config;
 use crate::{
-    client::Target,
     model::{Metadata, MovieDetails, MovieId},
     pb::{
         self, metadata_service_client::MetadataServiceClient,
@@ -55,14 +54,13 @@ enum MovieCommand {
 pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
     match args.command {
         MovieCommand::Get { id, client } => {
-            let target = Target::open(ServiceKind::Movie, client.addr.as_deref(), &config).await?;
+            let target = client.target(ServiceKind::Movie, &config).await?;
             let request = pb::GetMovieDetailsRequest {
                 movie_id: id.into_string(),
             };
             let (addr, response) = target
                 .call(|channel, addr| {
-                    let (request, addr) =
-                        (crate::client::request(request.clone()), addr.to_owned());
+                    let (request, addr) = (target.request(request.clone()), addr.to_owned());
                     async move {
                         let response = MovieServiceClient::new(channel)
                             .get_movie_details(request)
@@ -89,14 +87,13 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
         } => {
             let metadata = Metadata::new(id, title, description, director)
                 .map_err(|e| UsageError(e.into()))?;
-            let target =
-                Target::open(ServiceKind::Metadata, client.addr.as_deref(), &config).await?;
+            let target = client.target(ServiceKind::Metadata, &config).await?;
             let request = pb::PutMetadataRequest {
                 metadata: Some(metadata.clone().into()),
             };
             target
                 .call(|channel, _| {
-                    let request = crate::client::request(request.clone());
+                    let request = target.request(request.clone());
                     async move {
                         MetadataServiceClient::new(channel)
                             .put_metadata(request)

@@ -6,7 +6,6 @@ use serde::Serialize;
 use super::output::{self, ClientArgs, Format};
 use crate::config::Config;
 use crate::{
-    client::Target,
     model::{MOVIE_RECORD_TYPE, RatingValue, RecordId, RecordKey, RecordType, UserId, UserRating},
     pb::{self, rating_service_client::RatingServiceClient},
     service::ServiceKind,
@@ -74,7 +73,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
         } => {
             let key = RecordKey::from_parts(record_id, record.record_type);
             let rating = UserRating::new(key, user, value);
-            let target = Target::open(ServiceKind::Rating, client.addr.as_deref(), &config).await?;
+            let target = client.target(ServiceKind::Rating, &config).await?;
             let request = pb::PutRatingRequest {
                 user_id: rating.user_id().to_string(),
                 record_id: rating.key().record_id().to_owned(),
@@ -83,7 +82,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
             };
             target
                 .call(|channel, _| {
-                    let request = crate::client::request(request.clone());
+                    let request = target.request(request.clone());
                     async move { RatingServiceClient::new(channel).put_rating(request).await }
                 })
                 .await?;
@@ -103,14 +102,14 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
             client,
         } => {
             let key = RecordKey::from_parts(record_id, record.record_type);
-            let target = Target::open(ServiceKind::Rating, client.addr.as_deref(), &config).await?;
+            let target = client.target(ServiceKind::Rating, &config).await?;
             let request = pb::GetAggregatedRatingRequest {
                 record_id: key.record_id().to_owned(),
                 record_type: key.record_type().to_owned(),
             };
             let rating = target
                 .call(|channel, _| {
-                    let request = crate::client::request(request.clone());
+                    let request = target.request(request.clone());
                     async move {
                         RatingServiceClient::new(channel)
                             .get_aggregated_rating(request)

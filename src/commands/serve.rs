@@ -125,6 +125,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
             &config.resolved_data_dir()?,
             std::env::var(SIGNING_KEY_ENV).ok(),
         ),
+        tls: config.tls.clone(),
     };
     tracing::info!(data_dir = %serve_config.data_dir.display(), "starting");
     let mut announce_failed = None;

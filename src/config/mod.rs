@@ -52,6 +52,12 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "MOVIEAPP_SERVICE_DISCOVERY_CONSUL_ADDRESS",
         "serviceDiscovery.consul.address",
     ),
+    ("MOVIEAPP_TLS_CERT", "tls.cert"),
+    ("MOVIEAPP_TLS_KEY", "tls.key"),
+    ("MOVIEAPP_TLS_CLIENT_CA", "tls.clientCa"),
+    ("MOVIEAPP_TLS_CA", "tls.ca"),
+    ("MOVIEAPP_TLS_CLIENT_CERT", "tls.clientCert"),
+    ("MOVIEAPP_TLS_CLIENT_KEY", "tls.clientKey"),
     ("MOVIEAPP_BROKER", "broker.backend"),
     ("MOVIEAPP_LOG_FORMAT", "log.format"),
     (
@@ -121,6 +127,8 @@ pub struct Config {
     pub fallback: crate::fallback::FallbackSettings,
     /// Faults to inject for drills; none by default.
     pub faults: Vec<crate::faults::Fault>,
+    /// TLS on every port and for every client; off by default.
+    pub tls: crate::tls::Settings,
 }
 
 impl Default for Config {
@@ -141,6 +149,7 @@ impl Default for Config {
             calls: discovery::balancer::CallSettings::default(),
             fallback: crate::fallback::FallbackSettings::default(),
             faults: Vec::new(),
+            tls: crate::tls::Settings::default(),
         };
         config.fill_defaults();
         config
@@ -308,6 +317,7 @@ impl Config {
                 .map_err(|e| (service.name(), e))?;
         }
         self.auth.check().map_err(|e| ("auth", e))?;
+        self.tls.check()?;
         self.broker.check().map_err(|e| ("broker.kafka", e))?;
         let d = &self.service_discovery;
         if d.heartbeat_interval >= d.ttl {
@@ -331,6 +341,7 @@ impl Config {
                 name.starts_with(ENV_PREFIX)
                     && name != CONFIG_ENV
                     && name != crate::auth::settings::SIGNING_KEY_ENV
+                    && name != crate::auth::session::TOKEN_ENV
                     && !ENV_VARS.iter().any(|(known, _)| known == name)
             })
             .collect()
@@ -401,6 +412,10 @@ impl Config {
             ttl: d.ttl.get(),
             consul_address: d.consul.address.to_string(),
             static_addresses,
+            tls: self
+                .tls
+                .client()
+                .map_err(|e| ConfigError::Invalid(e.to_string()))?,
         })
     }
 

@@ -262,6 +262,8 @@ pub struct Balancer {
     budget: Mutex<Budget>,
     /// Who reports ejections to the registry, e.g. `movie (pid 4242)`.
     reporter: String,
+    /// TLS to the instances, when they speak it.
+    tls: Option<crate::tls::ClientTls>,
 }
 
 impl Balancer {
@@ -296,7 +298,16 @@ impl Balancer {
             // A random start spreads one-shot clients (each CLI call is a new process).
             next: AtomicUsize::new(rand::random::<u32>() as usize),
             reporter: format!("pid {}", std::process::id()),
+            tls: None,
         }
+    }
+
+    /// Calls the instances over TLS, verifying them (and presenting a client certificate)
+    /// as `tls` says.
+    #[must_use]
+    pub fn with_tls(mut self, tls: Option<crate::tls::ClientTls>) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// Names the caller in the ejections it reports, e.g. `movie`.
@@ -481,12 +492,18 @@ impl Balancer {
         if let Some(channel) = state.channels.get(addr) {
             return Ok(channel.clone());
         }
-        let channel = Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|source| DiscoveryError::BadAddress {
-                service: self.service.clone(),
-                addr: addr.to_owned(),
-                source,
-            })?
+        let bad_address = |source| DiscoveryError::BadAddress {
+            service: self.service.clone(),
+            addr: addr.to_owned(),
+            source,
+        };
+        let scheme = crate::tls::scheme(self.tls.as_ref());
+        let mut endpoint =
+            Endpoint::from_shared(format!("{scheme}://{addr}")).map_err(bad_address)?;
+        if let Some(tls) = &self.tls {
+            endpoint = endpoint.tls_config(tls.tonic()).map_err(bad_address)?;
+        }
+        let channel = endpoint
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(CALL_TIMEOUT)
             .tcp_nodelay(true)

@@ -97,19 +97,25 @@ impl HealthEntry {
 }
 
 impl ConsulRegistry {
-    /// `base`: the agent's URL, e.g. `http://127.0.0.1:8500`.
-    pub fn new(base: &str, ttl: Duration) -> Result<Self, RegistryError> {
+    /// `base`: the agent's URL, e.g. `http://127.0.0.1:8500`; an `https` agent is verified
+    /// against `tls` (the configured CA; there are no system roots).
+    pub fn new(
+        base: &str,
+        ttl: Duration,
+        tls: Option<rustls::ClientConfig>,
+    ) -> Result<Self, RegistryError> {
         // reqwest uses rustls, which needs a crypto provider before a client is built (the
         // binary installs one at start-up; this covers library users). Idempotent.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .build()
-            .map_err(|e| RegistryError::Backend {
-                registry: format!("consul {base}"),
-                what: "cannot build an HTTP client".to_owned(),
-                source: Box::new(e),
-            })?;
+        let mut builder = reqwest::Client::builder().timeout(REQUEST_TIMEOUT);
+        if let Some(tls) = tls {
+            builder = builder.use_preconfigured_tls(tls);
+        }
+        let http = builder.build().map_err(|e| RegistryError::Backend {
+            registry: format!("consul {base}"),
+            what: "cannot build an HTTP client".to_owned(),
+            source: Box::new(e),
+        })?;
         Ok(Self {
             base: base.trim_end_matches('/').to_owned(),
             ttl,

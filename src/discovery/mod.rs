@@ -265,6 +265,9 @@ pub struct RegistrySettings {
     pub consul_address: String,
     /// `service -> addresses` for the static backend.
     pub static_addresses: Vec<(String, Vec<String>)>,
+    /// TLS to an `https` Consul agent: verified against `tls.ca`, presenting
+    /// `tls.clientCert` when set.
+    pub tls: Option<crate::tls::ClientTls>,
 }
 
 impl RegistrySettings {
@@ -291,10 +294,18 @@ impl RegistrySettings {
             RegistryKind::Static => Arc::new(static_list::StaticRegistry::new(
                 self.static_addresses.clone(),
             )),
-            RegistryKind::Consul(url) => Arc::new(consul::ConsulRegistry::new(
-                url.as_deref().unwrap_or(&self.consul_address),
-                self.ttl,
-            )?),
+            RegistryKind::Consul(url) => {
+                let base = url.as_deref().unwrap_or(&self.consul_address);
+                let tls = match &self.tls {
+                    Some(tls) => Some(tls.rustls().map_err(|e| RegistryError::Backend {
+                        registry: format!("consul {base}"),
+                        what: "cannot set up TLS".to_owned(),
+                        source: Box::new(e),
+                    })?),
+                    None => None,
+                };
+                Arc::new(consul::ConsulRegistry::new(base, self.ttl, tls)?)
+            }
         })
     }
 }

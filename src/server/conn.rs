@@ -22,7 +22,11 @@ use tokio_stream::Stream;
 use tokio_util::sync::PollSemaphore;
 use tonic::transport::server::{Connected, TcpConnectInfo};
 
-use crate::{service::ConnectionSettings, telemetry::Throttle};
+use crate::{
+    service::ConnectionSettings,
+    telemetry::Throttle,
+    tls::server::{ServerIo, ServerTls},
+};
 
 /// How long accepting pauses after the process ran out of descriptors, at first and at most.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(1));
@@ -39,10 +43,16 @@ pub struct Incoming {
     backoff: Duration,
     /// One warning per minute of running out.
     warnings: Throttle,
+    /// TLS, when the ports speak it.
+    tls: Option<Arc<ServerTls>>,
 }
 
 impl Incoming {
-    pub fn new(listener: TcpListener, settings: ConnectionSettings) -> Self {
+    pub fn new(
+        listener: TcpListener,
+        settings: ConnectionSettings,
+        tls: Option<Arc<ServerTls>>,
+    ) -> Self {
         let permits = Arc::new(Semaphore::new(settings.max_per_port.max(1)));
         Self {
             listener,
@@ -52,6 +62,7 @@ impl Incoming {
             pause: None,
             backoff: BACKOFF.0,
             warnings: Throttle::per_minute(),
+            tls,
         }
     }
 }
@@ -73,7 +84,7 @@ fn out_of_resources(e: &io::Error) -> bool {
 }
 
 impl Stream for Incoming {
-    type Item = io::Result<Conn>;
+    type Item = io::Result<ServerIo>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
@@ -101,7 +112,8 @@ impl Stream for Incoming {
                     let Some(permit) = this.permit.take() else {
                         continue;
                     };
-                    return Poll::Ready(Some(Ok(Conn::new(stream, permit, &this.settings))));
+                    let conn = Conn::new(stream, permit, &this.settings);
+                    return Poll::Ready(Some(Ok(ServerIo::new(conn, this.tls.as_deref()))));
                 }
                 Poll::Ready(Err(e)) if out_of_resources(&e) => {
                     if this.warnings.ready() {
@@ -141,6 +153,40 @@ impl Conn {
             deadline: Box::pin(tokio::time::sleep(settings.header_read_timeout.get())),
             last_read: None,
         }
+    }
+
+    /// Looks at the first bytes without taking them; the header-read timeout applies.
+    pub fn poll_peek(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.stream.poll_peek(cx, buf) {
+            Poll::Ready(result) => Poll::Ready(result.map(drop)),
+            Poll::Pending if self.poll_expired(cx) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client sent no request in time",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// A last word before closing, without waiting: takes what the client sent so far (so
+    /// closing does not reset the connection under the answer), then writes `bytes`.
+    pub fn answer_and_close(&self, bytes: &[u8]) {
+        let mut sink = [0u8; 4096];
+        for _ in 0..16 {
+            match self.stream.try_read(&mut sink) {
+                Ok(n) if n > 0 => continue,
+                _ => break,
+            }
+        }
+        let _ = self.stream.try_write(bytes);
+    }
+
+    /// Who is on the other end.
+    pub fn connect_info(&self) -> TcpConnectInfo {
+        self.stream.connect_info()
     }
 
     /// Whether the connection has been silent for too long; moves the timer forward when
@@ -221,13 +267,5 @@ impl AsyncWrite for Conn {
 
     fn is_write_vectored(&self) -> bool {
         self.stream.is_write_vectored()
-    }
-}
-
-impl Connected for Conn {
-    type ConnectInfo = TcpConnectInfo;
-
-    fn connect_info(&self) -> TcpConnectInfo {
-        self.stream.connect_info()
     }
 }

@@ -102,6 +102,7 @@ pub async fn serve(
     routes: Routes,
     observe: ObserveLayer,
     limits: ConnectionSettings,
+    tls: Option<std::sync::Arc<crate::tls::server::ServerTls>>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
     let builder = Server::builder()
@@ -111,7 +112,7 @@ pub async fn serve(
         .http2_keepalive_timeout(Some(limits.keepalive_timeout.get()))
         .max_concurrent_streams(limits.max_concurrent_streams)
         .http2_max_header_list_size(limits.max_header_list_bytes);
-    let incoming = Incoming::new(listener, limits);
+    let incoming = Incoming::new(listener, limits, tls);
     builder
         .layer(observe)
         .add_routes(routes)

@@ -93,6 +93,8 @@ pub struct ServeConfig {
     pub tokens: TokenSettings,
     /// The auth service's signing key.
     pub signing_key: KeySource,
+    /// TLS on the ports, and for the services' calls to each other.
+    pub tls: crate::tls::Settings,
 }
 
 impl ServeConfig {
@@ -141,6 +143,8 @@ pub enum ServeError {
         service: ServiceKind,
         reason: String,
     },
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
     /// The auth service's signing key cannot be read or made (the source says why, never
     /// what is in it).
     #[error("the auth service's signing key: {source}")]
@@ -168,6 +172,7 @@ impl ServeError {
                 | Self::Registry(RegistryError::Open { .. })
                 | Self::Broker(BrokerError::Open { .. })
                 | Self::SigningKey { .. }
+                | Self::Tls(_)
         )
     }
 }
@@ -207,6 +212,13 @@ pub async fn run(
     services.dedup();
 
     let stores = open_stores(&config, &services).await?;
+    let server_tls = crate::tls::server::ServerTls::open(&config.tls)?;
+    let client_tls = config.tls.client()?;
+    // Background work of the process as a whole, stopped last.
+    let process_stop = CancellationToken::new();
+    if let Some(tls) = &server_tls {
+        tokio::spawn(Arc::clone(tls).watch(process_stop.clone()));
+    }
     let mut listeners = Vec::new();
     for &service in &services {
         listeners.push((
@@ -217,7 +229,7 @@ pub async fn run(
 
     let registry: Arc<dyn Registry> = config.registry.open().await.map_err(ServeError::Registry)?;
     tracing::info!(registry = %registry.describe(), "service registry");
-    let gate = gate(&config, &stores, &registry)?;
+    let gate = gate(&config, &stores, &registry, client_tls.as_ref())?;
     let broker = if services.contains(&ServiceKind::Rating) {
         Some(config.broker.open().await.map_err(ServeError::Broker)?)
     } else {
@@ -253,6 +265,7 @@ pub async fn run(
         let drain = CancellationToken::new();
         draining.insert(service, drain.clone());
         let shared = Shared {
+            tls: client_tls.as_ref(),
             registry: &registry,
             broker: broker.as_ref(),
             faults: &config.faults,
@@ -270,6 +283,7 @@ pub async fn run(
         background.extend(tasks);
         let stopped = stop.cancelled_owned();
         let limits = config.connections.clone();
+        let tls = server_tls.clone();
         let admission = Admission::new(&config.service_settings(service))
             .map_err(|e| ServeError::Admission { service, reason: e })?;
         let observe = ObserveLayer::new(
@@ -282,7 +296,7 @@ pub async fn run(
         context.in_scope(|| tracing::info!(%addr, instance = %registration.instance_id, "serving"));
         servers.spawn(
             async move {
-                let result = grpc::serve(listener, routes, observe, limits, stopped).await;
+                let result = grpc::serve(listener, routes, observe, limits, tls, stopped).await;
                 (service, result)
             }
             .instrument(context),
@@ -376,6 +390,7 @@ pub async fn run(
         tracing::warn!(timeout = ?config.drain_timeout, "in-flight calls did not finish in time; stopping anyway");
         servers.abort_all();
     }
+    process_stop.cancel();
     match failure {
         Some(e) => Err(e),
         None => Ok(()),
@@ -420,6 +435,7 @@ fn gate(
     config: &ServeConfig,
     stores: &[Prepared],
     registry: &Arc<dyn Registry>,
+    tls: Option<&crate::tls::ClientTls>,
 ) -> Result<Option<Arc<Gate>>, ServeError> {
     if config.auth_mode == Mode::Off {
         return Ok(None);
@@ -431,14 +447,19 @@ fn gate(
     let keys = match local {
         Some(keyring) => Keys::Local(keyring),
         None => {
-            let http = reqwest::Client::builder()
-                .build()
-                .map_err(|e| ServeError::SigningKey {
-                    source: Box::new(crate::auth::keys::KeyError::Client(e.to_string())),
-                })?;
+            let http = match tls {
+                Some(tls) => tls.http_client()?,
+                None => reqwest::Client::builder().build().map_err(|e| {
+                    crate::tls::TlsError::Invalid {
+                        what: "the HTTP client".into(),
+                        reason: e.to_string(),
+                    }
+                })?,
+            };
             Keys::Remote(RemoteKeys::new(
                 Arc::clone(registry),
                 http,
+                crate::tls::scheme(tls),
                 config.tokens.clone(),
             ))
         }
@@ -516,6 +537,8 @@ async fn bind(host: &str, service: ServiceKind, port: u16) -> Result<TcpListener
 /// What every service of the process shares.
 #[derive(Clone, Copy)]
 struct Shared<'a> {
+    /// TLS for calls to other services.
+    tls: Option<&'a crate::tls::ClientTls>,
     registry: &'a Arc<dyn Registry>,
     broker: Option<&'a Arc<dyn Broker>>,
     faults: &'a [Fault],
@@ -534,6 +557,7 @@ async fn routes(
     stop: CancellationToken,
 ) -> Result<(Routes, Endpoints, HealthReporter, Vec<JoinHandle<()>>), ServeError> {
     let Shared {
+        tls,
         registry,
         broker,
         faults,
@@ -581,6 +605,7 @@ async fn routes(
             let balancer = |service: ServiceKind| {
                 Balancer::with_settings(service.name(), Arc::clone(registry), calls.clone())
                     .reporting_as(ServiceKind::Movie.name())
+                    .with_tls(tls.cloned())
             };
             let controller = Arc::new(movie::controller::Controller::new(
                 movie::gateway::MetadataClient::new(balancer(ServiceKind::Metadata)),

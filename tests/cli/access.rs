@@ -469,3 +469,48 @@ fn auth_off_on_a_public_address_needs_insecure() {
         server.addrs
     );
 }
+
+/// The variables that hold secrets are read, never shown: not by `config show`, not in a
+/// warning about unknown variables.
+#[test]
+fn config_show_never_shows_a_key_or_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let env = [
+        (
+            "MOVIEAPP_AUTH_SIGNING_KEY",
+            "-----BEGIN PRIVATE KEY-----\nU0VDUkVUS0VZ\n-----END PRIVATE KEY-----\n",
+        ),
+        ("MOVIEAPP_TOKEN", "SECRET.TOKEN.VALUE"),
+        ("MOVIEAPP_AUTH_MODE", "all"),
+    ];
+    for args in [
+        &["--data-dir", data, "config", "show"][..],
+        &[
+            "--data-dir",
+            data,
+            "--log-level",
+            "debug",
+            "movie",
+            "get",
+            "1",
+        ][..],
+    ] {
+        let run = crate::support::movieapp_env(args, &env);
+        for secret in [
+            "U0VDUkVUS0VZ",
+            "SECRET.TOKEN",
+            "MOVIEAPP_AUTH_SIGNING_KEY",
+            "MOVIEAPP_TOKEN",
+        ] {
+            assert!(
+                !run.stdout.contains(secret) && !run.stderr.contains(secret),
+                "{args:?} shows {secret}:\n{}\n{}",
+                run.stdout,
+                run.stderr
+            );
+        }
+    }
+    let shown = crate::support::movieapp_env(&["--data-dir", data, "config", "show"], &env).ok();
+    assert!(shown.contains("mode: all"), "{shown}");
+}

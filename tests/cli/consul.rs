@@ -168,6 +168,17 @@ async fn catalog(State(agent): State<Shared>) -> Json<Value> {
     Json(Value::Object(names))
 }
 
+/// The fake agent's HTTP API.
+fn agent_api(agent: &Shared) -> Router {
+    Router::new()
+        .route("/v1/agent/service/register", put(register))
+        .route("/v1/agent/check/pass/{id}", put(pass))
+        .route("/v1/agent/service/deregister/{id}", put(deregister))
+        .route("/v1/health/service/{name}", get(health))
+        .route("/v1/catalog/services", get(catalog))
+        .with_state(Arc::clone(agent))
+}
+
 fn seen(agent: &Shared) -> Vec<Seen> {
     agent.lock().unwrap().seen.clone()
 }
@@ -175,13 +186,7 @@ fn seen(agent: &Shared) -> Vec<Seen> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_speaks_consuls_agent_api() {
     let agent: Shared = Arc::default();
-    let app = Router::new()
-        .route("/v1/agent/service/register", put(register))
-        .route("/v1/agent/check/pass/{id}", put(pass))
-        .route("/v1/agent/service/deregister/{id}", put(deregister))
-        .route("/v1/health/service/{name}", get(health))
-        .route("/v1/catalog/services", get(catalog))
-        .with_state(Arc::clone(&agent));
+    let app = agent_api(&agent);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let consul = format!("consul://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -339,4 +344,95 @@ async fn serve_speaks_consuls_agent_api() {
     let mut got = deregistered.clone();
     got.sort();
     assert_eq!(got, expected);
+}
+
+/// The fake agent behind TLS, with the certificate `movieapp certs init` made.
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.tcp.accept().await else {
+                continue;
+            };
+            if let Ok(tls) = self.acceptor.accept(tcp).await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+/// An `https` agent: the services verify it against `tls.ca` (there are no system roots),
+/// and without it refuse to talk to it, saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_agent_is_verified_against_the_configured_ca() {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let certs = crate::tls::certs(dir.path());
+    let chain = CertificateDer::pem_file_iter(certs.join("server.crt"))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(certs.join("server.key")).unwrap();
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    let agent: Shared = Arc::default();
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("https://{}", tcp.local_addr().unwrap());
+    let listener = TlsListener {
+        tcp,
+        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+    };
+    let app = agent_api(&agent);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let data = dir.path().display().to_string();
+    let mut args = vec![
+        "--data-dir",
+        &data,
+        "--registry",
+        "consul",
+        "registry",
+        "list",
+    ];
+    let listed = crate::support::movieapp_env(
+        &args,
+        &[("MOVIEAPP_SERVICE_DISCOVERY_CONSUL_ADDRESS", &address)],
+    );
+    assert_eq!(listed.code, Some(1), "{}", listed.stderr);
+    assert!(listed.stderr.contains(&address), "{}", listed.stderr);
+    let ca = certs.join("ca.crt").display().to_string();
+    let env = [
+        (
+            "MOVIEAPP_SERVICE_DISCOVERY_CONSUL_ADDRESS",
+            address.as_str(),
+        ),
+        ("MOVIEAPP_TLS_CA", ca.as_str()),
+    ];
+    let server = Server::start_with_env(
+        dir.path(),
+        &["--services", "metadata", "--registry", "consul"],
+        &env,
+    );
+    let registered = seen(&agent)
+        .into_iter()
+        .any(|s| s.path == "/v1/agent/service/register");
+    assert!(registered, "{:?}", seen(&agent));
+    args.truncate(4);
+    args.extend(["registry", "list"]);
+    let listed = crate::support::movieapp_env(&args, &env).ok();
+    assert!(listed.contains(server.addr("metadata")), "{listed}");
 }

@@ -45,6 +45,48 @@ fn grpcurl_lists_only_what_each_port_serves() {
     }
 }
 
+/// The book's three grpcurl calls (SPEC section 1), as written, with the real grpcurl:
+/// `-plaintext` works with auth off on loopback, the default.
+#[test]
+fn grpcurl_makes_the_books_three_plaintext_calls() {
+    let Some(grpcurl) = test_tool("GRPCURL") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let metadata = r#"{"metadata":{"id":"1","title":"The Movie","director":"Mr. D"}}"#;
+    let calls = [
+        ("metadata", metadata, "MetadataService/PutMetadata"),
+        (
+            "rating",
+            r#"{"record_id":"1","record_type":"movie","user_id":"alex","rating_value":5}"#,
+            "RatingService/PutRating",
+        ),
+        (
+            "rating",
+            r#"{"record_id":"1","record_type":"movie"}"#,
+            "RatingService/GetAggregatedRating",
+        ),
+        (
+            "movie",
+            r#"{"movie_id":"1"}"#,
+            "MovieService/GetMovieDetails",
+        ),
+    ];
+    let mut answers = Vec::new();
+    for (service, body, method) in calls {
+        let out = Command::new(&grpcurl)
+            .args(["-plaintext", "-d", body, server.addr(service), method])
+            .output()
+            .expect("run grpcurl");
+        assert!(out.status.success(), "{method}: {out:?}");
+        answers.push(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap());
+    }
+    assert_eq!(answers[2]["ratingValue"], 5.0);
+    assert_eq!(answers[3]["movieDetails"]["rating"], 5.0);
+    assert_eq!(answers[3]["movieDetails"]["metadata"]["title"], "The Movie");
+}
+
 #[test]
 fn python_grpcio_makes_the_books_calls() {
     let Some(python) = python() else { return };

@@ -23,3 +23,4 @@ mod restart;
 mod startup;
 mod support;
 mod telemetry;
+mod tls;

@@ -246,6 +246,11 @@ pub fn movieapp_stdin(args: &[&str], input: &str) -> Run {
     movieapp_with(args, &[], Some(input))
 }
 
+/// [`movieapp_stdin`] with extra environment variables.
+pub fn movieapp_stdin_env(args: &[&str], input: &str, env: &[(&str, &str)]) -> Run {
+    movieapp_with(args, env, Some(input))
+}
+
 fn movieapp_with(args: &[&str], env: &[(&str, &str)], input: Option<&str>) -> Run {
     use std::io::Write as _;
     let mut cmd = Command::new(BIN);

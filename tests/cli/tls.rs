@@ -1,0 +1,491 @@
+//! TLS and mutual TLS on every port (issue 11), checked with independent clients (the real
+//! grpcurl, Python grpcio) and our own: certificates from `movieapp certs init`, a config
+//! with `tls` and `auth.mode: writes`, `login`, and the clients sending the kept token.
+
+use std::{path::Path, process::Command, time::Duration};
+
+use crate::support::{Run, Server, movieapp_env, repo_root, test_tool};
+
+const PASSWORD: &str = "correct horse battery";
+
+/// `certs init` into `<dir>/certs`; returns that directory.
+pub fn certs(dir: &Path) -> std::path::PathBuf {
+    let data = dir.to_str().unwrap();
+    let made = crate::support::movieapp(&["--data-dir", data, "certs", "init"]);
+    assert_eq!(made.code, Some(0), "{}", made.stderr);
+    dir.join("certs")
+}
+
+/// A config file with TLS (mutual when `mutual`) and `auth.mode: writes`.
+fn secure_config(dir: &Path, certs: &Path, mutual: bool) -> String {
+    let c = |name: &str| certs.join(name).display().to_string();
+    let mut yaml = format!(
+        "auth:\n  mode: writes\ntls:\n  cert: {}\n  key: {}\n  ca: {}\n",
+        c("server.crt"),
+        c("server.key"),
+        c("ca.crt")
+    );
+    if mutual {
+        yaml += &format!(
+            "  clientCa: {}\n  clientCert: {}\n  clientKey: {}\n",
+            c("ca.crt"),
+            c("client.crt"),
+            c("client.key")
+        );
+    }
+    let path = dir.join("secure.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    path.display().to_string()
+}
+
+/// A client command with the config, the data directory and a state directory of its own.
+fn client(dir: &Path, config: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let state = dir.join("state").display().to_string();
+    let data = dir.display().to_string();
+    let mut all = vec!["--config", config, "--data-dir", &data];
+    all.extend(args);
+    let mut vars = vec![("XDG_STATE_HOME", state.as_str())];
+    vars.extend(env);
+    movieapp_env(&all, &vars)
+}
+
+/// `movieapp login --user alex`, the password on stdin, keeping the token in the test's
+/// state directory.
+fn login(dir: &Path, config: &str) -> Run {
+    let state = dir.join("state").display().to_string();
+    let data = dir.display().to_string();
+    crate::support::movieapp_stdin_env(
+        &[
+            "--config",
+            config,
+            "--data-dir",
+            &data,
+            "login",
+            "--user",
+            "alex",
+        ],
+        &format!("{PASSWORD}\n"),
+        &[("XDG_STATE_HOME", &state)],
+    )
+}
+
+fn grpcurl(args: &[&str]) -> Option<std::process::Output> {
+    let grpcurl = test_tool("GRPCURL")?;
+    Some(Command::new(grpcurl).args(args).output().unwrap())
+}
+
+fn http_client(ca: &Path) -> reqwest::Client {
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap();
+    reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .build()
+        .unwrap()
+}
+
+/// The walkthrough of the README's security section: certs init, serve with TLS and auth
+/// writes, a user, login, then writes and reads through our CLI, grpcurl, grpcio and
+/// HTTPS; plaintext and untrusting clients fail cleanly; an expired token is named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_tls_and_auth_the_cli_grpcurl_grpcio_and_https_write_and_read() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let certs = certs(dir.path());
+    let config = secure_config(dir.path(), &certs, false);
+    let server = Server::start_with(dir.path(), &["--config", &config, "--log-level", "debug"]);
+    let data = dir.path().display().to_string();
+    let added = crate::support::movieapp_stdin(
+        &["--data-dir", &data, "auth", "user", "add", "alex"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert_eq!(added.code, Some(0), "{}", added.stderr);
+
+    // Our CLI: a write without a token is refused and says what to do; login keeps one.
+    let put = [
+        "movie",
+        "put",
+        "1",
+        "--title",
+        "The Movie",
+        "--director",
+        "D",
+    ];
+    let refused = client(dir.path(), &config, &put, &[]);
+    assert_eq!(refused.code, Some(1));
+    assert!(
+        refused.stderr.contains("movieapp login"),
+        "{}",
+        refused.stderr
+    );
+    let login = login(dir.path(), &config);
+    assert_eq!(login.code, Some(0), "{}", login.stderr);
+    let kept = dir.path().join("state/movieapp/token");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&kept).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    client(dir.path(), &config, &put, &[]).ok();
+    client(
+        dir.path(),
+        &config,
+        &["rate", "put", "1", "5", "--user", "alex"],
+        &[],
+    )
+    .ok();
+    let got = client(
+        dir.path(),
+        &config,
+        &["movie", "get", "1", "-o", "json"],
+        &[],
+    )
+    .json();
+    assert_eq!(got["rating"], 5.0);
+    assert_eq!(got["metadata"]["title"], "The Movie");
+    let token = client(dir.path(), &config, &["auth", "token"], &[]).ok();
+    let token = token.trim().to_owned();
+    assert!(token.starts_with("eyJ"), "{token}");
+
+    // An expired token: the services say so, and the client says what to do.
+    let key = dir.path().join("auth-signing-key.pem");
+    let expired = {
+        use movieapp::auth::{Role, keys::SigningKey, token::Claims};
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = Claims {
+            sub: "alex".into(),
+            iat: now - 7200,
+            nbf: now - 7200,
+            exp: now - 3600,
+            iss: "movieapp".into(),
+            aud: "movieapp".into(),
+            jti: "x".into(),
+            roles: vec![Role::Writer],
+        };
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.kid = Some(SigningKey::read(&key).unwrap().kid().to_owned());
+        let der = pem::parse(std::fs::read(&key).unwrap()).unwrap();
+        let encoding = jsonwebtoken::EncodingKey::from_ed_der(der.contents());
+        jsonwebtoken::encode(&header, &claims, &encoding).unwrap()
+    };
+    let said = client(
+        dir.path(),
+        &config,
+        &["rate", "put", "1", "4", "--user", "sam"],
+        &[("MOVIEAPP_TOKEN", &expired)],
+    );
+    assert_eq!(said.code, Some(1));
+    assert!(
+        said.stderr.contains("token expired; run `movieapp login`"),
+        "{}",
+        said.stderr
+    );
+    let said = client(
+        dir.path(),
+        &config,
+        &["auth", "token"],
+        &[("MOVIEAPP_TOKEN", &expired)],
+    );
+    assert!(said.stderr.contains("token expired"), "{}", said.stderr);
+
+    // A client without the CA fails cleanly and suggests --cacert.
+    let plain = movieapp_env(&["--data-dir", &data, "movie", "get", "1"], &[]);
+    assert_eq!(plain.code, Some(1));
+    assert!(plain.stderr.contains("--cacert"), "{}", plain.stderr);
+
+    // The real grpcurl: the book's chapter-10 calls with -cacert.
+    let ca = certs.join("ca.crt").display().to_string();
+    let auth = server.addr("auth").to_owned();
+    let metadata = server.addr("metadata").to_owned();
+    let credentials = serde_json::json!({"username": "alex", "password": PASSWORD}).to_string();
+    if let Some(out) = grpcurl(&[
+        "-cacert",
+        &ca,
+        "-d",
+        &credentials,
+        &auth,
+        "AuthService/GetToken",
+    ]) {
+        assert!(out.status.success(), "{out:?}");
+        let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let grpc_token = got["token"].as_str().unwrap().to_owned();
+        let out = grpcurl(&["-d", &credentials, &auth, "AuthService/GetToken"]).unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(
+            said.contains("certificate signed by unknown authority"),
+            "{said}"
+        );
+        let out = grpcurl(&[
+            "-plaintext",
+            "-d",
+            &credentials,
+            &auth,
+            "AuthService/GetToken",
+        ])
+        .unwrap();
+        assert!(!out.status.success(), "plaintext on a TLS port: {out:?}");
+        let header = format!("authorization: Bearer {grpc_token}");
+        let body = r#"{"metadata":{"id":"2","title":"Second","director":"E"}}"#;
+        let out = grpcurl(&[
+            "-cacert",
+            &ca,
+            "-H",
+            &header,
+            "-d",
+            body,
+            &metadata,
+            "MetadataService/PutMetadata",
+        ])
+        .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let out = grpcurl(&[
+            "-cacert",
+            &ca,
+            "-d",
+            body,
+            &metadata,
+            "MetadataService/PutMetadata",
+        ])
+        .unwrap();
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("Unauthenticated"),
+            "{out:?}"
+        );
+    }
+
+    // Python grpcio with ssl_channel_credentials drives a protected write.
+    if let Some(python) = test_tool("GRPC_TEST_PYTHON") {
+        let out = Command::new(python)
+            .arg(repo_root().join("tests/python/tls_calls.py"))
+            .arg(repo_root().join("proto"))
+            .args([&ca, server.addr("rating"), &token])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("all TLS calls ok"),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // HTTPS with the CA, the token as a bearer; plain HTTP is told to use TLS.
+    let https = http_client(&certs.join("ca.crt"));
+    let rating = server.addr("rating").to_owned();
+    let response = https
+        .put(format!("https://{rating}/rating?id=3&userId=alex&value=2"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let response = https
+        .get(format!("https://{rating}/rating?id=3"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.text().await.unwrap(), "2.0");
+    let (status, body) = crate::support::http_get(&rating, "/healthz");
+    assert_eq!(status, 400);
+    assert!(body.contains("TLS only"), "{body}");
+
+    // Secrets stay out of the log.
+    let logs = server.logs();
+    assert!(!logs.contains(PASSWORD), "the password is in the log");
+    assert!(!logs.contains(&token), "a token is in the log");
+    assert!(!logs.contains(&expired), "a token is in the log");
+    assert!(!logs.contains("PRIVATE KEY"), "a key is in the log");
+}
+
+/// Mutual TLS: clients must present a certificate from the configured CA; the services
+/// present theirs to each other. A certificate replaced on disk is served to new
+/// connections while open ones keep working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_needs_a_client_certificate_and_certificates_reload() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let certs = certs(dir.path());
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let other_certs = self::certs(&other);
+    let config = secure_config(dir.path(), &certs, true);
+    let server = Server::start_with(dir.path(), &["--config", &config]);
+    let data = dir.path().display().to_string();
+    let added = crate::support::movieapp_stdin(
+        &["--data-dir", &data, "auth", "user", "add", "alex"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert_eq!(added.code, Some(0), "{}", added.stderr);
+    let ca = certs.join("ca.crt").display().to_string();
+    let cert = certs.join("client.crt").display().to_string();
+    let key = certs.join("client.key").display().to_string();
+
+    // Our CLI presents the configured client certificate; the movie service presents it
+    // to metadata and rating.
+    let login = login(dir.path(), &config);
+    assert_eq!(login.code, Some(0), "{}", login.stderr);
+    client(
+        dir.path(),
+        &config,
+        &["movie", "put", "1", "--title", "T"],
+        &[],
+    )
+    .ok();
+    let got = client(
+        dir.path(),
+        &config,
+        &["movie", "get", "1", "-o", "json"],
+        &[],
+    )
+    .json();
+    assert_eq!(got["metadata"]["title"], "T");
+    let token = client(dir.path(), &config, &["auth", "token"], &[]).ok();
+
+    // grpcio with and without a client certificate.
+    if let Some(python) = test_tool("GRPC_TEST_PYTHON") {
+        let out = Command::new(python)
+            .arg(repo_root().join("tests/python/tls_calls.py"))
+            .arg(repo_root().join("proto"))
+            .args([&ca, server.addr("rating"), token.trim(), &cert, &key])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("all TLS calls ok"),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // grpcurl: no client certificate, or one from another CA, is refused.
+    let metadata = server.addr("metadata").to_owned();
+    let get = r#"{"movie_id":"1"}"#;
+    if let Some(out) = grpcurl(&[
+        "-cacert",
+        &ca,
+        "-cert",
+        &cert,
+        "-key",
+        &key,
+        "-d",
+        get,
+        &metadata,
+        "MetadataService/GetMetadata",
+    ]) {
+        assert!(out.status.success(), "{out:?}");
+        let out = grpcurl(&[
+            "-cacert",
+            &ca,
+            "-d",
+            get,
+            &metadata,
+            "MetadataService/GetMetadata",
+        ])
+        .unwrap();
+        assert!(!out.status.success(), "no client certificate: {out:?}");
+        let foreign_cert = other_certs.join("client.crt").display().to_string();
+        let foreign_key = other_certs.join("client.key").display().to_string();
+        let out = grpcurl(&[
+            "-cacert",
+            &ca,
+            "-cert",
+            &foreign_cert,
+            "-key",
+            &foreign_key,
+            "-d",
+            get,
+            &metadata,
+            "MetadataService/GetMetadata",
+        ])
+        .unwrap();
+        assert!(
+            !out.status.success(),
+            "a client certificate from another CA: {out:?}"
+        );
+    }
+    let foreign = client(
+        dir.path(),
+        &config,
+        &["movie", "get", "1"],
+        &[
+            (
+                "MOVIEAPP_TLS_CLIENT_CERT",
+                &other_certs.join("client.crt").display().to_string(),
+            ),
+            (
+                "MOVIEAPP_TLS_CLIENT_KEY",
+                &other_certs.join("client.key").display().to_string(),
+            ),
+        ],
+    );
+    assert_eq!(foreign.code, Some(1), "{}", foreign.stderr);
+
+    // A connection made now, before the certificate is replaced.
+    let connect = |ca: &Path| {
+        let tls = tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(
+                std::fs::read(ca).unwrap(),
+            ))
+            .identity(tonic::transport::Identity::from_pem(
+                std::fs::read(certs.join("client.crt")).unwrap(),
+                std::fs::read(certs.join("client.key")).unwrap(),
+            ));
+        let endpoint = tonic::transport::Endpoint::from_shared(format!("https://{metadata}"))
+            .unwrap()
+            .tls_config(tls)
+            .unwrap();
+        async move { endpoint.connect().await }
+    };
+    let before = connect(&certs.join("ca.crt")).await.unwrap();
+    let mut old = movieapp::pb::metadata_service_client::MetadataServiceClient::new(before);
+    let request = || movieapp::pb::GetMetadataRequest {
+        movie_id: "1".into(),
+    };
+    old.get_metadata(request()).await.unwrap();
+    let old_ca = dir.path().join("old-ca.crt");
+    std::fs::copy(certs.join("ca.crt"), &old_ca).unwrap();
+    assert!(handshake(&metadata, &certs, &old_ca).await);
+
+    // Replace every certificate on disk: a new CA, server and client certificate.
+    let replaced = crate::support::movieapp(&["--data-dir", &data, "certs", "init", "--force"]);
+    assert_eq!(replaced.code, Some(0), "{}", replaced.stderr);
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !handshake(&metadata, &certs, &certs.join("ca.crt")).await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new certificate is not served"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // New connections get the new certificate, not the old one; the connection made
+    // before keeps working.
+    assert!(!handshake(&metadata, &certs, &old_ca).await);
+    old.get_metadata(request()).await.unwrap();
+    let after = connect(&certs.join("ca.crt")).await.unwrap();
+    movieapp::pb::metadata_service_client::MetadataServiceClient::new(after)
+        .get_metadata(request())
+        .await
+        .unwrap();
+}
+
+/// Whether a TLS handshake with `addr` succeeds trusting `ca`, presenting the client
+/// certificate in `certs`.
+async fn handshake(addr: &str, certs: &Path, ca: &Path) -> bool {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, pem::PemObject};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let chain = CertificateDer::pem_file_iter(certs.join("client.crt"))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(certs.join("client.key")).unwrap();
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .unwrap();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = ServerName::try_from("127.0.0.1").unwrap();
+    connector.connect(name, tcp).await.is_ok()
+}
