@@ -53,7 +53,7 @@ fn now() -> u64 {
     jsonwebtoken::get_current_timestamp()
 }
 
-fn claims(user: &str, roles: &[Role]) -> Claims {
+pub fn claims(user: &str, roles: &[Role]) -> Claims {
     Claims {
         sub: user.into(),
         iat: now(),
@@ -67,7 +67,7 @@ fn claims(user: &str, roles: &[Role]) -> Claims {
 }
 
 /// A token signed by the key in the PEM file at `key` (the service's own, or another).
-fn sign(key: &Path, claims: &Claims) -> String {
+pub fn sign(key: &Path, claims: &Claims) -> String {
     let kid = SigningKey::read(key).unwrap().kid().to_owned();
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
     header.kid = Some(kid);

@@ -376,18 +376,15 @@ impl axum::serve::Listener for TlsListener {
 /// and without it refuse to talk to it, saying why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_https_agent_is_verified_against_the_configured_ca() {
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
     let certs = crate::tls::certs(dir.path());
-    let chain = CertificateDer::pem_file_iter(certs.join("server.crt"))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    let key = PrivateKeyDer::from_pem_file(certs.join("server.key")).unwrap();
     let config = rustls::ServerConfig::builder()
         .with_no_client_auth()
-        .with_single_cert(chain, key)
+        .with_single_cert(
+            crate::tls::pem_certs(&certs.join("server.crt")),
+            crate::tls::pem_key(&certs.join("server.key")),
+        )
         .unwrap();
     let agent: Shared = Arc::default();
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

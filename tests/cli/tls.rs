@@ -38,6 +38,53 @@ fn secure_config(dir: &Path, certs: &Path, mutual: bool) -> String {
     path.display().to_string()
 }
 
+/// `serve` with TLS (mutual when `mutual`) and auth writes, and a writer, alex.
+struct Secure {
+    dir: tempfile::TempDir,
+    certs: std::path::PathBuf,
+    config: String,
+    server: Server,
+}
+
+impl Secure {
+    fn start(mutual: bool, extra: &[&str]) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = tempfile::tempdir().unwrap();
+        let certs = certs(dir.path());
+        let config = secure_config(dir.path(), &certs, mutual);
+        let mut args = vec!["--config", config.as_str()];
+        args.extend(extra);
+        let server = Server::start_with(dir.path(), &args);
+        let data = dir.path().display().to_string();
+        let added = crate::support::movieapp_stdin(
+            &["--data-dir", &data, "auth", "user", "add", "alex"],
+            &format!("{PASSWORD}\n"),
+        );
+        assert_eq!(added.code, Some(0), "{}", added.stderr);
+        Self {
+            dir,
+            certs,
+            config,
+            server,
+        }
+    }
+}
+
+/// The certificates in a PEM file.
+pub fn pem_certs(path: &Path) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    CertificateDer::pem_file_iter(path)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// The private key in a PEM file.
+pub fn pem_key(path: &Path) -> rustls::pki_types::PrivateKeyDer<'static> {
+    use rustls::pki_types::{PrivateKeyDer, pem::PemObject};
+    PrivateKeyDer::from_pem_file(path).unwrap()
+}
+
 /// A client command with the config, the data directory and a state directory of its own.
 fn client(dir: &Path, config: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
     let state = dir.join("state").display().to_string();
@@ -87,17 +134,13 @@ fn http_client(ca: &Path) -> reqwest::Client {
 /// HTTPS; plaintext and untrusting clients fail cleanly; an expired token is named.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_tls_and_auth_the_cli_grpcurl_grpcio_and_https_write_and_read() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir().unwrap();
-    let certs = certs(dir.path());
-    let config = secure_config(dir.path(), &certs, false);
-    let server = Server::start_with(dir.path(), &["--config", &config, "--log-level", "debug"]);
+    let Secure {
+        dir,
+        certs,
+        config,
+        server,
+    } = Secure::start(false, &["--log-level", "debug"]);
     let data = dir.path().display().to_string();
-    let added = crate::support::movieapp_stdin(
-        &["--data-dir", &data, "auth", "user", "add", "alex"],
-        &format!("{PASSWORD}\n"),
-    );
-    assert_eq!(added.code, Some(0), "{}", added.stderr);
 
     // Our CLI: a write without a token is refused and says what to do; login keeps one.
     let put = [
@@ -149,23 +192,14 @@ async fn with_tls_and_auth_the_cli_grpcurl_grpcio_and_https_write_and_read() {
     // An expired token: the services say so, and the client says what to do.
     let key = dir.path().join("auth-signing-key.pem");
     let expired = {
-        use movieapp::auth::{Role, keys::SigningKey, token::Claims};
+        use movieapp::auth::Role;
         let now = jsonwebtoken::get_current_timestamp();
-        let claims = Claims {
-            sub: "alex".into(),
-            iat: now - 7200,
+        let claims = movieapp::auth::token::Claims {
             nbf: now - 7200,
             exp: now - 3600,
-            iss: "movieapp".into(),
-            aud: "movieapp".into(),
-            jti: "x".into(),
-            roles: vec![Role::Writer],
+            ..crate::access::claims("alex", &[Role::Writer])
         };
-        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
-        header.kid = Some(SigningKey::read(&key).unwrap().kid().to_owned());
-        let der = pem::parse(std::fs::read(&key).unwrap()).unwrap();
-        let encoding = jsonwebtoken::EncodingKey::from_ed_der(der.contents());
-        jsonwebtoken::encode(&header, &claims, &encoding).unwrap()
+        crate::access::sign(&key, &claims)
     };
     let said = client(
         dir.path(),
@@ -302,20 +336,16 @@ async fn with_tls_and_auth_the_cli_grpcurl_grpcio_and_https_write_and_read() {
 /// connections while open ones keep working.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_needs_a_client_certificate_and_certificates_reload() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir().unwrap();
-    let certs = certs(dir.path());
+    let Secure {
+        dir,
+        certs,
+        config,
+        server,
+    } = Secure::start(true, &[]);
+    let data = dir.path().display().to_string();
     let other = dir.path().join("other");
     std::fs::create_dir_all(&other).unwrap();
     let other_certs = self::certs(&other);
-    let config = secure_config(dir.path(), &certs, true);
-    let server = Server::start_with(dir.path(), &["--config", &config]);
-    let data = dir.path().display().to_string();
-    let added = crate::support::movieapp_stdin(
-        &["--data-dir", &data, "auth", "user", "add", "alex"],
-        &format!("{PASSWORD}\n"),
-    );
-    assert_eq!(added.code, Some(0), "{}", added.stderr);
     let ca = certs.join("ca.crt").display().to_string();
     let cert = certs.join("client.crt").display().to_string();
     let key = certs.join("client.key").display().to_string();
@@ -470,22 +500,16 @@ async fn mutual_tls_needs_a_client_certificate_and_certificates_reload() {
 /// Whether a TLS handshake with `addr` succeeds trusting `ca`, presenting the client
 /// certificate in `certs`.
 async fn handshake(addr: &str, certs: &Path, ca: &Path) -> bool {
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, pem::PemObject};
     let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let chain = CertificateDer::pem_file_iter(certs.join("client.crt"))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    let key = PrivateKeyDer::from_pem_file(certs.join("client.key")).unwrap();
+    roots.add_parsable_certificates(pem_certs(ca));
+    let chain = pem_certs(&certs.join("client.crt"));
+    let key = pem_key(&certs.join("client.key"));
     let config = rustls::ClientConfig::builder()
         .with_root_certificates(roots)
         .with_client_auth_cert(chain, key)
         .unwrap();
     let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let name = ServerName::try_from("127.0.0.1").unwrap();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
     connector.connect(name, tcp).await.is_ok()
 }
