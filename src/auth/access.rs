@@ -120,34 +120,65 @@ impl Gate {
     }
 
     /// Lets a call for `endpoint` needing `role` through when `authorization` (the header's
-    /// value) holds a valid token with it; returns the token, to forward.
+    /// value) holds a valid token with it; returns the caller, whose token is forwarded.
     pub async fn check(
         &self,
         endpoint: &str,
         role: Role,
         authorization: Option<&[u8]>,
-    ) -> Result<Arc<str>, Denied> {
+    ) -> Result<Caller, Denied> {
         let Some(value) = authorization else {
-            return Err(Denied::Unauthenticated(format!(
-                "{endpoint} needs a token: send `authorization: Bearer TOKEN` (get one with `movieapp login`)"
-            )));
+            return Err(missing(endpoint));
         };
         let token = bearer(value)?;
         let claims = self.keys.verify(token).await?;
-        if !claims.has(role) {
-            let held = claims
-                .roles
-                .iter()
-                .map(|r| r.name())
-                .collect::<Vec<_>>()
-                .join(", ");
-            return Err(Denied::Forbidden(format!(
-                "{endpoint} needs the {role} role; user {:?} has {held}",
-                claims.sub
-            )));
-        }
-        Ok(token.into())
+        let caller = Caller {
+            token: token.into(),
+            claims: Arc::new(claims),
+        };
+        allowed(endpoint, role, &caller)?;
+        Ok(caller)
     }
+
+    /// The same decision for a call made inside this process, on behalf of the call being
+    /// served: its caller's token was checked when that call arrived (by this gate), so
+    /// only the role is looked at.
+    pub fn check_forwarded(&self, endpoint: &str, role: Role) -> Result<(), Denied> {
+        match FORWARDED.try_with(Caller::clone) {
+            Ok(caller) => allowed(endpoint, role, &caller),
+            Err(_) => Err(missing(endpoint)),
+        }
+    }
+}
+
+fn missing(endpoint: &str) -> Denied {
+    Denied::Unauthenticated(format!(
+        "{endpoint} needs a token: send `authorization: Bearer TOKEN` (get one with `movieapp login`)"
+    ))
+}
+
+fn allowed(endpoint: &str, role: Role, caller: &Caller) -> Result<(), Denied> {
+    let claims = &caller.claims;
+    if claims.has(role) {
+        return Ok(());
+    }
+    let held = claims
+        .roles
+        .iter()
+        .map(|r| r.name())
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(Denied::Forbidden(format!(
+        "{endpoint} needs the {role} role; user {:?} has {held}",
+        claims.sub
+    )))
+}
+
+/// Who made the call being served: the token as sent, and what it says.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    token: Arc<str>,
+    claims: Arc<Claims>,
 }
 
 /// The public keys tokens are checked with.
@@ -309,13 +340,13 @@ impl RemoteKeys {
 }
 
 tokio::task_local! {
-    static FORWARDED: Arc<str>;
+    static FORWARDED: Caller;
 }
 
-/// Runs `f` as a call made with `token`, which calls to the same auth domain forward.
-pub async fn with_token<F: Future>(token: Option<Arc<str>>, f: F) -> F::Output {
-    match token {
-        Some(token) => FORWARDED.scope(token, f).await,
+/// Runs `f` as a call made by `caller`, whose token calls to the same auth domain forward.
+pub async fn as_caller<F: Future>(caller: Option<Caller>, f: F) -> F::Output {
+    match caller {
+        Some(caller) => FORWARDED.scope(caller, f).await,
         None => f.await,
     }
 }
@@ -323,7 +354,7 @@ pub async fn with_token<F: Future>(token: Option<Arc<str>>, f: F) -> F::Output {
 /// The token of the call being served, to forward to metadata and rating (and nothing
 /// else), if it came with a checked one.
 pub fn forwarded() -> Option<Arc<str>> {
-    FORWARDED.try_with(Arc::clone).ok()
+    FORWARDED.try_with(|c| Arc::clone(&c.token)).ok()
 }
 
 #[cfg(test)]
@@ -381,7 +412,20 @@ mod tests {
             .check("PutRating", Role::Writer, Some(&header(&writer)))
             .await
             .unwrap();
-        assert_eq!(&*passed, writer.as_str());
+        assert_eq!(&*passed.token, writer.as_str());
+        // Inside that call, a call in this process is judged by the same caller's role.
+        as_caller(Some(passed), async {
+            assert!(gate.check_forwarded("PutMetadata", Role::Writer).is_ok());
+            assert!(matches!(
+                gate.check_forwarded("Admin", Role::Admin),
+                Err(Denied::Forbidden(_))
+            ));
+        })
+        .await;
+        assert!(matches!(
+            gate.check_forwarded("PutMetadata", Role::Writer),
+            Err(Denied::Unauthenticated(_))
+        ));
         let err = gate
             .check("PutRating", Role::Writer, Some(&header(&reader)))
             .await
@@ -404,7 +448,20 @@ mod tests {
     #[tokio::test]
     async fn a_forwarded_token_is_seen_inside_its_call_only() {
         assert!(forwarded().is_none());
-        with_token(Some("t".into()), async {
+        let caller = Caller {
+            token: "t".into(),
+            claims: Arc::new(Claims {
+                sub: "u".into(),
+                iat: 0,
+                nbf: 0,
+                exp: 0,
+                iss: String::new(),
+                aud: String::new(),
+                jti: String::new(),
+                roles: vec![Role::Reader],
+            }),
+        };
+        as_caller(Some(caller), async {
             assert_eq!(forwarded().as_deref(), Some("t"));
         })
         .await;

@@ -264,6 +264,30 @@ pub struct Balancer {
     reporter: String,
     /// TLS to the instances, when they speak it.
     tls: Option<crate::tls::ClientTls>,
+    /// An instance of the callee in this process, called directly while it serves.
+    colocated: Option<Colocated>,
+}
+
+/// An instance of the callee that runs in the caller's process: the address it registered,
+/// and whether it is serving (ready, not draining).
+#[derive(Debug, Clone)]
+pub struct Colocated {
+    pub addr: String,
+    pub serving: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Colocated {
+    fn serving(&self) -> bool {
+        self.serving.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// How an attempt reaches the instance picked for it.
+pub enum Via {
+    /// In this process: call its controller, no socket (see [`Colocated`]).
+    Local,
+    /// Over its kept-open connection.
+    Network(Channel),
 }
 
 impl Balancer {
@@ -299,7 +323,17 @@ impl Balancer {
             next: AtomicUsize::new(rand::random::<u32>() as usize),
             reporter: format!("pid {}", std::process::id()),
             tls: None,
+            colocated: None,
         }
+    }
+
+    /// Prefers `colocated`, an instance in this process, while it serves: the caller's
+    /// [`Self::call_via`] gets [`Via::Local`] for it. Otherwise, and for retries after it
+    /// failed, the network as usual.
+    #[must_use]
+    pub fn with_colocated(mut self, colocated: Option<Colocated>) -> Self {
+        self.colocated = colocated;
+        self
     }
 
     /// Calls the instances over TLS, verifying them (and presenting a client certificate)
@@ -329,6 +363,31 @@ impl Balancer {
         F: FnMut(Channel, &str) -> Fut,
         Fut: Future<Output = Result<T, tonic::Status>>,
     {
+        self.call_inner(false, |via, addr| match via {
+            Via::Network(channel) => tokio_util::either::Either::Left(call(channel, addr)),
+            // Not offered: `call_inner(false, …)` never picks the local instance.
+            Via::Local => tokio_util::either::Either::Right(std::future::ready(Err(
+                tonic::Status::internal("no in-process route"),
+            ))),
+        })
+        .await
+    }
+
+    /// [`Self::call`], with the in-process instance (if any) preferred: `call` gets
+    /// [`Via::Local`] for it and must call its controller directly.
+    pub async fn call_via<T, F, Fut>(&self, call: F) -> Result<T, CallError>
+    where
+        F: FnMut(Via, &str) -> Fut,
+        Fut: Future<Output = Result<T, tonic::Status>>,
+    {
+        self.call_inner(true, call).await
+    }
+
+    async fn call_inner<T, F, Fut>(&self, local: bool, mut call: F) -> Result<T, CallError>
+    where
+        F: FnMut(Via, &str) -> Fut,
+        Fut: Future<Output = Result<T, tonic::Status>>,
+    {
         let now = tokio::time::Instant::now();
         let deadline = crate::deadline::current()
             .unwrap_or(now + self.settings.timeout.get())
@@ -343,7 +402,7 @@ impl Balancer {
             if left.is_zero() {
                 break;
             }
-            let (addr, channel) = match self.pick(&tried).await {
+            let (addr, via) = match self.pick_via(local, &tried).await {
                 Ok(picked) => picked,
                 // Nowhere to try: the failure so far is the one to report.
                 Err(e) => match failed {
@@ -359,7 +418,7 @@ impl Balancer {
                 deadline.min(tokio::time::Instant::now() + self.settings.per_try_timeout.get());
             let answered = tokio::time::timeout_at(
                 try_deadline,
-                crate::deadline::within(try_deadline, call(channel, &addr)),
+                crate::deadline::within(try_deadline, call(via, &addr)),
             )
             .await;
             // tonic enforces the request's own timeout too, answering CANCELLED: that is
@@ -447,6 +506,36 @@ impl Balancer {
 
     fn budget(&self) -> MutexGuard<'_, Budget> {
         self.budget.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The instance for an attempt: the one in this process when `local` allows, it serves
+    /// and is in rotation, without a socket or a registry lookup; else [`Self::pick`], which
+    /// avoids a local instance that does not serve unless nothing else is there.
+    async fn pick_via(
+        &self,
+        local: bool,
+        avoid: &[String],
+    ) -> Result<(String, Via), DiscoveryError> {
+        let colocated = self.colocated.as_ref().filter(|_| local);
+        if let Some(c) = colocated
+            && !avoid.contains(&c.addr)
+        {
+            if c.serving() {
+                let now = tokio::time::Instant::now();
+                let state = self.state();
+                if state.outliers.usable(&c.addr) && !state.outliers.skipped(&c.addr, now) {
+                    return Ok((c.addr.clone(), Via::Local));
+                }
+            } else {
+                let mut elsewhere = avoid.to_vec();
+                elsewhere.push(c.addr.clone());
+                if let Ok((addr, channel)) = self.pick(&elsewhere).await {
+                    return Ok((addr, Via::Network(channel)));
+                }
+            }
+        }
+        let (addr, channel) = self.pick(avoid).await?;
+        Ok((addr, Via::Network(channel)))
     }
 
     /// A connection to the next instance in rotation other than those in `avoid`.

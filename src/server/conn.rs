@@ -45,10 +45,14 @@ pub struct Incoming {
     warnings: Throttle,
     /// TLS, when the ports speak it.
     tls: Option<Arc<ServerTls>>,
+    /// Counts the connections accepted.
+    accepted: metrics::Counter,
 }
 
 impl Incoming {
+    /// The connections of `service`'s port.
     pub fn new(
+        service: &'static str,
         listener: TcpListener,
         settings: ConnectionSettings,
         tls: Option<Arc<ServerTls>>,
@@ -63,6 +67,7 @@ impl Incoming {
             backoff: BACKOFF.0,
             warnings: Throttle::per_minute(),
             tls,
+            accepted: metrics::counter!(super::metrics::CONNECTIONS, "service" => service),
         }
     }
 }
@@ -112,6 +117,7 @@ impl Stream for Incoming {
                     let Some(permit) = this.permit.take() else {
                         continue;
                     };
+                    this.accepted.increment(1);
                     let conn = Conn::new(stream, permit, &this.settings);
                     return Poll::Ready(Some(Ok(ServerIo::new(conn, this.tls.as_deref()))));
                 }

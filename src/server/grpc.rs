@@ -98,6 +98,7 @@ pub fn content_kind(headers: &http::HeaderMap) -> ContentKind {
 /// in-flight calls finish. Every call passes through `observe`;
 /// connections are bounded as `limits` says ([`super::conn`]).
 pub async fn serve(
+    service: &'static str,
     listener: TcpListener,
     routes: Routes,
     observe: ObserveLayer,
@@ -112,7 +113,7 @@ pub async fn serve(
         .http2_keepalive_timeout(Some(limits.keepalive_timeout.get()))
         .max_concurrent_streams(limits.max_concurrent_streams)
         .http2_max_header_list_size(limits.max_header_list_bytes);
-    let incoming = Incoming::new(listener, limits, tls);
+    let incoming = Incoming::new(service, listener, limits, tls);
     builder
         .layer(observe)
         .add_routes(routes)

@@ -86,10 +86,13 @@ impl Readiness {
 
     /// Keeps the gRPC health of `grpc_name` (and of the server, "") in step with readiness
     /// until `stop`.
+    /// Also keeps `serving` true exactly while the service reports SERVING, for callers in
+    /// this process.
     pub async fn mirror(
         self: Arc<Self>,
         reporter: HealthReporter,
         grpc_name: &'static str,
+        serving: Arc<AtomicBool>,
         stop: CancellationToken,
     ) {
         let mut last = None;
@@ -104,6 +107,7 @@ impl Readiness {
                     ServingStatus::NotServing
                 }
             };
+            serving.store(status == ServingStatus::Serving, Ordering::Relaxed);
             if last == Some(ServingStatus::NotServing) && status == ServingStatus::Serving {
                 tracing::info!(grpc_service = grpc_name, "ready again");
             }

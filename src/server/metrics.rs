@@ -13,6 +13,8 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 /// Calls per `service` and `endpoint` (gRPC method, or HTTP method and route).
 pub const CALLS: &str = "movieapp_calls_total";
+/// Connections accepted per `service` (port).
+pub const CONNECTIONS: &str = "movieapp_connections_accepted_total";
 /// Calls that succeeded, per `service` and `endpoint`.
 pub const SUCCESSES: &str = "movieapp_successes_total";
 /// Calls that failed, per `service`, `endpoint` and `error` (the gRPC code, snake_case).
@@ -68,6 +70,10 @@ fn describe() {
         "Time from receiving a call to its response headers."
     );
     describe_counter!(STARTED, "Times the service started.");
+    describe_counter!(
+        CONNECTIONS,
+        "Connections accepted on the service's port (calls made in process make none)."
+    );
     describe_gauge!(UP, "1 while the service is serving, 0 while stopping.");
     describe_counter!(CACHE_HITS, "Metadata reads answered from the cache.");
     describe_counter!(CACHE_MISSES, "Metadata reads that went to the database.");

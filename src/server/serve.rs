@@ -42,7 +42,7 @@ use crate::{
     broker::{Broker, BrokerError, BrokerSettings},
     discovery::{
         Registry, RegistryError, RegistrySettings,
-        balancer::{Balancer, CallSettings},
+        balancer::{Balancer, CallSettings, Colocated},
         instance::Registration,
     },
     faults::Fault,
@@ -244,6 +244,9 @@ pub async fn run(
     let mut registrations = BTreeMap::new();
     let mut reporters = BTreeMap::new();
     let mut background = Vec::new();
+    let mut colocated = InProcessServices::default();
+    // Per service, whether it serves, for its callers in this process.
+    let mut servings = BTreeMap::new();
     for ((service, listener), prepared) in listeners.into_iter().zip(stores) {
         let addr = listener.local_addr().map_err(|source| ServeError::Bind {
             service,
@@ -272,15 +275,65 @@ pub async fn run(
             calls: &config.calls,
             fallback: &config.fallback,
         };
-        let (routes, endpoints, reporter, tasks) = routes(
+        let serving = Arc::new(AtomicBool::new(false));
+        servings.insert(service, Arc::clone(&serving));
+        let Built {
+            routes,
+            endpoints,
+            reporter,
+            tasks,
+            controller,
+        } = routes(
             prepared,
             &shared,
+            &colocated,
             Arc::clone(&registration.healthy),
             &drain,
+            Arc::clone(&serving),
             stop.clone(),
         )
         .await?;
         background.extend(tasks);
+        // The movie service (set up after these) calls them in process while they serve.
+        let local = |path: &str| {
+            let endpoint = endpoints.grpc(path)?;
+            let route = Colocated {
+                addr: dial_addr(addr).to_string(),
+                serving: Arc::clone(&serving),
+            };
+            Some((endpoint, route))
+        };
+        match controller {
+            Some(Controller::Metadata(controller)) => {
+                colocated.metadata =
+                    local("/MetadataService/GetMetadata").map(|(endpoint, route)| {
+                        let gate = gate.clone();
+                        (
+                            movie::gateway::InProcess {
+                                controller,
+                                endpoint,
+                                gate,
+                            },
+                            route,
+                        )
+                    });
+            }
+            Some(Controller::Rating(controller)) => {
+                colocated.rating =
+                    local("/RatingService/GetAggregatedRating").map(|(endpoint, route)| {
+                        let gate = gate.clone();
+                        (
+                            movie::gateway::InProcess {
+                                controller,
+                                endpoint,
+                                gate,
+                            },
+                            route,
+                        )
+                    });
+            }
+            None => {}
+        }
         let stopped = stop.cancelled_owned();
         let limits = config.connections.clone();
         let tls = server_tls.clone();
@@ -296,7 +349,16 @@ pub async fn run(
         context.in_scope(|| tracing::info!(%addr, instance = %registration.instance_id, "serving"));
         servers.spawn(
             async move {
-                let result = grpc::serve(listener, routes, observe, limits, tls, stopped).await;
+                let result = grpc::serve(
+                    service.name(),
+                    listener,
+                    routes,
+                    observe,
+                    limits,
+                    tls,
+                    stopped,
+                )
+                .await;
                 (service, result)
             }
             .instrument(context),
@@ -339,6 +401,9 @@ pub async fn run(
                 && let Err(e) = registration.deregister().await
             {
                 tracing::warn!(error = %e, %service, "deregister failed");
+            }
+            if let Some(serving) = servings.get(service) {
+                serving.store(false, std::sync::atomic::Ordering::Relaxed);
             }
             if let Some(reporter) = reporters.get(service) {
                 // Probes see the instance leave before its port closes.
@@ -546,16 +611,42 @@ struct Shared<'a> {
     fallback: &'a crate::fallback::FallbackSettings,
 }
 
+/// The metadata and rating services of this process, for the movie service's in-process
+/// fast path: each with the route its balancer prefers while it serves.
+#[derive(Default)]
+struct InProcessServices {
+    metadata: Option<(movie::gateway::LocalMetadata, Colocated)>,
+    rating: Option<(movie::gateway::LocalRating, Colocated)>,
+}
+
+/// A controller other services of the process call directly.
+enum Controller {
+    Metadata(Arc<metadata::controller::Controller<metadata::repository::SqliteRepository>>),
+    Rating(Arc<rating::controller::Controller<rating::repository::SqliteRepository>>),
+}
+
+/// What [`routes`] sets up for a service.
+struct Built {
+    routes: Routes,
+    endpoints: Endpoints,
+    reporter: HealthReporter,
+    /// Running until `stop`.
+    tasks: Vec<JoinHandle<()>>,
+    controller: Option<Controller>,
+}
+
 /// A service's routes: its gRPC API with health and reflection, and its HTTP API with
-/// `/healthz` and `/readyz`, on one port. Also returns the tasks running until `stop`: the
-/// mirror of readiness into gRPC health, and for rating the feed ingester.
+/// `/healthz` and `/readyz`, on one port. Also the tasks running until `stop`: the mirror
+/// of readiness into gRPC health (and `serving`), and for rating the feed ingester.
 async fn routes(
     prepared: Prepared,
     shared: &Shared<'_>,
+    colocated: &InProcessServices,
     heartbeat: Arc<AtomicBool>,
     draining: &CancellationToken,
+    serving: Arc<AtomicBool>,
     stop: CancellationToken,
-) -> Result<(Routes, Endpoints, HealthReporter, Vec<JoinHandle<()>>), ServeError> {
+) -> Result<Built, ServeError> {
     let Shared {
         tls,
         registry,
@@ -570,10 +661,12 @@ async fn routes(
         .probe(move || draining.is_cancelled().then(|| "shutting down".to_owned()))
         .flag(heartbeat, "the registry heartbeat is failing");
     let service = prepared.service();
+    let mut local = None;
     let (grpc, api, readiness) = match prepared {
         Prepared::Metadata(repo) => {
             let readiness = readiness.database(repo.database());
             let controller = Arc::new(metadata::controller::Controller::new(repo));
+            local = Some(Controller::Metadata(Arc::clone(&controller)));
             let api = metadata::http::api(Arc::clone(&controller));
             let handler = metadata::handler::Handler::new(controller);
             let grpc = Routes::new(MetadataServiceServer::new(handler));
@@ -582,6 +675,7 @@ async fn routes(
         Prepared::Rating(repo) => {
             let mut readiness = readiness.database(repo.database());
             let controller = Arc::new(rating::controller::Controller::new(repo, fallback));
+            local = Some(Controller::Rating(Arc::clone(&controller)));
             if let Some(broker) = broker {
                 let feed = feed::Ingester::new(
                     Arc::clone(&controller),
@@ -602,14 +696,22 @@ async fn routes(
             (grpc, api, readiness)
         }
         Prepared::Movie => {
-            let balancer = |service: ServiceKind| {
+            let balancer = |service: ServiceKind, route: Option<&Colocated>| {
                 Balancer::with_settings(service.name(), Arc::clone(registry), calls.clone())
                     .reporting_as(ServiceKind::Movie.name())
                     .with_tls(tls.cloned())
+                    .with_colocated(route.cloned())
             };
+            let (metadata, rating) = (colocated.metadata.as_ref(), colocated.rating.as_ref());
             let controller = Arc::new(movie::controller::Controller::new(
-                movie::gateway::MetadataClient::new(balancer(ServiceKind::Metadata)),
-                movie::gateway::RatingClient::new(balancer(ServiceKind::Rating)),
+                movie::gateway::MetadataClient::new(
+                    balancer(ServiceKind::Metadata, metadata.map(|(_, route)| route)),
+                    metadata.map(|(local, _)| local.clone()),
+                ),
+                movie::gateway::RatingClient::new(
+                    balancer(ServiceKind::Rating, rating.map(|(_, route)| route)),
+                    rating.map(|(local, _)| local.clone()),
+                ),
                 fallback,
             ));
             let api = movie::http::api(Arc::clone(&controller));
@@ -641,9 +743,13 @@ async fn routes(
         Err(_) => ServingStatus::NotServing,
     };
     set_status(&reporter, grpc_name, initial).await;
+    serving.store(
+        initial == ServingStatus::Serving,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     tasks.push(tokio::spawn(
         Arc::clone(&readiness)
-            .mirror(reporter.clone(), grpc_name, stop)
+            .mirror(reporter.clone(), grpc_name, serving, stop)
             .instrument(telemetry::context(service.name(), "health")),
     ));
     let (routes, http_routes) = http::combine(service, grpc, api, readiness, Arc::clone(registry));
@@ -654,7 +760,13 @@ async fn routes(
         &http_routes,
         faults,
     );
-    Ok((routes, endpoints, reporter, tasks))
+    Ok(Built {
+        routes,
+        endpoints,
+        reporter,
+        tasks,
+        controller: local,
+    })
 }
 
 /// Sets the health of a gRPC service name and of the server as a whole ("").

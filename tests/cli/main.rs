@@ -17,6 +17,7 @@ mod feed;
 mod grpc_clients;
 mod hardening;
 mod http;
+mod in_process;
 mod metrics;
 mod reliability;
 mod restart;

@@ -338,6 +338,10 @@ pub fn http_get(addr: &str, path: &str) -> (u16, String) {
 pub fn http_get_full(addr: &str, path: &str) -> (u16, String, String) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    // A server that never answers fails the test instead of hanging it.
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .expect("set a read timeout");
     write!(
         stream,
         "GET {path} HTTP/1.1\r\nHost: movieapp\r\nConnection: close\r\n\r\n"

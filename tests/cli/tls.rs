@@ -118,13 +118,17 @@ fn login(dir: &Path, config: &str) -> Run {
 
 fn grpcurl(args: &[&str]) -> Option<std::process::Output> {
     let grpcurl = test_tool("GRPCURL")?;
-    Some(Command::new(grpcurl).args(args).output().unwrap())
+    // Bounded, so that a server that never answers fails the test instead of hanging it.
+    let mut all = vec!["-max-time", "20"];
+    all.extend(args);
+    Some(Command::new(grpcurl).args(all).output().unwrap())
 }
 
 fn http_client(ca: &Path) -> reqwest::Client {
     let ca = reqwest::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap();
     reqwest::Client::builder()
         .tls_certs_only([ca])
+        .timeout(Duration::from_secs(20))
         .build()
         .unwrap()
 }

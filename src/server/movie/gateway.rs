@@ -1,7 +1,13 @@
-//! gRPC gateways from the movie service to metadata and rating, through discovery.
+//! Gateways from the movie service to metadata and rating, through discovery: over gRPC,
+//! or, when the instance picked runs in this process, by calling its controller directly
+//! (the in-process fast path), with the callee's metrics, span, auth and faults as if the
+//! call had come over the network ([`InProcess`]).
+
+use std::sync::Arc;
 
 use crate::{
-    discovery::balancer::{Balancer, CallError, DiscoveryError, bound, instance_failed},
+    auth::access::Gate,
+    discovery::balancer::{Balancer, CallError, DiscoveryError, Via, bound, instance_failed},
     fallback::{STALE_HEADER, Served, read_stale_header},
     model::{Metadata, MovieId, RecordKey},
     pb::{
@@ -9,10 +15,36 @@ use crate::{
         rating_service_client::RatingServiceClient,
     },
     server::{
+        endpoint::Endpoint,
         error::ServiceError,
+        metadata,
         movie::controller::{MetadataGateway, RatingGateway},
+        rating,
     },
 };
+
+/// A service running in this process, for the in-process fast path: its controller, the
+/// endpoint the call would have reached over the network, and the process's auth gate.
+pub struct InProcess<C> {
+    pub controller: Arc<C>,
+    pub endpoint: Arc<Endpoint>,
+    pub gate: Option<Arc<Gate>>,
+}
+
+impl<C> Clone for InProcess<C> {
+    fn clone(&self) -> Self {
+        Self {
+            controller: Arc::clone(&self.controller),
+            endpoint: Arc::clone(&self.endpoint),
+            gate: self.gate.clone(),
+        }
+    }
+}
+
+pub type LocalMetadata =
+    InProcess<metadata::controller::Controller<metadata::repository::SqliteRepository>>;
+pub type LocalRating =
+    InProcess<rating::controller::Controller<rating::repository::SqliteRepository>>;
 
 impl From<DiscoveryError> for ServiceError {
     fn from(e: DiscoveryError) -> Self {
@@ -68,11 +100,14 @@ fn traced<T>(message: T) -> tonic::Request<T> {
 /// Calls `MetadataService` on a discovered instance.
 pub struct MetadataClient {
     balancer: Balancer,
+    local: Option<LocalMetadata>,
 }
 
 impl MetadataClient {
-    pub fn new(balancer: Balancer) -> Self {
-        Self { balancer }
+    /// `local`: the metadata service in this process, if it runs here (the balancer then
+    /// knows its address, [`Balancer::with_colocated`]).
+    pub fn new(balancer: Balancer, local: Option<LocalMetadata>) -> Self {
+        Self { balancer, local }
     }
 }
 
@@ -93,34 +128,58 @@ impl MetadataGateway for MetadataClient {
         let request = pb::GetMetadataRequest {
             movie_id: id.to_string(),
         };
-        let response = self
-            .balancer
-            .call(|channel, _| {
+        self.balancer
+            .call_via(|via, _| {
                 let request = traced(request.clone());
+                let local = self.local.clone();
                 async move {
-                    MetadataServiceClient::new(channel)
-                        .get_metadata(request)
-                        .await
+                    match (via, local) {
+                        (Via::Local, Some(local)) => {
+                            let work = local.controller.get(id);
+                            local
+                                .endpoint
+                                .serve_local(local.gate.as_deref(), work)
+                                .await
+                        }
+                        (via, _) => {
+                            let response = MetadataServiceClient::new(network(via)?)
+                                .get_metadata(request)
+                                .await?;
+                            let wire = response.into_inner().metadata.ok_or_else(|| {
+                                tonic::Status::internal("answered without metadata")
+                            })?;
+                            // A downstream answer that breaks our rules is a fault over
+                            // there, not bad input here.
+                            Metadata::try_from(wire)
+                                .map_err(|e| tonic::Status::internal(e.to_string()))
+                        }
+                    }
                 }
             })
             .await
-            .map_err(|e| downstream(e, "metadata GetMetadata"))?;
-        let wire = response.into_inner().metadata.ok_or_else(|| {
-            ServiceError::Internal("metadata GetMetadata answered without metadata".into())
-        })?;
-        // A downstream answer that breaks our rules is a fault over there, not bad input here.
-        Metadata::try_from(wire).map_err(|e| ServiceError::Internal(Box::new(e)))
+            .map_err(|e| downstream(e, "metadata GetMetadata"))
+    }
+}
+
+/// The connection of an attempt that goes over the network.
+fn network(via: Via) -> Result<tonic::transport::Channel, tonic::Status> {
+    match via {
+        Via::Network(channel) => Ok(channel),
+        // The balancer offers the local route only to a gateway that has one.
+        Via::Local => Err(tonic::Status::internal("no in-process route")),
     }
 }
 
 /// Calls `RatingService` on a discovered instance.
 pub struct RatingClient {
     balancer: Balancer,
+    local: Option<LocalRating>,
 }
 
 impl RatingClient {
-    pub fn new(balancer: Balancer) -> Self {
-        Self { balancer }
+    /// `local`: the rating service in this process, as for [`MetadataClient::new`].
+    pub fn new(balancer: Balancer, local: Option<LocalRating>) -> Self {
+        Self { balancer, local }
     }
 }
 
@@ -142,28 +201,43 @@ impl RatingGateway for RatingClient {
             record_id: key.record_id().to_owned(),
             record_type: key.record_type().to_owned(),
         };
-        let response = self
-            .balancer
-            .call(|channel, _| {
+        self.balancer
+            .call_via(|via, _| {
                 let request = traced(request.clone());
+                let local = self.local.clone();
                 async move {
-                    RatingServiceClient::new(channel)
-                        .get_aggregated_rating(request)
-                        .await
+                    match (via, local) {
+                        (Via::Local, Some(local)) => {
+                            let work = local.controller.aggregated_rating(key);
+                            let served = local
+                                .endpoint
+                                .serve_local(local.gate.as_deref(), work)
+                                .await?;
+                            Ok(Served {
+                                value: served.value.mean,
+                                stale: served.stale,
+                            })
+                        }
+                        (via, _) => {
+                            let response = RatingServiceClient::new(network(via)?)
+                                .get_aggregated_rating(request)
+                                .await?;
+                            let stale = read_stale_header(
+                                response
+                                    .metadata()
+                                    .get(STALE_HEADER)
+                                    .and_then(|v| v.to_str().ok()),
+                            );
+                            Ok(Served {
+                                value: response.into_inner().rating_value,
+                                stale,
+                            })
+                        }
+                    }
                 }
             })
             .await
-            .map_err(|e| downstream(e, "rating GetAggregatedRating"))?;
-        let stale = read_stale_header(
-            response
-                .metadata()
-                .get(STALE_HEADER)
-                .and_then(|v| v.to_str().ok()),
-        );
-        Ok(Served {
-            value: response.into_inner().rating_value,
-            stale,
-        })
+            .map_err(|e| downstream(e, "rating GetAggregatedRating"))
     }
 }
 
