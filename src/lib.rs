@@ -16,6 +16,7 @@ pub mod fallback;
 pub mod faults;
 pub mod feed;
 pub mod files;
+pub mod loadgen;
 pub mod model;
 pub mod serialization;
 pub mod server;

@@ -2,6 +2,7 @@
 //! routes, sets up logging, and classifies errors into exit codes.
 
 pub mod auth;
+pub mod bench_load;
 pub mod bench_serialize;
 pub mod certs;
 pub mod completions;
@@ -41,6 +42,7 @@ Examples:
   movieapp produce                                 # publish fixtures/ratingsdata.json
   movieapp feed status                             # how far behind the rating service is
   movieapp bench-serialize                         # JSON vs XML vs Protobuf, as in chapter 4
+  movieapp bench-load --seed --addr 127.0.0.1:8083 --call MovieService/GetMovieDetails -d '{\"movie_id\":\"1\"}'
   movieapp config show                             # the effective configuration, and why
   movieapp auth user add alex --role writer        # a user who may get tokens
   movieapp login --user alex                       # a token for the other commands
@@ -163,6 +165,7 @@ pub enum Command {
     Login(login::Args),
     Certs(certs::Args),
     BenchSerialize(bench_serialize::Args),
+    BenchLoad(bench_load::Args),
     Config(config::Args),
     Completions(completions::Args),
 }
@@ -180,6 +183,7 @@ impl Cli {
             Command::Login(_) => ("login", "warn", PROCESS.to_owned()),
             Command::Certs(_) => ("certs", "warn", PROCESS.to_owned()),
             Command::BenchSerialize(_) => ("bench-serialize", "warn", PROCESS.to_owned()),
+            Command::BenchLoad(_) => ("bench-load", "warn", PROCESS.to_owned()),
             Command::Config(_) => ("config", "warn", PROCESS.to_owned()),
             Command::Completions(_) => ("completions", "warn", PROCESS.to_owned()),
         };
@@ -230,6 +234,7 @@ async fn run_command(command: Command, config: Config, global: &GlobalArgs) -> a
         Command::Login(args) => login::run(args, config).await,
         Command::Certs(args) => certs::run(args, &config),
         Command::BenchSerialize(args) => bench_serialize::run(args),
+        Command::BenchLoad(args) => bench_load::run(args, config).await,
         Command::Config(args) => config::run(args, global),
         Command::Completions(args) => completions::run(args),
     }

@@ -4,6 +4,7 @@
 mod access;
 mod auth;
 mod bad_input;
+mod bench_load;
 mod bench_serialize;
 mod book_flow;
 mod certs;
