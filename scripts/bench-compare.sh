@@ -104,7 +104,10 @@ bench_load() {
     /"callsPerSecond"/ { gsub(/[,]/, "", $2); rps = $2 }
     /"p99"/ { gsub(/[,]/, "", $2); p99 = $2 }
     /"serverCpuUsPerCall"/ { gsub(/[,]/, "", $2); cpu = $2 }
-    END { printf "%-22s %-16s %6s %10.2f calls/s  p99 %7.2f ms  %7s µs CPU/call (bench-load; CPU from /metrics)\n", setup, call, shape, rps, p99, cpu }' <<<"$out"
+    END {
+      cpu = (cpu == "null" || cpu == "") ? "-" : sprintf("%.1f", cpu)
+      printf "%-22s %-16s %6s %10.2f calls/s  p99 %7.2f ms  %7s µs CPU/call (bench-load)\n", setup, call, shape, rps, p99, cpu
+    }' <<<"$out"
 }
 
 echo "h2load on CPU 0, servers on CPU 1; ${duration}s per measurement, $rounds rounds, interleaved"

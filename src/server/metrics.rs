@@ -27,6 +27,8 @@ pub const STARTED: &str = "movieapp_service_started_total";
 pub const UP: &str = "movieapp_service_up";
 pub const CACHE_HITS: &str = "movieapp_metadata_cache_hits_total";
 pub const CACHE_MISSES: &str = "movieapp_metadata_cache_misses_total";
+pub const RATING_CACHE_HITS: &str = "movieapp_rating_cache_hits_total";
+pub const RATING_CACHE_MISSES: &str = "movieapp_rating_cache_misses_total";
 
 /// Latency buckets, in seconds: 100 µs to 10 s.
 const BUCKETS: &[f64] = &[
@@ -77,6 +79,14 @@ fn describe() {
     describe_gauge!(UP, "1 while the service is serving, 0 while stopping.");
     describe_counter!(CACHE_HITS, "Metadata reads answered from the cache.");
     describe_counter!(CACHE_MISSES, "Metadata reads that went to the database.");
+    describe_counter!(
+        RATING_CACHE_HITS,
+        "Rating aggregates answered from the cache."
+    );
+    describe_counter!(
+        RATING_CACHE_MISSES,
+        "Rating aggregates computed from the database."
+    );
     describe_counter!(
         crate::fallback::FALLBACKS_METRIC,
         "Answers served stale from the last value because a dependency failed."

@@ -2,6 +2,7 @@
 
 pub mod admission;
 pub mod auth;
+pub mod cache;
 pub mod conn;
 pub mod endpoint;
 pub mod error;

@@ -666,6 +666,8 @@ async fn an_unreadable_rating_database_serves_the_last_aggregate_marked_stale() 
     let db = rusqlite::Connection::open(dir.path().join("rating.db")).unwrap();
     db.execute_batch("ALTER TABLE ratings RENAME TO ratings_away")
         .unwrap();
+    // Aggregates are cached for a second: after that, reads go to the database.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     // Read before: served from the last value, marked stale; over gRPC too.
     let (status, stale, body) = get_marked(&rating, "/rating?id=1").await;
     assert_eq!((status, body.as_str()), (200, "4.0"));

@@ -1,12 +1,22 @@
-//! Rating business logic.
+//! Rating business logic: aggregates read through a short-lived cache, which this
+//! process's writes (PutRating, the rating feed) invalidate at once.
 
 use std::future::Future;
 
 use crate::{
     fallback::{FallbackSettings, LastKnown, Served},
     model::{RatingChange, RecordKey, UserRating},
-    server::error::{RepositoryError, ServiceError},
+    server::{
+        cache::ReadCache,
+        error::{RepositoryError, ServiceError},
+        metrics as metric_names,
+    },
 };
+
+/// How long an aggregate is served from the cache. Writes through this process invalidate
+/// at once; this bounds how long a write through another process on the same database goes
+/// unseen here, as for metadata.
+const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The mean rating of a record over its users, and how many users rated it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -33,14 +43,25 @@ pub trait Repository: Send + Sync + 'static {
 
 pub struct Controller<R> {
     repo: R,
+    cache: ReadCache<RecordKey, Aggregate>,
     /// The aggregates last served, for when the database cannot be read.
     last_known: LastKnown<RecordKey, Aggregate>,
 }
 
 impl<R: Repository> Controller<R> {
     pub fn new(repo: R, fallback: &FallbackSettings) -> Self {
+        Self::with_cache_ttl(repo, fallback, CACHE_TTL)
+    }
+
+    /// [`Self::new`] with aggregates cached for `ttl` (zero: not cached).
+    pub fn with_cache_ttl(repo: R, fallback: &FallbackSettings, ttl: std::time::Duration) -> Self {
         Self {
             repo,
+            cache: ReadCache::new(
+                ttl,
+                metric_names::RATING_CACHE_HITS,
+                metric_names::RATING_CACHE_MISSES,
+            ),
             last_known: LastKnown::new(fallback, "rating", "database"),
         }
     }
@@ -52,9 +73,16 @@ impl<R: Repository> Controller<R> {
         &self,
         key: &RecordKey,
     ) -> Result<Served<Aggregate>, ServiceError> {
+        // A cached aggregate was remembered for fallbacks when it was read.
+        if let Some(hit) = self.cache.get(key) {
+            return Ok(Served::fresh(hit));
+        }
+        let generation = self.cache.generation();
         match self.repo.aggregate(key).await {
             Ok(aggregate) => {
                 self.last_known.remember(key, &aggregate);
+                self.cache
+                    .insert_unless_changed(generation, key.clone(), aggregate);
                 Ok(Served::fresh(aggregate))
             }
             Err(RepositoryError::NotFound) => {
@@ -71,7 +99,11 @@ impl<R: Repository> Controller<R> {
     }
 
     pub async fn put_rating(&self, rating: UserRating) -> Result<(), ServiceError> {
-        Ok(self.repo.put(rating).await?)
+        let key = rating.key().clone();
+        let result = self.repo.put(rating).await;
+        // Invalidated even on failure: the write may have reached the database.
+        self.cache.invalidate([&key]);
+        Ok(result?)
     }
 }
 
@@ -81,7 +113,16 @@ impl<R: Repository> crate::feed::Apply for Controller<R> {
     type Error = ServiceError;
 
     async fn apply(&self, changes: Vec<RatingChange>) -> Result<(), ServiceError> {
-        Ok(self.repo.apply(changes).await?)
+        let keys: Vec<RecordKey> = changes
+            .iter()
+            .map(|change| match change {
+                RatingChange::Put(rating) => rating.key().clone(),
+                RatingChange::Delete { key, .. } => key.clone(),
+            })
+            .collect();
+        let result = self.repo.apply(changes).await;
+        self.cache.invalidate(&keys);
+        Ok(result?)
     }
 }
 
@@ -181,7 +222,12 @@ mod tests {
     #[tokio::test]
     async fn an_unreadable_database_serves_the_last_aggregate_marked_stale() {
         let fake = Fake::default();
-        let c = Controller::new(fake.clone(), &FallbackSettings::default());
+        // Not cached, so the second read goes to the (failing) database.
+        let c = Controller::with_cache_ttl(
+            fake.clone(),
+            &FallbackSettings::default(),
+            std::time::Duration::ZERO,
+        );
         let user = UserId::new("u").unwrap();
         c.put_rating(UserRating::new(key(), user, RatingValue::new(4).unwrap()))
             .await
@@ -198,6 +244,32 @@ mod tests {
             c.aggregated_rating(&other).await,
             Err(ServiceError::Internal(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn aggregates_are_cached_until_a_write_through_this_process() {
+        let fake = Fake::default();
+        let c = Controller::new(fake.clone(), &FallbackSettings::default());
+        let rate = |user: &str, value: i64| {
+            UserRating::new(
+                key(),
+                UserId::new(user).unwrap(),
+                RatingValue::new(value).unwrap(),
+            )
+        };
+        c.put_rating(rate("a", 4)).await.unwrap();
+        assert_eq!(c.aggregated_rating(&key()).await.unwrap().value.mean, 4.0);
+        // Cached: a change behind the controller's back is not seen yet...
+        fake.rows.lock().unwrap().insert((key(), "b".into()), 2);
+        assert_eq!(c.aggregated_rating(&key()).await.unwrap().value.mean, 4.0);
+        assert_eq!(c.cache.stats(), (1, 1));
+        // ...a write through the controller, or a feed batch, invalidates at once.
+        c.put_rating(rate("c", 3)).await.unwrap();
+        assert_eq!(c.aggregated_rating(&key()).await.unwrap().value.mean, 3.0);
+        c.apply(vec![RatingChange::Put(rate("d", 5))])
+            .await
+            .unwrap();
+        assert_eq!(c.aggregated_rating(&key()).await.unwrap().value.mean, 3.5);
     }
 
     #[tokio::test]
