@@ -126,6 +126,7 @@ for round in $(seq "$rounds"); do
     measure "$name all-in-one" GetMetadata "http://$metadata/MetadataService/GetMetadata" 1 64 "${pids[@]}"
     bench_load "$name all-in-one" "$bin" "$movie" MovieService/GetMovieDetails 16 1
     bench_load "$name all-in-one" "$bin" "$metadata" MetadataService/GetMetadata 16 1
+    echo "$name all-in-one: peak resident memory $(awk '/^VmHWM/ { print $2, $3 }' "/proc/${pids[0]}/status")"
     stop_all
     # Split: metadata and rating in one process, movie in another.
     data="$work/$name-split-$round"
