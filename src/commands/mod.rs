@@ -8,6 +8,7 @@ pub mod certs;
 pub mod completions;
 pub mod config;
 pub mod feed;
+pub mod health;
 pub mod login;
 pub mod movie;
 pub mod output;
@@ -39,6 +40,7 @@ Examples:
   movieapp movie get 1
   movieapp movie get 1 --output json | jq .rating
   movieapp registry list                           # which instances are up
+  movieapp health --addr 127.0.0.1:8083            # one gRPC health check: exit 0 if SERVING
   movieapp produce                                 # publish fixtures/ratingsdata.json
   movieapp feed status                             # how far behind the rating service is
   movieapp bench-serialize                         # JSON vs XML vs Protobuf, as in chapter 4
@@ -163,6 +165,7 @@ pub enum Command {
     Registry(registry::Args),
     Auth(auth::Args),
     Login(login::Args),
+    Health(health::Args),
     Certs(certs::Args),
     BenchSerialize(bench_serialize::Args),
     BenchLoad(bench_load::Args),
@@ -181,6 +184,7 @@ impl Cli {
             Command::Registry(_) => ("registry", "warn", PROCESS.to_owned()),
             Command::Auth(_) => ("auth", "warn", PROCESS.to_owned()),
             Command::Login(_) => ("login", "warn", PROCESS.to_owned()),
+            Command::Health(_) => ("health", "warn", PROCESS.to_owned()),
             Command::Certs(_) => ("certs", "warn", PROCESS.to_owned()),
             Command::BenchSerialize(_) => ("bench-serialize", "warn", PROCESS.to_owned()),
             Command::BenchLoad(_) => ("bench-load", "warn", PROCESS.to_owned()),
@@ -232,6 +236,7 @@ async fn run_command(command: Command, config: Config, global: &GlobalArgs) -> a
         Command::Registry(args) => registry::run(args, config).await,
         Command::Auth(args) => auth::run(args, config).await,
         Command::Login(args) => login::run(args, config).await,
+        Command::Health(args) => health::run(args, config).await,
         Command::Certs(args) => certs::run(args, &config),
         Command::BenchSerialize(args) => bench_serialize::run(args),
         Command::BenchLoad(args) => bench_load::run(args, config).await,

@@ -17,6 +17,7 @@ mod discovery;
 mod feed;
 mod grpc_clients;
 mod hardening;
+mod health_command;
 mod http;
 mod in_process;
 mod metrics;
