@@ -295,42 +295,18 @@ pub async fn run(
         .await?;
         background.extend(tasks);
         // The movie service (set up after these) calls them in process while they serve.
-        let local = |path: &str| {
-            let endpoint = endpoints.grpc(path)?;
-            let route = Colocated {
-                addr: dial_addr(addr).to_string(),
-                serving: Arc::clone(&serving),
-            };
-            Some((endpoint, route))
+        let route = Colocated {
+            addr: dial_addr(addr).to_string(),
+            serving: Arc::clone(&serving),
         };
         match controller {
             Some(Controller::Metadata(controller)) => {
-                colocated.metadata =
-                    local("/MetadataService/GetMetadata").map(|(endpoint, route)| {
-                        let gate = gate.clone();
-                        (
-                            movie::gateway::InProcess {
-                                controller,
-                                endpoint,
-                                gate,
-                            },
-                            route,
-                        )
-                    });
+                let path = "/MetadataService/GetMetadata";
+                colocated.metadata = in_process(controller, &endpoints, path, &gate, route);
             }
             Some(Controller::Rating(controller)) => {
-                colocated.rating =
-                    local("/RatingService/GetAggregatedRating").map(|(endpoint, route)| {
-                        let gate = gate.clone();
-                        (
-                            movie::gateway::InProcess {
-                                controller,
-                                endpoint,
-                                gate,
-                            },
-                            route,
-                        )
-                    });
+                let path = "/RatingService/GetAggregatedRating";
+                colocated.rating = in_process(controller, &endpoints, path, &gate, route);
             }
             None => {}
         }
@@ -617,6 +593,25 @@ struct Shared<'a> {
 struct InProcessServices {
     metadata: Option<(movie::gateway::LocalMetadata, Colocated)>,
     rating: Option<(movie::gateway::LocalRating, Colocated)>,
+}
+
+/// A service of this process for the movie service's fast path: its controller, the
+/// endpoint at `path` on its port (whose metrics, faults and access the call keeps), and
+/// the route its callers' balancers prefer while it serves.
+fn in_process<C>(
+    controller: Arc<C>,
+    endpoints: &Endpoints,
+    path: &str,
+    gate: &Option<Arc<Gate>>,
+    route: Colocated,
+) -> Option<(movie::gateway::InProcess<C>, Colocated)> {
+    let endpoint = endpoints.grpc(path)?;
+    let local = movie::gateway::InProcess {
+        controller,
+        endpoint,
+        gate: gate.clone(),
+    };
+    Some((local, route))
 }
 
 /// A controller other services of the process call directly.

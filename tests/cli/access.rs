@@ -19,7 +19,7 @@ use crate::support::{Server, movieapp, movieapp_stdin};
 const PASSWORD: &str = "correct horse battery";
 
 /// Adds a user with `role` to the data directory `data`.
-fn add_user(data: &str, name: &str, role: &str) {
+pub fn add_user(data: &str, name: &str, role: &str) {
     let added = movieapp_stdin(
         &[
             "--data-dir",
@@ -37,7 +37,7 @@ fn add_user(data: &str, name: &str, role: &str) {
 }
 
 /// A token from the auth service at `auth`, over HTTP.
-async fn login(auth: &str, user: &str) -> String {
+pub async fn login(auth: &str, user: &str) -> String {
     let response = reqwest::Client::new()
         .post(format!("http://{auth}/token"))
         .json(&serde_json::json!({"username": user, "password": PASSWORD}))

@@ -148,30 +148,8 @@ async fn colocated_calls_keep_faults_and_auth() {
     );
     let mut tokens = Vec::new();
     for (user, role) in [("walt", "writer"), ("rita", "reader")] {
-        let added = crate::support::movieapp_stdin(
-            &[
-                "--data-dir",
-                &data,
-                "auth",
-                "user",
-                "add",
-                user,
-                "--role",
-                role,
-            ],
-            "correct horse battery\n",
-        );
-        assert_eq!(added.code, Some(0), "{}", added.stderr);
-        let body: serde_json::Value = reqwest::Client::new()
-            .post(format!("http://{}/token", server.addr("auth")))
-            .json(&serde_json::json!({"username": user, "password": "correct horse battery"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        tokens.push(body["token"].as_str().unwrap().to_owned());
+        crate::access::add_user(&data, user, role);
+        tokens.push(crate::access::login(server.addr("auth"), user).await);
     }
     let put = ["--data-dir", &data, "movie", "put", "1", "--title", "T"];
     let run = crate::support::movieapp_env(&put, &[("MOVIEAPP_TOKEN", &tokens[0])]);
