@@ -216,7 +216,9 @@ pub enum DiscoveryError {
 pub fn instance_failed(status: &tonic::Status) -> bool {
     match status.code() {
         tonic::Code::Unavailable => true,
-        tonic::Code::Unknown => std::error::Error::source(status)
+        // A transport error under it: the connection broke (for CANCELLED, it closed under
+        // the call, as when the instance is killed). Not the server's answer.
+        tonic::Code::Unknown | tonic::Code::Cancelled => std::error::Error::source(status)
             .is_some_and(|source| source.is::<tonic::transport::Error>()),
         _ => false,
     }
@@ -951,6 +953,9 @@ mod tests {
         assert!(instance_failed(&tonic::Status::unavailable("refused")));
         // UNKNOWN from the server itself (no transport error behind it) is the request's.
         assert!(!instance_failed(&tonic::Status::unknown("boom")));
+        // So is CANCELLED said by the server; only a connection closing under the call (a
+        // transport error behind it, as when an instance is killed) is the instance's.
+        assert!(!instance_failed(&tonic::Status::cancelled("x")));
         assert!(!instance_failed(&tonic::Status::not_found("x")));
         assert!(!instance_failed(&tonic::Status::internal("x")));
     }
