@@ -103,6 +103,22 @@ pub struct Injected {
     pub hang: bool,
 }
 
+impl Injected {
+    /// Plays the fault out on a call: hangs forever, or waits its delay; then the status to
+    /// answer with instead of the call's, if it has one.
+    pub async fn play(&self) -> Option<tonic::Status> {
+        if self.hang {
+            std::future::pending::<()>().await;
+        }
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        let code = self.error?;
+        let message = format!("injected fault: {}", crate::codes::name(code));
+        Some(tonic::Status::new(code, message))
+    }
+}
+
 /// Checks every fault, naming the one that is wrong.
 pub fn check_all(faults: &[Fault]) -> Result<(), String> {
     for (i, fault) in faults.iter().enumerate() {

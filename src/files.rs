@@ -36,6 +36,25 @@ pub fn write_new(path: &Path, contents: &[u8], private: bool) -> std::io::Result
     file.sync_all()
 }
 
+/// An unused name beside `path`, for a file written whole before it takes `path`'s place.
+pub fn draft_beside(path: &Path) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{:016x}.new", rand::random::<u64>()));
+    std::path::PathBuf::from(name)
+}
+
+/// Replaces `path` with `contents` whole: written to a draft beside it (mode 0600 when
+/// `private`), then renamed over it, so a reader finds the old file or the new one, never
+/// half of one. Nothing is left behind on failure.
+pub fn replace(path: &Path, contents: &[u8], private: bool) -> std::io::Result<()> {
+    let draft = draft_beside(path);
+    let written = write_new(&draft, contents, private).and_then(|()| std::fs::rename(&draft, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&draft);
+    }
+    written
+}
+
 /// How often watched files are checked for a change.
 pub const WATCH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -124,6 +143,13 @@ mod tests {
         }
         std::fs::write(&path, [0xff, 0xfe]).unwrap();
         assert!(read_to_string_at_most(&path, 10).is_err());
+        replace(&path, b"whole", true).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"whole");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no draft left"
+        );
         assert_eq!(size(256 << 20), "256 MiB");
     }
 }

@@ -110,22 +110,8 @@ fn previous_of(path: &Path) -> PathBuf {
 pub fn rotate(path: &Path) -> Result<(String, String), KeyError> {
     let current = SigningKey::read(path)?;
     let next = SigningKey::generate()?;
-    let draft = |suffix: &str| {
-        let mut name = path.as_os_str().to_owned();
-        name.push(format!(".{:016x}.{suffix}", rand::random::<u64>()));
-        PathBuf::from(name)
-    };
-    let write_err = |path: &Path| {
-        let path = path.to_owned();
-        move |source| KeyError::Write { path, source }
-    };
-    let previous = previous_of(path);
-    let previous_draft = draft("previous");
-    current.write_new(&previous_draft)?;
-    std::fs::rename(&previous_draft, &previous).map_err(write_err(&previous))?;
-    let next_draft = draft("new");
-    next.write_new(&next_draft)?;
-    std::fs::rename(&next_draft, path).map_err(write_err(path))?;
+    current.replace(&previous_of(path))?;
+    next.replace(path)?;
     Ok((current.kid().to_owned(), next.kid().to_owned()))
 }
 

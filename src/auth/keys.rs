@@ -101,10 +101,24 @@ impl SigningKey {
         Self::from_pem(&text, &path.display().to_string())
     }
 
+    /// The key as PKCS#8 PEM text. Secret: never to be shown.
+    pub(super) fn pem(&self) -> String {
+        pem::encode(&pem::Pem::new(PEM_LABEL, self.pkcs8.clone()))
+    }
+
     /// Writes the key as PEM to a new file with mode 0600 (never over an existing one).
     pub fn write_new(&self, path: &Path) -> Result<(), KeyError> {
-        let text = pem::encode(&pem::Pem::new(PEM_LABEL, self.pkcs8.clone()));
-        crate::files::write_new(path, text.as_bytes(), true).map_err(|source| KeyError::Write {
+        crate::files::write_new(path, self.pem().as_bytes(), true).map_err(|source| {
+            KeyError::Write {
+                path: path.to_owned(),
+                source,
+            }
+        })
+    }
+
+    /// Writes the key as PEM over `path`, whole (mode 0600).
+    pub fn replace(&self, path: &Path) -> Result<(), KeyError> {
+        crate::files::replace(path, self.pem().as_bytes(), true).map_err(|source| KeyError::Write {
             path: path.to_owned(),
             source,
         })
@@ -120,9 +134,7 @@ impl SigningKey {
             return Self::read(path);
         }
         let key = Self::generate()?;
-        let mut draft = path.as_os_str().to_owned();
-        draft.push(format!(".{:016x}.new", rand::random::<u64>()));
-        let draft = PathBuf::from(draft);
+        let draft = crate::files::draft_beside(path);
         key.write_new(&draft)?;
         let linked = std::fs::hard_link(&draft, path);
         let _ = std::fs::remove_file(&draft);

@@ -51,14 +51,7 @@ pub fn save(path: &Path, token: &str) -> Result<(), SessionError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(failed)?;
     }
-    let mut draft = path.as_os_str().to_owned();
-    draft.push(format!(".{:016x}.new", rand::random::<u64>()));
-    let draft = PathBuf::from(draft);
-    crate::files::write_new(&draft, format!("{token}\n").as_bytes(), true).map_err(failed)?;
-    std::fs::rename(&draft, path).map_err(|e| {
-        let _ = std::fs::remove_file(&draft);
-        failed(e)
-    })
+    crate::files::replace(path, format!("{token}\n").as_bytes(), true).map_err(failed)
 }
 
 /// The kept token, if there is one.

@@ -58,13 +58,10 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
         format!("{} at {}", args.service, args.addr)
     };
     let answer = tokio::time::timeout(timeout + Duration::from_millis(100), async {
-        let channel = endpoint.connect().await.map_err(|e| {
-            let mut cause: &dyn std::error::Error = &e;
-            while let Some(next) = cause.source() {
-                cause = next;
-            }
-            cause.to_string()
-        })?;
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|e| crate::client::root_cause(&e))?;
         HealthClient::new(channel)
             .check(HealthCheckRequest {
                 service: args.service.clone(),

@@ -412,10 +412,7 @@ impl Config {
             ttl: d.ttl.get(),
             consul_address: d.consul.address.to_string(),
             static_addresses,
-            tls: self
-                .tls
-                .client()
-                .map_err(|e| ConfigError::Invalid(e.to_string()))?,
+            tls: self.tls.clone(),
         })
     }
 

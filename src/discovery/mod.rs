@@ -266,8 +266,8 @@ pub struct RegistrySettings {
     /// `service -> addresses` for the static backend.
     pub static_addresses: Vec<(String, Vec<String>)>,
     /// TLS to an `https` Consul agent: verified against `tls.ca`, presenting
-    /// `tls.clientCert` when set.
-    pub tls: Option<crate::tls::ClientTls>,
+    /// `tls.clientCert` when set (read only when Consul is the backend).
+    pub tls: crate::tls::Settings,
 }
 
 impl RegistrySettings {
@@ -296,12 +296,13 @@ impl RegistrySettings {
             )),
             RegistryKind::Consul(url) => {
                 let base = url.as_deref().unwrap_or(&self.consul_address);
-                let tls = match &self.tls {
-                    Some(tls) => Some(tls.rustls().map_err(|e| RegistryError::Backend {
-                        registry: format!("consul {base}"),
-                        what: "cannot set up TLS".to_owned(),
-                        source: Box::new(e),
-                    })?),
+                let tls_failed = |e: crate::tls::TlsError| RegistryError::Backend {
+                    registry: format!("consul {base}"),
+                    what: "cannot set up TLS".to_owned(),
+                    source: Box::new(e),
+                };
+                let tls = match self.tls.client().map_err(tls_failed)? {
+                    Some(tls) => Some(tls.rustls().map_err(tls_failed)?),
                     None => None,
                 };
                 Arc::new(consul::ConsulRegistry::new(base, self.ttl, tls)?)

@@ -231,13 +231,10 @@ async fn connect(plan: &Plan) -> Result<Vec<Sender>, LoadError> {
                         .tls_config(tls.tonic())
                         .map_err(|e| failed(e.to_string()))?;
                 }
-                let channel = endpoint.connect().await.map_err(|e| {
-                    let mut cause: &dyn std::error::Error = &e;
-                    while let Some(next) = cause.source() {
-                        cause = next;
-                    }
-                    failed(cause.to_string())
-                })?;
+                let channel = endpoint
+                    .connect()
+                    .await
+                    .map_err(|e| failed(crate::client::root_cause(&e)))?;
                 let token = plan
                     .token
                     .as_ref()

@@ -177,17 +177,10 @@ impl Endpoint {
                 gate.check_forwarded(&self.name, role)
                     .map_err(|denied| denied_status(&denied))?;
             }
-            if let Some(fault) = self.draw_fault() {
-                if fault.hang {
-                    std::future::pending::<()>().await;
-                }
-                if !fault.delay.is_zero() {
-                    tokio::time::sleep(fault.delay).await;
-                }
-                if let Some(code) = fault.error {
-                    let message = format!("injected fault: {}", crate::codes::name(code));
-                    return Err(tonic::Status::new(code, message));
-                }
+            if let Some(fault) = self.draw_fault()
+                && let Some(status) = fault.play().await
+            {
+                return Err(status);
             }
             work.await.map_err(tonic::Status::from)
         }
@@ -604,17 +597,10 @@ async fn inject<F, E>(fault: Injected, grpc: bool, call: F) -> Result<Response<B
 where
     F: Future<Output = Result<Response<Body>, E>>,
 {
-    if fault.hang {
-        std::future::pending::<()>().await;
+    match fault.play().await {
+        None => call.await,
+        Some(status) => Ok(error_response(grpc, status.code(), status.message())),
     }
-    if !fault.delay.is_zero() {
-        tokio::time::sleep(fault.delay).await;
-    }
-    let Some(code) = fault.error else {
-        return call.await;
-    };
-    let message = format!("injected fault: {}", crate::codes::name(code));
-    Ok(error_response(grpc, code, &message))
 }
 
 /// The answer to a call not taken on: RESOURCE_EXHAUSTED (HTTP 429), with when to come
