@@ -7,6 +7,9 @@
 #   client), from tests/python/requirements.txt;
 # - promtool, from Debian's prometheus package (about 20 MB), which checks /metrics and the
 #   alerting rules in deploy/;
+# - MariaDB, from Debian's mariadb-server (about 30 MB): scripts/mariadb.sh starts a
+#   throwaway server as the current user in a temp directory (its own socket and port) for
+#   the MySQL tests, and it is stopped and removed when the tests end;
 # - tansu, a Kafka-compatible broker from crates.io (about 8 minutes to build on 2 cores),
 #   for the tests against real Kafka (`cargo test --test kafka`; each test starts its own).
 # Extra arguments go to the main `cargo test`, e.g. `scripts/test.sh --test cli book_flow`.
@@ -41,6 +44,10 @@ if ! tansu broker --help 2>/dev/null | grep -q 'memory://'; then
 fi
 TANSU="$(command -v tansu || echo "$HOME/.cargo/bin/tansu")"
 export TANSU
+
+# A throwaway MariaDB for the MySQL backend's tests (MYSQL_TEST_URL).
+eval "$(scripts/mariadb.sh start)"
+trap 'scripts/mariadb.sh stop "$MARIADB_TEST_DIR"' EXIT
 
 cargo test --locked "$@"
 # Sequential: each test starts its own broker and produces 100 000 events.

@@ -10,6 +10,7 @@ pub mod client;
 pub mod codes;
 pub mod commands;
 pub mod config;
+pub mod database;
 pub mod deadline;
 pub mod discovery;
 pub mod fallback;

@@ -376,6 +376,22 @@ fn check_integrity(conn: &Connection, path: &Path) -> Result<(), StorageError> {
     }
 }
 
+/// The schema version of the database file at `path`, read without changing it; `None`
+/// when there is no file yet. Blocking.
+pub fn schema_version(path: &Path) -> Result<Option<u32>, StorageError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let open_err = |source| StorageError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    let conn = open_reader(path).map_err(open_err)?;
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+        .map(Some)
+        .map_err(open_err)
+}
+
 fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,

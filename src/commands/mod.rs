@@ -7,6 +7,7 @@ pub mod bench_serialize;
 pub mod certs;
 pub mod completions;
 pub mod config;
+pub mod db;
 pub mod feed;
 pub mod health;
 pub mod login;
@@ -46,6 +47,7 @@ Examples:
   movieapp bench-serialize                         # JSON vs XML vs Protobuf, as in chapter 4
   movieapp bench-load --seed --addr 127.0.0.1:8083 --call MovieService/GetMovieDetails -d '{\"movie_id\":\"1\"}'
   movieapp config show                             # the effective configuration, and why
+  movieapp db status                               # schema versions (SQLite or MySQL)
   movieapp auth user add alex --role writer        # a user who may get tokens
   movieapp login --user alex                       # a token for the other commands
   movieapp certs init                              # a development CA and certificates";
@@ -170,6 +172,7 @@ pub enum Command {
     BenchSerialize(bench_serialize::Args),
     BenchLoad(bench_load::Args),
     Config(config::Args),
+    Db(db::Args),
     Completions(completions::Args),
 }
 
@@ -189,6 +192,7 @@ impl Cli {
             Command::BenchSerialize(_) => ("bench-serialize", "warn", PROCESS.to_owned()),
             Command::BenchLoad(_) => ("bench-load", "warn", PROCESS.to_owned()),
             Command::Config(_) => ("config", "warn", PROCESS.to_owned()),
+            Command::Db(_) => ("db", "info", PROCESS.to_owned()),
             Command::Completions(_) => ("completions", "warn", PROCESS.to_owned()),
         };
         // Commands that talk to services read the configuration first: it says how to log.
@@ -241,6 +245,7 @@ async fn run_command(command: Command, config: Config, global: &GlobalArgs) -> a
         Command::BenchSerialize(args) => bench_serialize::run(args),
         Command::BenchLoad(args) => bench_load::run(args, config).await,
         Command::Config(args) => config::run(args, global),
+        Command::Db(args) => db::run(args, config).await,
         Command::Completions(args) => completions::run(args),
     }
 }
@@ -272,6 +277,10 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
                 .is_some_and(ClientError::is_usage)
             || e.downcast_ref::<ServeError>()
                 .is_some_and(ServeError::is_startup)
+            || e.downcast_ref::<crate::database::DbError>()
+                .is_some_and(crate::database::DbError::is_config)
+            || e.downcast_ref::<crate::database::mysql::MysqlError>()
+                .is_some_and(crate::database::mysql::MysqlError::is_config)
     });
     if usage { 2 } else { 1 }
 }

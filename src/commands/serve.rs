@@ -1,7 +1,7 @@
 //! `movieapp serve`: run the services.
 
 use super::{UsageError, output};
-use crate::config::{Config, Override};
+use crate::config::{Config, ConfigError, Override};
 use crate::{
     auth::{
         keyring::KeySource,
@@ -126,6 +126,10 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
             std::env::var(SIGNING_KEY_ENV).ok(),
         ),
         tls: config.tls.clone(),
+        database: config
+            .database
+            .mysql(std::env::var(crate::database::PASSWORD_ENV).ok())
+            .map_err(ConfigError::Invalid)?,
     };
     tracing::info!(data_dir = %serve_config.data_dir.display(), "starting");
     let mut announce_failed = None;

@@ -37,6 +37,9 @@ pub const ENV_PREFIX: &str = "MOVIEAPP_";
 pub const ENV_VARS: &[(&str, &str)] = &[
     ("MOVIEAPP_DATA_DIR", "dataDir"),
     ("MOVIEAPP_LISTEN_HOST", "listenHost"),
+    ("MOVIEAPP_DATABASE_URL", "database.url"),
+    ("MOVIEAPP_DATABASE_PASSWORD_FILE", "database.passwordFile"),
+    ("MOVIEAPP_DATABASE_AUTO_MIGRATE", "database.autoMigrate"),
     ("MOVIEAPP_METADATA_API_PORT", "metadata.api.port"),
     ("MOVIEAPP_RATING_API_PORT", "rating.api.port"),
     ("MOVIEAPP_MOVIE_API_PORT", "movie.api.port"),
@@ -107,6 +110,8 @@ pub struct Config {
     /// Where the services keep their databases; `None` means the platform default.
     #[serde(deserialize_with = "value::non_empty_path")]
     pub data_dir: Option<PathBuf>,
+    /// Where metadata and ratings are stored: SQLite in the data directory, or MySQL.
+    pub database: crate::database::Settings,
     /// The address services listen on.
     #[serde(deserialize_with = "value::non_empty")]
     pub listen_host: String,
@@ -135,6 +140,7 @@ impl Default for Config {
     fn default() -> Self {
         let mut config = Self {
             data_dir: None,
+            database: crate::database::Settings::default(),
             listen_host: "127.0.0.1".to_owned(),
             metadata: service::Settings::default(),
             rating: service::Settings::default(),
@@ -317,6 +323,7 @@ impl Config {
                 .map_err(|e| (service.name(), e))?;
         }
         self.auth.check().map_err(|e| ("auth", e))?;
+        self.database.check().map_err(|e| ("database", e))?;
         self.tls.check()?;
         self.broker.check().map_err(|e| ("broker.kafka", e))?;
         let d = &self.service_discovery;
@@ -341,6 +348,7 @@ impl Config {
                 name.starts_with(ENV_PREFIX)
                     && name != CONFIG_ENV
                     && name != crate::auth::settings::SIGNING_KEY_ENV
+                    && name != crate::database::PASSWORD_ENV
                     && name != crate::auth::session::TOKEN_ENV
                     && !ENV_VARS.iter().any(|(known, _)| known == name)
             })

@@ -47,6 +47,8 @@ pub enum RepositoryError {
     Corrupt(ValidationError),
     #[error(transparent)]
     Storage(#[from] StorageError),
+    #[error(transparent)]
+    Mysql(#[from] crate::database::mysql::MysqlError),
 }
 
 impl RepositoryError {
@@ -60,10 +62,18 @@ impl RepositoryError {
     }
 }
 
-/// A repository failure is internal (a write that finds nothing, too).
+/// A database that cannot be reached now is UNAVAILABLE (the caller may retry, or
+/// another instance may answer); any other repository failure is internal (a write that
+/// finds nothing, too).
 impl From<RepositoryError> for ServiceError {
     fn from(e: RepositoryError) -> Self {
-        Self::Internal(Box::new(e))
+        match e {
+            RepositoryError::Mysql(e) if e.is_unavailable() => {
+                tracing::warn!(error = %e, "database unavailable");
+                Self::Unavailable("the database is unavailable; try again shortly".to_owned())
+            }
+            e => Self::Internal(Box::new(e)),
+        }
     }
 }
 

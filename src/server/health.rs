@@ -12,15 +12,18 @@ use std::{
 use tokio_util::sync::CancellationToken;
 use tonic_health::{ServingStatus, server::HealthReporter};
 
-use crate::sqlite::Database;
+use crate::database::Storage;
 
 /// How often the gRPC health status is brought up to date.
 const REFRESH: Duration = Duration::from_secs(1);
 
+/// How long readiness waits for MySQL to answer a ping.
+const MYSQL_PING_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// One thing a service needs to be ready.
 enum Check {
     /// Its database is open and answers.
-    Database(Arc<Database>),
+    Database(Storage),
     /// Something it runs says it is fine (the registry heartbeat, the feed ingester), or
     /// why it is not.
     Probe(Box<dyn Fn() -> Option<String> + Send + Sync>),
@@ -32,7 +35,7 @@ pub struct Readiness {
 }
 
 impl Readiness {
-    pub fn database(mut self, db: Arc<Database>) -> Self {
+    pub fn database(mut self, db: Storage) -> Self {
         self.checks.push(Check::Database(db));
         self
     }
@@ -53,7 +56,18 @@ impl Readiness {
         let mut reasons = Vec::new();
         for check in &self.checks {
             match check {
-                Check::Database(db) => {
+                Check::Database(Storage::Mysql(db)) => {
+                    // Bounded: a probe must answer even when the server does not.
+                    match tokio::time::timeout(MYSQL_PING_TIMEOUT, db.ping()).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => reasons.push(e.to_string()),
+                        Err(_) => reasons.push(format!(
+                            "database {} did not answer within {MYSQL_PING_TIMEOUT:?}",
+                            db.target()
+                        )),
+                    }
+                }
+                Check::Database(Storage::Sqlite(db)) => {
                     // SQLite keeps using a file that was deleted or moved: look for it too.
                     if !db.path().exists() {
                         reasons.push(format!("database {} is missing", db.path().display()));

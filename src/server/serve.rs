@@ -40,6 +40,10 @@ use crate::{
         users::UserStore,
     },
     broker::{Broker, BrokerError, BrokerSettings},
+    database::{
+        Storage,
+        mysql::{Mysql, MysqlError},
+    },
     discovery::{
         Registry, RegistryError, RegistrySettings,
         balancer::{Balancer, CallSettings, Colocated},
@@ -95,6 +99,8 @@ pub struct ServeConfig {
     pub signing_key: KeySource,
     /// TLS on the ports, and for the services' calls to each other.
     pub tls: crate::tls::Settings,
+    /// MySQL for metadata and ratings; `None`: SQLite files in `data_dir`.
+    pub database: Option<crate::database::mysql::Options>,
 }
 
 impl ServeConfig {
@@ -126,6 +132,8 @@ pub enum ServeError {
     },
     #[error(transparent)]
     Storage(#[from] StorageError),
+    #[error(transparent)]
+    Database(#[from] MysqlError),
     #[error("cannot set up gRPC reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
     #[error(transparent)]
@@ -173,7 +181,7 @@ impl ServeError {
                 | Self::Broker(BrokerError::Open { .. })
                 | Self::SigningKey { .. }
                 | Self::Tls(_)
-        )
+        ) || matches!(self, Self::Database(e) if e.is_config())
     }
 }
 
@@ -453,8 +461,8 @@ fn server_failure(
 
 /// A service with its storage opened, ready to be given routes.
 enum Prepared {
-    Metadata(metadata::repository::SqliteRepository),
-    Rating(rating::repository::SqliteRepository),
+    Metadata(metadata::repository::Store),
+    Rating(rating::repository::Store),
     Movie,
     Auth(UserStore, Arc<Keyring>),
 }
@@ -510,52 +518,84 @@ fn gate(
 }
 
 /// Creates the data directory and opens the databases of the chosen services, off the
-/// executor, before any port is bound.
+/// executor, before any port is bound. With `database.url: mysql://…`, metadata and
+/// rating share one pool, once MySQL answers and their schemas are current.
 async fn open_stores(
     config: &ServeConfig,
     services: &[ServiceKind],
 ) -> Result<Vec<Prepared>, ServeError> {
+    let mysql = match &config.database {
+        Some(options)
+            if services
+                .iter()
+                .any(|s| matches!(s, ServiceKind::Metadata | ServiceKind::Rating)) =>
+        {
+            tracing::info!(database = %options.url, "connecting to MySQL");
+            Some((Mysql::connect(options).await?, options.auto_migrate))
+        }
+        _ => None,
+    };
+    let on_mysql = mysql.is_some();
     let data_dir = &config.data_dir;
     let dir = data_dir.to_owned();
-    let services = services.to_vec();
+    let chosen = services.to_vec();
     let key_source = config.signing_key.clone();
     let tokens = config.tokens.clone();
-    let opened = tokio::task::spawn_blocking(move || -> Result<Vec<Prepared>, ServeError> {
-        std::fs::create_dir_all(&dir).map_err(|source| ServeError::DataDir {
-            path: dir.clone(),
-            source,
-        })?;
-        services
-            .iter()
-            .map(|service| {
-                Ok(match service {
-                    ServiceKind::Metadata => {
-                        Prepared::Metadata(metadata::repository::SqliteRepository::open(&dir)?)
-                    }
-                    ServiceKind::Rating => {
-                        Prepared::Rating(rating::repository::SqliteRepository::open(&dir)?)
-                    }
-                    ServiceKind::Movie => Prepared::Movie,
-                    ServiceKind::Auth => Prepared::Auth(
-                        UserStore::open(&dir)?,
-                        Arc::new(Keyring::open(key_source.clone(), tokens.clone()).map_err(
-                            |source| ServeError::SigningKey {
-                                source: Box::new(source),
-                            },
-                        )?),
-                    ),
+    let opened =
+        tokio::task::spawn_blocking(move || -> Result<Vec<Option<Prepared>>, ServeError> {
+            std::fs::create_dir_all(&dir).map_err(|source| ServeError::DataDir {
+                path: dir.clone(),
+                source,
+            })?;
+            chosen
+                .iter()
+                .map(|service| {
+                    Ok(Some(match service {
+                        // Opened on MySQL below.
+                        ServiceKind::Metadata | ServiceKind::Rating if on_mysql => return Ok(None),
+                        ServiceKind::Metadata => {
+                            Prepared::Metadata(metadata::repository::Store::sqlite(&dir)?)
+                        }
+                        ServiceKind::Rating => {
+                            Prepared::Rating(rating::repository::Store::sqlite(&dir)?)
+                        }
+                        ServiceKind::Movie => Prepared::Movie,
+                        ServiceKind::Auth => Prepared::Auth(
+                            UserStore::open(&dir)?,
+                            Arc::new(Keyring::open(key_source.clone(), tokens.clone()).map_err(
+                                |source| ServeError::SigningKey {
+                                    source: Box::new(source),
+                                },
+                            )?),
+                        ),
+                    }))
                 })
-            })
-            .collect()
-    })
-    .await;
-    match opened {
-        Ok(result) => result,
-        Err(e) => Err(ServeError::DataDir {
-            path: data_dir.to_owned(),
-            source: std::io::Error::other(e),
-        }),
+                .collect()
+        })
+        .await;
+    let opened = match opened {
+        Ok(result) => result?,
+        Err(e) => {
+            return Err(ServeError::DataDir {
+                path: data_dir.to_owned(),
+                source: std::io::Error::other(e),
+            });
+        }
+    };
+    let mut prepared = Vec::with_capacity(opened.len());
+    for (service, store) in services.iter().zip(opened) {
+        prepared.push(match (store, &mysql) {
+            (Some(store), _) => store,
+            (None, Some((db, auto))) if *service == ServiceKind::Metadata => {
+                Prepared::Metadata(metadata::repository::Store::mysql(Arc::clone(db), *auto).await?)
+            }
+            (None, Some((db, auto))) => {
+                Prepared::Rating(rating::repository::Store::mysql(Arc::clone(db), *auto).await?)
+            }
+            (None, None) => unreachable!("only MySQL stores are left to open"),
+        });
     }
+    Ok(prepared)
 }
 
 async fn bind(host: &str, service: ServiceKind, port: u16) -> Result<TcpListener, ServeError> {
@@ -616,8 +656,8 @@ fn in_process<C>(
 
 /// A controller other services of the process call directly.
 enum Controller {
-    Metadata(Arc<metadata::controller::Controller<metadata::repository::SqliteRepository>>),
-    Rating(Arc<rating::controller::Controller<rating::repository::SqliteRepository>>),
+    Metadata(Arc<metadata::controller::Controller<metadata::repository::Store>>),
+    Rating(Arc<rating::controller::Controller<rating::repository::Store>>),
 }
 
 /// What [`routes`] sets up for a service.
@@ -659,7 +699,7 @@ async fn routes(
     let mut local = None;
     let (grpc, api, readiness) = match prepared {
         Prepared::Metadata(repo) => {
-            let readiness = readiness.database(repo.database());
+            let readiness = readiness.database(repo.storage());
             let controller = Arc::new(metadata::controller::Controller::new(repo));
             local = Some(Controller::Metadata(Arc::clone(&controller)));
             let api = metadata::http::api(Arc::clone(&controller));
@@ -668,7 +708,7 @@ async fn routes(
             (grpc, api, readiness)
         }
         Prepared::Rating(repo) => {
-            let mut readiness = readiness.database(repo.database());
+            let mut readiness = readiness.database(repo.storage());
             let controller = Arc::new(rating::controller::Controller::new(repo, fallback));
             local = Some(Controller::Rating(Arc::clone(&controller)));
             if let Some(broker) = broker {
@@ -715,7 +755,7 @@ async fn routes(
             (grpc, api, readiness)
         }
         Prepared::Auth(users, keyring) => {
-            let readiness = readiness.database(users.database());
+            let readiness = readiness.database(Storage::Sqlite(users.database()));
             tasks.push(tokio::spawn(
                 Arc::clone(&keyring)
                     .watch(stop.clone())

@@ -6,6 +6,11 @@ use crate::support::{Server, movieapp, movieapp_env};
 fn the_books_integration_flow() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
+    books_flow(&server);
+}
+
+/// The flow against a running `serve`, whatever its storage.
+pub fn books_flow(server: &Server) {
     let (meta, rating, movie) = (
         server.addr("metadata"),
         server.addr("rating"),

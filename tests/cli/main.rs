@@ -21,6 +21,7 @@ mod health_command;
 mod http;
 mod in_process;
 mod metrics;
+mod mysql;
 mod reliability;
 mod restart;
 mod startup;

@@ -41,10 +41,8 @@ impl<C> Clone for InProcess<C> {
     }
 }
 
-pub type LocalMetadata =
-    InProcess<metadata::controller::Controller<metadata::repository::SqliteRepository>>;
-pub type LocalRating =
-    InProcess<rating::controller::Controller<rating::repository::SqliteRepository>>;
+pub type LocalMetadata = InProcess<metadata::controller::Controller<metadata::repository::Store>>;
+pub type LocalRating = InProcess<rating::controller::Controller<rating::repository::Store>>;
 
 impl From<DiscoveryError> for ServiceError {
     fn from(e: DiscoveryError) -> Self {

@@ -4,12 +4,15 @@ use std::sync::Arc;
 
 use rusqlite::{OptionalExtension, params};
 
-use super::controller;
+use crate::server::metadata::controller;
 use crate::{
     model::{Metadata, MovieId},
     server::error::RepositoryError,
     sqlite::{Database, StorageError},
 };
+
+/// The file in the data directory.
+pub const FILE: &str = "metadata.db";
 
 /// Schema history; append only (docs/design.md §2).
 pub const MIGRATIONS: &[&str] =
@@ -32,7 +35,7 @@ impl SqliteRepository {
 
     /// Opens `metadata.db` in `dir`. Blocking: call at start-up.
     pub fn open(dir: &std::path::Path) -> Result<Self, StorageError> {
-        Database::open(&dir.join("metadata.db"), MIGRATIONS).map(|db| Self::new(Arc::new(db)))
+        Database::open(&dir.join(FILE), MIGRATIONS).map(|db| Self::new(Arc::new(db)))
     }
 }
 
@@ -86,36 +89,5 @@ impl controller::Repository for SqliteRepository {
             })
             .await?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::server::metadata::controller::Repository;
-
-    fn movie(id: &str, title: &str) -> Metadata {
-        Metadata::new(MovieId::new(id).unwrap(), title, "d", "r").unwrap()
-    }
-
-    fn id(id: &str) -> MovieId {
-        MovieId::new(id).unwrap()
-    }
-
-    #[tokio::test]
-    async fn put_get_replace_and_not_found() {
-        let dir = tempfile::tempdir().unwrap();
-        let repo = SqliteRepository::open(dir.path()).unwrap();
-        assert!(matches!(
-            repo.get(&id("1")).await,
-            Err(RepositoryError::NotFound)
-        ));
-        repo.put(movie("1", "First")).await.unwrap();
-        assert_eq!(repo.get(&id("1")).await.unwrap(), movie("1", "First"));
-        repo.put(movie("1", "Second")).await.unwrap();
-        assert_eq!(repo.get(&id("1")).await.unwrap().title(), "Second");
-        drop(repo);
-        let reopened = SqliteRepository::open(dir.path()).unwrap();
-        assert_eq!(reopened.get(&id("1")).await.unwrap().title(), "Second");
     }
 }

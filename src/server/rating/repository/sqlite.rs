@@ -5,12 +5,15 @@ use std::sync::Arc;
 
 use rusqlite::params;
 
-use super::controller::{self, Aggregate};
+use crate::server::rating::controller::{self, Aggregate};
 use crate::{
     model::{RatingChange, RecordKey, UserRating},
     server::error::RepositoryError,
     sqlite::{Database, StorageError},
 };
+
+/// The file in the data directory.
+pub const FILE: &str = "rating.db";
 
 /// Schema history; append only (docs/design.md §2).
 pub const MIGRATIONS: &[&str] = &["CREATE TABLE ratings (
@@ -34,7 +37,7 @@ impl SqliteRepository {
 
     /// Opens `rating.db` in `dir`. Blocking: call at start-up.
     pub fn open(dir: &std::path::Path) -> Result<Self, StorageError> {
-        Database::open(&dir.join("rating.db"), MIGRATIONS).map(|db| Self::new(Arc::new(db)))
+        Database::open(&dir.join(FILE), MIGRATIONS).map(|db| Self::new(Arc::new(db)))
     }
 }
 
@@ -109,56 +112,5 @@ impl controller::Repository for SqliteRepository {
             })
             .await?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{
-        model::{RatingValue, UserId},
-        server::rating::controller::Repository,
-    };
-
-    fn rating(user: &str, value: i64) -> UserRating {
-        UserRating::new(
-            RecordKey::new("1", "movie").unwrap(),
-            UserId::new(user).unwrap(),
-            RatingValue::new(value).unwrap(),
-        )
-    }
-
-    #[tokio::test]
-    async fn a_users_new_rating_replaces_the_old_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let repo = SqliteRepository::open(dir.path()).unwrap();
-        let key = RecordKey::new("1", "movie").unwrap();
-        assert!(matches!(
-            repo.aggregate(&key).await,
-            Err(RepositoryError::NotFound)
-        ));
-        repo.put(rating("user0", 5)).await.unwrap();
-        repo.put(rating("user0", 1)).await.unwrap();
-        assert_eq!(
-            repo.aggregate(&key).await.unwrap(),
-            Aggregate {
-                mean: 1.0,
-                count: 1
-            }
-        );
-        repo.put(rating("user1", 4)).await.unwrap();
-        assert_eq!(
-            repo.aggregate(&key).await.unwrap(),
-            Aggregate {
-                mean: 2.5,
-                count: 2
-            }
-        );
-        // Another record type with the same id is another record.
-        let series = RecordKey::new("1", "series").unwrap();
-        assert!(matches!(
-            repo.aggregate(&series).await,
-            Err(RepositoryError::NotFound)
-        ));
     }
 }

@@ -1,0 +1,174 @@
+//! Metadata storage: a SQLite file in the data directory (the default) or a MySQL
+//! database shared by several hosts, with one behaviour, which the suite below checks on
+//! both.
+
+mod mysql;
+mod sqlite;
+
+use std::sync::Arc;
+
+pub use mysql::MysqlRepository;
+pub use sqlite::SqliteRepository;
+
+use super::controller;
+use crate::{
+    database::{Schema, Storage, mysql::Mysql},
+    model::{Metadata, MovieId},
+    server::error::RepositoryError,
+};
+
+/// The schema on each backend, for `movieapp db`.
+pub const SCHEMA: Schema = Schema {
+    component: "metadata",
+    sqlite_file: sqlite::FILE,
+    sqlite: sqlite::MIGRATIONS,
+    mysql: mysql::MIGRATIONS,
+};
+
+/// The metadata repository of the configured backend.
+#[derive(Debug, Clone)]
+pub enum Store {
+    Sqlite(SqliteRepository),
+    Mysql(MysqlRepository),
+}
+
+impl Store {
+    /// Opens `metadata.db` in `dir`. Blocking: call at start-up.
+    pub fn sqlite(dir: &std::path::Path) -> Result<Self, crate::sqlite::StorageError> {
+        SqliteRepository::open(dir).map(Self::Sqlite)
+    }
+
+    /// The repository on MySQL, its schema made current (or refused) first.
+    pub async fn mysql(
+        db: Arc<Mysql>,
+        auto_migrate: bool,
+    ) -> Result<Self, crate::database::mysql::MysqlError> {
+        MysqlRepository::prepare(db, auto_migrate)
+            .await
+            .map(Self::Mysql)
+    }
+
+    /// The database behind it, for readiness checks.
+    pub fn storage(&self) -> Storage {
+        match self {
+            Self::Sqlite(repo) => Storage::Sqlite(repo.database()),
+            Self::Mysql(repo) => Storage::Mysql(repo.database()),
+        }
+    }
+}
+
+impl controller::Repository for Store {
+    async fn get(&self, id: &MovieId) -> Result<Metadata, RepositoryError> {
+        match self {
+            Self::Sqlite(repo) => repo.get(id).await,
+            Self::Mysql(repo) => repo.get(id).await,
+        }
+    }
+
+    async fn put(&self, metadata: Metadata) -> Result<(), RepositoryError> {
+        match self {
+            Self::Sqlite(repo) => repo.put(metadata).await,
+            Self::Mysql(repo) => repo.put(metadata).await,
+        }
+    }
+}
+
+/// The behaviour every backend must have.
+#[cfg(test)]
+mod suite {
+    use super::*;
+    use crate::{model::validate::MAX_ID_BYTES, server::metadata::controller::Repository};
+
+    fn movie(id: &str, title: &str) -> Metadata {
+        Metadata::new(MovieId::new(id).unwrap(), title, "d", "r").unwrap()
+    }
+
+    fn id(id: &str) -> MovieId {
+        MovieId::new(id).unwrap()
+    }
+
+    async fn behaves(repo: Store) {
+        assert!(matches!(
+            repo.get(&id("1")).await,
+            Err(RepositoryError::NotFound)
+        ));
+        repo.put(movie("1", "First")).await.unwrap();
+        assert_eq!(repo.get(&id("1")).await.unwrap(), movie("1", "First"));
+        // A put replaces the row whole.
+        repo.put(movie("1", "Second")).await.unwrap();
+        assert_eq!(repo.get(&id("1")).await.unwrap().title(), "Second");
+
+        // Ids are compared byte for byte: case, trailing spaces and Unicode forms are
+        // different ids (MySQL's default collations would merge them).
+        let odd = [
+            "a",
+            "A",
+            "a ",
+            "é",
+            "e\u{301}",
+            "ünïcödé ✓ 🎬",
+            "quote'\"back\\slash",
+            "%_*",
+        ];
+        for (n, odd_id) in odd.iter().enumerate() {
+            repo.put(movie(odd_id, &format!("title {n}")))
+                .await
+                .unwrap();
+        }
+        for (n, odd_id) in odd.iter().enumerate() {
+            assert_eq!(
+                repo.get(&id(odd_id)).await.unwrap().title(),
+                format!("title {n}"),
+                "{odd_id:?}"
+            );
+        }
+        // The longest id and the longest description.
+        let long_id = "x".repeat(MAX_ID_BYTES);
+        let long_text = "ü".repeat(crate::model::validate::MAX_DESCRIPTION_BYTES / 2);
+        let long = Metadata::new(
+            id(&long_id),
+            "t".repeat(crate::model::validate::MAX_TITLE_BYTES),
+            long_text.clone(),
+            "r",
+        )
+        .unwrap();
+        repo.put(long.clone()).await.unwrap();
+        assert_eq!(repo.get(&id(&long_id)).await.unwrap(), long);
+
+        // Concurrent writers of one id: every put lands whole, the last one wins.
+        let writers: Vec<_> = (0..16)
+            .map(|n| {
+                let repo = repo.clone();
+                tokio::spawn(async move { repo.put(movie("race", &format!("writer {n}"))).await })
+            })
+            .collect();
+        for w in writers {
+            w.await.unwrap().unwrap();
+        }
+        let title = repo.get(&id("race")).await.unwrap().title().to_owned();
+        assert!(title.starts_with("writer "), "{title}");
+    }
+
+    #[tokio::test]
+    async fn on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        behaves(Store::sqlite(dir.path()).unwrap()).await;
+        // What was written is there after a reopen.
+        let reopened = Store::sqlite(dir.path()).unwrap();
+        assert_eq!(reopened.get(&id("1")).await.unwrap().title(), "Second");
+    }
+
+    #[tokio::test]
+    async fn on_mysql() {
+        let Some(options) = crate::database::mysql::testing::fresh_database("metadata").await
+        else {
+            return;
+        };
+        let db = Mysql::connect(&options).await.unwrap();
+        behaves(Store::mysql(Arc::clone(&db), true).await.unwrap()).await;
+        // Another instance (another pool) sees the same rows.
+        let other = Mysql::connect(&options).await.unwrap();
+        let reopened = Store::mysql(other, true).await.unwrap();
+        assert_eq!(reopened.get(&id("1")).await.unwrap().title(), "Second");
+    }
+}
