@@ -3878,7 +3878,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__serve)
-            opts="-h -V --services --host --metadata-port --rating-port --movie-port --auth-port --insecure --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version"
+            opts="-h -V --services --host --advertise-host --metadata-port --rating-port --movie-port --auth-port --insecure --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3889,6 +3889,10 @@ _movieapp() {
                     return 0
                     ;;
                 --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --advertise-host)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -57,6 +57,7 @@ rating\t''
 movie\t''
 auth\t''"
 complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l host -d 'Address to listen on (0.0.0.0 for all interfaces) [config: listenHost; env: MOVIEAPP_LISTEN_HOST; default: 127.0.0.1]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l advertise-host -d 'Host (name or address) other hosts reach this one at, registered in service discovery, e.g. the pod IP [config: advertiseHost; env: MOVIEAPP_ADVERTISE_HOST; default: the --host address, or loopback when that is 0.0.0.0]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l metadata-port -d 'Port of the metadata service, 0 for a free one [config: metadata.api.port; env: MOVIEAPP_METADATA_API_PORT; default: 8081]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l rating-port -d 'Port of the rating service, 0 for a free one [config: rating.api.port; env: MOVIEAPP_RATING_API_PORT; default: 8082]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand serve" -l movie-port -d 'Port of the movie service, 0 for a free one [config: movie.api.port; env: MOVIEAPP_MOVIE_API_PORT; default: 8083]' -r

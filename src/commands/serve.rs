@@ -31,6 +31,11 @@ pub struct Args {
     /// MOVIEAPP_LISTEN_HOST; default: 127.0.0.1]
     #[arg(long, value_name = "HOST")]
     host: Option<String>,
+    /// Host (name or address) other hosts reach this one at, registered in service
+    /// discovery, e.g. the pod IP [config: advertiseHost; env: MOVIEAPP_ADVERTISE_HOST;
+    /// default: the --host address, or loopback when that is 0.0.0.0]
+    #[arg(long, value_name = "HOST")]
+    advertise_host: Option<String>,
     /// Port of the metadata service, 0 for a free one [config: metadata.api.port; env:
     /// MOVIEAPP_METADATA_API_PORT; default: 8081]
     #[arg(long, value_name = "PORT")]
@@ -75,6 +80,11 @@ impl Args {
             value: host.clone(),
             flag: "--host",
         });
+        let advertise = self.advertise_host.as_ref().map(|host| Override {
+            path: "advertiseHost",
+            value: host.clone(),
+            flag: "--advertise-host",
+        });
         let ports = ports.into_iter().filter_map(|(path, flag, port)| {
             Some(Override {
                 path,
@@ -82,7 +92,7 @@ impl Args {
                 flag,
             })
         });
-        host.into_iter().chain(ports).collect()
+        host.into_iter().chain(advertise).chain(ports).collect()
     }
 }
 
@@ -108,6 +118,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
             .collect(),
         services: args.services,
         host: config.listen_host.clone(),
+        advertise_host: config.advertise_host.clone(),
         data_dir: config.resolved_data_dir()?,
         registry: config.registry_settings()?,
         heartbeat_interval: config.service_discovery.heartbeat_interval.get(),

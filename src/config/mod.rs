@@ -37,6 +37,7 @@ pub const ENV_PREFIX: &str = "MOVIEAPP_";
 pub const ENV_VARS: &[(&str, &str)] = &[
     ("MOVIEAPP_DATA_DIR", "dataDir"),
     ("MOVIEAPP_LISTEN_HOST", "listenHost"),
+    ("MOVIEAPP_ADVERTISE_HOST", "advertiseHost"),
     ("MOVIEAPP_DATABASE_URL", "database.url"),
     ("MOVIEAPP_DATABASE_PASSWORD_FILE", "database.passwordFile"),
     ("MOVIEAPP_DATABASE_AUTO_MIGRATE", "database.autoMigrate"),
@@ -115,6 +116,9 @@ pub struct Config {
     /// The address services listen on.
     #[serde(deserialize_with = "value::non_empty")]
     pub listen_host: String,
+    /// The host (name or address) other hosts reach this one at, as registered in service
+    /// discovery; `None`: the listen address (loopback for a wildcard one).
+    pub advertise_host: Option<value::Host>,
     pub metadata: service::Settings,
     pub rating: service::Settings,
     pub movie: service::Settings,
@@ -142,6 +146,7 @@ impl Default for Config {
             data_dir: None,
             database: crate::database::Settings::default(),
             listen_host: "127.0.0.1".to_owned(),
+            advertise_host: None,
             metadata: service::Settings::default(),
             rating: service::Settings::default(),
             movie: service::Settings::default(),

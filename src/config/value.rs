@@ -241,6 +241,52 @@ impl fmt::Display for HostPort {
     }
 }
 
+/// A host name or IP address without a port (an IPv6 address with or without brackets),
+/// e.g. `10.0.0.7`, `metadata-0.movieapp` or `[fd00::7]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host(String);
+
+impl Host {
+    /// `host:port`, with an IPv6 address in brackets.
+    pub fn with_port(&self, port: u16) -> String {
+        format!("{}:{port}", self.0)
+    }
+}
+
+impl FromStr for Host {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let v = s.trim();
+        let bare = v.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(std::net::IpAddr::V6(ip)) = bare.parse() {
+            return Ok(Self(format!("[{ip}]")));
+        }
+        let name_ok = !v.is_empty()
+            && v.len() <= 253
+            && v.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            });
+        if name_ok {
+            Ok(Self(v.to_owned()))
+        } else {
+            Err(format!(
+                "invalid host {v:?}: expected a host name or IP address without a port, e.g. 10.0.0.7 or metadata.example"
+            ))
+        }
+    }
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// An `http://host:port` (or `https://`) base URL of a server, also accepted as plain
 /// `host:port`, which means `http://`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -295,11 +341,27 @@ macro_rules! serde_via_str {
 }
 pub(crate) use serde_via_str;
 
-serde_via_str!(Delay, Duration, HostPort, HttpAddress);
+serde_via_str!(Delay, Duration, Host, HostPort, HttpAddress);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hosts() {
+        let h = |s: &str| s.parse::<Host>().map(|h| h.with_port(80));
+        assert_eq!(h("10.0.0.7"), Ok("10.0.0.7:80".into()));
+        assert_eq!(
+            h("metadata-0.movieapp"),
+            Ok("metadata-0.movieapp:80".into())
+        );
+        assert_eq!(h("fd00::7"), Ok("[fd00::7]:80".into()));
+        assert_eq!(h("[fd00::7]"), Ok("[fd00::7]:80".into()));
+        for bad in ["", "host:80", "a b", "a..b", "http://x", "-"] {
+            let err = h(bad).unwrap_err();
+            assert!(err.contains("without a port"), "{bad}: {err}");
+        }
+    }
 
     #[test]
     fn durations() {

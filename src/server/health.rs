@@ -17,6 +17,10 @@ use crate::database::Storage;
 /// How often the gRPC health status is brought up to date.
 const REFRESH: Duration = Duration::from_secs(1);
 
+/// The gRPC health service name that answers SERVING as long as the process runs (a
+/// liveness probe's `service`); "" and each API's name follow readiness.
+pub const LIVENESS: &str = "liveness";
+
 /// How long readiness waits for MySQL to answer a ping.
 const MYSQL_PING_TIMEOUT: Duration = Duration::from_secs(2);
 

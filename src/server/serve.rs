@@ -66,6 +66,8 @@ pub struct ServeConfig {
     pub services: Vec<ServiceKind>,
     /// The address to listen on, e.g. `127.0.0.1` or `0.0.0.0`.
     pub host: String,
+    /// The host registered in discovery; `None`: the bound address.
+    pub advertise_host: Option<crate::config::value::Host>,
     /// The port of each service; 0 (or none) picks a free one.
     pub ports: BTreeMap<ServiceKind, u16>,
     /// Each service's section of the configuration.
@@ -262,10 +264,16 @@ pub async fn run(
             hint: String::new(),
             source,
         })?;
+        // What discovery hands out for this instance, and what this process's own callers
+        // recognise as in process.
+        let registered = match &config.advertise_host {
+            Some(host) => host.with_port(addr.port()),
+            None => dial_addr(addr).to_string(),
+        };
         let registration = Registration::start(
             Arc::clone(&registry),
             service.name(),
-            &dial_addr(addr).to_string(),
+            &registered,
             config.heartbeat_interval,
         )
         .instrument(telemetry::context(service.name(), "registry"))
@@ -304,7 +312,7 @@ pub async fn run(
         background.extend(tasks);
         // The movie service (set up after these) calls them in process while they serve.
         let route = Colocated {
-            addr: dial_addr(addr).to_string(),
+            addr: registered,
             serving: Arc::clone(&serving),
         };
         match controller {
@@ -771,6 +779,11 @@ async fn routes(
     };
     let grpc_name = service.grpc_name();
     let (grpc, reporter) = grpc::with_health_and_reflection(service, grpc)?;
+    // SERVING while the process runs, whatever its dependencies: for liveness probes,
+    // which must not restart a healthy process because its database is down.
+    reporter
+        .set_service_status(crate::server::health::LIVENESS, ServingStatus::Serving)
+        .await;
     let readiness = Arc::new(readiness);
     // Serving from the start if ready; the mirror keeps it so.
     let initial = match readiness.check().await {

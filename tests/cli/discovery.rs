@@ -328,3 +328,43 @@ fn a_put_through_one_metadata_instance_is_seen_through_another() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// `--advertise-host` is what discovery hands out (a pod IP or host name on a real
+/// network); the movie service still recognises its co-located services by it.
+#[test]
+fn instances_register_the_advertised_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let server = Server::start_with(dir.path(), &["--advertise-host", "localhost"]);
+    let instances = listing(data_dir)["instances"].as_array().unwrap().clone();
+    assert_eq!(instances.len(), 4, "{instances:?}");
+    for instance in &instances {
+        let addr = instance["address"].as_str().unwrap();
+        let port = server
+            .addr(instance["service"].as_str().unwrap())
+            .rsplit(':')
+            .next()
+            .unwrap();
+        assert_eq!(addr, format!("localhost:{port}"));
+    }
+    // Clients found through the registry reach it at that name.
+    movieapp(&["movie", "put", "1", "--title", "T", "--data-dir", data_dir]).ok();
+    let accepted = || {
+        let (_, metrics) = crate::support::http_get(server.addr("metadata"), "/metrics");
+        crate::support::sample(
+            &metrics,
+            "movieapp_connections_accepted_total{service=\"metadata\"}",
+        )
+    };
+    let before = accepted();
+    let details = movieapp(&["movie", "get", "1", "--data-dir", data_dir, "-o", "json"]).json();
+    assert_eq!(details["metadata"]["title"], "T");
+    // The movie service called metadata in process: the only new connection to metadata's
+    // port is the one reading /metrics.
+    assert_eq!(accepted() - before, 1.0);
+
+    let run = serve_expecting_failure(data_dir, &["--advertise-host", "host:80"]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("--advertise-host"), "{}", run.stderr);
+    assert!(run.stderr.contains("without a port"), "{}", run.stderr);
+}

@@ -22,6 +22,7 @@ mod http;
 mod in_process;
 mod metrics;
 mod mysql;
+mod packaging;
 mod reliability;
 mod restart;
 mod startup;

@@ -369,7 +369,8 @@ pub fn sample(text: &str, series: &str) -> f64 {
 }
 
 /// A tool or interpreter the tests use, named by the environment variable scripts/test.sh
-/// sets (`GRPC_TEST_PYTHON`, `GRPCURL`, `PROMTOOL`). Missing: a failure in CI, a skipped
+/// sets (`GRPC_TEST_PYTHON`, `GRPCURL`, `PROMTOOL`, `HADOLINT`, `KUBECTL`,
+/// `KUBERNETES_VALIDATE`, `MYSQL_TEST_URL`). Missing: a failure in CI, a skipped
 /// test (with a line saying so) elsewhere.
 pub fn test_tool(variable: &str) -> Option<String> {
     match std::env::var(variable) {
