@@ -135,6 +135,57 @@ pub enum Storage {
     Mysql(std::sync::Arc<mysql::Mysql>),
 }
 
+/// A service's repository on the configured backend: the SQLite one or the MySQL one.
+/// Each service implements its repository trait for it, passing each call on.
+#[derive(Debug, Clone)]
+pub enum Backed<S, M> {
+    Sqlite(S),
+    Mysql(M),
+}
+
+/// A repository that can say which database it uses.
+pub trait Stored {
+    fn storage(&self) -> Storage;
+}
+
+impl<S, M> Backed<S, M>
+where
+    S: From<std::sync::Arc<crate::sqlite::Database>>,
+    M: From<std::sync::Arc<mysql::Mysql>>,
+{
+    /// The repository on `schema`'s SQLite file in `dir`, migrated. Blocking: call at
+    /// start-up.
+    pub fn sqlite(
+        dir: &std::path::Path,
+        schema: &Schema,
+    ) -> Result<Self, crate::sqlite::StorageError> {
+        let db = crate::sqlite::Database::open(&dir.join(schema.sqlite_file), schema.sqlite)?;
+        Ok(Self::Sqlite(S::from(std::sync::Arc::new(db))))
+    }
+
+    /// The repository on MySQL, `schema` made current first (or refused, when not
+    /// `auto_migrate` and migrations are pending).
+    pub async fn mysql(
+        db: std::sync::Arc<mysql::Mysql>,
+        schema: &Schema,
+        auto_migrate: bool,
+    ) -> Result<Self, mysql::MysqlError> {
+        db.prepare(schema.component, schema.mysql, auto_migrate)
+            .await?;
+        Ok(Self::Mysql(M::from(db)))
+    }
+}
+
+impl<S: Stored, M: Stored> Backed<S, M> {
+    /// The database behind it, for readiness checks.
+    pub fn storage(&self) -> Storage {
+        match self {
+            Self::Sqlite(repo) => repo.storage(),
+            Self::Mysql(repo) => repo.storage(),
+        }
+    }
+}
+
 /// A service's schema history on each backend (append only).
 #[derive(Debug, Clone, Copy)]
 pub struct Schema {

@@ -532,78 +532,83 @@ async fn open_stores(
     config: &ServeConfig,
     services: &[ServiceKind],
 ) -> Result<Vec<Prepared>, ServeError> {
-    let mysql = match &config.database {
-        Some(options)
-            if services
-                .iter()
-                .any(|s| matches!(s, ServiceKind::Metadata | ServiceKind::Rating)) =>
-        {
-            tracing::info!(database = %options.url, "connecting to MySQL");
-            Some((Mysql::connect(options).await?, options.auto_migrate))
+    // The stores on MySQL first: once it answers, with their schemas current.
+    let mut on_mysql = BTreeMap::new();
+    let wants_mysql = services
+        .iter()
+        .any(|s| matches!(s, ServiceKind::Metadata | ServiceKind::Rating));
+    if let Some(options) = config.database.as_ref().filter(|_| wants_mysql) {
+        tracing::info!(database = %options.url, "connecting to MySQL");
+        let db = Mysql::connect(options).await?;
+        for service in services {
+            let auto = options.auto_migrate;
+            let store = match service {
+                ServiceKind::Metadata => Prepared::Metadata(
+                    metadata::repository::Store::mysql(
+                        Arc::clone(&db),
+                        &metadata::repository::SCHEMA,
+                        auto,
+                    )
+                    .await?,
+                ),
+                ServiceKind::Rating => Prepared::Rating(
+                    rating::repository::Store::mysql(
+                        Arc::clone(&db),
+                        &rating::repository::SCHEMA,
+                        auto,
+                    )
+                    .await?,
+                ),
+                ServiceKind::Movie | ServiceKind::Auth => continue,
+            };
+            on_mysql.insert(*service, store);
         }
-        _ => None,
-    };
-    let on_mysql = mysql.is_some();
+    }
     let data_dir = &config.data_dir;
     let dir = data_dir.to_owned();
     let chosen = services.to_vec();
     let key_source = config.signing_key.clone();
     let tokens = config.tokens.clone();
-    let opened =
-        tokio::task::spawn_blocking(move || -> Result<Vec<Option<Prepared>>, ServeError> {
-            std::fs::create_dir_all(&dir).map_err(|source| ServeError::DataDir {
-                path: dir.clone(),
-                source,
-            })?;
-            chosen
-                .iter()
-                .map(|service| {
-                    Ok(Some(match service {
-                        // Opened on MySQL below.
-                        ServiceKind::Metadata | ServiceKind::Rating if on_mysql => return Ok(None),
-                        ServiceKind::Metadata => {
-                            Prepared::Metadata(metadata::repository::Store::sqlite(&dir)?)
-                        }
-                        ServiceKind::Rating => {
-                            Prepared::Rating(rating::repository::Store::sqlite(&dir)?)
-                        }
-                        ServiceKind::Movie => Prepared::Movie,
-                        ServiceKind::Auth => Prepared::Auth(
-                            UserStore::open(&dir)?,
-                            Arc::new(Keyring::open(key_source.clone(), tokens.clone()).map_err(
-                                |source| ServeError::SigningKey {
-                                    source: Box::new(source),
-                                },
-                            )?),
-                        ),
-                    }))
+    let opened = tokio::task::spawn_blocking(move || -> Result<Vec<Prepared>, ServeError> {
+        std::fs::create_dir_all(&dir).map_err(|source| ServeError::DataDir {
+            path: dir.clone(),
+            source,
+        })?;
+        chosen
+            .iter()
+            .map(|service| {
+                if let Some(store) = on_mysql.remove(service) {
+                    return Ok(store);
+                }
+                Ok(match service {
+                    ServiceKind::Metadata => Prepared::Metadata(
+                        metadata::repository::Store::sqlite(&dir, &metadata::repository::SCHEMA)?,
+                    ),
+                    ServiceKind::Rating => Prepared::Rating(rating::repository::Store::sqlite(
+                        &dir,
+                        &rating::repository::SCHEMA,
+                    )?),
+                    ServiceKind::Movie => Prepared::Movie,
+                    ServiceKind::Auth => Prepared::Auth(
+                        UserStore::open(&dir)?,
+                        Arc::new(Keyring::open(key_source.clone(), tokens.clone()).map_err(
+                            |source| ServeError::SigningKey {
+                                source: Box::new(source),
+                            },
+                        )?),
+                    ),
                 })
-                .collect()
-        })
-        .await;
-    let opened = match opened {
-        Ok(result) => result?,
-        Err(e) => {
-            return Err(ServeError::DataDir {
-                path: data_dir.to_owned(),
-                source: std::io::Error::other(e),
-            });
-        }
-    };
-    let mut prepared = Vec::with_capacity(opened.len());
-    for (service, store) in services.iter().zip(opened) {
-        prepared.push(match (store, &mysql) {
-            (Some(store), _) => store,
-            (None, Some((db, auto))) if *service == ServiceKind::Metadata => {
-                Prepared::Metadata(metadata::repository::Store::mysql(Arc::clone(db), *auto).await?)
-            }
-            (None, Some((db, auto))) => {
-                Prepared::Rating(rating::repository::Store::mysql(Arc::clone(db), *auto).await?)
-            }
-            (None, None) => unreachable!("only MySQL stores are left to open"),
-        });
+            })
+            .collect()
+    })
+    .await;
+    match opened {
+        Ok(result) => result,
+        Err(e) => Err(ServeError::DataDir {
+            path: data_dir.to_owned(),
+            source: std::io::Error::other(e),
+        }),
     }
-    Ok(prepared)
 }
 
 async fn bind(host: &str, service: ServiceKind, port: u16) -> Result<TcpListener, ServeError> {

@@ -5,14 +5,12 @@
 mod mysql;
 mod sqlite;
 
-use std::sync::Arc;
-
 pub use mysql::MysqlRepository;
 pub use sqlite::SqliteRepository;
 
 use super::controller;
 use crate::{
-    database::{Schema, Storage, mysql::Mysql},
+    database::{Backed, Schema},
     model::{Metadata, MovieId},
     server::error::RepositoryError,
 };
@@ -26,36 +24,7 @@ pub const SCHEMA: Schema = Schema {
 };
 
 /// The metadata repository of the configured backend.
-#[derive(Debug, Clone)]
-pub enum Store {
-    Sqlite(SqliteRepository),
-    Mysql(MysqlRepository),
-}
-
-impl Store {
-    /// Opens `metadata.db` in `dir`. Blocking: call at start-up.
-    pub fn sqlite(dir: &std::path::Path) -> Result<Self, crate::sqlite::StorageError> {
-        SqliteRepository::open(dir).map(Self::Sqlite)
-    }
-
-    /// The repository on MySQL, its schema made current (or refused) first.
-    pub async fn mysql(
-        db: Arc<Mysql>,
-        auto_migrate: bool,
-    ) -> Result<Self, crate::database::mysql::MysqlError> {
-        MysqlRepository::prepare(db, auto_migrate)
-            .await
-            .map(Self::Mysql)
-    }
-
-    /// The database behind it, for readiness checks.
-    pub fn storage(&self) -> Storage {
-        match self {
-            Self::Sqlite(repo) => Storage::Sqlite(repo.database()),
-            Self::Mysql(repo) => Storage::Mysql(repo.database()),
-        }
-    }
-}
+pub type Store = Backed<SqliteRepository, MysqlRepository>;
 
 impl controller::Repository for Store {
     async fn get(&self, id: &MovieId) -> Result<Metadata, RepositoryError> {
@@ -76,7 +45,10 @@ impl controller::Repository for Store {
 /// The behaviour every backend must have.
 #[cfg(test)]
 mod suite {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::database::mysql::Mysql;
     use crate::{model::validate::MAX_ID_BYTES, server::metadata::controller::Repository};
 
     fn movie(id: &str, title: &str) -> Metadata {
@@ -152,9 +124,9 @@ mod suite {
     #[tokio::test]
     async fn on_sqlite() {
         let dir = tempfile::tempdir().unwrap();
-        behaves(Store::sqlite(dir.path()).unwrap()).await;
+        behaves(Store::sqlite(dir.path(), &SCHEMA).unwrap()).await;
         // What was written is there after a reopen.
-        let reopened = Store::sqlite(dir.path()).unwrap();
+        let reopened = Store::sqlite(dir.path(), &SCHEMA).unwrap();
         assert_eq!(reopened.get(&id("1")).await.unwrap().title(), "Second");
     }
 
@@ -165,10 +137,10 @@ mod suite {
             return;
         };
         let db = Mysql::connect(&options).await.unwrap();
-        behaves(Store::mysql(Arc::clone(&db), true).await.unwrap()).await;
+        behaves(Store::mysql(Arc::clone(&db), &SCHEMA, true).await.unwrap()).await;
         // Another instance (another pool) sees the same rows.
         let other = Mysql::connect(&options).await.unwrap();
-        let reopened = Store::mysql(other, true).await.unwrap();
+        let reopened = Store::mysql(other, &SCHEMA, true).await.unwrap();
         assert_eq!(reopened.get(&id("1")).await.unwrap().title(), "Second");
     }
 }

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use mysql_async::prelude::Queryable;
 
 use crate::{
-    database::mysql::{Mysql, MysqlError},
+    database::mysql::Mysql,
+    database::{Storage, Stored},
     model::{Metadata, MovieId},
     server::{error::RepositoryError, metadata::controller},
 };
@@ -24,16 +25,15 @@ pub struct MysqlRepository {
     db: Arc<Mysql>,
 }
 
-impl MysqlRepository {
-    /// Makes the schema current (or refuses it, when not `auto_migrate`).
-    pub async fn prepare(db: Arc<Mysql>, auto_migrate: bool) -> Result<Self, MysqlError> {
-        db.prepare(super::SCHEMA.component, MIGRATIONS, auto_migrate)
-            .await?;
-        Ok(Self { db })
+impl From<Arc<Mysql>> for MysqlRepository {
+    fn from(db: Arc<Mysql>) -> Self {
+        Self { db }
     }
+}
 
-    pub fn database(&self) -> Arc<Mysql> {
-        Arc::clone(&self.db)
+impl Stored for MysqlRepository {
+    fn storage(&self) -> Storage {
+        Storage::Mysql(Arc::clone(&self.db))
     }
 }
 

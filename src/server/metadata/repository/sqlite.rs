@@ -6,9 +6,10 @@ use rusqlite::{OptionalExtension, params};
 
 use crate::server::metadata::controller;
 use crate::{
+    database::{Storage, Stored},
     model::{Metadata, MovieId},
     server::error::RepositoryError,
-    sqlite::{Database, StorageError},
+    sqlite::Database,
 };
 
 /// The file in the data directory.
@@ -23,19 +24,15 @@ pub struct SqliteRepository {
     db: Arc<Database>,
 }
 
-impl SqliteRepository {
-    pub fn new(db: Arc<Database>) -> Self {
+impl From<Arc<Database>> for SqliteRepository {
+    fn from(db: Arc<Database>) -> Self {
         Self { db }
     }
+}
 
-    /// The database, for readiness checks.
-    pub fn database(&self) -> Arc<Database> {
-        Arc::clone(&self.db)
-    }
-
-    /// Opens `metadata.db` in `dir`. Blocking: call at start-up.
-    pub fn open(dir: &std::path::Path) -> Result<Self, StorageError> {
-        Database::open(&dir.join(FILE), MIGRATIONS).map(|db| Self::new(Arc::new(db)))
+impl Stored for SqliteRepository {
+    fn storage(&self) -> Storage {
+        Storage::Sqlite(Arc::clone(&self.db))
     }
 }
 

@@ -6,14 +6,12 @@
 mod mysql;
 mod sqlite;
 
-use std::sync::Arc;
-
 pub use mysql::MysqlRepository;
 pub use sqlite::SqliteRepository;
 
 use super::controller::{self, Aggregate};
 use crate::{
-    database::{Schema, Storage, mysql::Mysql},
+    database::{Backed, Schema},
     model::{RatingChange, RecordKey, UserRating},
     server::error::RepositoryError,
 };
@@ -27,36 +25,7 @@ pub const SCHEMA: Schema = Schema {
 };
 
 /// The rating repository of the configured backend.
-#[derive(Debug, Clone)]
-pub enum Store {
-    Sqlite(SqliteRepository),
-    Mysql(MysqlRepository),
-}
-
-impl Store {
-    /// Opens `rating.db` in `dir`. Blocking: call at start-up.
-    pub fn sqlite(dir: &std::path::Path) -> Result<Self, crate::sqlite::StorageError> {
-        SqliteRepository::open(dir).map(Self::Sqlite)
-    }
-
-    /// The repository on MySQL, its schema made current (or refused) first.
-    pub async fn mysql(
-        db: Arc<Mysql>,
-        auto_migrate: bool,
-    ) -> Result<Self, crate::database::mysql::MysqlError> {
-        MysqlRepository::prepare(db, auto_migrate)
-            .await
-            .map(Self::Mysql)
-    }
-
-    /// The database behind it, for readiness checks.
-    pub fn storage(&self) -> Storage {
-        match self {
-            Self::Sqlite(repo) => Storage::Sqlite(repo.database()),
-            Self::Mysql(repo) => Storage::Mysql(repo.database()),
-        }
-    }
-}
+pub type Store = Backed<SqliteRepository, MysqlRepository>;
 
 impl controller::Repository for Store {
     async fn aggregate(&self, key: &RecordKey) -> Result<Aggregate, RepositoryError> {
@@ -85,6 +54,7 @@ impl controller::Repository for Store {
 #[cfg(test)]
 mod suite {
     use super::*;
+    use crate::database::mysql::Mysql;
     use crate::{
         model::{RatingValue, UserId, validate::MAX_ID_BYTES},
         server::rating::controller::Repository,
@@ -195,7 +165,7 @@ mod suite {
     #[tokio::test]
     async fn on_sqlite() {
         let dir = tempfile::tempdir().unwrap();
-        behaves(Store::sqlite(dir.path()).unwrap()).await;
+        behaves(Store::sqlite(dir.path(), &SCHEMA).unwrap()).await;
     }
 
     #[tokio::test]
@@ -204,6 +174,6 @@ mod suite {
             return;
         };
         let db = Mysql::connect(&options).await.unwrap();
-        behaves(Store::mysql(db, true).await.unwrap()).await;
+        behaves(Store::mysql(db, &SCHEMA, true).await.unwrap()).await;
     }
 }
