@@ -46,6 +46,9 @@ _movieapp() {
             movieapp,help)
                 cmd="movieapp__subcmd__help"
                 ;;
+            movieapp,lock)
+                cmd="movieapp__subcmd__lock"
+                ;;
             movieapp,login)
                 cmd="movieapp__subcmd__login"
                 ;;
@@ -244,6 +247,9 @@ _movieapp() {
             movieapp__subcmd__help,help)
                 cmd="movieapp__subcmd__help__subcmd__help"
                 ;;
+            movieapp__subcmd__help,lock)
+                cmd="movieapp__subcmd__help__subcmd__lock"
+                ;;
             movieapp__subcmd__help,login)
                 cmd="movieapp__subcmd__help__subcmd__login"
                 ;;
@@ -307,6 +313,12 @@ _movieapp() {
             movieapp__subcmd__help__subcmd__feed,status)
                 cmd="movieapp__subcmd__help__subcmd__feed__subcmd__status"
                 ;;
+            movieapp__subcmd__help__subcmd__lock,run)
+                cmd="movieapp__subcmd__help__subcmd__lock__subcmd__run"
+                ;;
+            movieapp__subcmd__help__subcmd__lock,status)
+                cmd="movieapp__subcmd__help__subcmd__lock__subcmd__status"
+                ;;
             movieapp__subcmd__help__subcmd__movie,get)
                 cmd="movieapp__subcmd__help__subcmd__movie__subcmd__get"
                 ;;
@@ -330,6 +342,24 @@ _movieapp() {
                 ;;
             movieapp__subcmd__help__subcmd__registry,watch)
                 cmd="movieapp__subcmd__help__subcmd__registry__subcmd__watch"
+                ;;
+            movieapp__subcmd__lock,help)
+                cmd="movieapp__subcmd__lock__subcmd__help"
+                ;;
+            movieapp__subcmd__lock,run)
+                cmd="movieapp__subcmd__lock__subcmd__run"
+                ;;
+            movieapp__subcmd__lock,status)
+                cmd="movieapp__subcmd__lock__subcmd__status"
+                ;;
+            movieapp__subcmd__lock__subcmd__help,help)
+                cmd="movieapp__subcmd__lock__subcmd__help__subcmd__help"
+                ;;
+            movieapp__subcmd__lock__subcmd__help,run)
+                cmd="movieapp__subcmd__lock__subcmd__help__subcmd__run"
+                ;;
+            movieapp__subcmd__lock__subcmd__help,status)
+                cmd="movieapp__subcmd__lock__subcmd__help__subcmd__status"
                 ;;
             movieapp__subcmd__movie,get)
                 cmd="movieapp__subcmd__movie__subcmd__get"
@@ -404,7 +434,7 @@ _movieapp() {
 
     case "${cmd}" in
         movieapp)
-            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version serve movie rate produce feed registry auth login health certs bench-serialize bench-load config db completions help"
+            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version serve movie rate produce feed registry auth login lock health certs bench-serialize bench-load config db completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2308,7 +2338,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__help)
-            opts="serve movie rate produce feed registry auth login health certs bench-serialize bench-load config db completions help"
+            opts="serve movie rate produce feed registry auth login lock health certs bench-serialize bench-load config db completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2671,6 +2701,48 @@ _movieapp() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        movieapp__subcmd__help__subcmd__lock)
+            opts="run status"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__help__subcmd__lock__subcmd__run)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__help__subcmd__lock__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         movieapp__subcmd__help__subcmd__login)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -2860,6 +2932,228 @@ _movieapp() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__lock)
+            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version run status help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__lock__subcmd__help)
+            opts="run status help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__lock__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__lock__subcmd__help__subcmd__run)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__lock__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__lock__subcmd__run)
+            opts="-h -V --timeout --holder --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --holder)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__lock__subcmd__status)
+            opts="-o -h -V --output --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -18,6 +18,7 @@ pub mod faults;
 pub mod feed;
 pub mod files;
 pub mod loadgen;
+pub mod lock;
 pub mod model;
 pub mod serialization;
 pub mod server;

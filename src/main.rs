@@ -3,7 +3,7 @@
 use std::{io::Write, process::ExitCode};
 
 use clap::Parser;
-use movieapp::commands::{Cli, exit_code, one_line, report_parse_error};
+use movieapp::commands::{Cli, exit_code, is_quiet, one_line, report_parse_error};
 
 // The services allocate many small, short-lived buffers per call (HTTP/2 frames, protobuf
 // messages); mimalloc serves them markedly cheaper than the system allocator.
@@ -25,7 +25,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             let code = exit_code(&err);
-            if code != 0 {
+            if code != 0 && !is_quiet(&err) {
                 // One line: the error and its causes.
                 let _ = writeln!(std::io::stderr(), "error: {}", one_line(&err));
             }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod db;
 pub mod feed;
 pub mod health;
+pub mod lock;
 pub mod login;
 pub mod movie;
 pub mod output;
@@ -50,6 +51,7 @@ Examples:
   movieapp db status                               # schema versions (SQLite or MySQL)
   movieapp auth user add alex --role writer        # a user who may get tokens
   movieapp login --user alex                       # a token for the other commands
+  movieapp lock run jobs/nightly -- ./nightly.sh   # run while holding a distributed lock
   movieapp certs init                              # a development CA and certificates";
 
 /// The movie-rating system from "Microservices with Go": metadata, rating, movie and auth
@@ -167,6 +169,7 @@ pub enum Command {
     Registry(registry::Args),
     Auth(auth::Args),
     Login(login::Args),
+    Lock(lock::Args),
     Health(health::Args),
     Certs(certs::Args),
     BenchSerialize(bench_serialize::Args),
@@ -187,6 +190,7 @@ impl Cli {
             Command::Registry(_) => ("registry", "warn", PROCESS.to_owned()),
             Command::Auth(_) => ("auth", "warn", PROCESS.to_owned()),
             Command::Login(_) => ("login", "warn", PROCESS.to_owned()),
+            Command::Lock(_) => ("lock", "warn", PROCESS.to_owned()),
             Command::Health(_) => ("health", "warn", PROCESS.to_owned()),
             Command::Certs(_) => ("certs", "warn", PROCESS.to_owned()),
             Command::BenchSerialize(_) => ("bench-serialize", "warn", PROCESS.to_owned()),
@@ -240,6 +244,7 @@ async fn run_command(command: Command, config: Config, global: &GlobalArgs) -> a
         Command::Registry(args) => registry::run(args, config).await,
         Command::Auth(args) => auth::run(args, config).await,
         Command::Login(args) => login::run(args, config).await,
+        Command::Lock(args) => lock::run(args, config).await,
         Command::Health(args) => health::run(args, config).await,
         Command::Certs(args) => certs::run(args, &config),
         Command::BenchSerialize(args) => bench_serialize::run(args),
@@ -255,12 +260,26 @@ async fn run_command(command: Command, config: Config, global: &GlobalArgs) -> a
 #[error(transparent)]
 pub struct UsageError(#[from] pub anyhow::Error);
 
+/// Ends the process with this exit code and no message: the exit code of a command
+/// `movieapp lock run` ran, which has said what it had to say.
+#[derive(Debug, thiserror::Error)]
+#[error("the command exited with code {0}")]
+pub struct ExitWith(pub u8);
+
+/// Whether the error has nothing to print (see [`ExitWith`]).
+pub fn is_quiet(err: &anyhow::Error) -> bool {
+    err.is::<ExitWith>()
+}
+
 /// Exit codes: 0 ok (and a closed pipe, e.g. `| head`), 1 runtime failure, 2 usage or
 /// configuration error (including an environment unfit to start in: port in use, unusable
 /// data directory).
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     if is_broken_pipe(err) {
         return 0;
+    }
+    if let Some(ExitWith(code)) = err.downcast_ref::<ExitWith>() {
+        return *code;
     }
     let usage = err.chain().any(|e| {
         e.is::<UsageError>()

@@ -63,6 +63,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("MOVIEAPP_TLS_CLIENT_CERT", "tls.clientCert"),
     ("MOVIEAPP_TLS_CLIENT_KEY", "tls.clientKey"),
     ("MOVIEAPP_BROKER", "broker.backend"),
+    ("MOVIEAPP_LOCK_BACKEND", "lock.backend"),
     ("MOVIEAPP_LOG_FORMAT", "log.format"),
     (
         "MOVIEAPP_TELEMETRY_OTLP_ENDPOINT",
@@ -138,6 +139,8 @@ pub struct Config {
     pub faults: Vec<crate::faults::Fault>,
     /// TLS on every port and for every client; off by default.
     pub tls: crate::tls::Settings,
+    /// The distributed lock: its store and lease timings.
+    pub lock: crate::lock::settings::Settings,
 }
 
 impl Default for Config {
@@ -161,6 +164,7 @@ impl Default for Config {
             fallback: crate::fallback::FallbackSettings::default(),
             faults: Vec::new(),
             tls: crate::tls::Settings::default(),
+            lock: crate::lock::settings::Settings::default(),
         };
         config.fill_defaults();
         config
@@ -329,6 +333,7 @@ impl Config {
         }
         self.auth.check().map_err(|e| ("auth", e))?;
         self.database.check().map_err(|e| ("database", e))?;
+        self.lock.check().map_err(|e| ("lock", e))?;
         self.tls.check()?;
         self.broker.check().map_err(|e| ("broker.kafka", e))?;
         let d = &self.service_discovery;
@@ -354,6 +359,7 @@ impl Config {
                     && name != CONFIG_ENV
                     && name != crate::auth::settings::SIGNING_KEY_ENV
                     && name != crate::database::PASSWORD_ENV
+                    && name != crate::commands::lock::TOKEN_ENV
                     && name != crate::auth::session::TOKEN_ENV
                     && !ENV_VARS.iter().any(|(known, _)| known == name)
             })

@@ -1,0 +1,268 @@
+//! `movieapp lock`: run a command while holding a distributed lock, or show the locks.
+
+use std::{process::ExitStatus, time::Duration};
+
+use clap::Subcommand;
+use tokio_util::sync::CancellationToken;
+
+use super::{UsageError, output};
+use crate::{
+    config::Config,
+    lock::{KeyStatus, LockError, Locks, check_key, now_ms},
+};
+
+/// The variable that gives `lock run`'s command its fencing token.
+pub const TOKEN_ENV: &str = "MOVIEAPP_LOCK_TOKEN";
+
+/// Run a command while holding a lock, or show who holds which lock
+///
+/// Locks are leases: held for lock.ttl (default 10s) and renewed in the background. A key
+/// whose lease ran out without a release stays locked for lock.lockDelay (default 15s), so
+/// a holder that was only paused does not overlap its successor. Each acquisition gets a
+/// fencing token, larger than every earlier one for the key: pass it with every write, and
+/// have the store refuse writes with a smaller token than it has seen.
+///
+/// The store is lock.backend: sqlite (default; <dataDir>/locks.db, every process on this
+/// host), consul (the agent of serviceDiscovery.consul.address) or consul://host:port.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  movieapp lock run jobs/nightly -- ./nightly.sh          # waits for the lock, then runs
+  movieapp lock run jobs/nightly --timeout 0s -- ./nightly.sh   # only if free now
+  movieapp lock status
+  movieapp lock status --output json")]
+pub struct Args {
+    #[command(subcommand)]
+    command: LockCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum LockCommand {
+    /// Run CMD while holding KEY, like `consul lock`
+    ///
+    /// Waits for the lock (--timeout bounds the wait), runs CMD with its fencing token in
+    /// MOVIEAPP_LOCK_TOKEN, and releases the lock when CMD ends. Exits with CMD's exit code.
+    /// If the lease is lost (it could not be renewed in time), CMD is killed and the exit
+    /// code is 1. SIGINT and SIGTERM are passed on to CMD.
+    Run {
+        /// The lock's key: path segments of letters, digits, '-', '_' and '.', e.g.
+        /// jobs/nightly
+        #[arg(value_name = "KEY")]
+        lock_key: String,
+        /// How long to wait for the lock, e.g. 30s; 0s: only if it is free now
+        /// [default: wait as long as it takes]
+        #[arg(long, value_name = "DURATION")]
+        timeout: Option<crate::config::value::Delay>,
+        /// Who holds it, as `lock status` shows [default: lock-run-PID@HOST]
+        #[arg(long, value_name = "NAME")]
+        holder: Option<String>,
+        /// The command and its arguments
+        #[arg(required = true, last = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
+    /// Every lock: its holder, fencing token and expiry
+    Status {
+        #[arg(long, short, value_enum, default_value_t)]
+        output: output::Format,
+    },
+}
+
+/// How long a command killed for a lost lease gets between SIGTERM and SIGKILL.
+const KILL_GRACE: Duration = Duration::from_secs(2);
+
+async fn open(config: &Config) -> anyhow::Result<Locks> {
+    let tls = match config.tls.client()? {
+        Some(tls) => Some(tls.rustls()?),
+        None => None,
+    };
+    Ok(config
+        .lock
+        .open(
+            &config.resolved_data_dir()?,
+            config.service_discovery.consul.address.as_str(),
+            tls,
+        )
+        .await?)
+}
+
+pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
+    match args.command {
+        LockCommand::Status { output } => status(&config, output).await,
+        LockCommand::Run {
+            lock_key: key,
+            timeout,
+            holder,
+            command,
+        } => {
+            check_key(&key).map_err(|e| UsageError(e.into()))?;
+            let holder = holder.unwrap_or_else(default_holder);
+            let code =
+                run_locked(&config, &key, &holder, timeout.map(|t| t.get()), &command).await?;
+            if code == 0 {
+                Ok(())
+            } else {
+                Err(super::ExitWith(code).into())
+            }
+        }
+    }
+}
+
+fn default_holder() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".to_owned());
+    format!("lock-run-{}@{host}", std::process::id())
+}
+
+/// Takes the lock, runs the command under it, and returns the exit code to exit with.
+async fn run_locked(
+    config: &Config,
+    key: &str,
+    holder: &str,
+    timeout: Option<Duration>,
+    command: &[String],
+) -> anyhow::Result<u8> {
+    let locks = open(config).await?;
+    let stop = CancellationToken::new();
+    let stop_requested = super::signals::stop_requested()
+        .map_err(|e| anyhow::anyhow!("cannot listen for SIGINT and SIGTERM: {e}"))?;
+    let waiting = locks.acquire(key, holder, timeout, &stop);
+    tokio::pin!(stop_requested);
+    let held = tokio::select! {
+        held = waiting => held?,
+        () = &mut stop_requested => None,
+    };
+    let Some(held) = held else {
+        anyhow::bail!("stopped while waiting for the lock on {key:?}");
+    };
+    let token = held.token();
+    let (program, rest) = command
+        .split_first()
+        .ok_or_else(|| UsageError(anyhow::anyhow!("no command to run: give it after --")))?;
+    let mut command = tokio::process::Command::new(program);
+    command
+        .args(rest)
+        .env(TOKEN_ENV, token.to_string())
+        .kill_on_drop(true);
+    // The command must not outlive `lock run` (killed with SIGKILL, say): it would go on
+    // without the lock.
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl(2) is async-signal-safe, and the closure touches nothing else.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            let _ = held.release().await;
+            return Err(UsageError(anyhow::anyhow!("cannot run {program:?}: {e}")).into());
+        }
+    };
+    let lost = held.lost();
+    let status = tokio::select! {
+        status = child.wait() => status,
+        () = lost.cancelled() => {
+            terminate(&mut child).await;
+            anyhow::bail!(
+                "the lease on {key:?} (token {token}) was lost; {program:?} was killed"
+            );
+        }
+        () = &mut stop_requested => {
+            // Passed on; the lock is kept until the command has stopped.
+            signal(&child, libc::SIGTERM);
+            tokio::select! {
+                status = child.wait() => status,
+                () = lost.cancelled() => {
+                    terminate(&mut child).await;
+                    anyhow::bail!("the lease on {key:?} (token {token}) was lost; {program:?} was killed");
+                }
+            }
+        }
+    };
+    let status = status.map_err(|e| anyhow::anyhow!("waiting for {program:?}: {e}"))?;
+    held.release().await?;
+    Ok(exit_code(status))
+}
+
+/// SIGTERM, then SIGKILL if the command has not stopped within [`KILL_GRACE`].
+async fn terminate(child: &mut tokio::process::Child) {
+    signal(child, libc::SIGTERM);
+    if tokio::time::timeout(KILL_GRACE, child.wait())
+        .await
+        .is_err()
+    {
+        let _ = child.kill().await;
+    }
+}
+
+fn signal(child: &tokio::process::Child, signal: libc::c_int) {
+    if let Some(pid) = child.id().and_then(|id| libc::pid_t::try_from(id).ok()) {
+        // SAFETY: kill(2) with a pid of our own child and a valid signal number.
+        unsafe {
+            libc::kill(pid, signal);
+        }
+    }
+}
+
+/// The shell's convention: the exit code, or 128 + the signal that ended the command.
+fn exit_code(status: ExitStatus) -> u8 {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => u8::try_from(code).unwrap_or(1),
+        (None, Some(signal)) => u8::try_from(128 + signal).unwrap_or(1),
+        (None, None) => 1,
+    }
+}
+
+async fn status(config: &Config, format: output::Format) -> anyhow::Result<()> {
+    let locks = open(config).await?;
+    let keys = locks.backend().status().await?;
+    match format {
+        output::Format::Json => output::json(&keys)?,
+        output::Format::Table => {
+            if keys.is_empty() {
+                output::line("no locks yet")?;
+                return Ok(());
+            }
+            let now = now_ms();
+            let mut table = comfy_table::Table::new();
+            table
+                .load_style(comfy_table::presets::UTF8_FULL_CONDENSED)
+                .set_header(["key", "holder", "token", "state"]);
+            for key in &keys {
+                table.add_row([
+                    output::cell(&key.key),
+                    output::cell(key.holder.as_deref().unwrap_or("-")),
+                    key.token.to_string(),
+                    state(key, now),
+                ]);
+            }
+            output::table(&table)?;
+        }
+    }
+    Ok(())
+}
+
+fn state(key: &KeyStatus, now: i64) -> String {
+    let secs = |ms: i64| format!("{:.1}s", (ms - now).max(0) as f64 / 1000.0);
+    match (
+        key.holder.is_some(),
+        key.expires_at_ms,
+        key.delayed_until_ms,
+    ) {
+        (true, Some(expires), _) => format!("held, expires in {}", secs(expires)),
+        (true, None, _) => "held".to_owned(),
+        (false, _, Some(until)) => format!("lock-delay, free in {}", secs(until)),
+        (false, _, None) => "free".to_owned(),
+    }
+}
+
+impl From<LockError> for UsageError {
+    fn from(e: LockError) -> Self {
+        UsageError(e.into())
+    }
+}
