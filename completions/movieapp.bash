@@ -319,11 +319,17 @@ _movieapp() {
             movieapp__subcmd__help__subcmd__lock,status)
                 cmd="movieapp__subcmd__help__subcmd__lock__subcmd__status"
                 ;;
+            movieapp__subcmd__help__subcmd__movie,files)
+                cmd="movieapp__subcmd__help__subcmd__movie__subcmd__files"
+                ;;
             movieapp__subcmd__help__subcmd__movie,get)
                 cmd="movieapp__subcmd__help__subcmd__movie__subcmd__get"
                 ;;
             movieapp__subcmd__help__subcmd__movie,put)
                 cmd="movieapp__subcmd__help__subcmd__movie__subcmd__put"
+                ;;
+            movieapp__subcmd__help__subcmd__movie,upload)
+                cmd="movieapp__subcmd__help__subcmd__movie__subcmd__upload"
                 ;;
             movieapp__subcmd__help__subcmd__rate,get)
                 cmd="movieapp__subcmd__help__subcmd__rate__subcmd__get"
@@ -361,6 +367,9 @@ _movieapp() {
             movieapp__subcmd__lock__subcmd__help,status)
                 cmd="movieapp__subcmd__lock__subcmd__help__subcmd__status"
                 ;;
+            movieapp__subcmd__movie,files)
+                cmd="movieapp__subcmd__movie__subcmd__files"
+                ;;
             movieapp__subcmd__movie,get)
                 cmd="movieapp__subcmd__movie__subcmd__get"
                 ;;
@@ -370,6 +379,12 @@ _movieapp() {
             movieapp__subcmd__movie,put)
                 cmd="movieapp__subcmd__movie__subcmd__put"
                 ;;
+            movieapp__subcmd__movie,upload)
+                cmd="movieapp__subcmd__movie__subcmd__upload"
+                ;;
+            movieapp__subcmd__movie__subcmd__help,files)
+                cmd="movieapp__subcmd__movie__subcmd__help__subcmd__files"
+                ;;
             movieapp__subcmd__movie__subcmd__help,get)
                 cmd="movieapp__subcmd__movie__subcmd__help__subcmd__get"
                 ;;
@@ -378,6 +393,9 @@ _movieapp() {
                 ;;
             movieapp__subcmd__movie__subcmd__help,put)
                 cmd="movieapp__subcmd__movie__subcmd__help__subcmd__put"
+                ;;
+            movieapp__subcmd__movie__subcmd__help,upload)
+                cmd="movieapp__subcmd__movie__subcmd__help__subcmd__upload"
                 ;;
             movieapp__subcmd__rate,get)
                 cmd="movieapp__subcmd__rate__subcmd__get"
@@ -2758,8 +2776,22 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__help__subcmd__movie)
-            opts="get put"
+            opts="get put upload files"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__help__subcmd__movie__subcmd__files)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -2786,6 +2818,20 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__help__subcmd__movie__subcmd__put)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__help__subcmd__movie__subcmd__upload)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -3220,12 +3266,78 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__movie)
-            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version get put help"
+            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version get put upload files help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__movie__subcmd__files)
+            opts="-o -h -V --addr --output --token --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --addr)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -3336,8 +3448,22 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__movie__subcmd__help)
-            opts="get put help"
+            opts="get put upload files help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__movie__subcmd__help__subcmd__files)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -3391,6 +3517,20 @@ _movieapp() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        movieapp__subcmd__movie__subcmd__help__subcmd__upload)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         movieapp__subcmd__movie__subcmd__put)
             opts="-o -h -V --title --description --director --addr --output --token --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -3407,6 +3547,80 @@ _movieapp() {
                     return 0
                     ;;
                 --director)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --addr)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__movie__subcmd__upload)
+            opts="-o -h -V --name --timeout --addr --output --token --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -26,6 +26,7 @@ pub mod service;
 pub mod sqlite;
 pub mod telemetry;
 pub mod tls;
+pub mod uploads;
 
 /// A boxed, sendable future: what object-safe async traits (registry, broker) return.
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

@@ -33,7 +33,7 @@ pub enum Access {
 }
 
 /// The gRPC methods that change data; every other method of a service's API reads.
-pub const WRITE_METHODS: [&str; 2] = ["PutMetadata", "PutRating"];
+pub const WRITE_METHODS: [&str; 3] = ["PutMetadata", "PutRating", "UploadFile"];
 
 impl Access {
     /// The access of a method of a service's own gRPC API.

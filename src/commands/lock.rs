@@ -94,7 +94,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
             command,
         } => {
             check_key(&key).map_err(|e| UsageError(e.into()))?;
-            let holder = holder.unwrap_or_else(default_holder);
+            let holder = holder.unwrap_or_else(|| crate::lock::default_holder("lock-run"));
             let code =
                 run_locked(&config, &key, &holder, timeout.map(|t| t.get()), &command).await?;
             if code == 0 {
@@ -104,13 +104,6 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
             }
         }
     }
-}
-
-fn default_holder() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "localhost".to_owned());
-    format!("lock-run-{}@{host}", std::process::id())
 }
 
 /// Takes the lock, runs the command under it, and returns the exit code to exit with.

@@ -141,6 +141,8 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
             .database
             .mysql(std::env::var(crate::database::PASSWORD_ENV).ok())
             .map_err(ConfigError::Invalid)?,
+        lock: config.lock.clone(),
+        uploads: config.uploads.clone(),
     };
     tracing::info!(data_dir = %serve_config.data_dir.display(), "starting");
     let mut announce_failed = None;

@@ -141,6 +141,8 @@ pub struct Config {
     pub tls: crate::tls::Settings,
     /// The distributed lock: its store and lease timings.
     pub lock: crate::lock::settings::Settings,
+    /// Movie files: the size limit.
+    pub uploads: crate::uploads::Settings,
 }
 
 impl Default for Config {
@@ -165,6 +167,7 @@ impl Default for Config {
             faults: Vec::new(),
             tls: crate::tls::Settings::default(),
             lock: crate::lock::settings::Settings::default(),
+            uploads: crate::uploads::Settings::default(),
         };
         config.fill_defaults();
         config
@@ -334,6 +337,7 @@ impl Config {
         self.auth.check().map_err(|e| ("auth", e))?;
         self.database.check().map_err(|e| ("database", e))?;
         self.lock.check().map_err(|e| ("lock", e))?;
+        self.uploads.check().map_err(|e| ("uploads", e))?;
         self.tls.check()?;
         self.broker.check().map_err(|e| ("broker.kafka", e))?;
         let d = &self.service_discovery;

@@ -27,8 +27,20 @@ pub enum ServiceError {
         message: String,
         retry_after: std::time::Duration,
     },
+    /// More than the limit allows (an upload): RESOURCE_EXHAUSTED, HTTP 413.
+    #[error("{0}")]
+    TooLarge(String),
     #[error("internal error: {0}")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<crate::uploads::UploadError> for ServiceError {
+    fn from(e: crate::uploads::UploadError) -> Self {
+        match e {
+            e @ crate::uploads::UploadError::TooLarge { .. } => Self::TooLarge(e.to_string()),
+            e => Self::Internal(Box::new(e)),
+        }
+    }
 }
 
 impl From<StorageError> for ServiceError {
@@ -88,6 +100,7 @@ impl From<ServiceError> for tonic::Status {
             ServiceError::PermissionDenied(m) => Self::permission_denied(m),
             // No pushback: a client must not retry this by itself.
             ServiceError::TooManyAttempts { message, .. } => Self::resource_exhausted(message),
+            ServiceError::TooLarge(m) => Self::resource_exhausted(m),
             ServiceError::Internal(source) => {
                 tracing::error!(error = %source, "internal error");
                 Self::internal("internal error")

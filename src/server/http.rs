@@ -41,6 +41,7 @@ impl IntoResponse for ServiceError {
             ServiceError::DeadlineExceeded(_) => StatusCode::GATEWAY_TIMEOUT,
             ServiceError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ServiceError::PermissionDenied(_) => StatusCode::FORBIDDEN,
+            ServiceError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ServiceError::TooManyAttempts { retry_after, .. } => {
                 let mut response = error(StatusCode::TOO_MANY_REQUESTS, &self.to_string());
                 let secs = retry_after.as_secs().max(1).to_string();
@@ -104,6 +105,7 @@ fn param_field(name: &str) -> &'static str {
         "type" => "query parameter type",
         "userId" => "query parameter userId",
         "value" => "query parameter value",
+        "filename" => "query parameter filename",
         _ => "query parameter",
     }
 }
@@ -214,6 +216,15 @@ impl<S: Clone + Send + Sync + 'static> Api<S> {
             router: self.router.with_state(state),
             routes: self.routes,
         }
+    }
+}
+
+impl Api {
+    /// Both sets of routes, on one port.
+    pub fn merge(mut self, other: Api) -> Api {
+        self.router = self.router.merge(other.router);
+        self.routes.extend(other.routes);
+        self
     }
 }
 

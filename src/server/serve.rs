@@ -51,6 +51,7 @@ use crate::{
     },
     faults::Fault,
     feed,
+    lock::Locks,
     pb::{
         auth_service_server::AuthServiceServer, metadata_service_server::MetadataServiceServer,
         movie_service_server::MovieServiceServer, rating_service_server::RatingServiceServer,
@@ -58,6 +59,7 @@ use crate::{
     service::{ConnectionSettings, ServiceKind, dial_addr},
     sqlite::StorageError,
     telemetry,
+    uploads::FileStore,
 };
 
 /// What to run, where.
@@ -103,6 +105,10 @@ pub struct ServeConfig {
     pub tls: crate::tls::Settings,
     /// MySQL for metadata and ratings; `None`: SQLite files in `data_dir`.
     pub database: Option<crate::database::mysql::Options>,
+    /// The lock the movie processors compete for.
+    pub lock: crate::lock::settings::Settings,
+    /// Movie files.
+    pub uploads: crate::uploads::Settings,
 }
 
 impl ServeConfig {
@@ -136,6 +142,10 @@ pub enum ServeError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Database(#[from] MysqlError),
+    #[error("cannot open the movie files in the data directory: {0}")]
+    Uploads(#[from] crate::uploads::UploadError),
+    #[error("cannot open the lock store: {0}")]
+    Lock(#[from] crate::lock::LockError),
     #[error("cannot set up gRPC reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
     #[error(transparent)]
@@ -179,6 +189,8 @@ impl ServeError {
             Self::DataDir { .. }
                 | Self::Bind { .. }
                 | Self::Storage(_)
+                | Self::Uploads(_)
+                | Self::Lock(_)
                 | Self::Registry(RegistryError::Open { .. })
                 | Self::Broker(BrokerError::Open { .. })
                 | Self::SigningKey { .. }
@@ -471,7 +483,8 @@ fn server_failure(
 enum Prepared {
     Metadata(metadata::repository::Store),
     Rating(rating::repository::Store),
-    Movie,
+    /// Its files, and the locks its processor competes for.
+    Movie(FileStore, Locks),
     Auth(UserStore, Arc<Keyring>),
 }
 
@@ -480,7 +493,7 @@ impl Prepared {
         match self {
             Self::Metadata(_) => ServiceKind::Metadata,
             Self::Rating(_) => ServiceKind::Rating,
-            Self::Movie => ServiceKind::Movie,
+            Self::Movie(..) => ServiceKind::Movie,
             Self::Auth(..) => ServiceKind::Auth,
         }
     }
@@ -532,16 +545,17 @@ async fn open_stores(
     config: &ServeConfig,
     services: &[ServiceKind],
 ) -> Result<Vec<Prepared>, ServeError> {
+    let mut opened = BTreeMap::new();
     // The stores on MySQL first: once it answers, with their schemas current.
-    let mut on_mysql = BTreeMap::new();
     let wants_mysql = services
         .iter()
         .any(|s| matches!(s, ServiceKind::Metadata | ServiceKind::Rating));
+    let on_mysql = config.database.is_some() && wants_mysql;
     if let Some(options) = config.database.as_ref().filter(|_| wants_mysql) {
         tracing::info!(database = %options.url, "connecting to MySQL");
         let db = Mysql::connect(options).await?;
+        let auto = options.auto_migrate;
         for service in services {
-            let auto = options.auto_migrate;
             let store = match service {
                 ServiceKind::Metadata => Prepared::Metadata(
                     metadata::repository::Store::mysql(
@@ -561,54 +575,67 @@ async fn open_stores(
                 ),
                 ServiceKind::Movie | ServiceKind::Auth => continue,
             };
-            on_mysql.insert(*service, store);
+            opened.insert(*service, store);
         }
     }
+    if services.contains(&ServiceKind::Movie) {
+        let files = FileStore::open(&config.data_dir, config.uploads.max_bytes).await?;
+        let tls = match config.tls.client()? {
+            Some(tls) => Some(tls.rustls()?),
+            None => None,
+        };
+        let locks = config
+            .lock
+            .open(&config.data_dir, &config.registry.consul_address, tls)
+            .await?;
+        opened.insert(ServiceKind::Movie, Prepared::Movie(files, locks));
+    }
+    // Then the SQLite files, off the executor.
     let data_dir = &config.data_dir;
     let dir = data_dir.to_owned();
     let chosen = services.to_vec();
     let key_source = config.signing_key.clone();
     let tokens = config.tokens.clone();
-    let opened = tokio::task::spawn_blocking(move || -> Result<Vec<Prepared>, ServeError> {
+    let on_sqlite = tokio::task::spawn_blocking(move || {
         std::fs::create_dir_all(&dir).map_err(|source| ServeError::DataDir {
             path: dir.clone(),
             source,
         })?;
+        let open = |service: &ServiceKind| -> Result<Option<Prepared>, ServeError> {
+            Ok(Some(match service {
+                ServiceKind::Metadata if !on_mysql => Prepared::Metadata(
+                    metadata::repository::Store::sqlite(&dir, &metadata::repository::SCHEMA)?,
+                ),
+                ServiceKind::Rating if !on_mysql => Prepared::Rating(
+                    rating::repository::Store::sqlite(&dir, &rating::repository::SCHEMA)?,
+                ),
+                ServiceKind::Auth => Prepared::Auth(
+                    UserStore::open(&dir)?,
+                    Arc::new(Keyring::open(key_source.clone(), tokens.clone()).map_err(
+                        |source| ServeError::SigningKey {
+                            source: Box::new(source),
+                        },
+                    )?),
+                ),
+                // Opened above.
+                _ => return Ok(None),
+            }))
+        };
         chosen
             .iter()
-            .map(|service| {
-                if let Some(store) = on_mysql.remove(service) {
-                    return Ok(store);
-                }
-                Ok(match service {
-                    ServiceKind::Metadata => Prepared::Metadata(
-                        metadata::repository::Store::sqlite(&dir, &metadata::repository::SCHEMA)?,
-                    ),
-                    ServiceKind::Rating => Prepared::Rating(rating::repository::Store::sqlite(
-                        &dir,
-                        &rating::repository::SCHEMA,
-                    )?),
-                    ServiceKind::Movie => Prepared::Movie,
-                    ServiceKind::Auth => Prepared::Auth(
-                        UserStore::open(&dir)?,
-                        Arc::new(Keyring::open(key_source.clone(), tokens.clone()).map_err(
-                            |source| ServeError::SigningKey {
-                                source: Box::new(source),
-                            },
-                        )?),
-                    ),
-                })
-            })
-            .collect()
+            .filter_map(|service| open(service).map(|s| s.map(|s| (*service, s))).transpose())
+            .collect::<Result<Vec<_>, ServeError>>()
     })
-    .await;
-    match opened {
-        Ok(result) => result,
-        Err(e) => Err(ServeError::DataDir {
-            path: data_dir.to_owned(),
-            source: std::io::Error::other(e),
-        }),
-    }
+    .await
+    .map_err(|e| ServeError::DataDir {
+        path: data_dir.to_owned(),
+        source: std::io::Error::other(e),
+    })??;
+    opened.extend(on_sqlite);
+    Ok(services
+        .iter()
+        .filter_map(|service| opened.remove(service))
+        .collect())
 }
 
 async fn bind(host: &str, service: ServiceKind, port: u16) -> Result<TcpListener, ServeError> {
@@ -743,7 +770,16 @@ async fn routes(
             let grpc = Routes::new(RatingServiceServer::new(handler));
             (grpc, api, readiness)
         }
-        Prepared::Movie => {
+        Prepared::Movie(files, locks) => {
+            tasks.push(tokio::spawn(
+                crate::uploads::processor::run(
+                    locks,
+                    files.clone(),
+                    crate::lock::default_holder("movie"),
+                    stop.clone(),
+                )
+                .instrument(telemetry::context(service.name(), "processor")),
+            ));
             let balancer = |service: ServiceKind, route: Option<&Colocated>| {
                 Balancer::with_settings(service.name(), Arc::clone(registry), calls.clone())
                     .reporting_as(ServiceKind::Movie.name())
@@ -762,8 +798,8 @@ async fn routes(
                 ),
                 fallback,
             ));
-            let api = movie::http::api(Arc::clone(&controller));
-            let handler = movie::handler::Handler::new(controller);
+            let api = movie::http::api(Arc::clone(&controller), files.clone());
+            let handler = movie::handler::Handler::new(controller, files);
             let grpc = Routes::new(MovieServiceServer::new(handler));
             (grpc, api, readiness)
         }

@@ -31,3 +31,4 @@ mod startup;
 mod support;
 mod telemetry;
 mod tls;
+mod uploads;

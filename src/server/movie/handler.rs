@@ -2,22 +2,38 @@
 
 use std::sync::Arc;
 
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 
 use super::controller::{Controller, MetadataGateway, RatingGateway};
 use crate::{
     model::MovieId,
     pb::{self, movie_service_server::MovieService},
-    server::grpc,
+    server::{ServiceError, grpc},
+    uploads::{FileName, FileStore, StoredFile},
 };
 
 pub struct Handler<M, R> {
     controller: Arc<Controller<M, R>>,
+    files: FileStore,
 }
 
 impl<M, R> Handler<M, R> {
-    pub fn new(controller: Arc<Controller<M, R>>) -> Self {
-        Self { controller }
+    pub fn new(controller: Arc<Controller<M, R>>, files: FileStore) -> Self {
+        Self { controller, files }
+    }
+}
+
+impl From<StoredFile> for pb::MovieFile {
+    fn from(f: StoredFile) -> Self {
+        Self {
+            filename: f.filename,
+            size: f.size,
+            sha256: f.sha256,
+            state: f.state.as_str().to_owned(),
+            content_type: f.content_type,
+            processed_by_token: f.processed_by_token,
+            uploaded_at_ms: f.uploaded_at_ms,
+        }
     }
 }
 
@@ -35,5 +51,63 @@ impl<M: MetadataGateway, R: RatingGateway> MovieService for Handler<M, R> {
         });
         grpc::mark_stale(&mut response, stale);
         Ok::<_, Status>(response)
+    }
+
+    /// The first message names the movie and the file; later ones may repeat the name,
+    /// not change it. A stream that breaks off stores nothing.
+    async fn upload_file(
+        &self,
+        request: Request<Streaming<pb::UploadRequest>>,
+    ) -> Result<Response<pb::UploadResponse>, Status> {
+        let mut stream = request.into_inner();
+        let first = stream.message().await?.ok_or_else(|| {
+            Status::invalid_argument(
+                "empty upload: the first message must carry movie_id and filename",
+            )
+        })?;
+        let movie = MovieId::new(first.movie_id)?;
+        let name = FileName::new(first.filename)?;
+        let mut upload = self
+            .files
+            .begin(movie, name.clone())
+            .await
+            .map_err(ServiceError::from)?;
+        upload
+            .write(&first.chunk)
+            .await
+            .map_err(ServiceError::from)?;
+        while let Some(message) = stream.message().await? {
+            if !message.filename.is_empty() && message.filename != name.as_str() {
+                return Err(Status::invalid_argument(format!(
+                    "filename {:?} in a later message differs from {:?} in the first: one upload is one file",
+                    message.filename,
+                    name.as_str()
+                )));
+            }
+            upload
+                .write(&message.chunk)
+                .await
+                .map_err(ServiceError::from)?;
+        }
+        let stored = upload.finish().await.map_err(ServiceError::from)?;
+        Ok(Response::new(pb::UploadResponse {
+            message: format!(
+                "stored {:?} for movie {:?}: {} bytes",
+                stored.filename, stored.movie_id, stored.size
+            ),
+            sha256: stored.sha256,
+            size: stored.size,
+        }))
+    }
+
+    async fn list_files(
+        &self,
+        request: Request<pb::ListFilesRequest>,
+    ) -> Result<Response<pb::ListFilesResponse>, Status> {
+        let movie = MovieId::new(request.into_inner().movie_id)?;
+        let files = self.files.list(&movie).await.map_err(ServiceError::from)?;
+        Ok(Response::new(pb::ListFilesResponse {
+            files: files.into_iter().map(Into::into).collect(),
+        }))
     }
 }
