@@ -13,5 +13,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
     fs::write(out_dir.join("movie_descriptor.bin"), fds.encode_to_vec())?;
     tonic_prost_build::configure().compile_fds(fds)?;
+    // pprof's profile format, for /debug/pprof/profile: messages only, and not served by
+    // reflection.
+    println!("cargo:rerun-if-changed=proto/profile.proto");
+    let profile = protox::compile(["profile.proto"], ["proto"])?;
+    tonic_prost_build::configure()
+        .build_client(false)
+        .build_server(false)
+        .compile_fds(profile)?;
     Ok(())
 }

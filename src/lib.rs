@@ -20,6 +20,7 @@ pub mod files;
 pub mod loadgen;
 pub mod lock;
 pub mod model;
+pub mod profiling;
 pub mod serialization;
 pub mod server;
 pub mod service;

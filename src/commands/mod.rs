@@ -15,6 +15,7 @@ pub mod login;
 pub mod movie;
 pub mod output;
 pub mod produce;
+pub mod profile;
 pub mod rate;
 pub mod registry;
 pub mod serve;
@@ -165,6 +166,7 @@ pub enum Command {
     Movie(movie::Args),
     Rate(rate::Args),
     Produce(produce::Args),
+    Profile(profile::Args),
     Feed(feed::Args),
     Registry(registry::Args),
     Auth(auth::Args),
@@ -186,6 +188,7 @@ impl Cli {
             Command::Movie(_) => ("movie", "warn", PROCESS.to_owned()),
             Command::Rate(_) => ("rate", "warn", PROCESS.to_owned()),
             Command::Produce(_) => ("produce", "warn", PROCESS.to_owned()),
+            Command::Profile(_) => ("profile", "warn", PROCESS.to_owned()),
             Command::Feed(_) => ("feed", "warn", PROCESS.to_owned()),
             Command::Registry(_) => ("registry", "warn", PROCESS.to_owned()),
             Command::Auth(_) => ("auth", "warn", PROCESS.to_owned()),
@@ -240,6 +243,7 @@ async fn run_command(command: Command, config: Config, global: &GlobalArgs) -> a
         Command::Movie(args) => movie::run(args, config).await,
         Command::Rate(args) => rate::run(args, config).await,
         Command::Produce(args) => produce::run(args, config).await,
+        Command::Profile(args) => profile::run(args, config).await,
         Command::Feed(args) => feed::run(args, config).await,
         Command::Registry(args) => registry::run(args, config).await,
         Command::Auth(args) => auth::run(args, config).await,

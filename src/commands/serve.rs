@@ -143,6 +143,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
             .map_err(ConfigError::Invalid)?,
         lock: config.lock.clone(),
         uploads: config.uploads.clone(),
+        debug: config.debug.clone(),
     };
     tracing::info!(data_dir = %serve_config.data_dir.display(), "starting");
     let mut announce_failed = None;

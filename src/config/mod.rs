@@ -143,6 +143,8 @@ pub struct Config {
     pub lock: crate::lock::settings::Settings,
     /// Movie files: the size limit.
     pub uploads: crate::uploads::Settings,
+    /// Debug endpoints: CPU profiles.
+    pub debug: crate::profiling::Settings,
 }
 
 impl Default for Config {
@@ -168,6 +170,7 @@ impl Default for Config {
             tls: crate::tls::Settings::default(),
             lock: crate::lock::settings::Settings::default(),
             uploads: crate::uploads::Settings::default(),
+            debug: crate::profiling::Settings::default(),
         };
         config.fill_defaults();
         config

@@ -54,6 +54,17 @@ pub struct Endpoint {
     limited: bool,
     /// What a caller needs (when auth is on).
     access: Access,
+    /// Streams (uploads) and profiles: without a caller's deadline, they get
+    /// [`LONG_DEADLINE`] rather than the default.
+    long_running: bool,
+}
+
+/// The deadline of a long-running call whose caller set none.
+const LONG_DEADLINE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The endpoints that may run for long: uploads and profiles.
+fn long_running(name: &str) -> bool {
+    name == "UploadFile" || name.starts_with("PUT /movie/upload") || name.contains(" /debug/")
 }
 
 impl Endpoint {
@@ -72,6 +83,7 @@ impl Endpoint {
             faults: Vec::new(),
             limited: false,
             access: Access::Open,
+            long_running: long_running(&name),
             name: name.into(),
             span_name: span_name.into(),
             grpc,
@@ -289,7 +301,12 @@ impl Endpoints {
                 let name = format!("{method} {path}");
                 let mut endpoint = Endpoint::new(service, name.clone(), name, false);
                 endpoint.limited = !OPERATIONAL_ROUTES.contains(path);
-                if endpoint.limited && service != ServiceKind::Auth {
+                if path.starts_with("/debug/") {
+                    // Operating the process, not using the service: never rate limited,
+                    // and only for admins whenever auth is on.
+                    endpoint.limited = false;
+                    endpoint.access = Access::Admin;
+                } else if endpoint.limited && service != ServiceKind::Auth {
                     endpoint.access = Access::of_http_method(method);
                 }
                 (method.clone(), *path, faulty(endpoint))
@@ -503,7 +520,11 @@ where
             .get("grpc-timeout")
             .and_then(|v| v.to_str().ok())
             .and_then(crate::deadline::parse_grpc_timeout)
-            .unwrap_or(self.default_deadline);
+            .unwrap_or(if endpoint.long_running {
+                LONG_DEADLINE
+            } else {
+                self.default_deadline
+            });
         let deadline = tokio::time::Instant::now() + budget;
         tracing::debug!(
             target: REQUEST_LOG,

@@ -234,6 +234,70 @@ impl<S: Clone + Send + Sync + 'static> Default for Api<S> {
     }
 }
 
+/// The debug endpoints a port serves.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Debug {
+    /// `GET /debug/pprof/profile` (`debug.profiling`).
+    pub profiling: bool,
+    /// Answer only callers on this machine (auth is off, so no token can say who calls).
+    pub loopback_only: bool,
+}
+
+/// `GET /debug/pprof/profile?seconds=N[&format=flamegraph]`.
+async fn profile(loopback_only: bool, request: Request<Body>) -> Response {
+    let peer = request
+        .extensions()
+        .get::<tonic::transport::server::TcpConnectInfo>()
+        .and_then(|info| info.remote_addr);
+    if loopback_only && !peer.is_some_and(|p| p.ip().is_loopback()) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "profiles are served to callers on this machine only while auth is off",
+        );
+    }
+    let params = match Params::parse(request.uri().query().map(str::to_owned)) {
+        Ok(params) => params,
+        Err(e) => return e.into_response(),
+    };
+    let seconds = match params.optional("seconds") {
+        None => crate::profiling::DEFAULT_SECONDS,
+        Some(text) => match text.parse::<u64>() {
+            Ok(n) if (1..=crate::profiling::MAX_SECONDS).contains(&n) => n,
+            _ => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    &format!(
+                        "invalid query parameter seconds {text:?}: expected a whole number from 1 to {}",
+                        crate::profiling::MAX_SECONDS
+                    ),
+                );
+            }
+        },
+    };
+    let (format, content_type) = match params.optional("format") {
+        None | Some("pprof" | "proto") => {
+            (crate::profiling::Format::Pprof, "application/octet-stream")
+        }
+        Some("flamegraph" | "svg") => (crate::profiling::Format::Flamegraph, "image/svg+xml"),
+        Some(other) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("invalid query parameter format {other:?}: expected pprof or flamegraph"),
+            );
+        }
+    };
+    match crate::profiling::take(std::time::Duration::from_secs(seconds), format).await {
+        Ok(bytes) => ([(header::CONTENT_TYPE, content_type)], bytes).into_response(),
+        Err(e @ crate::profiling::ProfileError::Busy) => {
+            error(StatusCode::CONFLICT, &e.to_string())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "profile failed");
+            error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())
+        }
+    }
+}
+
 /// The port's routes: gRPC by content type, then the service's HTTP API, health and
 /// readiness; with size limits on query strings and bodies. Also returns every HTTP route,
 /// to name the endpoints.
@@ -243,7 +307,18 @@ pub fn combine(
     api: Api,
     readiness: Arc<Readiness>,
     registry: Arc<dyn Registry>,
+    debug: Debug,
 ) -> (Routes, Vec<(Method, &'static str)>) {
+    let api = if debug.profiling {
+        let loopback_only = debug.loopback_only;
+        api.route(
+            Method::GET,
+            crate::profiling::PROFILE_PATH,
+            move |request: Request<Body>| profile(loopback_only, request),
+        )
+    } else {
+        api
+    };
     let api = api
         .route(Method::GET, "/healthz", || async {
             Json(json!({ "status": "ok" }))

@@ -109,6 +109,8 @@ pub struct ServeConfig {
     pub lock: crate::lock::settings::Settings,
     /// Movie files.
     pub uploads: crate::uploads::Settings,
+    /// Debug endpoints (profiles).
+    pub debug: crate::profiling::Settings,
 }
 
 impl ServeConfig {
@@ -302,6 +304,10 @@ pub async fn run(
             faults: &config.faults,
             calls: &config.calls,
             fallback: &config.fallback,
+            debug: http::Debug {
+                profiling: config.debug.profiling,
+                loopback_only: config.auth_mode == Mode::Off,
+            },
         };
         let serving = Arc::new(AtomicBool::new(false));
         servings.insert(service, Arc::clone(&serving));
@@ -665,6 +671,8 @@ struct Shared<'a> {
     faults: &'a [Fault],
     calls: &'a CallSettings,
     fallback: &'a crate::fallback::FallbackSettings,
+    /// The debug endpoints each port serves.
+    debug: http::Debug,
 }
 
 /// The metadata and rating services of this process, for the movie service's in-process
@@ -729,6 +737,7 @@ async fn routes(
         faults,
         calls,
         fallback,
+        debug,
     } = *shared;
     let mut tasks = Vec::new();
     let draining = draining.clone();
@@ -841,7 +850,8 @@ async fn routes(
             .mirror(reporter.clone(), grpc_name, serving, stop)
             .instrument(telemetry::context(service.name(), "health")),
     ));
-    let (routes, http_routes) = http::combine(service, grpc, api, readiness, Arc::clone(registry));
+    let (routes, http_routes) =
+        http::combine(service, grpc, api, readiness, Arc::clone(registry), debug);
     let endpoints = Endpoints::new(
         service,
         &grpc::DESCRIPTOR_SETS,

@@ -25,6 +25,7 @@ mod lock;
 mod metrics;
 mod mysql;
 mod packaging;
+mod profiling;
 mod reliability;
 mod restart;
 mod startup;
