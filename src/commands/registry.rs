@@ -164,23 +164,44 @@ async fn show(
 
 fn table(instances: &[InstanceInfo]) -> Table {
     let mut table = Table::new();
-    table.load_style(UTF8_FULL_CONDENSED).set_header(vec![
-        "service",
-        "instance",
-        "address",
-        "health",
-        "last heartbeat",
-    ]);
+    // Ownership (book chapter 16) when any instance says who answers for it.
+    let owned = instances.iter().any(|i| i.ownership.is_some());
+    let mut header = vec!["service", "instance", "address", "health", "last heartbeat"];
+    if owned {
+        header.push("ownership");
+    }
+    table.load_style(UTF8_FULL_CONDENSED).set_header(header);
     for i in instances {
-        table.add_row(vec![
+        let mut row = vec![
             i.service.clone(),
             i.instance_id.clone(),
             i.address.clone(),
             health(i),
             i.last_heartbeat_secs.map_or_else(|| "—".to_owned(), ago),
-        ]);
+        ];
+        if owned {
+            row.push(ownership(i));
+        }
+        table.add_row(row);
     }
     table
+}
+
+/// "accountable: …", "support: …" and "on call: …", one per line, for those set.
+fn ownership(i: &InstanceInfo) -> String {
+    let Some(o) = &i.ownership else {
+        return "—".to_owned();
+    };
+    [
+        ("accountable", &o.accountable),
+        ("support", &o.support_channel),
+        ("on call", &o.on_call_rotation),
+    ]
+    .into_iter()
+    .filter(|(_, value)| !value.is_empty())
+    .map(|(label, value)| format!("{label}: {}", output::cell(value)))
+    .collect::<Vec<_>>()
+    .join("\n")
 }
 
 /// "healthy", or "unhealthy", with the callers that have it ejected.

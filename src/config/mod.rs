@@ -145,6 +145,8 @@ pub struct Config {
     pub uploads: crate::uploads::Settings,
     /// Debug endpoints: CPU profiles.
     pub debug: crate::profiling::Settings,
+    /// Who answers for the services, registered with each instance.
+    pub ownership: discovery::Ownership,
 }
 
 impl Default for Config {
@@ -171,6 +173,7 @@ impl Default for Config {
             lock: crate::lock::settings::Settings::default(),
             uploads: crate::uploads::Settings::default(),
             debug: crate::profiling::Settings::default(),
+            ownership: discovery::Ownership::default(),
         };
         config.fill_defaults();
         config
@@ -341,6 +344,7 @@ impl Config {
         self.database.check().map_err(|e| ("database", e))?;
         self.lock.check().map_err(|e| ("lock", e))?;
         self.uploads.check().map_err(|e| ("uploads", e))?;
+        self.ownership.check().map_err(|e| ("ownership", e))?;
         self.tls.check()?;
         self.broker.check().map_err(|e| ("broker.kafka", e))?;
         let d = &self.service_discovery;
@@ -439,6 +443,7 @@ impl Config {
             consul_address: d.consul.address.to_string(),
             static_addresses,
             tls: self.tls.clone(),
+            ownership: self.ownership.clone(),
         })
     }
 

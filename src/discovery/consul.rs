@@ -11,7 +11,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
-use super::{BoxFuture, InstanceInfo, Registry, RegistryError};
+use super::{BoxFuture, InstanceInfo, Ownership, Registry, RegistryError};
 use crate::config::value::HostPort;
 
 /// The agent's address when `consul` is given without one.
@@ -26,6 +26,8 @@ pub struct ConsulRegistry {
     base: String,
     ttl: Duration,
     http: reqwest::Client,
+    /// Registered with this process's instances, as service metadata.
+    ownership: Option<Ownership>,
 }
 
 /// `PUT /v1/agent/service/register` body.
@@ -38,7 +40,14 @@ struct ServiceRegistration<'a> {
     address: &'a str,
     port: u16,
     check: Check<'a>,
+    /// Consul's service metadata: the ownership keys ([`META_KEYS`]).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    meta: BTreeMap<&'static str, &'a str>,
 }
+
+/// The service-metadata keys of an instance's ownership (Consul allows letters, digits,
+/// `_` and `-`).
+const META_KEYS: [&str; 3] = ["accountable", "support_channel", "on_call_rotation"];
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -76,6 +85,22 @@ struct AgentService {
     #[serde(default)]
     address: String,
     port: u16,
+    #[serde(default)]
+    meta: Option<BTreeMap<String, String>>,
+}
+
+impl AgentService {
+    /// The ownership in its metadata, if any.
+    fn ownership(&self) -> Option<Ownership> {
+        let meta = self.meta.as_ref()?;
+        let get = |key: &str| meta.get(key).cloned().unwrap_or_default();
+        Ownership {
+            accountable: get(META_KEYS[0]),
+            support_channel: get(META_KEYS[1]),
+            on_call_rotation: get(META_KEYS[2]),
+        }
+        .non_empty()
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -120,7 +145,14 @@ impl ConsulRegistry {
             base: base.trim_end_matches('/').to_owned(),
             ttl,
             http,
+            ownership: None,
         })
+    }
+
+    /// Registers `ownership` with every instance, as service metadata.
+    pub fn with_ownership(mut self, ownership: Option<Ownership>) -> Self {
+        self.ownership = ownership;
+        self
     }
 
     fn failed(
@@ -196,6 +228,16 @@ impl Registry for ConsulRegistry {
                     ttl: consul_duration(self.ttl),
                     deregister_critical_service_after: DEREGISTER_CRITICAL_AFTER,
                 },
+                meta: self
+                    .ownership
+                    .iter()
+                    .flat_map(|o| {
+                        META_KEYS
+                            .into_iter()
+                            .zip(o.fields().map(|(_, value)| value))
+                            .filter(|(_, value)| !value.is_empty())
+                    })
+                    .collect(),
             };
             let url = format!("{}/v1/agent/service/register", self.base);
             self.send(&format!("PUT {url}"), self.http.put(&url).json(&body))
@@ -285,6 +327,7 @@ impl Registry for ConsulRegistry {
                         healthy: entry.checks.iter().all(|c| c.status == "passing"),
                         last_heartbeat_secs: None,
                         ejections: Vec::new(),
+                        ownership: entry.service.ownership(),
                     });
                 }
             }
@@ -314,6 +357,7 @@ mod tests {
                 ttl: consul_duration(Duration::from_secs(5)),
                 deregister_critical_service_after: DEREGISTER_CRITICAL_AFTER,
             },
+            meta: BTreeMap::new(),
         };
         assert_eq!(
             serde_json::to_value(&body).unwrap(),

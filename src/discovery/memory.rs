@@ -7,12 +7,13 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use super::{BoxFuture, Ejection, HEALTHY_TTL, InstanceInfo, Registry, RegistryError};
+use super::{BoxFuture, Ejection, HEALTHY_TTL, InstanceInfo, Ownership, Registry, RegistryError};
 
 #[derive(Debug)]
 struct Instance {
     addr: String,
     last_seen: Instant,
+    ownership: Option<Ownership>,
 }
 
 /// service -> instance id -> instance.
@@ -24,6 +25,8 @@ pub struct MemoryRegistry {
     services: Mutex<Services>,
     /// (service, address, reporter) -> ejected until.
     ejections: Mutex<HashMap<(String, String, String), SystemTime>>,
+    /// Registered with this process's instances.
+    ownership: Option<Ownership>,
 }
 
 impl Default for MemoryRegistry {
@@ -38,7 +41,14 @@ impl MemoryRegistry {
             ttl,
             services: Mutex::new(HashMap::new()),
             ejections: Mutex::new(HashMap::new()),
+            ownership: None,
         }
+    }
+
+    /// Registers `ownership` with every instance.
+    pub fn with_ownership(mut self, ownership: Option<Ownership>) -> Self {
+        self.ownership = ownership;
+        self
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Services) -> T) -> T {
@@ -67,6 +77,7 @@ impl Registry for MemoryRegistry {
                 Instance {
                     addr: addr.to_owned(),
                     last_seen: Instant::now(),
+                    ownership: self.ownership.clone(),
                 },
             );
         });
@@ -179,6 +190,7 @@ impl Registry for MemoryRegistry {
                             healthy: age <= self.ttl,
                             last_heartbeat_secs: Some(age.as_secs_f64()),
                             ejections: ejections(service, &i.addr),
+                            ownership: i.ownership.clone(),
                         }
                     })
                 })

@@ -75,6 +75,58 @@ pub struct InstanceInfo {
     /// Callers that have this instance ejected (outlier detection), where the backend
     /// keeps reports.
     pub ejections: Vec<Ejection>,
+    /// Who answers for it, when its configuration says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ownership: Option<Ownership>,
+}
+
+/// Who answers for a service (book chapter 16): the `ownership` section of the
+/// configuration, registered with each instance and shown by `movieapp registry`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct Ownership {
+    /// The team or person accountable, e.g. "movies-team".
+    pub accountable: String,
+    /// Where to ask for help, e.g. "#movies" or a mailing list.
+    pub support_channel: String,
+    /// Who is paged, e.g. a rotation's name or URL.
+    pub on_call_rotation: String,
+}
+
+/// The longest value an ownership key may have (Consul's service metadata allows 512).
+const MAX_OWNERSHIP_CHARS: usize = 256;
+
+impl Ownership {
+    pub fn is_empty(&self) -> bool {
+        self.accountable.is_empty()
+            && self.support_channel.is_empty()
+            && self.on_call_rotation.is_empty()
+    }
+
+    /// `None` when nothing is set.
+    pub fn non_empty(&self) -> Option<Self> {
+        (!self.is_empty()).then(|| self.clone())
+    }
+
+    pub fn check(&self) -> Result<(), String> {
+        for (key, value) in self.fields() {
+            if value.chars().count() > MAX_OWNERSHIP_CHARS || value.chars().any(char::is_control) {
+                return Err(format!(
+                    "ownership.{key}: {value:?} is invalid: expected at most {MAX_OWNERSHIP_CHARS} characters, no control characters"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `(configuration key, value)` of each field.
+    pub fn fields(&self) -> [(&'static str, &str); 3] {
+        [
+            ("accountable", &self.accountable),
+            ("supportChannel", &self.support_channel),
+            ("onCallRotation", &self.on_call_rotation),
+        ]
+    }
 }
 
 /// A caller's report that it took an instance out of rotation.
@@ -268,6 +320,8 @@ pub struct RegistrySettings {
     /// TLS to an `https` Consul agent: verified against `tls.ca`, presenting
     /// `tls.clientCert` when set (read only when Consul is the backend).
     pub tls: crate::tls::Settings,
+    /// Registered with every instance this process registers.
+    pub ownership: Ownership,
 }
 
 impl RegistrySettings {
@@ -288,9 +342,12 @@ impl RegistrySettings {
         Ok(match &self.kind {
             RegistryKind::Sqlite => Arc::new(
                 sqlite::SqliteRegistry::open(&self.data_dir.join(sqlite::FILE_NAME), self.ttl)
-                    .await?,
+                    .await?
+                    .with_ownership(self.ownership.non_empty()),
             ),
-            RegistryKind::Memory => Arc::new(memory::MemoryRegistry::new(self.ttl)),
+            RegistryKind::Memory => Arc::new(
+                memory::MemoryRegistry::new(self.ttl).with_ownership(self.ownership.non_empty()),
+            ),
             RegistryKind::Static => Arc::new(static_list::StaticRegistry::new(
                 self.static_addresses.clone(),
             )),
@@ -305,7 +362,10 @@ impl RegistrySettings {
                     Some(tls) => Some(tls.rustls().map_err(tls_failed)?),
                     None => None,
                 };
-                Arc::new(consul::ConsulRegistry::new(base, self.ttl, tls)?)
+                Arc::new(
+                    consul::ConsulRegistry::new(base, self.ttl, tls)?
+                        .with_ownership(self.ownership.non_empty()),
+                )
             }
         })
     }

@@ -6,7 +6,7 @@ use std::{path::Path, sync::Arc, time::Duration};
 
 use rusqlite::params;
 
-use super::{BoxFuture, Ejection, InstanceInfo, Registry, RegistryError, age_secs};
+use super::{BoxFuture, Ejection, InstanceInfo, Ownership, Registry, RegistryError, age_secs};
 use crate::sqlite::{Database, StorageError};
 use crate::sqlite::{now_ms, unix_ms};
 
@@ -29,6 +29,8 @@ const MIGRATIONS: &[&str] = &[
         reporter TEXT NOT NULL,
         until_ms INTEGER NOT NULL,
         PRIMARY KEY (service, address, reporter));",
+    // Who answers for each instance (its configuration's `ownership`), as JSON.
+    "ALTER TABLE instances ADD COLUMN ownership TEXT;",
 ];
 
 /// Silent instances are kept this many TTLs for inspection, then purged.
@@ -38,6 +40,8 @@ const KEEP_SILENT_TTLS: u32 = 12;
 pub struct SqliteRegistry {
     db: Arc<Database>,
     ttl: Duration,
+    /// Registered with this process's instances.
+    ownership: Option<Ownership>,
 }
 
 impl SqliteRegistry {
@@ -53,7 +57,14 @@ impl SqliteRegistry {
         Ok(Self {
             db: Arc::new(db),
             ttl,
+            ownership: None,
         })
+    }
+
+    /// Registers `ownership` with every instance.
+    pub fn with_ownership(mut self, ownership: Option<Ownership>) -> Self {
+        self.ownership = ownership;
+        self
     }
 
     fn ttl_ms(&self) -> i64 {
@@ -78,17 +89,22 @@ impl Registry for SqliteRegistry {
     ) -> BoxFuture<'a, Result<(), RegistryError>> {
         let (id, service, addr) = (instance_id.to_owned(), service.to_owned(), addr.to_owned());
         let purge_before = now_ms() - self.ttl_ms() * i64::from(KEEP_SILENT_TTLS);
+        let ownership = self
+            .ownership
+            .as_ref()
+            .and_then(|o| serde_json::to_string(o).ok());
         Box::pin(async move {
             self.db
                 .write(move |c| {
                     let now = now_ms();
                     let tx = c.transaction()?;
                     tx.execute(
-                        "INSERT INTO instances (instance_id, service, address, registered_ms, last_seen_ms)
-                         VALUES (?1, ?2, ?3, ?4, ?4)
+                        "INSERT INTO instances (instance_id, service, address, registered_ms, last_seen_ms, ownership)
+                         VALUES (?1, ?2, ?3, ?4, ?4, ?5)
                          ON CONFLICT (instance_id) DO UPDATE SET service = excluded.service,
-                             address = excluded.address, last_seen_ms = excluded.last_seen_ms",
-                        params![id, service, addr, now],
+                             address = excluded.address, last_seen_ms = excluded.last_seen_ms,
+                             ownership = excluded.ownership",
+                        params![id, service, addr, now, ownership],
                     )?;
                     tx.execute(
                         "DELETE FROM instances WHERE last_seen_ms < ?1",
@@ -202,15 +218,17 @@ impl Registry for SqliteRegistry {
         let ttl_secs = self.ttl.as_secs_f64();
         Box::pin(async move {
             type Row = (String, String, String, i64);
-            let (rows, ejections): (Vec<Row>, Vec<Row>) = self
+            type Instance = (String, String, String, i64, Option<String>);
+            let (rows, ejections): (Vec<Instance>, Vec<Row>) = self
                 .db
                 .read(|c| {
                     let mut stmt = c.prepare_cached(
-                        "SELECT service, instance_id, address, last_seen_ms FROM instances
+                        "SELECT service, instance_id, address, last_seen_ms, ownership FROM instances
                          ORDER BY service, instance_id",
                     )?;
-                    let rows =
-                        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+                    let rows = stmt.query_map([], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                    })?;
                     let rows = rows.collect::<rusqlite::Result<_>>()?;
                     let mut stmt = c.prepare_cached(
                         "SELECT service, address, reporter, until_ms FROM ejections
@@ -225,7 +243,7 @@ impl Registry for SqliteRegistry {
                 .map_err(|e| self.failed(e))?;
             Ok(rows
                 .into_iter()
-                .map(|(service, instance_id, address, last_seen)| {
+                .map(|(service, instance_id, address, last_seen, ownership)| {
                     let age = age_secs(last_seen);
                     let ejections = ejections
                         .iter()
@@ -242,6 +260,8 @@ impl Registry for SqliteRegistry {
                         healthy: age <= ttl_secs,
                         last_heartbeat_secs: Some(age),
                         ejections,
+                        // Written by movieapp; anything else is left out, not an error.
+                        ownership: ownership.and_then(|o| serde_json::from_str(&o).ok()),
                     }
                 })
                 .collect())

@@ -69,6 +69,7 @@ impl Registry for StaticRegistry {
                     healthy: true,
                     last_heartbeat_secs: None,
                     ejections: Vec::new(),
+                    ownership: None,
                 })
             })
             .collect();

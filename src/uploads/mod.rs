@@ -202,16 +202,16 @@ pub struct FileStore {
 }
 
 impl FileStore {
-    /// Opens the records and the directories; in-flight uploads of a process that died
-    /// are removed.
+    /// Opens the records and the directories; in-flight uploads of processes that died
+    /// are removed (other processes sharing the data directory keep theirs).
     pub async fn open(data_dir: &Path, max_bytes: u64) -> Result<Self, UploadError> {
         let db = Database::open_in_background(&data_dir.join(DB_FILE), MIGRATIONS).await?;
         let root = data_dir.join(DIR);
         let partial = root.join(PARTIAL);
-        let _ = tokio::fs::remove_dir_all(&partial).await;
         tokio::fs::create_dir_all(&partial)
             .await
             .map_err(io(format!("create {}", partial.display())))?;
+        remove_abandoned(&partial).await;
         Ok(Self {
             root,
             db: Arc::new(db),
@@ -235,10 +235,11 @@ impl FileStore {
     /// Starts an upload of `name` for `movie`: the bytes go to a temp file until
     /// [`Upload::finish`].
     pub async fn begin(&self, movie: MovieId, name: FileName) -> Result<Upload, UploadError> {
-        let temp = self
-            .root
-            .join(PARTIAL)
-            .join(format!("{:016x}", rand::random::<u64>()));
+        let temp = self.root.join(PARTIAL).join(format!(
+            "{}-{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
         let file = tokio::fs::File::create(&temp)
             .await
             .map_err(io(format!("create {}", temp.display())))?;
@@ -333,6 +334,29 @@ impl FileStore {
             })
             .await?;
         outcome.map_err(|newest| UploadError::Fenced { token, newest })
+    }
+}
+
+/// Removes the temp files of processes no longer running: a temp file is named after its
+/// process (`PID-RANDOM`).
+async fn remove_abandoned(partial: &Path) {
+    let Ok(mut entries) = tokio::fs::read_dir(partial).await else {
+        return;
+    };
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        let name = entry.file_name();
+        let pid = name
+            .to_str()
+            .and_then(|n| n.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<libc::pid_t>().ok());
+        let alive = pid.is_some_and(|pid| {
+            // SAFETY: kill(2) with signal 0 only asks whether the process exists.
+            let answered = unsafe { libc::kill(pid, 0) };
+            answered == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+        });
+        if !alive {
+            let _ = tokio::fs::remove_file(entry.path()).await;
+        }
     }
 }
 

@@ -36,6 +36,8 @@ struct Registered {
     port: u16,
     ttl: Duration,
     last_pass: Option<Instant>,
+    /// The service metadata registered with it.
+    meta: Value,
 }
 
 #[derive(Default)]
@@ -73,6 +75,7 @@ async fn register(State(agent): State<Shared>, Json(body): Json<Value>) -> Statu
             port: body["Port"].as_u64().unwrap_or(0) as u16,
             ttl,
             last_pass: None,
+            meta: body.get("Meta").cloned().unwrap_or_else(|| json!({})),
         },
     );
     StatusCode::OK
@@ -137,7 +140,7 @@ async fn health(
                 "Node": {"ID": "1f9d6c4e", "Node": "fake-agent", "Address": "127.0.0.1",
                          "Datacenter": "dc1", "TaggedAddresses": {}, "Meta": {}},
                 "Service": {"ID": id, "Service": s.name, "Tags": [], "Address": s.address,
-                            "Meta": {}, "Port": s.port, "Weights": {"Passing": 1, "Warning": 1},
+                            "Meta": s.meta, "Port": s.port, "Weights": {"Passing": 1, "Warning": 1},
                             "EnableTagOverride": false},
                 "Checks": [
                     {"Node": "fake-agent", "CheckID": "serfHealth", "Name": "Serf Health Status",
@@ -210,6 +213,7 @@ async fn serve_speaks_consuls_agent_api() {
             port: trap_port,
             ttl: Duration::from_secs(5),
             last_pass: None,
+            meta: json!({}),
         },
     );
 
@@ -432,4 +436,69 @@ async fn an_https_agent_is_verified_against_the_configured_ca() {
     args.extend(["registry", "list"]);
     let listed = crate::support::movieapp_env(&args, &env).ok();
     assert!(listed.contains(server.addr("metadata")), "{listed}");
+}
+
+/// The configuration's `ownership` goes to Consul as service metadata, and comes back in
+/// `registry show`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ownership_is_registered_as_service_metadata() {
+    let agent: Shared = Arc::default();
+    let app = agent_api(&agent);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let consul = format!("consul://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("owned.yaml");
+    std::fs::write(
+        &config,
+        "ownership:\n  accountable: movies-team\n  supportChannel: '#movies'\n  onCallRotation: movies-primary\n",
+    )
+    .unwrap();
+    let (data_dir, registry) = (dir.path().to_owned(), consul.clone());
+    let config_arg = config.to_str().unwrap().to_owned();
+    let _server = tokio::task::spawn_blocking(move || {
+        Server::start_with(
+            &data_dir,
+            &[
+                "--registry",
+                &registry,
+                "--services",
+                "metadata",
+                "--config",
+                &config_arg,
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    let registration = seen(&agent)
+        .into_iter()
+        .find(|s| s.path == "/v1/agent/service/register")
+        .unwrap()
+        .body;
+    assert_eq!(
+        registration["Meta"],
+        json!({"accountable": "movies-team", "support_channel": "#movies",
+               "on_call_rotation": "movies-primary"})
+    );
+    let shown = tokio::task::spawn_blocking(move || {
+        movieapp(&[
+            "registry",
+            "show",
+            "metadata",
+            "-o",
+            "json",
+            "--registry",
+            &consul,
+        ])
+        .json()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        shown["instances"][0]["ownership"],
+        json!({"accountable": "movies-team", "supportChannel": "#movies",
+               "onCallRotation": "movies-primary"}),
+        "{shown}"
+    );
 }

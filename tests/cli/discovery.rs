@@ -368,3 +368,69 @@ fn instances_register_the_advertised_host() {
     assert!(run.stderr.contains("--advertise-host"), "{}", run.stderr);
     assert!(run.stderr.contains("without a port"), "{}", run.stderr);
 }
+
+/// The configuration's `ownership` (book chapter 16) is registered with each instance and
+/// shown by `registry show`; an instance without one shows none.
+#[test]
+fn registry_show_gives_each_instances_ownership() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let config = dir.path().join("owned.yaml");
+    std::fs::write(
+        &config,
+        "ownership:\n  accountable: movies-team\n  supportChannel: '#movies'\n  onCallRotation: movies-primary\n",
+    )
+    .unwrap();
+    let _owned = Server::start_with(
+        dir.path(),
+        &[
+            "--services",
+            "metadata",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    let _unowned = Server::start_with(dir.path(), &["--services", "rating"]);
+    let shown = movieapp(&[
+        "registry",
+        "show",
+        "metadata",
+        "-o",
+        "json",
+        "--data-dir",
+        data_dir,
+    ])
+    .json();
+    assert_eq!(
+        shown["instances"][0]["ownership"],
+        serde_json::json!({"accountable": "movies-team", "supportChannel": "#movies",
+                           "onCallRotation": "movies-primary"})
+    );
+    let rating = movieapp(&[
+        "registry",
+        "show",
+        "rating",
+        "-o",
+        "json",
+        "--data-dir",
+        data_dir,
+    ])
+    .json();
+    assert!(
+        rating["instances"][0].get("ownership").is_none(),
+        "{rating}"
+    );
+    let table = movieapp(&["registry", "list", "--data-dir", data_dir]).ok();
+    assert!(table.contains("accountable: movies-team"), "{table}");
+    assert!(table.contains("on call: movies-primary"), "{table}");
+    // Values are checked like every other key.
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "ownership:\n  accountable: \"a\\u0007b\"\n").unwrap();
+    let run = movieapp(&["config", "check", bad.to_str().unwrap()]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("ownership.accountable"),
+        "{}",
+        run.stderr
+    );
+}
