@@ -129,14 +129,7 @@ impl ConsulRegistry {
         ttl: Duration,
         tls: Option<rustls::ClientConfig>,
     ) -> Result<Self, RegistryError> {
-        // reqwest uses rustls, which needs a crypto provider before a client is built (the
-        // binary installs one at start-up; this covers library users). Idempotent.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut builder = reqwest::Client::builder().timeout(REQUEST_TIMEOUT);
-        if let Some(tls) = tls {
-            builder = builder.use_preconfigured_tls(tls);
-        }
-        let http = builder.build().map_err(|e| RegistryError::Backend {
+        let http = http_client(tls).map_err(|e| RegistryError::Backend {
             registry: format!("consul {base}"),
             what: "cannot build an HTTP client".to_owned(),
             source: Box::new(e),
@@ -200,8 +193,22 @@ impl ConsulRegistry {
     }
 }
 
-/// Consul's duration syntax for the TTL, e.g. "5s" or "1500ms".
-fn consul_duration(d: Duration) -> String {
+/// An HTTP client for a Consul agent, each request limited to [`REQUEST_TIMEOUT`]; an
+/// `https` agent is verified against `tls` (the configured CA). Shared by the registry
+/// and the lock store.
+pub fn http_client(tls: Option<rustls::ClientConfig>) -> Result<reqwest::Client, reqwest::Error> {
+    // reqwest uses rustls, which needs a crypto provider before a client is built (the
+    // binary installs one at start-up; this covers library users). Idempotent.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut builder = reqwest::Client::builder().timeout(REQUEST_TIMEOUT);
+    if let Some(tls) = tls {
+        builder = builder.use_preconfigured_tls(tls);
+    }
+    builder.build()
+}
+
+/// Consul's duration syntax, e.g. "5s" or "1500ms".
+pub fn consul_duration(d: Duration) -> String {
     if d.subsec_millis() == 0 {
         format!("{}s", d.as_secs())
     } else {

@@ -18,9 +18,8 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 use super::{BoxFuture, KeyStatus, Lease, LockBackend, LockError, now_ms};
+use crate::discovery::consul::{consul_duration, http_client};
 
-/// How long one request to the agent may take.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Consul's shortest session TTL.
 pub const MIN_TTL: Duration = Duration::from_secs(10);
 
@@ -60,15 +59,6 @@ struct SessionCreated {
     id: String,
 }
 
-/// Consul's duration syntax, e.g. "10s" or "1500ms".
-fn consul_duration(d: Duration) -> String {
-    if d.subsec_millis() == 0 {
-        format!("{}s", d.as_secs())
-    } else {
-        format!("{}ms", d.as_millis())
-    }
-}
-
 impl ConsulLocks {
     /// `base`: the agent's URL, e.g. `http://127.0.0.1:8500`.
     pub fn new(
@@ -76,13 +66,8 @@ impl ConsulLocks {
         delay: Duration,
         tls: Option<rustls::ClientConfig>,
     ) -> Result<Self, LockError> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut builder = reqwest::Client::builder().timeout(REQUEST_TIMEOUT);
-        if let Some(tls) = tls {
-            builder = builder.use_preconfigured_tls(tls);
-        }
         let base = base.trim_end_matches('/').to_owned();
-        let http = builder.build().map_err(|e| LockError::Backend {
+        let http = http_client(tls).map_err(|e| LockError::Backend {
             store: format!("consul {base}"),
             what: "cannot build an HTTP client".to_owned(),
             source: Box::new(e),

@@ -326,3 +326,127 @@ async fn locks_on_consul_exclude_fence_and_survive_a_paused_holder() {
     assert_eq!(acquired.len(), 4, "{:?}", acquired.len());
     assert!(acquired.windows(2).all(|w| w[1].1 > w[0].1));
 }
+
+/// Two movie processors compete for the processor lock on Consul: the holder processes
+/// files with its token; paused past its session's TTL, it is replaced; resumed, it stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn movie_processors_take_turns_on_consul() {
+    let agent: Shared = Arc::default();
+    let app = agent_api(&agent);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("consul.yaml");
+    std::fs::write(
+        &config,
+        format!("lock:\n  backend: consul://{address}\n  ttl: 10s\n  lockDelay: 1s\n"),
+    )
+    .unwrap();
+    let path = dir.path().to_owned();
+    let result = tokio::task::spawn_blocking(move || {
+        let start = || {
+            crate::support::Server::start_with(
+                &path,
+                &[
+                    "--services",
+                    "movie",
+                    "--config",
+                    config.to_str().unwrap(),
+                    "--log-level",
+                    "movieapp::uploads=info,warn",
+                ],
+            )
+        };
+        let (first, second) = (start(), start());
+        let holder = || -> Option<u32> {
+            let status = movieapp(&[
+                "--data-dir",
+                path.to_str().unwrap(),
+                "--config",
+                config.to_str().unwrap(),
+                "lock",
+                "status",
+                "-o",
+                "json",
+            ])
+            .json();
+            let name = status.as_array()?.first()?["holder"].as_str()?.to_owned();
+            name.strip_prefix("movie-")?.split('@').next()?.parse().ok()
+        };
+        crate::support::eventually(
+            Duration::from_secs(10),
+            "a processor holds the lock",
+            || holder().is_some(),
+        );
+        let (held, standby) = if holder() == Some(first.pid()) {
+            (first, second)
+        } else {
+            (second, first)
+        };
+        let files = |server: &crate::support::Server| {
+            movieapp(&[
+                "movie",
+                "files",
+                "9",
+                "--addr",
+                server.addr("movie"),
+                "-o",
+                "json",
+            ])
+            .json()
+        };
+        let token_of = |server: &crate::support::Server, name: &str| {
+            files(server)
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|f| f["filename"] == name && f["state"] == "processed")
+                .and_then(|f| f["processedByToken"].as_u64())
+        };
+        let upload = |server: &crate::support::Server, name: &str| {
+            let file = path.join(name);
+            std::fs::write(&file, name).unwrap();
+            movieapp(&[
+                "movie",
+                "upload",
+                "9",
+                file.to_str().unwrap(),
+                "--addr",
+                server.addr("movie"),
+            ])
+            .ok();
+        };
+        upload(&standby, "a.txt");
+        crate::support::eventually(
+            Duration::from_secs(10),
+            "the holder processes a.txt",
+            || token_of(&standby, "a.txt").is_some(),
+        );
+        let first_token = token_of(&standby, "a.txt").unwrap();
+
+        signal(held.pid(), "STOP");
+        let stopped = Instant::now();
+        upload(&standby, "b.txt");
+        crate::support::eventually(
+            Duration::from_secs(30),
+            "the standby processes b.txt",
+            || token_of(&standby, "b.txt").is_some(),
+        );
+        assert!(
+            stopped.elapsed() >= Duration::from_secs(7),
+            "{:?}",
+            stopped.elapsed()
+        );
+        assert!(token_of(&standby, "b.txt").unwrap() > first_token);
+        signal(held.pid(), "CONT");
+        crate::support::eventually(Duration::from_secs(10), "the old holder stops", || {
+            let logs = held.logs();
+            logs.contains("the lease is lost") || logs.contains("refused by fencing")
+        });
+    })
+    .await;
+    if let Err(e) = result {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}

@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::support::{BIN, movieapp, signal, wait_with_timeout};
+use crate::support::{BIN, eventually, movieapp, pid_in, signal, wait_with_timeout};
 
 /// A configuration with short leases: TTL 1s, lock-delay 1s.
 fn short_leases(dir: &Path) -> String {
@@ -40,14 +40,6 @@ fn status(dir: &Path, config: &str) -> serde_json::Value {
         "json",
     ])
     .json()
-}
-
-fn eventually(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !check() {
-        assert!(Instant::now() < deadline, "not within {within:?}: {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn stderr_of(mut child: Child) -> (Option<i32>, String) {
@@ -103,14 +95,8 @@ fn a_paused_holder_loses_its_lease_and_its_command_is_killed() {
         "jobs/paused",
         "echo $$ > first.pid; exec sleep 30",
     );
-    eventually(Duration::from_secs(10), "the first holds the lock", || {
-        dir.path().join("first.pid").exists()
-    });
-    let first_child: i32 = std::fs::read_to_string(dir.path().join("first.pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    // The command runs once the first holds the lock.
+    let first_child = pid_in(&dir.path().join("first.pid"), Duration::from_secs(10));
     let second = lock_run(
         dir.path(),
         &config,
@@ -160,14 +146,8 @@ fn a_killed_holders_key_comes_free_and_its_command_dies_with_it() {
         "jobs/killed",
         "echo $$ > first.pid; exec sleep 30",
     );
-    eventually(Duration::from_secs(10), "the first holds the lock", || {
-        dir.path().join("first.pid").exists()
-    });
-    let first_child: i32 = std::fs::read_to_string(dir.path().join("first.pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    // The command runs once the first holds the lock.
+    let first_child = pid_in(&dir.path().join("first.pid"), Duration::from_secs(10));
     let killed = Instant::now();
     first.kill().unwrap();
     let _ = first.wait();

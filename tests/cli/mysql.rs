@@ -2,12 +2,11 @@
 //! starts (MYSQL_TEST_URL): the book's flow, two hosts sharing one database,
 //! migrations run apart from `serve`, and a database restart survived.
 
-use std::{
-    process::Command,
-    time::{Duration, Instant},
-};
+use std::{process::Command, time::Duration};
 
-use crate::support::{Server, http_get_full, movieapp, movieapp_env, repo_root, test_tool};
+use crate::support::{
+    Server, eventually, http_get_full, movieapp, movieapp_env, repo_root, test_tool,
+};
 
 /// The password of the server's `movie` user (scripts/mariadb.sh).
 const PASSWORD: &str = "movie-test-pw";
@@ -129,15 +128,6 @@ impl Drop for MariaDb {
 
 fn borrowed<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     env.iter().map(|(k, v)| (*k, v.as_str())).collect()
-}
-
-/// Polls `check` for up to `within`.
-fn eventually(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !check() {
-        assert!(Instant::now() < deadline, "not within {within:?}: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]

@@ -384,3 +384,30 @@ pub fn test_tool(variable: &str) -> Option<String> {
         }
     }
 }
+
+/// Polls `check` every 50 ms for up to `within`; fails the test naming `what` if it never
+/// holds.
+#[track_caller]
+pub fn eventually(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + within;
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not within {within:?}: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits up to `within` for a process to write its pid to `file`, and returns it.
+#[track_caller]
+pub fn pid_in(file: &Path, within: Duration) -> i32 {
+    eventually(within, &format!("{} is written", file.display()), || {
+        std::fs::read_to_string(file).is_ok_and(|t| t.trim().parse::<i32>().is_ok())
+    });
+    std::fs::read_to_string(file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}

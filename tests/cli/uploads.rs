@@ -13,15 +13,7 @@ use std::{
 use movieapp::pb::{self, movie_service_client::MovieServiceClient};
 use tonic::Code;
 
-use crate::support::{BIN, Server, movieapp, signal, wait_with_timeout};
-
-fn eventually(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !check() {
-        assert!(Instant::now() < deadline, "not within {within:?}: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+use crate::support::{BIN, Server, eventually, movieapp, signal, wait_with_timeout};
 
 /// Files left in the uploads' temp directory.
 fn partial(data_dir: &Path) -> usize {
