@@ -89,6 +89,25 @@ def main():
     expect_code("PutMetadata without metadata",
                 lambda: metadata.PutMetadata(pb.PutMetadataRequest()),
                 grpc.StatusCode.INVALID_ARGUMENT)
+    # Chapter 16: the client-streaming UploadFile, the book's fields first.
+    import hashlib
+    chunks = [bytes([i % 251]) * 65536 for i in range(20)] + [b"tail"]
+    def stream():
+        yield pb.UploadRequest(filename="poster.bin", movie_id="1", chunk=chunks[0])
+        for chunk in chunks[1:]:
+            yield pb.UploadRequest(chunk=chunk)
+    got = movie.UploadFile(stream())
+    expected = hashlib.sha256(b"".join(chunks)).hexdigest()
+    if got.sha256 != expected or got.size != sum(map(len, chunks)):
+        sys.exit(f"FAIL UploadFile: got {got}, expected sha256 {expected}")
+    print(f"ok UploadFile: {got.size} bytes, {got.message!r}")
+    listed = movie.ListFiles(pb.ListFilesRequest(movie_id="1")).files
+    if [f.filename for f in listed] != ["poster.bin"] or listed[0].sha256 != expected:
+        sys.exit(f"FAIL ListFiles: got {listed}")
+    print("ok ListFiles")
+    expect_code("UploadFile named ../x",
+                lambda: movie.UploadFile(iter([pb.UploadRequest(filename="../x", movie_id="1", chunk=b"x")])),
+                grpc.StatusCode.INVALID_ARGUMENT)
     print("all book calls ok")
 
 
