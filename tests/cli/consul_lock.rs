@@ -359,21 +359,8 @@ async fn movie_processors_take_turns_on_consul() {
             )
         };
         let (first, second) = (start(), start());
-        let holder = || -> Option<u32> {
-            let status = movieapp(&[
-                "--data-dir",
-                path.to_str().unwrap(),
-                "--config",
-                config.to_str().unwrap(),
-                "lock",
-                "status",
-                "-o",
-                "json",
-            ])
-            .json();
-            let name = status.as_array()?.first()?["holder"].as_str()?.to_owned();
-            name.strip_prefix("movie-")?.split('@').next()?.parse().ok()
-        };
+        let (data_dir, config_arg) = (path.to_str().unwrap(), config.to_str().unwrap());
+        let holder = || crate::support::processor_pid(data_dir, config_arg);
         crate::support::eventually(
             Duration::from_secs(10),
             "a processor holds the lock",
@@ -384,38 +371,11 @@ async fn movie_processors_take_turns_on_consul() {
         } else {
             (second, first)
         };
-        let files = |server: &crate::support::Server| {
-            movieapp(&[
-                "movie",
-                "files",
-                "9",
-                "--addr",
-                server.addr("movie"),
-                "-o",
-                "json",
-            ])
-            .json()
-        };
         let token_of = |server: &crate::support::Server, name: &str| {
-            files(server)
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|f| f["filename"] == name && f["state"] == "processed")
-                .and_then(|f| f["processedByToken"].as_u64())
+            crate::support::processed_by(server.addr("movie"), "9", name)
         };
         let upload = |server: &crate::support::Server, name: &str| {
-            let file = path.join(name);
-            std::fs::write(&file, name).unwrap();
-            movieapp(&[
-                "movie",
-                "upload",
-                "9",
-                file.to_str().unwrap(),
-                "--addr",
-                server.addr("movie"),
-            ])
-            .ok();
+            crate::support::upload(&path, server.addr("movie"), "9", name, name);
         };
         upload(&standby, "a.txt");
         crate::support::eventually(

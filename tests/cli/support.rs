@@ -411,3 +411,51 @@ pub fn pid_in(file: &Path, within: Duration) -> i32 {
         .parse()
         .unwrap()
 }
+
+/// The pid of the movie processor holding the processor lock, from `lock status`
+/// (holders are named `movie-PID@HOST`); `None` while nobody holds it.
+pub fn processor_pid(data_dir: &str, config: &str) -> Option<u32> {
+    let status = movieapp(&[
+        "--data-dir",
+        data_dir,
+        "--config",
+        config,
+        "lock",
+        "status",
+        "-o",
+        "json",
+    ])
+    .json();
+    let holder = status.as_array()?.first()?["holder"].as_str()?.to_owned();
+    holder
+        .strip_prefix("movie-")?
+        .split('@')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Uploads a file `name` holding `content` for `movie` through the movie service at `addr`.
+pub fn upload(dir: &Path, addr: &str, movie: &str, name: &str, content: &str) {
+    let file = dir.join(name);
+    std::fs::write(&file, content).unwrap();
+    movieapp(&[
+        "movie",
+        "upload",
+        movie,
+        file.to_str().unwrap(),
+        "--addr",
+        addr,
+    ])
+    .ok();
+}
+
+/// The fencing token `name` of `movie` was processed with, once processed.
+pub fn processed_by(addr: &str, movie: &str, name: &str) -> Option<u64> {
+    let files = movieapp(&["movie", "files", movie, "--addr", addr, "-o", "json"]).json();
+    files
+        .as_array()?
+        .iter()
+        .find(|f| f["filename"] == name && f["state"] == "processed")?["processedByToken"]
+        .as_u64()
+}

@@ -13,7 +13,10 @@ use std::{
 use movieapp::pb::{self, movie_service_client::MovieServiceClient};
 use tonic::Code;
 
-use crate::support::{BIN, Server, eventually, movieapp, signal, wait_with_timeout};
+use crate::support::{
+    BIN, Server, eventually, movieapp, processed_by, processor_pid, signal, upload as upload_file,
+    wait_with_timeout,
+};
 
 /// Files left in the uploads' temp directory.
 fn partial(data_dir: &Path) -> usize {
@@ -259,20 +262,11 @@ fn a_paused_processor_is_replaced_and_fenced_off() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("leases.yaml");
     std::fs::write(&config, "lock:\n  ttl: 1s\n  lockDelay: 1s\n").unwrap();
+    let (data_dir, config_arg) = (dir.path().to_str().unwrap(), config.to_str().unwrap());
     // Two movie instances on one host: their processors compete for one lock.
     let first = processor(dir.path(), &config);
     let second = processor(dir.path(), &config);
-    let data_dir = dir.path().to_str().unwrap();
-    let holder_pid = || -> Option<u32> {
-        let status = movieapp(&["--data-dir", data_dir, "lock", "status", "-o", "json"]).json();
-        let holder = status.as_array()?.first()?["holder"].as_str()?.to_owned();
-        holder
-            .strip_prefix("movie-")?
-            .split('@')
-            .next()?
-            .parse()
-            .ok()
-    };
+    let holder_pid = || processor_pid(data_dir, config_arg);
     eventually(
         Duration::from_secs(10),
         "a processor holds the lock",
@@ -283,49 +277,22 @@ fn a_paused_processor_is_replaced_and_fenced_off() {
     } else {
         (second, first)
     };
-    let file = dir.path().join("one.txt");
-    std::fs::write(&file, "one").unwrap();
-    movieapp(&[
-        "movie",
-        "upload",
-        "7",
-        file.to_str().unwrap(),
-        "--addr",
-        standby.addr("movie"),
-    ])
-    .ok();
+    upload_file(dir.path(), standby.addr("movie"), "7", "one.txt", "one");
     eventually(
         Duration::from_secs(10),
-        "the holder processes the file",
-        || files(standby.addr("movie"), "7")[0]["processedByToken"] == 1,
+        "the holder processes one.txt",
+        || processed_by(standby.addr("movie"), "7", "one.txt") == Some(1),
     );
 
     // Paused past its lease: the standby takes over after the lock-delay, with token 2,
     // and goes on with the work.
     signal(holder.pid(), "STOP");
     let paused = Instant::now();
-    std::fs::write(&file, "two").unwrap();
-    movieapp(&[
-        "movie",
-        "upload",
-        "7",
-        file.to_str().unwrap(),
-        "--name",
-        "two.txt",
-        "--addr",
-        standby.addr("movie"),
-    ])
-    .ok();
+    upload_file(dir.path(), standby.addr("movie"), "7", "two.txt", "two");
     eventually(
         Duration::from_secs(15),
-        "the standby processes the new file",
-        || {
-            files(standby.addr("movie"), "7")
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|f| f["filename"] == "two.txt" && f["processedByToken"] == 2)
-        },
+        "the standby processes two.txt",
+        || processed_by(standby.addr("movie"), "7", "two.txt") == Some(2),
     );
     assert!(
         paused.elapsed() >= Duration::from_millis(1500),
@@ -345,28 +312,11 @@ fn a_paused_processor_is_replaced_and_fenced_off() {
             logs.contains("the lease is lost") || logs.contains("refused by fencing")
         },
     );
-    std::fs::write(&file, "three").unwrap();
-    movieapp(&[
-        "movie",
-        "upload",
-        "7",
-        file.to_str().unwrap(),
-        "--name",
-        "three.txt",
-        "--addr",
-        holder.addr("movie"),
-    ])
-    .ok();
+    upload_file(dir.path(), holder.addr("movie"), "7", "three.txt", "three");
     eventually(
         Duration::from_secs(10),
-        "the new holder processes it",
-        || {
-            files(holder.addr("movie"), "7")
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|f| f["filename"] == "three.txt" && f["state"] == "processed")
-        },
+        "the new holder processes three.txt",
+        || processed_by(holder.addr("movie"), "7", "three.txt") == Some(2),
     );
     // Every record after the takeover carries the new token.
     for f in files(holder.addr("movie"), "7").as_array().unwrap() {
@@ -377,11 +327,9 @@ fn a_paused_processor_is_replaced_and_fenced_off() {
 
     // And the lock of a killed holder comes free too.
     let killed = Instant::now();
-    let pid = standby.pid();
     standby.kill();
-    let _ = pid;
     let mut waiter = Command::new(BIN)
-        .args(["--data-dir", data_dir, "--config", config.to_str().unwrap()])
+        .args(["--data-dir", data_dir, "--config", config_arg])
         .args([
             "lock",
             "run",
