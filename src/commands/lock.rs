@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use super::{UsageError, output};
 use crate::{
     config::Config,
-    lock::{KeyStatus, LockError, Locks, check_key, now_ms},
+    lock::{KeyStatus, Locks, check_key, now_ms},
 };
 
 /// The variable that gives `lock run`'s command its fencing token.
@@ -70,10 +70,12 @@ enum LockCommand {
 const KILL_GRACE: Duration = Duration::from_secs(2);
 
 async fn open(config: &Config) -> anyhow::Result<Locks> {
-    let tls = match config.tls.client()? {
-        Some(tls) => Some(tls.rustls()?),
-        None => None,
-    };
+    let tls = config
+        .tls
+        .client()?
+        .as_ref()
+        .map(crate::tls::ClientTls::rustls)
+        .transpose()?;
     Ok(config
         .lock
         .open(
@@ -251,11 +253,5 @@ fn state(key: &KeyStatus, now: i64) -> String {
         (true, None, _) => "held".to_owned(),
         (false, _, Some(until)) => format!("lock-delay, free in {}", secs(until)),
         (false, _, None) => "free".to_owned(),
-    }
-}
-
-impl From<LockError> for UsageError {
-    fn from(e: LockError) -> Self {
-        UsageError(e.into())
     }
 }

@@ -244,9 +244,7 @@ async fn upload(
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let hash = std::sync::Arc::new(std::sync::Mutex::new(ring::digest::Context::new(
-        &ring::digest::SHA256,
-    )));
+    let hash = std::sync::Arc::new(std::sync::Mutex::new(crate::uploads::sha256()));
     let read_failed = std::sync::Arc::new(std::sync::Mutex::new(None));
     let mut source = Some(file);
     let (movie_id, filename) = (id.as_str().to_owned(), name.as_str().to_owned());
@@ -304,15 +302,11 @@ async fn upload(
         anyhow::bail!("cannot read {}: {e}", path.display());
     }
     let response = response?;
-    let local: String = hash
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone()
-        .finish()
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let local = crate::uploads::sha256_hex(
+        hash.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone(),
+    );
     if response.sha256 != local || response.size != total {
         anyhow::bail!(
             "the server stored {} bytes with SHA-256 {}, but {} has {total} bytes with SHA-256 {local}: upload it again",

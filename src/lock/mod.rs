@@ -17,7 +17,7 @@ mod table;
 
 use std::{
     sync::{Arc, Mutex, PoisonError},
-    time::{Duration, SystemTime},
+    time::Duration,
 };
 
 use serde::Serialize;
@@ -353,10 +353,7 @@ pub fn default_holder(role: &str) -> String {
     format!("{role}-{}@{host}", std::process::id())
 }
 
-/// Wall-clock Unix milliseconds.
-pub fn now_ms() -> i64 {
-    crate::sqlite::unix_ms(SystemTime::now())
-}
+pub use crate::sqlite::now_ms;
 
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)

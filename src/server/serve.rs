@@ -235,9 +235,9 @@ pub async fn run(
     services.sort();
     services.dedup();
 
-    let stores = open_stores(&config, &services).await?;
-    let server_tls = crate::tls::server::ServerTls::open(&config.tls)?;
     let client_tls = config.tls.client()?;
+    let stores = open_stores(&config, &services, client_tls.as_ref()).await?;
+    let server_tls = crate::tls::server::ServerTls::open(&config.tls)?;
     // Background work of the process as a whole, stopped last.
     let process_stop = CancellationToken::new();
     if let Some(tls) = &server_tls {
@@ -550,6 +550,7 @@ fn gate(
 async fn open_stores(
     config: &ServeConfig,
     services: &[ServiceKind],
+    tls: Option<&crate::tls::ClientTls>,
 ) -> Result<Vec<Prepared>, ServeError> {
     let mut opened = BTreeMap::new();
     // The stores on MySQL first: once it answers, with their schemas current.
@@ -586,10 +587,7 @@ async fn open_stores(
     }
     if services.contains(&ServiceKind::Movie) {
         let files = FileStore::open(&config.data_dir, config.uploads.max_bytes).await?;
-        let tls = match config.tls.client()? {
-            Some(tls) => Some(tls.rustls()?),
-            None => None,
-        };
+        let tls = tls.map(crate::tls::ClientTls::rustls).transpose()?;
         let locks = config
             .lock
             .open(&config.data_dir, &config.registry.consul_address, tls)

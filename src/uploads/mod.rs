@@ -193,6 +193,20 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> UploadError {
     move |source| UploadError::Io { what, source }
 }
 
+/// A running SHA-256, as uploads and their checks compute it.
+pub fn sha256() -> ring::digest::Context {
+    ring::digest::Context::new(&ring::digest::SHA256)
+}
+
+/// A finished SHA-256 in lowercase hex, as `UploadResponse.sha256` carries it.
+pub fn sha256_hex(hash: ring::digest::Context) -> String {
+    hash.finish()
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// The files of every movie, under a data directory.
 #[derive(Debug, Clone)]
 pub struct FileStore {
@@ -249,7 +263,7 @@ impl FileStore {
             name,
             temp: Some(temp),
             file: Some(file),
-            hash: ring::digest::Context::new(&ring::digest::SHA256),
+            hash: sha256(),
             size: 0,
         })
     }
@@ -417,8 +431,7 @@ impl Upload {
         let temp = self.temp.clone().unwrap_or_default();
         let dir = self.store.root.join(movie_dir(&self.movie));
         let target = dir.join(self.name.as_str());
-        let digest = self.hash.clone().finish();
-        let sha256: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let sha256 = sha256_hex(self.hash.clone());
         let stored = StoredFile {
             movie_id: self.movie.as_str().to_owned(),
             filename: self.name.as_str().to_owned(),

@@ -114,7 +114,7 @@ async fn inspect(path: PathBuf, file: StoredFile) -> (FileState, String) {
     let checked =
         tokio::task::spawn_blocking(move || -> std::io::Result<(String, u64, Vec<u8>)> {
             let mut reader = std::fs::File::open(&path)?;
-            let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
+            let mut hash = super::sha256();
             let mut buffer = vec![0; 64 * 1024];
             let mut head = Vec::new();
             let mut size = 0u64;
