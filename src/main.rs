@@ -16,7 +16,8 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return ExitCode::from(report_parse_error(&e)),
     };
-    let result = tokio::runtime::Builder::new_multi_thread()
+    let result = cli
+        .runtime()
         .enable_all()
         .build()
         .map_err(anyhow::Error::from)

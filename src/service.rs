@@ -207,6 +207,23 @@ pub struct ConnectionSettings {
     pub max_concurrent_streams: u32,
     /// The largest header block a request may send, in bytes.
     pub max_header_list_bytes: u32,
+    /// Threads serving connections, each with its own event loop; a connection stays on
+    /// the one it was given. 0: one per CPU this process may use.
+    #[serde(deserialize_with = "workers")]
+    pub workers: usize,
+}
+
+/// The most connection workers `connections.workers` may ask for.
+pub const MAX_WORKERS: usize = 1024;
+
+fn workers<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
+    let count = usize::deserialize(deserializer)?;
+    if count > MAX_WORKERS {
+        return Err(serde::de::Error::custom(format!(
+            "{count} workers is more than {MAX_WORKERS}; expected 0 (one per CPU) to {MAX_WORKERS}"
+        )));
+    }
+    Ok(count)
 }
 
 impl Default for ConnectionSettings {
@@ -220,6 +237,7 @@ impl Default for ConnectionSettings {
             keepalive_timeout: Duration::from_secs(20),
             max_concurrent_streams: 256,
             max_header_list_bytes: 16 * 1024,
+            workers: 0,
         }
     }
 }

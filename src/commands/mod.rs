@@ -182,6 +182,16 @@ pub enum Command {
 }
 
 impl Cli {
+    /// The runtime the command runs on. `serve` starts on a single-threaded one: its thread
+    /// is the first of the connection workers, which bring threads of their own
+    /// ([`crate::server::workers`]). The clients run on the multi-threaded one.
+    pub fn runtime(&self) -> tokio::runtime::Builder {
+        match self.command {
+            Command::Serve(_) => tokio::runtime::Builder::new_current_thread(),
+            _ => tokio::runtime::Builder::new_multi_thread(),
+        }
+    }
+
     pub async fn run(self) -> anyhow::Result<()> {
         let (name, default_level, trace_name) = match &self.command {
             Command::Serve(args) => ("serve", "info", args.trace_service_name()),

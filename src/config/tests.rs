@@ -224,6 +224,13 @@ fn invalid_values_are_rejected() {
         err.to_string().contains("MOVIEAPP_REGISTRY=\"etcd\""),
         "{err}"
     );
+    let path = write(&dir, "connections:\n  workers: 5000\n");
+    let msg = Config::load(Some(&path), env(&[])).unwrap_err().to_string();
+    assert!(
+        msg.contains("connections.workers")
+            && msg.contains("5000 workers is more than 1024; expected 0 (one per CPU) to 1024"),
+        "{msg}"
+    );
     let path = write(&dir, "serviceDiscovery:\n  ttl: 5 seconds\n");
     let msg = Config::load(Some(&path), env(&[])).unwrap_err().to_string();
     assert!(

@@ -600,6 +600,12 @@ where
                         &format!("deadline exceeded after {budget:?}"),
                     )),
                 };
+                let mut result = result;
+                if endpoint.grpc
+                    && let Ok(response) = &mut result
+                {
+                    super::grpc::too_large_is_resource_exhausted(response);
+                }
                 let code = match &result {
                     Ok(response) => outcome(endpoint.grpc, response),
                     Err(_) => tonic::Code::Internal,

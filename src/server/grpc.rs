@@ -1,13 +1,15 @@
 //! Hosting one service on its own port, with gRPC health and server reflection beside it.
 
-use std::future::Future;
+use std::{convert::Infallible, sync::Arc};
 
-use tokio::net::TcpListener;
-use tonic::{service::Routes, transport::Server};
+use http::{Request, Response};
+use tokio::{net::TcpListener, task::JoinSet};
+use tokio_util::sync::CancellationToken;
+use tonic::{body::Body, codegen::BoxFuture, server::NamedService, transport::Server};
 use tonic_health::server::HealthReporter;
 use tonic_reflection::pb::{v1, v1alpha};
 
-use super::{conn::Incoming, endpoint::ObserveLayer};
+use super::{conn::Acceptor, endpoint::ObserveLayer, http::Port};
 use crate::service::{ConnectionSettings, ServiceKind};
 
 /// The descriptor set of `proto/movie.proto`, for server reflection.
@@ -34,12 +36,80 @@ pub const DESCRIPTOR_SETS: [&[u8]; 4] = [
     v1alpha::FILE_DESCRIPTOR_SET,
 ];
 
+/// One of tonic's generated servers, called by reference: cloning one costs a reference
+/// count, and its future is boxed already.
+pub trait Callable: Send + Sync {
+    fn call(&self, request: Request<Body>) -> BoxFuture<Response<Body>, Infallible>;
+}
+
+impl<S> Callable for S
+where
+    S: tower::Service<
+            Request<Body>,
+            Response = Response<Body>,
+            Error = Infallible,
+            Future = BoxFuture<Response<Body>, Infallible>,
+        > + Clone
+        + Send
+        + Sync,
+{
+    fn call(&self, request: Request<Body>) -> BoxFuture<Response<Body>, Infallible> {
+        // Generated servers are always ready.
+        tower::Service::call(&mut self.clone(), request)
+    }
+}
+
+/// The gRPC services of a port, found by the first segment of a call's path
+/// (`/package.Service/Method`) without a router's pattern matching.
+#[derive(Clone, Default)]
+pub struct GrpcServices {
+    services: Vec<(&'static str, Arc<dyn Callable>)>,
+}
+
+impl GrpcServices {
+    /// The services so far and `service`.
+    pub fn with<S>(mut self, service: S) -> Self
+    where
+        S: tower::Service<
+                Request<Body>,
+                Response = Response<Body>,
+                Error = Infallible,
+                Future = BoxFuture<Response<Body>, Infallible>,
+            > + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.services.push((S::NAME, Arc::new(service)));
+        self
+    }
+
+    /// The service a call's path (`/package.Service/Method`) names, if this is one of them.
+    pub fn find(&self, path: &str) -> Option<&dyn Callable> {
+        let name = path.strip_prefix('/')?.split_once('/')?.0;
+        self.services
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, service)| service.as_ref())
+    }
+}
+
+impl std::fmt::Debug for GrpcServices {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.services.iter().map(|(name, _)| name))
+            .finish()
+    }
+}
+
 /// Adds `grpc.health.v1.Health` and server reflection (v1 and v1alpha, so old and new
-/// grpcurl both list services) to `routes`. Reflection describes only what this port serves.
+/// grpcurl both list services) to `services`. Reflection describes only what this port
+/// serves.
 pub fn with_health_and_reflection(
     service: ServiceKind,
-    routes: Routes,
-) -> Result<(Routes, HealthReporter), tonic_reflection::server::Error> {
+    services: GrpcServices,
+) -> Result<(GrpcServices, HealthReporter), tonic_reflection::server::Error> {
     let (reporter, health) = tonic_health::server::health_reporter();
     let builder = || {
         served(service).into_iter().fold(
@@ -51,11 +121,20 @@ pub fn with_health_and_reflection(
     };
     let v1 = builder().build_v1()?;
     let v1alpha = builder().build_v1alpha()?;
-    let routes = routes
-        .add_service(health)
-        .add_service(v1)
-        .add_service(v1alpha);
-    Ok((routes, reporter))
+    let services = services.with(health).with(v1).with(v1alpha);
+    Ok((services, reporter))
+}
+
+/// tonic answers a message over the size limit with OUT_OF_RANGE; the gRPC spec says
+/// RESOURCE_EXHAUSTED. None of our handlers answers OUT_OF_RANGE, so every one is that.
+pub fn too_large_is_resource_exhausted(response: &mut Response<Body>) {
+    let headers = response.headers_mut();
+    if headers
+        .get("grpc-status")
+        .is_some_and(|v| v.as_bytes() == b"11")
+    {
+        headers.insert("grpc-status", http::HeaderValue::from_static("8"));
+    }
 }
 
 /// What a request's content type asks for.
@@ -94,31 +173,66 @@ pub fn content_kind(headers: &http::HeaderMap) -> ContentKind {
     }
 }
 
-/// Serves `routes` on `listener` until `shutdown` completes, then stops accepting and lets
-/// in-flight calls finish. Every call passes through `observe`;
+/// Serves `port` on `listener` until `shutdown` is cancelled, then stops accepting and
+/// lets in-flight calls finish. The port's connections are spread over `workers`
+/// ([`super::workers`]), each serving its own; every call passes through `observe`;
 /// connections are bounded as `limits` says ([`super::conn`]).
+#[allow(clippy::too_many_arguments)]
 pub async fn serve(
     service: &'static str,
     listener: TcpListener,
-    routes: Routes,
+    port: Port,
     observe: ObserveLayer,
     limits: ConnectionSettings,
     tls: Option<std::sync::Arc<crate::tls::server::ServerTls>>,
-    shutdown: impl Future<Output = ()> + Send,
+    workers: Vec<tokio::runtime::Handle>,
+    shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
-    let builder = Server::builder()
-        // HTTP/1.1 too: the port also serves the HTTP/JSON API (curl speaks HTTP/1.1).
-        .accept_http1(true)
-        .http2_keepalive_interval(Some(limits.keepalive_interval.get()))
-        .http2_keepalive_timeout(Some(limits.keepalive_timeout.get()))
-        .max_concurrent_streams(limits.max_concurrent_streams)
-        .http2_max_header_list_size(limits.max_header_list_bytes);
-    let incoming = Incoming::new(service, listener, limits, tls);
-    builder
-        .layer(observe)
-        .add_routes(routes)
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await
+    let (acceptor, lanes) = Acceptor::new(service, listener, &limits, tls, workers.len());
+    let mut servers = JoinSet::new();
+    for (lane, worker) in lanes.into_iter().zip(&workers) {
+        let server = Server::builder()
+            // HTTP/1.1 too: the port also serves the HTTP/JSON API (curl speaks HTTP/1.1).
+            .accept_http1(true)
+            .http2_keepalive_interval(Some(limits.keepalive_interval.get()))
+            .http2_keepalive_timeout(Some(limits.keepalive_timeout.get()))
+            .max_concurrent_streams(limits.max_concurrent_streams)
+            .http2_max_header_list_size(limits.max_header_list_bytes)
+            .layer(observe.clone())
+            .serve_with_incoming_shutdown(port.clone(), lane, shutdown.clone().cancelled_owned());
+        servers.spawn_on(server, worker);
+    }
+    let mut result = Ok(());
+    tokio::select! {
+        // Stopping drops the lanes' senders: each server finishes its connections.
+        () = shutdown.cancelled() => {}
+        () = acceptor.run() => {}
+        Some(joined) = servers.join_next() => result = failed(joined),
+    }
+    // A failed server stops the others: the port is down.
+    if result.is_err() {
+        shutdown.cancel();
+    }
+    while let Some(joined) = servers.join_next().await {
+        if result.is_ok() {
+            result = failed(joined);
+        }
+    }
+    result
+}
+
+/// A worker's server as it ended: its error, if it failed (a panic is logged: its
+/// connections are gone, the others serve on).
+fn failed(
+    joined: Result<Result<(), tonic::transport::Error>, tokio::task::JoinError>,
+) -> Result<(), tonic::transport::Error> {
+    match joined {
+        Ok(result) => result,
+        Err(e) => {
+            tracing::error!(error = %e, "a connection worker's server ended abnormally");
+            Ok(())
+        }
+    }
 }
 
 /// Marks a fallback answer stale: its age in the response metadata.

@@ -4,7 +4,12 @@
 //! A port serves gRPC and HTTP together: requests with `content-type: application/grpc` go
 //! to tonic, all others to these routes.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::HashMap,
+    convert::Infallible,
+    sync::Arc,
+    task::{Context, Poll},
+};
 
 use axum::{
     Json, Router,
@@ -15,12 +20,12 @@ use axum::{
     routing::{MethodFilter, on},
 };
 use serde_json::json;
-use tonic::service::Routes;
+use tonic::codegen::BoxFuture;
 use tower::ServiceExt;
 
 use super::{
     ServiceError,
-    grpc::{ContentKind, content_kind},
+    grpc::{ContentKind, GrpcServices, content_kind},
     health::Readiness,
 };
 use crate::model::{MovieId, validate};
@@ -303,12 +308,12 @@ async fn profile(loopback_only: bool, request: Request<Body>) -> Response {
 /// to name the endpoints.
 pub fn combine(
     service: ServiceKind,
-    grpc: Routes,
+    grpc: GrpcServices,
     api: Api,
     readiness: Arc<Readiness>,
     registry: Arc<dyn Registry>,
     debug: Debug,
-) -> (Routes, Vec<(Method, &'static str)>) {
+) -> (Port, Vec<(Method, &'static str)>) {
     let api = if debug.profiling {
         let loopback_only = debug.loopback_only;
         api.route(
@@ -348,44 +353,89 @@ pub fn combine(
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(axum::middleware::from_fn(method_not_allowed))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
-    let grpc = grpc.into_axum_router();
-    let served = Arc::new(super::endpoint::grpc_paths(service));
-    let dispatch = tower::service_fn(move |request: Request<Body>| {
-        let (grpc, http) = (grpc.clone(), http.clone());
-        let (served, registry) = (Arc::clone(&served), Arc::clone(&registry));
-        async move {
-            match content_kind(request.headers()) {
-                ContentKind::Grpc if !served.contains(request.uri().path()) => {
-                    Ok(unimplemented(service, registry.as_ref(), request.uri().path()).await)
-                }
-                ContentKind::Grpc => {
-                    let mut response = grpc.oneshot(request).await?;
-                    too_large_is_resource_exhausted(&mut response);
-                    Ok(response)
-                }
-                ContentKind::UnsupportedGrpc => Ok(error(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported gRPC encoding: this server speaks application/grpc (protobuf)",
-                )),
-                ContentKind::Http
-                    if request
-                        .uri()
-                        .query()
-                        .is_some_and(|q| q.len() > MAX_QUERY_BYTES) =>
+    let port = Port(Arc::new(PortRoutes {
+        service,
+        grpc,
+        served: super::endpoint::grpc_paths(service).into_iter().collect(),
+        http,
+        registry,
+    }));
+    (port, routes)
+}
+
+/// What a port serves: calls with a gRPC content type go to its gRPC services (its own,
+/// health, reflection), found by path; all others to its HTTP routes.
+#[derive(Clone)]
+pub struct Port(Arc<PortRoutes>);
+
+struct PortRoutes {
+    service: ServiceKind,
+    grpc: GrpcServices,
+    /// The paths of every gRPC method served; others are UNIMPLEMENTED, with a hint.
+    served: Vec<String>,
+    http: Router,
+    registry: Arc<dyn Registry>,
+}
+
+type GrpcBody = tonic::body::Body;
+
+impl tower::Service<Request<GrpcBody>> for Port {
+    type Response = Response<GrpcBody>;
+    type Error = Infallible;
+    type Future = BoxFuture<Response<GrpcBody>, Infallible>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<GrpcBody>) -> Self::Future {
+        let routes = &self.0;
+        let answer = |response: Response| -> Self::Future {
+            Box::pin(std::future::ready(Ok(response.map(GrpcBody::new))))
+        };
+        match content_kind(request.headers()) {
+            ContentKind::Grpc => {
+                let path = request.uri().path();
+                if routes.served.iter().any(|p| p == path)
+                    && let Some(service) = routes.grpc.find(path)
                 {
-                    Ok(error(
-                        StatusCode::URI_TOO_LONG,
-                        &format!("query string longer than {MAX_QUERY_BYTES} bytes"),
-                    ))
+                    return service.call(request);
                 }
-                ContentKind::Http => http.oneshot(request).await,
+                let routes = Arc::clone(routes);
+                Box::pin(async move {
+                    let response = unimplemented(
+                        routes.service,
+                        routes.registry.as_ref(),
+                        request.uri().path(),
+                    )
+                    .await;
+                    Ok(response.map(GrpcBody::new))
+                })
+            }
+            ContentKind::UnsupportedGrpc => answer(error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported gRPC encoding: this server speaks application/grpc (protobuf)",
+            )),
+            ContentKind::Http
+                if request
+                    .uri()
+                    .query()
+                    .is_some_and(|q| q.len() > MAX_QUERY_BYTES) =>
+            {
+                answer(error(
+                    StatusCode::URI_TOO_LONG,
+                    &format!("query string longer than {MAX_QUERY_BYTES} bytes"),
+                ))
+            }
+            ContentKind::Http => {
+                let call = routes.http.clone().oneshot(request.map(Body::new));
+                Box::pin(async move {
+                    let Ok(response) = call.await;
+                    Ok(response.map(GrpcBody::new))
+                })
             }
         }
-    });
-    (
-        Routes::from(Router::new().fallback_service(dispatch)),
-        routes,
-    )
+    }
 }
 
 /// A gRPC method this port does not serve: UNIMPLEMENTED naming it and, when it is one of
@@ -412,18 +462,6 @@ async fn unimplemented(service: ServiceKind, registry: &dyn Registry, path: &str
         ),
     };
     tonic::Status::unimplemented(message).into_http()
-}
-
-/// tonic answers a message over the size limit with OUT_OF_RANGE; the gRPC spec says
-/// RESOURCE_EXHAUSTED. None of our handlers answers OUT_OF_RANGE, so every one is that.
-fn too_large_is_resource_exhausted(response: &mut Response) {
-    let headers = response.headers_mut();
-    if headers
-        .get("grpc-status")
-        .is_some_and(|v| v.as_bytes() == b"11")
-    {
-        headers.insert("grpc-status", http::HeaderValue::from_static("8"));
-    }
 }
 
 /// axum answers a method a route does not take with an empty 405; give it the JSON error

@@ -14,5 +14,6 @@ pub mod metrics;
 pub mod movie;
 pub mod rating;
 pub mod serve;
+pub mod workers;
 
 pub use error::ServiceError;

@@ -19,7 +19,6 @@ use tokio::{
     task::{JoinHandle, JoinSet},
 };
 use tokio_util::sync::CancellationToken;
-use tonic::service::Routes;
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tracing::Instrument;
 
@@ -27,9 +26,10 @@ use super::{
     admission::Admission,
     auth,
     endpoint::{Endpoints, ObserveLayer},
-    grpc,
+    grpc::{self, GrpcServices},
     health::Readiness,
     http, metadata, movie, rating,
+    workers::Workers,
 };
 use crate::{
     auth::{
@@ -174,6 +174,8 @@ pub enum ServeError {
         #[source]
         source: Box<crate::auth::keys::KeyError>,
     },
+    #[error("cannot start the connection workers' threads: {0}")]
+    Workers(#[source] std::io::Error),
     #[error("the {service} service failed: {source}")]
     Server {
         service: ServiceKind,
@@ -238,6 +240,8 @@ pub async fn run(
     let client_tls = config.tls.client()?;
     let stores = open_stores(&config, &services, client_tls.as_ref()).await?;
     let server_tls = crate::tls::server::ServerTls::open(&config.tls)?;
+    let workers = Workers::start(config.connections.workers).map_err(ServeError::Workers)?;
+    tracing::info!(workers = workers.handles().len(), "connection workers");
     // Background work of the process as a whole, stopped last.
     let process_stop = CancellationToken::new();
     if let Some(tls) = &server_tls {
@@ -344,7 +348,8 @@ pub async fn run(
             }
             None => {}
         }
-        let stopped = stop.cancelled_owned();
+        let stopped = stop.clone();
+        let handles = workers.handles().to_vec();
         let limits = config.connections.clone();
         let tls = server_tls.clone();
         let admission = Admission::new(&config.service_settings(service))
@@ -366,6 +371,7 @@ pub async fn run(
                     observe,
                     limits,
                     tls,
+                    handles,
                     stopped,
                 )
                 .await;
@@ -466,6 +472,7 @@ pub async fn run(
         servers.abort_all();
     }
     process_stop.cancel();
+    workers.stop().await;
     match failure {
         Some(e) => Err(e),
         None => Ok(()),
@@ -708,7 +715,7 @@ enum Controller {
 
 /// What [`routes`] sets up for a service.
 struct Built {
-    routes: Routes,
+    routes: http::Port,
     endpoints: Endpoints,
     reporter: HealthReporter,
     /// Running until `stop`.
@@ -751,7 +758,7 @@ async fn routes(
             local = Some(Controller::Metadata(Arc::clone(&controller)));
             let api = metadata::http::api(Arc::clone(&controller));
             let handler = metadata::handler::Handler::new(controller);
-            let grpc = Routes::new(MetadataServiceServer::new(handler));
+            let grpc = GrpcServices::default().with(MetadataServiceServer::new(handler));
             (grpc, api, readiness)
         }
         Prepared::Rating(repo) => {
@@ -774,7 +781,7 @@ async fn routes(
             }
             let api = rating::http::api(Arc::clone(&controller));
             let handler = rating::handler::Handler::new(controller);
-            let grpc = Routes::new(RatingServiceServer::new(handler));
+            let grpc = GrpcServices::default().with(RatingServiceServer::new(handler));
             (grpc, api, readiness)
         }
         Prepared::Movie(files, locks) => {
@@ -807,7 +814,7 @@ async fn routes(
             ));
             let api = movie::http::api(Arc::clone(&controller), files.clone());
             let handler = movie::handler::Handler::new(controller, files);
-            let grpc = Routes::new(MovieServiceServer::new(handler));
+            let grpc = GrpcServices::default().with(MovieServiceServer::new(handler));
             (grpc, api, readiness)
         }
         Prepared::Auth(users, keyring) => {
@@ -819,9 +826,9 @@ async fn routes(
             ));
             let controller = Arc::new(auth::controller::Controller::new(users, keyring));
             let api = auth::http::api(Arc::clone(&controller));
-            let grpc = Routes::new(AuthServiceServer::new(auth::handler::Handler::new(
-                controller,
-            )));
+            let grpc = GrpcServices::default().with(AuthServiceServer::new(
+                auth::handler::Handler::new(controller),
+            ));
             (grpc, api, readiness)
         }
     };

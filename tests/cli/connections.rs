@@ -269,3 +269,88 @@ fn one_connection_cannot_open_streams_past_the_limit() {
     // Other clients are still served.
     assert_eq!(http_get(&addr, "/healthz").0, 200);
 }
+
+/// CPU ticks of each of a process' threads, by thread name.
+fn thread_ticks(pid: u32) -> Vec<(String, u64)> {
+    let mut threads = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let task = task.unwrap().path();
+        let (Ok(name), Ok(stat)) = (
+            std::fs::read_to_string(task.join("comm")),
+            std::fs::read_to_string(task.join("stat")),
+        ) else {
+            continue;
+        };
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .collect();
+        let ticks = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        threads.push((name.trim().to_owned(), ticks));
+    }
+    threads
+}
+
+#[test]
+fn connections_are_spread_over_the_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("workers.yaml");
+    std::fs::write(&config, "connections:\n  workers: 3\n").unwrap();
+    let data = dir.path().to_str().unwrap();
+    let server = Server::start_with(
+        dir.path(),
+        &[
+            "--services",
+            "metadata",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    let addr = server.addr("metadata");
+    crate::support::movieapp(&["--data-dir", data, "movie", "put", "1", "--title", "T"]).ok();
+    let workers = |threads: &[(String, u64)]| -> Vec<(String, u64)> {
+        let mut named: Vec<_> = threads
+            .iter()
+            .filter(|(name, _)| name.starts_with("serve-worker-"))
+            .cloned()
+            .collect();
+        named.sort();
+        named
+    };
+    let before = workers(&thread_ticks(server.pid()));
+    // The thread that runs `serve` is the first worker; the other two have names.
+    assert_eq!(
+        before.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        ["serve-worker-1", "serve-worker-2"],
+        "{before:?}"
+    );
+
+    // Six connections, two per worker: every call answered, and both named workers serve.
+    let got = crate::support::movieapp(&[
+        "--data-dir",
+        data,
+        "bench-load",
+        "--addr",
+        addr,
+        "--call",
+        "MetadataService/GetMetadata",
+        "-d",
+        r#"{"movie_id":"1"}"#,
+        "-c",
+        "6",
+        "--duration",
+        "2s",
+        "-o",
+        "json",
+    ])
+    .json();
+    assert_eq!(got["errors"], serde_json::json!({}), "{got}");
+    assert!(got["ok"].as_u64().unwrap() > 0, "{got}");
+    let after = workers(&thread_ticks(server.pid()));
+    for ((name, was), (_, is)) in before.iter().zip(&after) {
+        assert!(is > was, "{name} served nothing: {was} → {is} ticks");
+    }
+    assert_eq!(server.stop(), Some(0));
+}
