@@ -102,7 +102,7 @@ pub struct LastKnown<K: Hash + Eq, V> {
     warned: Mutex<Throttle>,
 }
 
-impl<K: Hash + Eq + Clone, V: Clone> LastKnown<K, V> {
+impl<K: Hash + Eq + Clone, V: Clone + PartialEq> LastKnown<K, V> {
     /// Remembers what `service` served from `dependency` (both for metrics and logs).
     pub fn new(
         settings: &FallbackSettings,
@@ -123,9 +123,13 @@ impl<K: Hash + Eq + Clone, V: Clone> LastKnown<K, V> {
     pub fn remember(&self, key: &K, value: &V) {
         let Some(entries) = &self.entries else { return };
         let mut entries = entries.lock().unwrap_or_else(PoisonError::into_inner);
-        // Updated in place when known: no key to clone on the hot path.
+        // Updated in place when known: no key to clone on the hot path, and no value
+        // either while it has not changed.
         if let Some(entry) = entries.get_mut(key) {
-            *entry = (value.clone(), Instant::now());
+            if entry.0 != *value {
+                entry.0 = value.clone();
+            }
+            entry.1 = Instant::now();
         } else {
             entries.insert(key.clone(), (value.clone(), Instant::now()));
         }

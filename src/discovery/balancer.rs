@@ -268,6 +268,9 @@ pub struct Balancer {
     tls: Option<crate::tls::ClientTls>,
     /// An instance of the callee in this process, called directly while it serves.
     colocated: Option<Colocated>,
+    /// The attempts counter of this callee, looked up on the first call (after the
+    /// recorder is installed) rather than on every attempt.
+    attempts: std::sync::OnceLock<metrics::Counter>,
 }
 
 /// An instance of the callee that runs in the caller's process: the address it registered,
@@ -326,6 +329,7 @@ impl Balancer {
             reporter: format!("pid {}", std::process::id()),
             tls: None,
             colocated: None,
+            attempts: std::sync::OnceLock::new(),
         }
     }
 
@@ -355,6 +359,11 @@ impl Balancer {
 
     fn state(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
+    }
+
+    fn attempts(&self) -> &metrics::Counter {
+        self.attempts
+            .get_or_init(|| metrics::counter!(ATTEMPTS_METRIC, "callee" => self.service.clone()))
     }
 
     /// Calls `call` with a connection to an instance (and its address), retrying as the
@@ -395,7 +404,7 @@ impl Balancer {
             .unwrap_or(now + self.settings.timeout.get())
             .min(now + CALL_TIMEOUT);
         let attempts = self.settings.max_attempts.clamp(1, MAX_ATTEMPTS_CAP);
-        let callee = self.service.clone();
+        let callee = &self.service;
         let mut failed: Option<(String, tonic::Status)> = None;
         // Instances that failed this call: a retry goes elsewhere.
         let mut tried: Vec<String> = Vec::new();
@@ -412,7 +421,7 @@ impl Balancer {
                     None => return Err(e.into()),
                 },
             };
-            metrics::counter!(ATTEMPTS_METRIC, "callee" => callee.clone()).increment(1);
+            self.attempts().increment(1);
             if attempt > 1 {
                 metrics::counter!(RETRIES_METRIC, "callee" => callee.clone()).increment(1);
             }

@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use tokio_util::either::Either;
+
 use crate::{
     auth::access::Gate,
     discovery::balancer::{Balancer, CallError, DiscoveryError, Via, bound, instance_failed},
@@ -123,36 +125,16 @@ impl MetadataGateway for MetadataClient {
         )
     )]
     async fn get(&self, id: &MovieId) -> Result<Metadata, ServiceError> {
-        let request = pb::GetMetadataRequest {
-            movie_id: id.to_string(),
-        };
         self.balancer
-            .call_via(|via, _| {
-                let request = traced(request.clone());
-                let local = self.local.clone();
-                async move {
-                    match (via, local) {
-                        (Via::Local, Some(local)) => {
-                            let work = local.controller.get(id);
-                            local
-                                .endpoint
-                                .serve_local(local.gate.as_deref(), work)
-                                .await
-                        }
-                        (via, _) => {
-                            let response = MetadataServiceClient::new(network(via)?)
-                                .get_metadata(request)
-                                .await?;
-                            let wire = response.into_inner().metadata.ok_or_else(|| {
-                                tonic::Status::internal("answered without metadata")
-                            })?;
-                            // A downstream answer that breaks our rules is a fault over
-                            // there, not bad input here.
-                            Metadata::try_from(wire)
-                                .map_err(|e| tonic::Status::internal(e.to_string()))
-                        }
-                    }
-                }
+            .call_via(|via, _| match (via, &self.local) {
+                (Via::Local, Some(local)) => Either::Left(
+                    local
+                        .endpoint
+                        .serve_local(local.gate.as_deref(), local.controller.get(id)),
+                ),
+                // Boxed: the network call's future is several times the size of the
+                // local one, and every call would carry (and move) its space.
+                (via, _) => Either::Right(Box::pin(get_metadata(via, id))),
             })
             .await
             .map_err(|e| downstream(e, "metadata GetMetadata"))
@@ -166,6 +148,44 @@ fn network(via: Via) -> Result<tonic::transport::Channel, tonic::Status> {
         // The balancer offers the local route only to a gateway that has one.
         Via::Local => Err(tonic::Status::internal("no in-process route")),
     }
+}
+
+/// One attempt at `GetMetadata` over the network. The request is made here, inside the
+/// attempt, so that it carries the attempt's own deadline ([`traced`]).
+async fn get_metadata(via: Via, id: &MovieId) -> Result<Metadata, tonic::Status> {
+    let request = traced(pb::GetMetadataRequest {
+        movie_id: id.to_string(),
+    });
+    let response = MetadataServiceClient::new(network(via)?)
+        .get_metadata(request)
+        .await?;
+    let wire = response
+        .into_inner()
+        .metadata
+        .ok_or_else(|| tonic::Status::internal("answered without metadata"))?;
+    // A downstream answer that breaks our rules is a fault over there, not bad input here.
+    Metadata::try_from(wire).map_err(|e| tonic::Status::internal(e.to_string()))
+}
+
+/// One attempt at `GetAggregatedRating` over the network, as [`get_metadata`].
+async fn get_aggregated_rating(via: Via, key: &RecordKey) -> Result<Served<f64>, tonic::Status> {
+    let request = traced(pb::GetAggregatedRatingRequest {
+        record_id: key.record_id().to_owned(),
+        record_type: key.record_type().to_owned(),
+    });
+    let response = RatingServiceClient::new(network(via)?)
+        .get_aggregated_rating(request)
+        .await?;
+    let stale = read_stale_header(
+        response
+            .metadata()
+            .get(STALE_HEADER)
+            .and_then(|v| v.to_str().ok()),
+    );
+    Ok(Served {
+        value: response.into_inner().rating_value,
+        stale,
+    })
 }
 
 /// Calls `RatingService` on a discovered instance.
@@ -195,44 +215,22 @@ impl RatingGateway for RatingClient {
         )
     )]
     async fn aggregated_rating(&self, key: &RecordKey) -> Result<Served<f64>, ServiceError> {
-        let request = pb::GetAggregatedRatingRequest {
-            record_id: key.record_id().to_owned(),
-            record_type: key.record_type().to_owned(),
-        };
         self.balancer
-            .call_via(|via, _| {
-                let request = traced(request.clone());
-                let local = self.local.clone();
-                async move {
-                    match (via, local) {
-                        (Via::Local, Some(local)) => {
-                            let work = local.controller.aggregated_rating(key);
-                            let served = local
-                                .endpoint
-                                .serve_local(local.gate.as_deref(), work)
-                                .await?;
-                            Ok(Served {
-                                value: served.value.mean,
-                                stale: served.stale,
-                            })
-                        }
-                        (via, _) => {
-                            let response = RatingServiceClient::new(network(via)?)
-                                .get_aggregated_rating(request)
-                                .await?;
-                            let stale = read_stale_header(
-                                response
-                                    .metadata()
-                                    .get(STALE_HEADER)
-                                    .and_then(|v| v.to_str().ok()),
-                            );
-                            Ok(Served {
-                                value: response.into_inner().rating_value,
-                                stale,
-                            })
-                        }
-                    }
-                }
+            .call_via(|via, _| match (via, &self.local) {
+                (Via::Local, Some(local)) => Either::Left(async move {
+                    let served = local
+                        .endpoint
+                        .serve_local(
+                            local.gate.as_deref(),
+                            local.controller.aggregated_rating(key),
+                        )
+                        .await?;
+                    Ok(Served {
+                        value: served.value.mean,
+                        stale: served.stale,
+                    })
+                }),
+                (via, _) => Either::Right(Box::pin(get_aggregated_rating(via, key))),
             })
             .await
             .map_err(|e| downstream(e, "rating GetAggregatedRating"))
