@@ -184,10 +184,15 @@ pub enum Command {
 impl Cli {
     /// The runtime the command runs on. `serve` starts on a single-threaded one: its thread
     /// is the first of the connection workers, which bring threads of their own
-    /// ([`crate::server::workers`]). The clients run on the multi-threaded one.
+    /// ([`crate::server::workers`]). So does `bench-load`, which needs one thread only. The
+    /// other clients run on the multi-threaded one.
     pub fn runtime(&self) -> tokio::runtime::Builder {
         match self.command {
-            Command::Serve(_) => tokio::runtime::Builder::new_current_thread(),
+            // The load generator is one thread, as h2load -t 1: its calls never hop
+            // between threads, and the other CPUs are left to the server it measures.
+            Command::Serve(_) | Command::BenchLoad(_) => {
+                tokio::runtime::Builder::new_current_thread()
+            }
             _ => tokio::runtime::Builder::new_multi_thread(),
         }
     }

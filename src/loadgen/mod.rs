@@ -4,6 +4,7 @@
 //! be sent, so a stalled server shows as the wait it caused: coordinated omission
 //! corrected). Latencies go into an HdrHistogram; errors are counted by gRPC code.
 
+mod grpc;
 pub mod request;
 
 use std::{
@@ -18,8 +19,8 @@ use std::{
 use hdrhistogram::Histogram;
 use tokio::time::Instant;
 
+use request::HttpCall;
 pub use request::{Call, RequestError};
-use request::{GrpcCall, HttpCall, RawCodec};
 
 /// The largest latency recorded, in µs (an hour); longer ones count as this.
 const MAX_MICROS: u64 = 3_600_000_000;
@@ -144,12 +145,7 @@ impl Stats {
 /// One connection's way of sending the call.
 #[derive(Clone)]
 enum Sender {
-    Grpc {
-        channel: tonic::transport::Channel,
-        call: GrpcCall,
-        token: Option<tonic::metadata::AsciiMetadataValue>,
-        timeout: Duration,
-    },
+    Grpc(grpc::Connection),
     Http {
         client: reqwest::Client,
         url: String,
@@ -159,35 +155,16 @@ enum Sender {
 }
 
 impl Sender {
-    async fn send(&self) -> Result<(), tonic::Code> {
+    async fn send(&mut self) -> Result<(), tonic::Code> {
         match self {
-            Self::Grpc {
-                channel,
-                call,
-                token,
-                timeout,
-            } => {
-                let mut grpc = tonic::client::Grpc::new(channel.clone());
-                grpc.ready().await.map_err(|_| tonic::Code::Unavailable)?;
-                let mut request = tonic::Request::new(call.body.clone());
-                request.set_timeout(*timeout);
-                if let Some(token) = token {
-                    request
-                        .metadata_mut()
-                        .insert("authorization", token.clone());
-                }
-                grpc.unary::<_, bytes::Bytes, _>(request, call.path.clone(), RawCodec)
-                    .await
-                    .map(drop)
-                    .map_err(|status| status.code())
-            }
+            Self::Grpc(connection) => connection.call().await,
             Self::Http {
                 client,
                 url,
                 call,
                 token,
             } => {
-                let mut request = client.request(call.method.clone(), url);
+                let mut request = client.request(call.method.clone(), url.as_str());
                 if let Some(token) = token {
                     request = request.bearer_auth(token);
                 }
@@ -221,30 +198,17 @@ async fn connect(plan: &Plan) -> Result<Vec<Sender>, LoadError> {
     for _ in 0..plan.connections {
         let sender = match &plan.call {
             Call::Grpc(call) => {
-                let mut endpoint =
-                    tonic::transport::Endpoint::from_shared(format!("{scheme}://{}", plan.target))
-                        .map_err(|e| failed(e.to_string()))?
-                        .tcp_nodelay(true)
-                        .connect_timeout(Duration::from_secs(5));
-                if let Some(tls) = &plan.tls {
-                    endpoint = endpoint
-                        .tls_config(tls.tonic())
-                        .map_err(|e| failed(e.to_string()))?;
-                }
-                let channel = endpoint
-                    .connect()
-                    .await
-                    .map_err(|e| failed(crate::client::root_cause(&e)))?;
-                let token = plan
-                    .token
-                    .as_ref()
-                    .and_then(|t| format!("Bearer {t}").parse().ok());
-                Sender::Grpc {
-                    channel,
-                    call: call.clone(),
-                    token,
+                let options = grpc::Options {
+                    target: &plan.target,
+                    tls: plan.tls.as_ref(),
+                    token: plan.token.as_deref(),
                     timeout: plan.timeout,
-                }
+                };
+                Sender::Grpc(
+                    grpc::Connection::open(call, &options)
+                        .await
+                        .map_err(failed)?,
+                )
             }
             Call::Http(call) => {
                 let mut builder = reqwest::Client::builder()
@@ -304,7 +268,8 @@ async fn closed_loop(
     let mut workers = tokio::task::JoinSet::new();
     for sender in senders {
         for _ in 0..plan.streams.max(1) {
-            let (sender, issued, done) = (sender.clone(), Arc::clone(&issued), Arc::clone(done));
+            let (mut sender, issued, done) =
+                (sender.clone(), Arc::clone(&issued), Arc::clone(done));
             workers.spawn(async move {
                 let mut stats = Stats::new();
                 while issued.fetch_add(1, Ordering::Relaxed) < limit
@@ -352,7 +317,7 @@ async fn open_loop(
         let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await else {
             break;
         };
-        let sender = senders[(k % senders.len() as u64) as usize].clone();
+        let mut sender = senders[(k % senders.len() as u64) as usize].clone();
         let (stats, done) = (Arc::clone(&stats), Arc::clone(done));
         calls.spawn(async move {
             let outcome = sender.send().await;

@@ -1,10 +1,9 @@
 //! What one call of a load run sends: a gRPC method of ours with its request message made
 //! from JSON (through the compiled descriptors, so any of our RPCs works without code for
-//! it), or an HTTP request; and the codec that sends the encoded bytes as they are.
+//! it), or an HTTP request.
 
-use bytes::{Buf, BufMut, Bytes};
+use bytes::Bytes;
 use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor};
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
 /// Why a call cannot be made; messages name the value and what was expected.
 #[derive(Debug, thiserror::Error)]
@@ -125,44 +124,6 @@ pub fn http(target: &str) -> Result<HttpCall, RequestError> {
         method,
         path: path.to_owned(),
     })
-}
-
-/// Sends bytes already encoded, and takes the answer's bytes as they are.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RawCodec;
-
-impl Codec for RawCodec {
-    type Encode = Bytes;
-    type Decode = Bytes;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        RawCodec
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        RawCodec
-    }
-}
-
-impl Encoder for RawCodec {
-    type Item = Bytes;
-    type Error = tonic::Status;
-
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Self::Error> {
-        dst.put(item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawCodec {
-    type Item = Bytes;
-    type Error = tonic::Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Self::Error> {
-        Ok(Some(src.copy_to_bytes(src.remaining())))
-    }
 }
 
 #[cfg(test)]

@@ -189,6 +189,27 @@ async fn with_tls_and_auth_the_cli_grpcurl_grpcio_and_https_write_and_read() {
     .json();
     assert_eq!(got["rating"], 5.0);
     assert_eq!(got["metadata"]["title"], "The Movie");
+    // bench-load over TLS (its own HTTP/2 client), with the kept token.
+    let load = client(
+        dir.path(),
+        &config,
+        &[
+            "bench-load",
+            "--addr",
+            server.addr("movie"),
+            "--call",
+            "MovieService/GetMovieDetails",
+            "-d",
+            r#"{"movie_id":"1"}"#,
+            "-n",
+            "20",
+            "-o",
+            "json",
+        ],
+        &[],
+    )
+    .json();
+    assert_eq!(load["ok"].as_u64(), Some(20), "{load}");
     let token = client(dir.path(), &config, &["auth", "token"], &[]).ok();
     let token = token.trim().to_owned();
     assert!(token.starts_with("eyJ"), "{token}");
