@@ -23,11 +23,59 @@ struct Template {
     timeout: Duration,
 }
 
-/// One connection, shared by the calls in flight on it.
+impl Template {
+    fn request(&self) -> Request<()> {
+        let mut request = Request::new(());
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = self.uri.clone();
+        *request.headers_mut() = self.headers.clone();
+        request
+    }
+}
+
+/// How to make the connection again.
+struct Dial {
+    target: String,
+    /// With ALPN `h2` only.
+    tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl Dial {
+    async fn connect(&self, uri: &Uri) -> Result<SendRequest<Bytes>, String> {
+        let tcp = tokio::net::TcpStream::connect(&self.target)
+            .await
+            .map_err(|e| e.to_string())?;
+        tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+        match &self.tls {
+            None => handshake(tcp).await,
+            Some(config) => {
+                let host = uri.host().unwrap_or_default().to_owned();
+                let name = rustls::pki_types::ServerName::try_from(host)
+                    .map_err(|e| format!("server name: {e}"))?;
+                let stream = tokio_rustls::TlsConnector::from(Arc::clone(config))
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| format!("TLS: {e}"))?;
+                handshake(stream).await
+            }
+        }
+    }
+}
+
+/// What the calls of one connection share: the request, and the connection as it is now
+/// (made again when it broke), numbered so that it is made again once, not once per call.
+struct Shared {
+    template: Template,
+    dial: Dial,
+    current: tokio::sync::Mutex<(u64, SendRequest<Bytes>)>,
+}
+
+/// One connection, shared by the calls in flight on it (each holds a clone).
 #[derive(Clone)]
 pub struct Connection {
     send: SendRequest<Bytes>,
-    template: Arc<Template>,
+    generation: u64,
+    shared: Arc<Shared>,
 }
 
 /// What a call needs besides the connection.
@@ -46,52 +94,51 @@ impl Connection {
         let uri: Uri = format!("{scheme}://{}{}", options.target, call.path)
             .parse()
             .map_err(|e| format!("{e}"))?;
-        let tcp = tokio::net::TcpStream::connect(options.target)
-            .await
-            .map_err(|e| e.to_string())?;
-        tcp.set_nodelay(true).map_err(|e| e.to_string())?;
-        let send = match options.tls {
-            None => handshake(tcp).await?,
+        let tls = match options.tls {
+            None => None,
             Some(tls) => {
                 let mut config = tls.rustls().map_err(|e| e.to_string())?;
                 config.alpn_protocols = vec![b"h2".to_vec()];
-                let host = uri.host().unwrap_or_default().to_owned();
-                let name = rustls::pki_types::ServerName::try_from(host)
-                    .map_err(|e| format!("server name: {e}"))?;
-                let stream = tokio_rustls::TlsConnector::from(Arc::new(config))
-                    .connect(name, tcp)
-                    .await
-                    .map_err(|e| format!("TLS: {e}"))?;
-                handshake(stream).await?
+                Some(Arc::new(config))
             }
         };
+        let dial = Dial {
+            target: options.target.to_owned(),
+            tls,
+        };
+        let send = dial.connect(&uri).await?;
         Ok(Self {
-            send,
-            template: Arc::new(Template {
-                headers: headers(options)?,
-                body: frame(&call.body),
-                uri,
-                timeout: options.timeout,
+            send: send.clone(),
+            generation: 0,
+            shared: Arc::new(Shared {
+                template: Template {
+                    headers: headers(options)?,
+                    body: frame(&call.body),
+                    uri,
+                    timeout: options.timeout,
+                },
+                dial,
+                current: tokio::sync::Mutex::new((0, send)),
             }),
         })
     }
 
     /// Makes one call: `Ok` when it answered OK, else the gRPC code it failed with
-    /// (UNAVAILABLE when the connection failed, DEADLINE_EXCEEDED past the timeout).
+    /// (UNAVAILABLE when the connection failed, DEADLINE_EXCEEDED past the timeout). A
+    /// connection found closed before the call is sent is made again, as tonic's channel
+    /// does, so a server that restarts mid-run is called again once it is back.
     pub async fn call(&mut self) -> Result<(), Code> {
-        let t = Arc::clone(&self.template);
-        let send = &mut self.send;
+        let shared = Arc::clone(&self.shared);
+        let t = &shared.template;
         let answered = tokio::time::timeout(t.timeout, async move {
-            std::future::poll_fn(|cx| send.poll_ready(cx))
-                .await
-                .map_err(|_| Code::Unavailable)?;
-            let mut request = Request::new(());
-            *request.method_mut() = Method::POST;
-            *request.uri_mut() = t.uri.clone();
-            *request.headers_mut() = t.headers.clone();
-            let (response, mut stream) = send
-                .send_request(request, false)
-                .map_err(|_| Code::Unavailable)?;
+            let (response, mut stream) = match self.start().await {
+                Ok(started) => started,
+                // Not sent: the connection had closed (or refuses new streams).
+                Err(_) => {
+                    self.reconnect().await?;
+                    self.start().await.map_err(|_| Code::Unavailable)?
+                }
+            };
             stream
                 .send_data(t.body.clone(), true)
                 .map_err(|_| Code::Unavailable)?;
@@ -113,6 +160,33 @@ impl Connection {
         })
         .await;
         answered.unwrap_or(Err(Code::DeadlineExceeded))
+    }
+
+    /// Opens the call's stream, its headers sent.
+    async fn start(
+        &mut self,
+    ) -> Result<(h2::client::ResponseFuture, h2::SendStream<Bytes>), h2::Error> {
+        std::future::poll_fn(|cx| self.send.poll_ready(cx)).await?;
+        self.send
+            .send_request(self.shared.template.request(), false)
+    }
+
+    /// Takes the connection made after the one this call found closed, making it if no
+    /// other call has yet.
+    async fn reconnect(&mut self) -> Result<(), Code> {
+        let mut current = self.shared.current.lock().await;
+        if current.0 == self.generation {
+            let send = self
+                .shared
+                .dial
+                .connect(&self.shared.template.uri)
+                .await
+                .map_err(|_| Code::Unavailable)?;
+            *current = (current.0.wrapping_add(1), send);
+        }
+        self.generation = current.0;
+        self.send = current.1.clone();
+        Ok(())
     }
 }
 
@@ -176,6 +250,62 @@ fn result(code: Code) -> Result<(), Code> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A gRPC server (the health service) on `listener`, until `stop`.
+    fn health_server(
+        listener: tokio::net::TcpListener,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let (_, health) = tonic_health::server::health_reporter();
+        tokio::spawn(async move {
+            tonic::transport::Server::builder()
+                .add_service(health)
+                .serve_with_incoming_shutdown(
+                    tonic::transport::server::TcpIncoming::from(listener),
+                    stop.cancelled_owned(),
+                )
+                .await
+                .unwrap();
+        })
+    }
+
+    #[tokio::test]
+    async fn a_server_that_restarts_is_called_again() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let stop = tokio_util::sync::CancellationToken::new();
+        let server = health_server(listener, stop.clone());
+        let call = GrpcCall {
+            path: "/grpc.health.v1.Health/Check".parse().unwrap(),
+            body: Bytes::new(),
+            name: "grpc.health.v1.Health/Check".into(),
+        };
+        let options = Options {
+            target: &addr,
+            tls: None,
+            token: None,
+            timeout: Duration::from_secs(5),
+        };
+        let mut first = Connection::open(&call, &options).await.unwrap();
+        let mut second = first.clone();
+        assert_eq!(first.call().await, Ok(()));
+
+        // Gone: calls fail, quickly, as unavailable.
+        stop.cancel();
+        server.await.unwrap();
+        assert_eq!(first.call().await, Err(Code::Unavailable));
+        assert_eq!(second.call().await, Err(Code::Unavailable));
+
+        // Back on the same port: both callers are answered again, over one new connection.
+        let listener = tokio::net::TcpListener::bind(&addr).await.unwrap();
+        let stop = tokio_util::sync::CancellationToken::new();
+        let server = health_server(listener, stop.clone());
+        assert_eq!(first.call().await, Ok(()));
+        assert_eq!(second.call().await, Ok(()));
+        assert_eq!(first.generation, second.generation);
+        stop.cancel();
+        server.await.unwrap();
+    }
 
     #[test]
     fn requests_are_framed_once() {
