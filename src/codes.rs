@@ -24,6 +24,16 @@ pub fn name(code: tonic::Code) -> &'static str {
     }
 }
 
+/// The code a gRPC answer's headers (or trailers) carry in `grpc-status`, if they carry one
+/// that reads as a number.
+pub fn of_headers(headers: &http::HeaderMap) -> Option<tonic::Code> {
+    headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok())
+        .map(tonic::Code::from)
+}
+
 /// The code named `name`, if any (`ok` included).
 pub fn by_name(name: &str) -> Option<tonic::Code> {
     (0..=16)

@@ -147,7 +147,7 @@ impl Connection {
                 return Err(crate::server::endpoint::code_of_http(parts.status));
             }
             // Trailers-only answers carry the status in the headers.
-            if let Some(code) = status(&parts.headers) {
+            if let Some(code) = crate::codes::of_headers(&parts.headers) {
                 return result(code);
             }
             while let Some(data) = body.data().await {
@@ -156,7 +156,12 @@ impl Connection {
                 let _ = body.flow_control().release_capacity(data.len());
             }
             let trailers = body.trailers().await.map_err(|_| Code::Unavailable)?;
-            result(trailers.as_ref().and_then(status).unwrap_or(Code::Unknown))
+            result(
+                trailers
+                    .as_ref()
+                    .and_then(crate::codes::of_headers)
+                    .unwrap_or(Code::Unknown),
+            )
         })
         .await;
         answered.unwrap_or(Err(Code::DeadlineExceeded))
@@ -235,11 +240,6 @@ fn frame(message: &[u8]) -> Bytes {
     framed.freeze()
 }
 
-fn status(headers: &HeaderMap) -> Option<Code> {
-    let value = headers.get("grpc-status")?;
-    Some(Code::from_bytes(value.as_bytes()))
-}
-
 fn result(code: Code) -> Result<(), Code> {
     match code {
         Code::Ok => Ok(()),
@@ -316,9 +316,9 @@ mod tests {
     #[test]
     fn statuses_come_from_headers_or_trailers() {
         let mut headers = HeaderMap::new();
-        assert_eq!(status(&headers), None);
+        assert_eq!(crate::codes::of_headers(&headers), None);
         headers.insert("grpc-status", HeaderValue::from_static("5"));
-        assert_eq!(status(&headers), Some(Code::NotFound));
+        assert_eq!(crate::codes::of_headers(&headers), Some(Code::NotFound));
         assert_eq!(result(Code::NotFound), Err(Code::NotFound));
         assert_eq!(result(Code::Ok), Ok(()));
     }

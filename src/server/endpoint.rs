@@ -413,12 +413,7 @@ fn methods(descriptor_sets: &[&[u8]]) -> Vec<(String, String)> {
 /// the headers of a trailers-only response), the HTTP status otherwise.
 fn outcome<B>(grpc: bool, response: &Response<B>) -> tonic::Code {
     if grpc {
-        return response
-            .headers()
-            .get("grpc-status")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<i32>().ok())
-            .map_or(tonic::Code::Ok, tonic::Code::from);
+        return crate::codes::of_headers(response.headers()).unwrap_or(tonic::Code::Ok);
     }
     code_of_http(response.status())
 }
