@@ -37,4 +37,8 @@ pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T
 pub mod pb {
     #![allow(clippy::all, missing_docs)]
     tonic::include_proto!("_");
+
+    /// The descriptor set of `proto/movie.proto`, for server reflection and request
+    /// encoding.
+    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("movie_descriptor");
 }

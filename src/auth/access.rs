@@ -19,7 +19,7 @@ use super::{
 };
 use crate::discovery::Registry;
 
-/// What an endpoint needs.
+/// What an endpoint needs: each endpoint table entry says (`server::table`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     /// Never checked: health, reflection, probes, metrics, getting a token.
@@ -32,28 +32,7 @@ pub enum Access {
     Admin,
 }
 
-/// The gRPC methods that change data; every other method of a service's API reads.
-pub const WRITE_METHODS: [&str; 3] = ["PutMetadata", "PutRating", "UploadFile"];
-
 impl Access {
-    /// The access of a method of a service's own gRPC API.
-    pub fn of_grpc_method(method: &str) -> Self {
-        if WRITE_METHODS.contains(&method) {
-            Self::Write
-        } else {
-            Self::Read
-        }
-    }
-
-    /// The access of an HTTP route of a service's API: by the method's safety.
-    pub fn of_http_method(method: &http::Method) -> Self {
-        if method.is_safe() {
-            Self::Read
-        } else {
-            Self::Write
-        }
-    }
-
     /// The role a caller needs under `mode`; `None`: no token is looked at.
     pub fn needs(self, mode: Mode) -> Option<Role> {
         match (self, mode) {
@@ -371,10 +350,6 @@ mod tests {
         assert_eq!(Write.needs(Mode::All), Some(Role::Writer));
         assert_eq!(Open.needs(Mode::All), None);
         assert_eq!(Admin.needs(Mode::Writes), Some(Role::Admin));
-        assert_eq!(Access::of_grpc_method("PutRating"), Write);
-        assert_eq!(Access::of_grpc_method("GetMovieDetails"), Read);
-        assert_eq!(Access::of_http_method(&http::Method::PUT), Write);
-        assert_eq!(Access::of_http_method(&http::Method::GET), Read);
     }
 
     #[test]

@@ -11,9 +11,6 @@ use crate::{
     lock::{KeyStatus, Locks, check_key, now_ms},
 };
 
-/// The variable that gives `lock run`'s command its fencing token.
-pub const TOKEN_ENV: &str = "MOVIEAPP_LOCK_TOKEN";
-
 /// Run a command while holding a lock, or show who holds which lock
 ///
 /// Locks are leases: held for lock.ttl (default 10s) and renewed in the background. A key
@@ -136,7 +133,7 @@ async fn run_locked(
     let mut command = tokio::process::Command::new(program);
     command
         .args(rest)
-        .env(TOKEN_ENV, token.to_string())
+        .env(crate::lock::TOKEN_ENV, token.to_string())
         .kill_on_drop(true);
     // The command must not outlive `lock run` (killed with SIGKILL, say): it would go on
     // without the lock.

@@ -370,7 +370,7 @@ impl Config {
                     && name != CONFIG_ENV
                     && name != crate::auth::settings::SIGNING_KEY_ENV
                     && name != crate::database::PASSWORD_ENV
-                    && name != crate::commands::lock::TOKEN_ENV
+                    && name != crate::lock::TOKEN_ENV
                     && name != crate::auth::session::TOKEN_ENV
                     && !ENV_VARS.iter().any(|(known, _)| known == name)
             })

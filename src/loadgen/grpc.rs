@@ -144,7 +144,7 @@ impl Connection {
                 .map_err(|_| Code::Unavailable)?;
             let (parts, mut body) = response.await.map_err(|_| Code::Unavailable)?.into_parts();
             if parts.status != http::StatusCode::OK {
-                return Err(crate::server::endpoint::code_of_http(parts.status));
+                return Err(crate::codes::of_http(parts.status));
             }
             // Trailers-only answers carry the status in the headers.
             if let Some(code) = crate::codes::of_headers(&parts.headers) {

@@ -178,7 +178,7 @@ impl Sender {
                 let status = response.status();
                 // The body is read, so the connection is reused.
                 let _ = response.bytes().await;
-                match crate::server::endpoint::code_of_http(status) {
+                match crate::codes::of_http(status) {
                     tonic::Code::Ok => Ok(()),
                     code => Err(code),
                 }

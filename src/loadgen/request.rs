@@ -55,7 +55,7 @@ impl Call {
 
 /// Every service and method movieapp serves, from the compiled descriptors.
 fn pool() -> Result<DescriptorPool, RequestError> {
-    DescriptorPool::decode(crate::server::grpc::FILE_DESCRIPTOR_SET)
+    DescriptorPool::decode(crate::pb::FILE_DESCRIPTOR_SET)
         .map_err(|e| RequestError::Descriptors(e.to_string()))
 }
 

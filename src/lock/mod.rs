@@ -26,6 +26,9 @@ use tokio_util::sync::CancellationToken;
 
 pub use crate::BoxFuture;
 
+/// The variable that gives `lock run`'s command its fencing token.
+pub const TOKEN_ENV: &str = "MOVIEAPP_LOCK_TOKEN";
+
 /// The key the movie processors compete for (book: `locks/service/movie/processor`).
 pub const PROCESSOR_KEY: &str = "locks/service/movie/processor";
 

@@ -12,15 +12,17 @@ use std::{
     time::{Duration, Instant},
 };
 
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Request, Response};
 use metrics::{Counter, Histogram};
-use prost::Message;
 use tracing::Instrument;
 
 use super::admission::{Admission, Refused};
-use super::{grpc, metrics as names};
+use super::{
+    grpc, metrics as names,
+    table::{Http, Policy, Table},
+};
 use crate::{
-    auth::access::{Access, Denied, Gate},
+    auth::access::{Denied, Gate},
     faults::{Fault, Injected},
     service::ServiceKind,
 };
@@ -49,26 +51,25 @@ pub struct Endpoint {
     local_log_span: OnceLock<tracing::Span>,
     /// Faults configured for drills on this endpoint.
     faults: Vec<Fault>,
-    /// Whether admission control applies: the service's own API, not health checks,
-    /// reflection or the operational routes.
-    limited: bool,
-    /// What a caller needs (when auth is on).
-    access: Access,
-    /// Streams (uploads) and profiles: without a caller's deadline, they get
-    /// [`LONG_DEADLINE`] rather than the default.
-    long_running: bool,
+    /// Its entry's policy; `None`: it has no entry in the endpoint table, and is refused.
+    policy: Option<Policy>,
 }
 
 /// The deadline of a long-running call whose caller set none.
 const LONG_DEADLINE: std::time::Duration = std::time::Duration::from_secs(3600);
 
-/// The endpoints that may run for long: uploads and profiles.
-fn long_running(name: &str) -> bool {
-    name == "UploadFile" || name.starts_with("PUT /movie/upload") || name.contains(" /debug/")
-}
+/// The policy of an endpoint that is not one (an unknown path): open, never limited, and
+/// answered by the port's fallback (UNIMPLEMENTED, 404).
+const UNKNOWN: Policy = Policy::OPERATIONAL;
 
 impl Endpoint {
-    fn new(service: ServiceKind, name: String, span_name: String, grpc: bool) -> Self {
+    fn new(
+        service: ServiceKind,
+        name: String,
+        span_name: String,
+        grpc: bool,
+        policy: Option<Policy>,
+    ) -> Self {
         let labels = [
             ("service", service.name().to_owned()),
             ("endpoint", name.clone()),
@@ -81,9 +82,7 @@ impl Endpoint {
             log_span: OnceLock::new(),
             local_log_span: OnceLock::new(),
             faults: Vec::new(),
-            limited: false,
-            access: Access::Open,
-            long_running: long_running(&name),
+            policy,
             name: name.into(),
             span_name: span_name.into(),
             grpc,
@@ -92,6 +91,18 @@ impl Endpoint {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Why a call of it is refused without being served: it has no entry in its service's
+    /// endpoint table.
+    fn unlisted(&self) -> Option<tonic::Status> {
+        match self.policy {
+            Some(_) => None,
+            None => Some(tonic::Status::unimplemented(format!(
+                "{} is not served: it has no entry in the {} service's endpoint table",
+                self.span_name, self.service
+            ))),
+        }
     }
 
     /// The fault this call gets, if any is configured and drawn.
@@ -183,8 +194,11 @@ impl Endpoint {
             "request"
         );
         let result = async {
+            if let Some(refused) = self.unlisted() {
+                return Err(refused);
+            }
             if let Some(gate) = gate
-                && let Some(role) = gate.needs(self.access)
+                && let Some(role) = gate.needs(self.policy.unwrap_or(UNKNOWN).access)
             {
                 gate.check_forwarded(&self.name, role)
                     .map_err(|denied| denied_status(&denied))?;
@@ -240,14 +254,11 @@ pub struct Endpoints {
     /// By gRPC path, `/MetadataService/GetMetadata`.
     grpc: Vec<(String, Arc<Endpoint>)>,
     /// By HTTP method and route.
-    http: Vec<(Method, &'static str, Arc<Endpoint>)>,
+    http: Vec<(&'static str, &'static str, Arc<Endpoint>)>,
     unknown_grpc: Arc<Endpoint>,
     /// `METHOD other`, for the standard methods, then `OTHER other`.
     other_http: Vec<(Method, Arc<Endpoint>)>,
 }
-
-/// HTTP routes that are never rate limited or shed: probes and scrapes must get through.
-const OPERATIONAL_ROUTES: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 
 /// The HTTP methods that get a label of their own on unknown routes.
 const METHODS: [Method; 7] = [
@@ -261,16 +272,12 @@ const METHODS: [Method; 7] = [
 ];
 
 impl Endpoints {
-    /// The endpoints of a port serving `service`: the methods of `grpc_services` (full
-    /// names, found in `descriptor_sets`) and the HTTP `routes`; `faults` of the service
+    /// The endpoints of a port serving `table`'s service: every method of the gRPC services
+    /// it serves (from the compiled descriptors) and the HTTP `routes` its router serves,
+    /// each with its entry's policy, or refused when it has none; `faults` of the service
     /// go to the endpoints they name.
-    pub fn new(
-        service: ServiceKind,
-        descriptor_sets: &[&[u8]],
-        grpc_services: &[&str],
-        routes: &[(Method, &'static str)],
-        faults: &[Fault],
-    ) -> Self {
+    pub fn new(table: &'static Table, routes: &[Http], faults: &[Fault]) -> Self {
+        let service = table.service;
         let faulty = |mut endpoint: Endpoint| {
             endpoint.faults = faults
                 .iter()
@@ -279,42 +286,44 @@ impl Endpoints {
                 .collect();
             Arc::new(endpoint)
         };
+        let unlisted = |name: &str| {
+            tracing::error!(%service, endpoint = name, file = table.file, "endpoint has no entry in the endpoint table: refusing its calls");
+        };
+        let served = grpc::served(service);
         let mut grpc = Vec::new();
-        for (full_name, method) in methods(descriptor_sets) {
-            if grpc_services.contains(&full_name.as_str()) {
+        for (full_name, method) in grpc::methods(&grpc::DESCRIPTOR_SETS) {
+            if served.contains(&full_name.as_str()) {
                 let path = format!("/{full_name}/{method}");
                 let span_name = format!("{full_name}/{method}");
-                let own = full_name == service.grpc_name();
-                let access = match own && service != ServiceKind::Auth {
-                    true => Access::of_grpc_method(&method),
-                    false => Access::Open,
-                };
-                let mut endpoint = Endpoint::new(service, method, span_name, true);
-                endpoint.limited = own;
-                endpoint.access = access;
+                let policy = table.grpc(&full_name, &method).map(|e| e.policy);
+                if policy.is_none() {
+                    unlisted(&span_name);
+                }
+                let endpoint = Endpoint::new(service, method, span_name, true, policy);
                 grpc.push((path, faulty(endpoint)));
             }
         }
         let http = routes
             .iter()
-            .map(|(method, path)| {
-                let name = format!("{method} {path}");
-                let mut endpoint = Endpoint::new(service, name.clone(), name, false);
-                endpoint.limited = !OPERATIONAL_ROUTES.contains(path);
-                if path.starts_with("/debug/") {
-                    // Operating the process, not using the service: never rate limited,
-                    // and only for admins whenever auth is on.
-                    endpoint.limited = false;
-                    endpoint.access = Access::Admin;
-                } else if endpoint.limited && service != ServiceKind::Auth {
-                    endpoint.access = Access::of_http_method(method);
+            .map(|route| {
+                let name = route.name();
+                let policy = table.http(route.method, route.path).map(|e| e.policy);
+                if policy.is_none() {
+                    unlisted(&name);
                 }
-                (method.clone(), *path, faulty(endpoint))
+                let endpoint = Endpoint::new(service, name.clone(), name, false, policy);
+                (route.method, route.path, faulty(endpoint))
             })
             .collect();
         let other = |method: &str| {
             let name = format!("{method} other");
-            Arc::new(Endpoint::new(service, name.clone(), name, false))
+            Arc::new(Endpoint::new(
+                service,
+                name.clone(),
+                name,
+                false,
+                Some(UNKNOWN),
+            ))
         };
         let mut other_http: Vec<_> = METHODS
             .iter()
@@ -329,6 +338,7 @@ impl Endpoints {
                 "unknown".into(),
                 "unknown".into(),
                 true,
+                Some(UNKNOWN),
             )),
             other_http,
         }
@@ -345,7 +355,11 @@ impl Endpoints {
                 .map_or(&self.unknown_grpc, |(_, e)| e);
         }
         let method = request.method();
-        if let Some((_, _, e)) = self.http.iter().find(|(m, p, _)| m == method && *p == path) {
+        if let Some((_, _, e)) = self
+            .http
+            .iter()
+            .find(|(m, p, _)| *m == method.as_str() && *p == path)
+        {
             return e;
         }
         self.other_http
@@ -355,11 +369,12 @@ impl Endpoints {
             .map_or(&self.unknown_grpc, |(_, e)| e)
     }
 
-    /// The endpoint of the gRPC method at `path` (`/MetadataService/GetMetadata`).
-    pub fn grpc(&self, path: &str) -> Option<Arc<Endpoint>> {
+    /// The endpoint that other services of the process call directly, if the table marks
+    /// one.
+    pub fn in_process(&self) -> Option<Arc<Endpoint>> {
         self.grpc
             .iter()
-            .find(|(p, _)| p == path)
+            .find(|(_, e)| e.policy.is_some_and(|p| p.in_process))
             .map(|(_, e)| Arc::clone(e))
     }
 
@@ -372,67 +387,13 @@ impl Endpoints {
     }
 }
 
-/// The path of every gRPC method a port serving `service` answers.
-pub fn grpc_paths(service: ServiceKind) -> std::collections::HashSet<String> {
-    let served = grpc::served(service);
-    methods(&grpc::DESCRIPTOR_SETS)
-        .into_iter()
-        .filter(|(full, _)| served.contains(&full.as_str()))
-        .map(|(full, method)| format!("/{full}/{method}"))
-        .collect()
-}
-
-/// `(full service name, method)` of every method in the descriptor sets.
-fn methods(descriptor_sets: &[&[u8]]) -> Vec<(String, String)> {
-    let mut found = Vec::new();
-    for bytes in descriptor_sets {
-        // These are compiled in (ours by build.rs, the others by their crates): a set that
-        // does not decode is a build defect, and contributes no endpoint names.
-        let Ok(set) = prost_types::FileDescriptorSet::decode(*bytes) else {
-            continue;
-        };
-        for file in set.file {
-            let package = file.package.unwrap_or_default();
-            for service in file.service {
-                let name = service.name.unwrap_or_default();
-                let full = if package.is_empty() {
-                    name
-                } else {
-                    format!("{package}.{name}")
-                };
-                for method in service.method {
-                    found.push((full.clone(), method.name.unwrap_or_default()));
-                }
-            }
-        }
-    }
-    found
-}
-
 /// The outcome of a response as a gRPC code: `grpc-status` for gRPC (tonic puts errors in
 /// the headers of a trailers-only response), the HTTP status otherwise.
 fn outcome<B>(grpc: bool, response: &Response<B>) -> tonic::Code {
     if grpc {
         return crate::codes::of_headers(response.headers()).unwrap_or(tonic::Code::Ok);
     }
-    code_of_http(response.status())
-}
-
-/// The gRPC code that stands for an HTTP status (the inverse of the error table).
-pub fn code_of_http(status: StatusCode) -> tonic::Code {
-    use tonic::Code;
-    match status.as_u16() {
-        200..=399 => Code::Ok,
-        401 => Code::Unauthenticated,
-        403 => Code::PermissionDenied,
-        404 => Code::NotFound,
-        408 | 504 => Code::DeadlineExceeded,
-        413 | 429 => Code::ResourceExhausted,
-        501 => Code::Unimplemented,
-        503 => Code::Unavailable,
-        400..=499 => Code::InvalidArgument,
-        _ => Code::Internal,
-    }
+    crate::codes::of_http(response.status())
 }
 
 /// Adds [`Observe`] around a port's service.
@@ -509,13 +470,22 @@ where
         let started = Instant::now();
         let endpoint = Arc::clone(self.endpoints.of(&request));
         let span = endpoint.span(request.headers());
+        if let Some(refused) = endpoint.unlisted() {
+            endpoint.record(started, refused.code());
+            let response = match endpoint.grpc {
+                true => refused.into_http(),
+                false => error_response(false, tonic::Code::NotFound, refused.message()),
+            };
+            return Box::pin(async move { Ok(response) });
+        }
+        let policy = endpoint.policy.unwrap_or(UNKNOWN);
         // The caller's deadline (gRPC, or HTTP with the same header), else the default.
         let budget = request
             .headers()
             .get("grpc-timeout")
             .and_then(|v| v.to_str().ok())
             .and_then(crate::deadline::parse_grpc_timeout)
-            .unwrap_or(if endpoint.long_running {
+            .unwrap_or(if policy.long_running {
                 LONG_DEADLINE
             } else {
                 self.default_deadline
@@ -528,7 +498,7 @@ where
             deadline_ms = budget.as_millis() as u64,
             "request"
         );
-        let admitted = if endpoint.limited {
+        let admitted = if policy.limited {
             let caller = request
                 .extensions()
                 .get::<tonic::transport::server::TcpConnectInfo>()
@@ -548,7 +518,7 @@ where
         };
         // A call that needs a token: its header's value, checked once under way.
         let guarded = self.gate.as_ref().and_then(|gate| {
-            let role = gate.needs(endpoint.access)?;
+            let role = gate.needs(policy.access)?;
             let header = request.headers().get(http::header::AUTHORIZATION);
             Some((
                 Arc::clone(gate),
@@ -708,7 +678,7 @@ fn error_response(grpc: bool, code: tonic::Code, message: &str) -> Response<Body
     }
     let body = serde_json::json!({ "error": message }).to_string();
     let mut response = Response::new(Body::new(axum::body::Body::from(body)));
-    *response.status_mut() = http_of_code(code);
+    *response.status_mut() = crate::codes::http_status(code);
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/json"),
@@ -716,41 +686,37 @@ fn error_response(grpc: bool, code: tonic::Code, message: &str) -> Response<Body
     response
 }
 
-/// The HTTP status of a gRPC code, as the error table maps them.
-pub fn http_of_code(code: tonic::Code) -> StatusCode {
-    use tonic::Code;
-    match code {
-        Code::Ok => StatusCode::OK,
-        Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition => {
-            StatusCode::BAD_REQUEST
-        }
-        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
-        Code::PermissionDenied => StatusCode::FORBIDDEN,
-        Code::NotFound => StatusCode::NOT_FOUND,
-        Code::AlreadyExists | Code::Aborted => StatusCode::CONFLICT,
-        Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
-        Code::Unimplemented => StatusCode::NOT_IMPLEMENTED,
-        Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The movie service's table without UploadFile and `GET /movie/files`: as if they had
+    /// been added to the service and forgotten in the table.
+    static FORGETFUL: Table = Table {
+        service: ServiceKind::Movie,
+        file: "test",
+        grpc: &[crate::server::table::Grpc {
+            service: "MovieService",
+            method: "GetMovieDetails",
+            policy: Policy::READ,
+        }],
+        http: &[MOVIE],
+    };
+
+    const MOVIE: Http = Http {
+        method: "GET",
+        path: "/movie",
+        policy: Policy::READ,
+    };
+
+    const FILES: Http = Http {
+        method: "GET",
+        path: "/movie/files",
+        policy: Policy::READ,
+    };
+
     fn endpoints() -> Endpoints {
-        Endpoints::new(
-            ServiceKind::Movie,
-            &[
-                grpc::FILE_DESCRIPTOR_SET,
-                tonic_health::pb::FILE_DESCRIPTOR_SET,
-            ],
-            &["MovieService", "grpc.health.v1.Health"],
-            &[(Method::GET, "/movie")],
-            &[],
-        )
+        Endpoints::new(&FORGETFUL, &[MOVIE, FILES], &[])
     }
 
     fn request(method: Method, path: &str, content_type: Option<&str>) -> Request<()> {
@@ -790,29 +756,65 @@ mod tests {
     fn every_method_of_the_proto_is_known() {
         let endpoints = endpoints();
         let names = endpoints.names();
-        for expected in ["GetMovieDetails", "Check", "Watch", "GET /movie"] {
+        for expected in [
+            "GetMovieDetails",
+            "UploadFile",
+            "Check",
+            "Watch",
+            "GET /movie",
+        ] {
             assert!(names.contains(&expected), "{expected}: {names:?}");
         }
     }
 
     #[test]
-    fn http_statuses_read_as_codes() {
-        assert_eq!(code_of_http(StatusCode::OK), tonic::Code::Ok);
-        assert_eq!(
-            code_of_http(StatusCode::BAD_REQUEST),
-            tonic::Code::InvalidArgument
+    fn an_endpoint_without_an_entry_is_refused_not_served_as_a_read() {
+        let e = endpoints();
+        let of = |r: Request<()>| Arc::clone(e.of(&r));
+        let grpc = Some("application/grpc");
+        let listed = of(request(Method::POST, "/MovieService/GetMovieDetails", grpc));
+        assert!(listed.unlisted().is_none());
+        let upload = of(request(Method::POST, "/MovieService/UploadFile", grpc));
+        let refused = upload.unlisted().expect("no entry: refused");
+        assert_eq!(refused.code(), tonic::Code::Unimplemented);
+        assert!(
+            refused.message().contains("MovieService/UploadFile")
+                && refused.message().contains("endpoint table"),
+            "{}",
+            refused.message()
         );
+        let files = of(request(Method::GET, "/movie/files", None));
+        assert!(files.unlisted().is_some(), "an HTTP route without an entry");
+        // Health and reflection come from the common entries.
+        let check = of(request(Method::POST, "/grpc.health.v1.Health/Check", grpc));
+        assert!(check.unlisted().is_none());
+    }
+
+    #[tokio::test]
+    async fn the_layer_answers_unlisted_endpoints_without_calling_the_service() {
+        use tower::{Layer, Service, ServiceExt};
+        let called = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = Arc::clone(&called);
+        let inner = tower::service_fn(move |_: Request<()>| {
+            seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            async { Ok::<_, std::convert::Infallible>(Response::new(Body::default())) }
+        });
+        let admission = Admission::new(&crate::service::Settings::default()).unwrap();
+        let layer = ObserveLayer::new(endpoints(), Duration::from_secs(1), admission, None);
+        let mut service = layer.layer(inner);
+        let grpc = Some("application/grpc");
+        let upload = request(Method::POST, "/MovieService/UploadFile", grpc);
+        let answer = service.ready().await.unwrap().call(upload).await.unwrap();
         assert_eq!(
-            code_of_http(StatusCode::METHOD_NOT_ALLOWED),
-            tonic::Code::InvalidArgument
+            crate::codes::of_headers(answer.headers()),
+            Some(tonic::Code::Unimplemented)
         );
-        assert_eq!(
-            code_of_http(StatusCode::SERVICE_UNAVAILABLE),
-            tonic::Code::Unavailable
-        );
-        assert_eq!(
-            code_of_http(StatusCode::INTERNAL_SERVER_ERROR),
-            tonic::Code::Internal
-        );
+        let files = request(Method::GET, "/movie/files", None);
+        let answer = service.ready().await.unwrap().call(files).await.unwrap();
+        assert_eq!(answer.status(), http::StatusCode::NOT_FOUND);
+        assert_eq!(called.load(std::sync::atomic::Ordering::Relaxed), 0);
+        let details = request(Method::POST, "/MovieService/GetMovieDetails", grpc);
+        service.ready().await.unwrap().call(details).await.unwrap();
+        assert_eq!(called.load(std::sync::atomic::Ordering::Relaxed), 1);
     }
 }

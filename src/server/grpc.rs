@@ -2,18 +2,16 @@
 
 use std::{convert::Infallible, sync::Arc};
 
+use prost::Message;
+
 use http::{Request, Response};
-use tokio::{net::TcpListener, task::JoinSet};
-use tokio_util::sync::CancellationToken;
-use tonic::{body::Body, codegen::BoxFuture, server::NamedService, transport::Server};
+use tonic::{body::Body, codegen::BoxFuture, server::NamedService};
 use tonic_health::server::HealthReporter;
 use tonic_reflection::pb::{v1, v1alpha};
 
-use super::{conn::Acceptor, endpoint::ObserveLayer, http::Port};
-use crate::service::{ConnectionSettings, ServiceKind};
+use crate::service::ServiceKind;
 
-/// The descriptor set of `proto/movie.proto`, for server reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("movie_descriptor");
+pub use crate::pb::FILE_DESCRIPTOR_SET;
 
 /// The gRPC services every port serves besides its own.
 const COMMON_SERVICES: [&str; 3] = [
@@ -35,6 +33,33 @@ pub const DESCRIPTOR_SETS: [&[u8]; 4] = [
     v1::FILE_DESCRIPTOR_SET,
     v1alpha::FILE_DESCRIPTOR_SET,
 ];
+
+/// `(full service name, method)` of every method in the descriptor sets.
+pub fn methods(descriptor_sets: &[&[u8]]) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for bytes in descriptor_sets {
+        // These are compiled in (ours by build.rs, the others by their crates): a set that
+        // does not decode is a build defect, and contributes no endpoint names.
+        let Ok(set) = prost_types::FileDescriptorSet::decode(*bytes) else {
+            continue;
+        };
+        for file in set.file {
+            let package = file.package.unwrap_or_default();
+            for service in file.service {
+                let name = service.name.unwrap_or_default();
+                let full = if package.is_empty() {
+                    name
+                } else {
+                    format!("{package}.{name}")
+                };
+                for method in service.method {
+                    found.push((full.clone(), method.name.unwrap_or_default()));
+                }
+            }
+        }
+    }
+    found
+}
 
 /// One of tonic's generated servers, called by reference: cloning one costs a reference
 /// count, and its future is boxed already.
@@ -170,68 +195,6 @@ pub fn content_kind(headers: &http::HeaderMap) -> ContentKind {
         ContentKind::UnsupportedGrpc
     } else {
         ContentKind::Http
-    }
-}
-
-/// Serves `port` on `listener` until `shutdown` is cancelled, then stops accepting and
-/// lets in-flight calls finish. The port's connections are spread over `workers`
-/// ([`super::workers`]), each serving its own; every call passes through `observe`;
-/// connections are bounded as `limits` says ([`super::conn`]).
-#[allow(clippy::too_many_arguments)]
-pub async fn serve(
-    service: &'static str,
-    listener: TcpListener,
-    port: Port,
-    observe: ObserveLayer,
-    limits: ConnectionSettings,
-    tls: Option<std::sync::Arc<crate::tls::server::ServerTls>>,
-    workers: Vec<tokio::runtime::Handle>,
-    shutdown: CancellationToken,
-) -> Result<(), tonic::transport::Error> {
-    let (acceptor, lanes) = Acceptor::new(service, listener, &limits, tls, workers.len());
-    let mut servers = JoinSet::new();
-    for (lane, worker) in lanes.into_iter().zip(&workers) {
-        let server = Server::builder()
-            // HTTP/1.1 too: the port also serves the HTTP/JSON API (curl speaks HTTP/1.1).
-            .accept_http1(true)
-            .http2_keepalive_interval(Some(limits.keepalive_interval.get()))
-            .http2_keepalive_timeout(Some(limits.keepalive_timeout.get()))
-            .max_concurrent_streams(limits.max_concurrent_streams)
-            .http2_max_header_list_size(limits.max_header_list_bytes)
-            .layer(observe.clone())
-            .serve_with_incoming_shutdown(port.clone(), lane, shutdown.clone().cancelled_owned());
-        servers.spawn_on(server, worker);
-    }
-    let mut result = Ok(());
-    tokio::select! {
-        // Stopping drops the lanes' senders: each server finishes its connections.
-        () = shutdown.cancelled() => {}
-        () = acceptor.run() => {}
-        Some(joined) = servers.join_next() => result = failed(joined),
-    }
-    // A failed server stops the others: the port is down.
-    if result.is_err() {
-        shutdown.cancel();
-    }
-    while let Some(joined) = servers.join_next().await {
-        if result.is_ok() {
-            result = failed(joined);
-        }
-    }
-    result
-}
-
-/// A worker's server as it ended: its error, if it failed (a panic is logged: its
-/// connections are gone, the others serve on).
-fn failed(
-    joined: Result<Result<(), tonic::transport::Error>, tokio::task::JoinError>,
-) -> Result<(), tonic::transport::Error> {
-    match joined {
-        Ok(result) => result,
-        Err(e) => {
-            tracing::error!(error = %e, "a connection worker's server ended abnormally");
-            Ok(())
-        }
     }
 }
 

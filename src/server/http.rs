@@ -1,35 +1,20 @@
-//! The HTTP/JSON side of every service port (the book's chapter-2 API), and what each port
-//! answers besides its API: `/healthz` and `/readyz`.
-//!
-//! A port serves gRPC and HTTP together: requests with `content-type: application/grpc` go
-//! to tonic, all others to these routes.
+//! The HTTP/JSON side of every service port (the book's chapter-2 API): the one mapping of
+//! service errors onto HTTP, strict query parameters, the router that takes routes as
+//! endpoint-table entries, and the profile route. [`super::port`] puts it beside gRPC.
 
-use std::{
-    collections::HashMap,
-    convert::Infallible,
-    sync::Arc,
-    task::{Context, Poll},
-};
+use std::collections::HashMap;
 
 use axum::{
     Json, Router,
     body::Body,
-    extract::DefaultBodyLimit,
     http::{Method, Request, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{MethodFilter, on},
 };
 use serde_json::json;
-use tonic::codegen::BoxFuture;
-use tower::ServiceExt;
 
-use super::{
-    ServiceError,
-    grpc::{ContentKind, GrpcServices, content_kind},
-    health::Readiness,
-};
+use super::{ServiceError, table::Http};
 use crate::model::{MovieId, validate};
-use crate::{discovery::Registry, model::validate::Shown, service::ServiceKind};
 
 /// Longest query string accepted, in bytes.
 pub const MAX_QUERY_BYTES: usize = 8 * 1024;
@@ -188,11 +173,11 @@ fn decode(raw: &str) -> Result<String, &'static str> {
     String::from_utf8(bytes).map_err(|_| "is not valid UTF-8 once percent-decoded")
 }
 
-/// A service's HTTP routes, recorded as they are added, so each is a named endpoint
-/// ([`super::endpoint`]).
+/// A service's HTTP routes, each added with its entry in the endpoint table
+/// ([`super::table`]) and recorded, so each is a named endpoint ([`super::endpoint`]).
 pub struct Api<S = ()> {
     router: Router<S>,
-    routes: Vec<(Method, &'static str)>,
+    routes: Vec<Http>,
 }
 
 impl<S: Clone + Send + Sync + 'static> Api<S> {
@@ -203,15 +188,20 @@ impl<S: Clone + Send + Sync + 'static> Api<S> {
         }
     }
 
-    /// Serves `method` on `path` with `handler`.
-    pub fn route<H, T>(mut self, method: Method, path: &'static str, handler: H) -> Self
+    /// Serves the route of `entry` with `handler`.
+    pub fn route<H, T>(mut self, entry: Http, handler: H) -> Self
     where
         H: axum::handler::Handler<T, S>,
         T: 'static,
     {
-        let filter = MethodFilter::try_from(method.clone()).unwrap_or(MethodFilter::GET);
-        self.router = self.router.route(path, on(filter, handler));
-        self.routes.push((method, path));
+        // The tables name standard methods only; an unknown one serves nothing.
+        let filter = Method::from_bytes(entry.method.as_bytes())
+            .ok()
+            .and_then(|m| MethodFilter::try_from(m).ok());
+        if let Some(filter) = filter {
+            self.router = self.router.route(entry.path, on(filter, handler));
+            self.routes.push(entry);
+        }
         self
     }
 
@@ -225,6 +215,11 @@ impl<S: Clone + Send + Sync + 'static> Api<S> {
 }
 
 impl Api {
+    /// The router, and the entries of the routes it serves.
+    pub fn into_parts(self) -> (Router, Vec<Http>) {
+        (self.router, self.routes)
+    }
+
     /// Both sets of routes, on one port.
     pub fn merge(mut self, other: Api) -> Api {
         self.router = self.router.merge(other.router);
@@ -249,7 +244,7 @@ pub struct Debug {
 }
 
 /// `GET /debug/pprof/profile?seconds=N[&format=flamegraph]`.
-async fn profile(loopback_only: bool, request: Request<Body>) -> Response {
+pub async fn profile(loopback_only: bool, request: Request<Body>) -> Response {
     let peer = request
         .extensions()
         .get::<tonic::transport::server::TcpConnectInfo>()
@@ -301,187 +296,6 @@ async fn profile(loopback_only: bool, request: Request<Body>) -> Response {
             error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())
         }
     }
-}
-
-/// The port's routes: gRPC by content type, then the service's HTTP API, health and
-/// readiness; with size limits on query strings and bodies. Also returns every HTTP route,
-/// to name the endpoints.
-pub fn combine(
-    service: ServiceKind,
-    grpc: GrpcServices,
-    api: Api,
-    readiness: Arc<Readiness>,
-    registry: Arc<dyn Registry>,
-    debug: Debug,
-) -> (Port, Vec<(Method, &'static str)>) {
-    let api = if debug.profiling {
-        let loopback_only = debug.loopback_only;
-        api.route(
-            Method::GET,
-            crate::profiling::PROFILE_PATH,
-            move |request: Request<Body>| profile(loopback_only, request),
-        )
-    } else {
-        api
-    };
-    let api = api
-        .route(Method::GET, "/healthz", || async {
-            Json(json!({ "status": "ok" }))
-        })
-        .route(Method::GET, "/metrics", || async {
-            (
-                [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                super::metrics::render(),
-            )
-        })
-        .route(Method::GET, "/readyz", move || {
-            let readiness = Arc::clone(&readiness);
-            async move {
-                match readiness.check().await {
-                    Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready" }))).into_response(),
-                    Err(reasons) => (
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        Json(json!({ "status": "not ready", "reasons": reasons })),
-                    )
-                        .into_response(),
-                }
-            }
-        });
-    let routes = api.routes;
-    let http = api
-        .router
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
-        .layer(axum::middleware::from_fn(method_not_allowed))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
-    let port = Port(Arc::new(PortRoutes {
-        service,
-        grpc,
-        served: super::endpoint::grpc_paths(service).into_iter().collect(),
-        http,
-        registry,
-    }));
-    (port, routes)
-}
-
-/// What a port serves: calls with a gRPC content type go to its gRPC services (its own,
-/// health, reflection), found by path; all others to its HTTP routes.
-#[derive(Clone)]
-pub struct Port(Arc<PortRoutes>);
-
-struct PortRoutes {
-    service: ServiceKind,
-    grpc: GrpcServices,
-    /// The paths of every gRPC method served; others are UNIMPLEMENTED, with a hint.
-    served: Vec<String>,
-    http: Router,
-    registry: Arc<dyn Registry>,
-}
-
-type GrpcBody = tonic::body::Body;
-
-impl tower::Service<Request<GrpcBody>> for Port {
-    type Response = Response<GrpcBody>;
-    type Error = Infallible;
-    type Future = BoxFuture<Response<GrpcBody>, Infallible>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: Request<GrpcBody>) -> Self::Future {
-        let routes = &self.0;
-        let answer = |response: Response| -> Self::Future {
-            Box::pin(std::future::ready(Ok(response.map(GrpcBody::new))))
-        };
-        match content_kind(request.headers()) {
-            ContentKind::Grpc => {
-                let path = request.uri().path();
-                if routes.served.iter().any(|p| p == path)
-                    && let Some(service) = routes.grpc.find(path)
-                {
-                    return service.call(request);
-                }
-                let routes = Arc::clone(routes);
-                Box::pin(async move {
-                    let response = unimplemented(
-                        routes.service,
-                        routes.registry.as_ref(),
-                        request.uri().path(),
-                    )
-                    .await;
-                    Ok(response.map(GrpcBody::new))
-                })
-            }
-            ContentKind::UnsupportedGrpc => answer(error(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported gRPC encoding: this server speaks application/grpc (protobuf)",
-            )),
-            ContentKind::Http
-                if request
-                    .uri()
-                    .query()
-                    .is_some_and(|q| q.len() > MAX_QUERY_BYTES) =>
-            {
-                answer(error(
-                    StatusCode::URI_TOO_LONG,
-                    &format!("query string longer than {MAX_QUERY_BYTES} bytes"),
-                ))
-            }
-            ContentKind::Http => {
-                let call = routes.http.clone().oneshot(request.map(Body::new));
-                Box::pin(async move {
-                    let Ok(response) = call.await;
-                    Ok(response.map(GrpcBody::new))
-                })
-            }
-        }
-    }
-}
-
-/// A gRPC method this port does not serve: UNIMPLEMENTED naming it and, when it is one of
-/// ours, the service (and, if the registry knows one, an address) that serves it.
-async fn unimplemented(service: ServiceKind, registry: &dyn Registry, path: &str) -> Response {
-    let shown = Shown::of(path);
-    let grpc_service = path.trim_start_matches('/').split('/').next().unwrap_or("");
-    let message = match ServiceKind::serving(grpc_service) {
-        Some(other) if other != service => {
-            let at = registry
-                .service_addresses(other.name())
-                .await
-                .ok()
-                .and_then(|addrs| addrs.into_iter().next())
-                .map(|addr| format!(", e.g. at {addr}"))
-                .unwrap_or_default();
-            format!(
-                "method {shown} is not served on this port (the {service} service); the {other} service serves it{at}"
-            )
-        }
-        _ => format!(
-            "unknown method {shown}: this port serves {}, grpc.health.v1.Health and server reflection",
-            service.grpc_name()
-        ),
-    };
-    tonic::Status::unimplemented(message).into_http()
-}
-
-/// axum answers a method a route does not take with an empty 405; give it the JSON error
-/// every other failure has. axum adds the `Allow` header after this layer.
-async fn method_not_allowed(request: Request<Body>, next: axum::middleware::Next) -> Response {
-    let method = request.method().clone();
-    let response = next.run(request).await;
-    if response.status() != StatusCode::METHOD_NOT_ALLOWED {
-        return response;
-    }
-    let mut answer = error(
-        StatusCode::METHOD_NOT_ALLOWED,
-        &format!(
-            "method {method} is not allowed on this endpoint; the Allow header lists those it answers"
-        ),
-    );
-    if let Some(allow) = response.headers().get(header::ALLOW) {
-        answer.headers_mut().insert(header::ALLOW, allow.clone());
-    }
-    answer
 }
 
 #[cfg(test)]

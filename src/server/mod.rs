@@ -12,8 +12,10 @@ pub mod http;
 pub mod metadata;
 pub mod metrics;
 pub mod movie;
+pub mod port;
 pub mod rating;
 pub mod serve;
+pub mod table;
 pub mod workers;
 
 pub use error::ServiceError;

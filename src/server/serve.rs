@@ -28,7 +28,8 @@ use super::{
     endpoint::{Endpoints, ObserveLayer},
     grpc::{self, GrpcServices},
     health::Readiness,
-    http, metadata, movie, rating,
+    http, metadata, movie, port, rating,
+    table::Table,
     workers::Workers,
 };
 use crate::{
@@ -339,12 +340,10 @@ pub async fn run(
         };
         match controller {
             Some(Controller::Metadata(controller)) => {
-                let path = "/MetadataService/GetMetadata";
-                colocated.metadata = in_process(controller, &endpoints, path, &gate, route);
+                colocated.metadata = in_process(controller, &endpoints, &gate, route);
             }
             Some(Controller::Rating(controller)) => {
-                let path = "/RatingService/GetAggregatedRating";
-                colocated.rating = in_process(controller, &endpoints, path, &gate, route);
+                colocated.rating = in_process(controller, &endpoints, &gate, route);
             }
             None => {}
         }
@@ -364,7 +363,7 @@ pub async fn run(
         context.in_scope(|| tracing::info!(%addr, instance = %registration.instance_id, "serving"));
         servers.spawn(
             async move {
-                let result = grpc::serve(
+                let result = port::serve(
                     service.name(),
                     listener,
                     routes,
@@ -689,16 +688,15 @@ struct InProcessServices {
 }
 
 /// A service of this process for the movie service's fast path: its controller, the
-/// endpoint at `path` on its port (whose metrics, faults and access the call keeps), and
-/// the route its callers' balancers prefer while it serves.
+/// endpoint its table marks as called in process (whose metrics, faults and access the
+/// call keeps), and the route its callers' balancers prefer while it serves.
 fn in_process<C>(
     controller: Arc<C>,
     endpoints: &Endpoints,
-    path: &str,
     gate: &Option<Arc<Gate>>,
     route: Colocated,
 ) -> Option<(movie::gateway::InProcess<C>, Colocated)> {
-    let endpoint = endpoints.grpc(path)?;
+    let endpoint = endpoints.in_process()?;
     let local = movie::gateway::InProcess {
         controller,
         endpoint,
@@ -715,7 +713,7 @@ enum Controller {
 
 /// What [`routes`] sets up for a service.
 struct Built {
-    routes: http::Port,
+    routes: port::Port,
     endpoints: Endpoints,
     reporter: HealthReporter,
     /// Running until `stop`.
@@ -832,6 +830,7 @@ async fn routes(
             (grpc, api, readiness)
         }
     };
+    let table = table(service);
     let grpc_name = service.grpc_name();
     let (grpc, reporter) = grpc::with_health_and_reflection(service, grpc)?;
     // SERVING while the process runs, whatever its dependencies: for liveness probes,
@@ -856,14 +855,8 @@ async fn routes(
             .instrument(telemetry::context(service.name(), "health")),
     ));
     let (routes, http_routes) =
-        http::combine(service, grpc, api, readiness, Arc::clone(registry), debug);
-    let endpoints = Endpoints::new(
-        service,
-        &grpc::DESCRIPTOR_SETS,
-        &grpc::served(service),
-        &http_routes,
-        faults,
-    );
+        port::combine(table, grpc, api, readiness, Arc::clone(registry), debug);
+    let endpoints = Endpoints::new(table, &http_routes, faults);
     Ok(Built {
         routes,
         endpoints,
@@ -873,8 +866,190 @@ async fn routes(
     })
 }
 
+/// The endpoint table of `service`.
+fn table(service: ServiceKind) -> &'static Table {
+    match service {
+        ServiceKind::Metadata => &metadata::endpoints::TABLE,
+        ServiceKind::Rating => &rating::endpoints::TABLE,
+        ServiceKind::Movie => &movie::endpoints::TABLE,
+        ServiceKind::Auth => &auth::endpoints::TABLE,
+    }
+}
+
 /// Sets the health of a gRPC service name and of the server as a whole ("").
 async fn set_status(reporter: &HealthReporter, grpc_name: &str, status: ServingStatus) {
     reporter.set_service_status(grpc_name, status).await;
     reporter.set_service_status("", status).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::table::Http;
+
+    /// Each service's HTTP API, as `serve` builds it, over stores in `dir`.
+    async fn api(service: ServiceKind, dir: &std::path::Path) -> http::Api {
+        let fallback = crate::fallback::FallbackSettings::default();
+        match service {
+            ServiceKind::Metadata => {
+                let repo = metadata::repository::Store::sqlite(dir, &metadata::repository::SCHEMA);
+                let controller = metadata::controller::Controller::new(repo.unwrap());
+                metadata::http::api(Arc::new(controller))
+            }
+            ServiceKind::Rating => {
+                let repo = rating::repository::Store::sqlite(dir, &rating::repository::SCHEMA);
+                let controller = rating::controller::Controller::new(repo.unwrap(), &fallback);
+                rating::http::api(Arc::new(controller))
+            }
+            ServiceKind::Movie => {
+                let registry: Arc<dyn Registry> =
+                    Arc::new(crate::discovery::memory::MemoryRegistry::default());
+                let balancer = |s: ServiceKind| Balancer::new(s.name(), Arc::clone(&registry));
+                let controller = movie::controller::Controller::new(
+                    movie::gateway::MetadataClient::new(balancer(ServiceKind::Metadata), None),
+                    movie::gateway::RatingClient::new(balancer(ServiceKind::Rating), None),
+                    &fallback,
+                );
+                let files = FileStore::open(dir, 1024).await.unwrap();
+                movie::http::api(Arc::new(controller), files)
+            }
+            ServiceKind::Auth => {
+                let tokens = TokenSettings {
+                    issuer: "movieapp".into(),
+                    audience: "movieapp".into(),
+                    ttl: Duration::from_secs(60),
+                };
+                let key = KeySource::File {
+                    path: dir.join("signing.pem"),
+                    create: true,
+                };
+                let keyring = Arc::new(Keyring::open(key, tokens).unwrap());
+                let users = UserStore::open(dir).unwrap();
+                auth::http::api(Arc::new(auth::controller::Controller::new(users, keyring)))
+            }
+        }
+    }
+
+    /// Every gRPC method a port serves (its service's, health's and reflection's, from the
+    /// compiled descriptors) and every HTTP route its router serves (profiles on) has
+    /// exactly one entry in the endpoint tables, and every entry is served. A method added to
+    /// the proto, or a route to a router, fails here until its entry is written.
+    #[tokio::test]
+    async fn every_endpoint_has_exactly_one_entry_in_its_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut problems = Vec::new();
+        for service in ServiceKind::ALL {
+            let table = table(service);
+            let served = grpc::served(service);
+            let methods: Vec<(String, String)> = grpc::methods(&grpc::DESCRIPTOR_SETS)
+                .into_iter()
+                .filter(|(full, _)| served.contains(&full.as_str()))
+                .collect();
+            for (full, method) in &methods {
+                let entries = table
+                    .grpcs()
+                    .filter(|e| e.service == full && e.method == method)
+                    .count();
+                if entries != 1 {
+                    let file = match ServiceKind::serving(full) {
+                        Some(_) => table.file,
+                        None => "src/server/table.rs (COMMON_GRPC)",
+                    };
+                    problems.push(format!(
+                        "gRPC method {full}/{method} on the {service} port has {entries} entries; it needs exactly one: add it to the table in {file}"
+                    ));
+                }
+            }
+            for entry in table.grpcs() {
+                if !methods.contains(&(entry.service.to_owned(), entry.method.to_owned())) {
+                    problems.push(format!(
+                        "{} lists {}, which the {service} port does not serve (not in the proto?)",
+                        table.file,
+                        entry.path()
+                    ));
+                }
+            }
+            let registry: Arc<dyn Registry> =
+                Arc::new(crate::discovery::memory::MemoryRegistry::default());
+            let debug = http::Debug {
+                profiling: true,
+                loopback_only: true,
+            };
+            let sub = dir.path().join(service.name());
+            std::fs::create_dir_all(&sub).unwrap();
+            let api = api(service, &sub).await;
+            let readiness = Arc::new(Readiness::default());
+            let (_, routes) = port::combine(
+                table,
+                GrpcServices::default(),
+                api,
+                readiness,
+                registry,
+                debug,
+            );
+            let key = |r: &Http| (r.method, r.path);
+            for route in &routes {
+                let entries = table.https().filter(|e| key(e) == key(route)).count();
+                let routed = routes.iter().filter(|r| key(r) == key(route)).count();
+                if entries != 1 || routed != 1 {
+                    problems.push(format!(
+                        "HTTP route {} on the {service} port is routed {routed} times and has {entries} entries; it needs exactly one of each: add its entry to the table in {}",
+                        route.name(),
+                        table.file
+                    ));
+                }
+            }
+            for entry in table.https() {
+                if !routes.iter().any(|r| key(r) == key(entry)) {
+                    problems.push(format!(
+                        "{} lists {}, which the {service} port does not route",
+                        table.file,
+                        entry.name()
+                    ));
+                }
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+
+    #[test]
+    fn whatever_changes_data_needs_the_writer_role() {
+        use crate::auth::access::Access;
+        let writes: Vec<String> = ServiceKind::ALL
+            .into_iter()
+            .flat_map(|s| {
+                let t = table(s);
+                let grpc = t.grpcs().filter(|e| e.policy.access == Access::Write);
+                let http = t.https().filter(|e| e.policy.access == Access::Write);
+                grpc.map(|e| e.path())
+                    .chain(http.map(|e| e.name()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let expected = [
+            "/MetadataService/PutMetadata",
+            "/RatingService/PutRating",
+            "PUT /rating",
+            "/MovieService/UploadFile",
+            "PUT /movie/upload",
+        ];
+        assert_eq!(writes, expected);
+        // Every other route that is not safe (RFC 9110) is the auth service's login.
+        for service in ServiceKind::ALL {
+            for e in table(service).https() {
+                if !matches!(e.method, "GET" | "HEAD") && e.policy.access != Access::Write {
+                    assert_eq!((service, e.path), (ServiceKind::Auth, "/token"));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn each_fast_path_is_one_read_in_its_table() {
+        for service in [ServiceKind::Metadata, ServiceKind::Rating] {
+            let entry = table(service).in_process().expect("an in-process method");
+            assert_eq!(entry.policy.access, crate::auth::access::Access::Read);
+        }
+        assert!(table(ServiceKind::Movie).in_process().is_none());
+    }
 }

@@ -6,12 +6,15 @@ use std::sync::Arc;
 use axum::{
     body::Bytes,
     extract::State,
-    http::{HeaderMap, Method, StatusCode, header::CONTENT_TYPE},
+    http::{HeaderMap, StatusCode, header::CONTENT_TYPE},
     response::Response,
 };
 use serde::{Deserialize, Serialize};
 
-use super::controller::Controller;
+use super::{
+    controller::Controller,
+    endpoints::{JWKS, POST_TOKEN},
+};
 use crate::{
     model::ValidationError,
     server::{
@@ -25,8 +28,8 @@ pub const MAX_BODY_BYTES: usize = 8 * 1024;
 
 pub fn api(controller: Arc<Controller>) -> Api {
     Api::new()
-        .route(Method::POST, "/token", post_token)
-        .route(Method::GET, "/.well-known/jwks.json", get_jwks)
+        .route(POST_TOKEN, post_token)
+        .route(JWKS, get_jwks)
         .with_state(controller)
 }
 

@@ -2,5 +2,6 @@
 //! right, the users a token names, and the public keys to check tokens with.
 
 pub mod controller;
+pub mod endpoints;
 pub mod handler;
 pub mod http;

@@ -4,16 +4,18 @@ use std::sync::Arc;
 
 use axum::{
     extract::{RawQuery, State},
-    http::Method,
     response::Response,
 };
 
-use super::controller::{Controller, Repository};
+use super::{
+    controller::{Controller, Repository},
+    endpoints::GET_METADATA,
+};
 use crate::server::http::{Api, Params, respond};
 
 pub fn api<R: Repository>(controller: Arc<Controller<R>>) -> Api {
     Api::new()
-        .route(Method::GET, "/metadata", get_metadata::<R>)
+        .route(GET_METADATA, get_metadata::<R>)
         .with_state(controller)
 }
 

@@ -8,12 +8,14 @@ use std::sync::Arc;
 use axum::{
     body::Body,
     extract::{RawQuery, State},
-    http::Method,
     response::Response,
 };
 use tokio_stream::StreamExt;
 
-use super::controller::{Controller, MetadataGateway, RatingGateway};
+use super::{
+    controller::{Controller, MetadataGateway, RatingGateway},
+    endpoints::{GET_MOVIE, LIST_FILES, UPLOAD},
+};
 use crate::{
     model::validate::ValidationError,
     server::{
@@ -28,11 +30,11 @@ pub fn api<M: MetadataGateway, R: RatingGateway>(
     files: FileStore,
 ) -> Api {
     let movies = Api::new()
-        .route(Method::GET, "/movie", get_movie::<M, R>)
+        .route(GET_MOVIE, get_movie::<M, R>)
         .with_state(controller);
     let files = Api::new()
-        .route(Method::PUT, "/movie/upload", upload)
-        .route(Method::GET, "/movie/files", list)
+        .route(UPLOAD, upload)
+        .route(LIST_FILES, list)
         .with_state(files);
     movies.merge(files)
 }

@@ -2,6 +2,7 @@
 //! the metadata and rating services through discovery.
 
 pub mod controller;
+pub mod endpoints;
 pub mod gateway;
 pub mod handler;
 pub mod http;

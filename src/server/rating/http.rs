@@ -7,11 +7,13 @@ use std::sync::Arc;
 
 use axum::{
     extract::{RawQuery, State},
-    http::Method,
     response::Response,
 };
 
-use super::controller::{Controller, Repository};
+use super::{
+    controller::{Controller, Repository},
+    endpoints::{GET_RATING, PUT_RATING},
+};
 use crate::{
     model::{MOVIE_RECORD_TYPE, RatingValue, RecordKey, UserId, UserRating, validate},
     server::{
@@ -22,8 +24,8 @@ use crate::{
 
 pub fn api<R: Repository>(controller: Arc<Controller<R>>) -> Api {
     Api::new()
-        .route(Method::GET, "/rating", get_rating::<R>)
-        .route(Method::PUT, "/rating", put_rating::<R>)
+        .route(GET_RATING, get_rating::<R>)
+        .route(PUT_RATING, put_rating::<R>)
         .with_state(controller)
 }
 
