@@ -7,11 +7,10 @@ use std::{future::Future, sync::Arc};
 use tonic::{Code, Status, transport::Channel};
 
 use crate::{
+    calls::retry::{CallError, instance_failed},
     config::{Config, ConfigError},
     discovery::{
-        Registry, RegistryError,
-        balancer::{Balancer, CallError, DiscoveryError, instance_failed},
-        static_list::StaticRegistry,
+        DiscoveryError, Registry, RegistryError, balancer::Balancer, static_list::StaticRegistry,
     },
     service::ServiceKind,
 };
@@ -156,7 +155,7 @@ impl Target {
     /// `grpc-timeout`, so the server gives up when the client does, and the token.
     pub fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
-        crate::discovery::balancer::bound(&mut request);
+        crate::calls::deadline::bound(&mut request);
         if let Some(token) = &self.token {
             request
                 .metadata_mut()

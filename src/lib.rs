@@ -6,15 +6,13 @@
 
 pub mod auth;
 pub mod broker;
+pub mod calls;
 pub mod client;
 pub mod codes;
 pub mod commands;
 pub mod config;
 pub mod database;
-pub mod deadline;
 pub mod discovery;
-pub mod fallback;
-pub mod faults;
 pub mod feed;
 pub mod files;
 pub mod loadgen;

@@ -132,11 +132,11 @@ pub struct Config {
     pub shutdown: service::ShutdownSettings,
     pub connections: service::ConnectionSettings,
     /// How calls to other services are made: deadlines, retries, their budget.
-    pub calls: discovery::balancer::CallSettings,
+    pub calls: crate::calls::CallSettings,
     /// Stale answers when a dependency fails.
-    pub fallback: crate::fallback::FallbackSettings,
+    pub fallback: crate::calls::fallback::FallbackSettings,
     /// Faults to inject for drills; none by default.
-    pub faults: Vec<crate::faults::Fault>,
+    pub faults: Vec<crate::calls::faults::Fault>,
     /// TLS on every port and for every client; off by default.
     pub tls: crate::tls::Settings,
     /// The distributed lock: its store and lease timings.
@@ -166,8 +166,8 @@ impl Default for Config {
             telemetry: telemetry::Settings::default(),
             shutdown: service::ShutdownSettings::default(),
             connections: service::ConnectionSettings::default(),
-            calls: discovery::balancer::CallSettings::default(),
-            fallback: crate::fallback::FallbackSettings::default(),
+            calls: crate::calls::CallSettings::default(),
+            fallback: crate::calls::fallback::FallbackSettings::default(),
             faults: Vec::new(),
             tls: crate::tls::Settings::default(),
             lock: crate::lock::settings::Settings::default(),
@@ -328,7 +328,7 @@ impl Config {
 
     /// Checks rules the types cannot: the key the rule is about, and what is wrong.
     fn rules(&self) -> Result<(), (&'static str, String)> {
-        crate::faults::check_all(&self.faults).map_err(|e| ("faults", e))?;
+        crate::calls::faults::check_all(&self.faults).map_err(|e| ("faults", e))?;
         self.calls.check().map_err(|e| ("calls", e))?;
         self.fallback.check().map_err(|e| ("fallback", e))?;
         for service in [

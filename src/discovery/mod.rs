@@ -62,6 +62,30 @@ pub enum RegistryError {
     },
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryError {
+    #[error("no healthy instance of {service:?} in registry {registry}")]
+    NoHealthyInstance { service: String, registry: String },
+    #[error("instance of {service:?} has an invalid address {addr:?}: {source}")]
+    BadAddress {
+        service: String,
+        addr: String,
+        #[source]
+        source: tonic::transport::Error,
+    },
+    /// Every instance failed repeatedly and is out of rotation until it answers a probe.
+    #[error(
+        "every instance of {service:?} ({instances}) is ejected after repeated failures; the next is probed within {next_secs:.0}s"
+    )]
+    AllEjected {
+        service: String,
+        instances: usize,
+        next_secs: f64,
+    },
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
 /// One registered instance, as `movieapp registry` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -23,7 +23,7 @@ use super::{
 };
 use crate::{
     auth::access::{Denied, Gate},
-    faults::{Fault, Injected},
+    calls::faults::{Fault, Injected},
     service::ServiceKind,
 };
 
@@ -182,7 +182,7 @@ impl Endpoint {
     ) -> Result<T, tonic::Status> {
         let started = Instant::now();
         let span = self.local_span();
-        let budget = crate::deadline::current().map(|d| {
+        let budget = crate::calls::deadline::current().map(|d| {
             d.saturating_duration_since(tokio::time::Instant::now())
                 .as_millis() as u64
         });
@@ -484,7 +484,7 @@ where
             .headers()
             .get("grpc-timeout")
             .and_then(|v| v.to_str().ok())
-            .and_then(crate::deadline::parse_grpc_timeout)
+            .and_then(crate::calls::deadline::parse_grpc_timeout)
             .unwrap_or(if policy.long_running {
                 LONG_DEADLINE
             } else {
@@ -553,7 +553,7 @@ where
                 let call = crate::auth::access::as_caller(token, call);
                 let result = match tokio::time::timeout_at(
                     deadline,
-                    crate::deadline::within(deadline, call),
+                    crate::calls::deadline::within(deadline, call),
                 )
                 .await
                 {

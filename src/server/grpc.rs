@@ -203,7 +203,7 @@ pub fn mark_stale<T>(response: &mut tonic::Response<T>, age: Option<String>) {
     if let Some(age) = age.and_then(|a| a.parse().ok()) {
         response
             .metadata_mut()
-            .insert(crate::fallback::STALE_HEADER, age);
+            .insert(crate::calls::fallback::STALE_HEADER, age);
     }
 }
 

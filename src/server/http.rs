@@ -61,7 +61,7 @@ pub fn respond<T: serde::Serialize>(result: Result<T, ServiceError>) -> Response
 
 /// Like [`respond`], with the stale mark on a fallback answer.
 pub fn respond_served<T: serde::Serialize>(
-    result: Result<crate::fallback::Served<T>, ServiceError>,
+    result: Result<crate::calls::fallback::Served<T>, ServiceError>,
 ) -> Response {
     match result {
         Ok(served) => {
@@ -70,7 +70,7 @@ pub fn respond_served<T: serde::Serialize>(
             if let Some(age) = stale.and_then(|a| axum::http::HeaderValue::from_str(&a).ok()) {
                 response
                     .headers_mut()
-                    .insert(crate::fallback::STALE_HEADER, age);
+                    .insert(crate::calls::fallback::STALE_HEADER, age);
             }
             response
         }

@@ -88,7 +88,7 @@ fn describe() {
         "Rating aggregates computed from the database."
     );
     describe_counter!(
-        crate::fallback::FALLBACKS_METRIC,
+        crate::calls::fallback::FALLBACKS_METRIC,
         "Answers served stale from the last value because a dependency failed."
     );
     crate::feed::ingester::describe_metrics();

@@ -41,16 +41,17 @@ use crate::{
         users::UserStore,
     },
     broker::{Broker, BrokerError, BrokerSettings},
+    calls::CallSettings,
+    calls::faults::Fault,
     database::{
         Storage,
         mysql::{Mysql, MysqlError},
     },
     discovery::{
         Registry, RegistryError, RegistrySettings,
-        balancer::{Balancer, CallSettings, Colocated},
+        balancer::{Balancer, Colocated},
         instance::Registration,
     },
-    faults::Fault,
     feed,
     lock::Locks,
     pb::{
@@ -95,7 +96,7 @@ pub struct ServeConfig {
     /// every call served.
     pub calls: CallSettings,
     /// Stale answers when a dependency fails.
-    pub fallback: crate::fallback::FallbackSettings,
+    pub fallback: crate::calls::fallback::FallbackSettings,
     /// Which calls need a token.
     pub auth_mode: Mode,
     /// How tokens are issued and checked.
@@ -674,7 +675,7 @@ struct Shared<'a> {
     broker: Option<&'a Arc<dyn Broker>>,
     faults: &'a [Fault],
     calls: &'a CallSettings,
-    fallback: &'a crate::fallback::FallbackSettings,
+    fallback: &'a crate::calls::fallback::FallbackSettings,
     /// The debug endpoints each port serves.
     debug: http::Debug,
 }
@@ -889,7 +890,7 @@ mod tests {
 
     /// Each service's HTTP API, as `serve` builds it, over stores in `dir`.
     async fn api(service: ServiceKind, dir: &std::path::Path) -> http::Api {
-        let fallback = crate::fallback::FallbackSettings::default();
+        let fallback = crate::calls::fallback::FallbackSettings::default();
         match service {
             ServiceKind::Metadata => {
                 let repo = metadata::repository::Store::sqlite(dir, &metadata::repository::SCHEMA);

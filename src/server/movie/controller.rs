@@ -3,7 +3,7 @@
 use std::future::Future;
 
 use crate::{
-    fallback::{FallbackSettings, LastKnown, Served},
+    calls::fallback::{FallbackSettings, LastKnown, Served},
     model::{Metadata, MovieDetails, MovieId, RecordKey},
     server::error::ServiceError,
 };

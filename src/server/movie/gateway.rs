@@ -9,8 +9,15 @@ use tokio_util::either::Either;
 
 use crate::{
     auth::access::Gate,
-    discovery::balancer::{Balancer, CallError, DiscoveryError, Via, bound, instance_failed},
-    fallback::{STALE_HEADER, Served, read_stale_header},
+    calls::{
+        deadline::bound,
+        fallback::{STALE_HEADER, Served, read_stale_header},
+        retry::{CallError, instance_failed},
+    },
+    discovery::{
+        DiscoveryError,
+        balancer::{Balancer, Via},
+    },
     model::{Metadata, MovieId, RecordKey},
     pb::{
         self, metadata_service_client::MetadataServiceClient,

@@ -4,7 +4,7 @@
 use std::future::Future;
 
 use crate::{
-    fallback::{FallbackSettings, LastKnown, Served},
+    calls::fallback::{FallbackSettings, LastKnown, Served},
     model::{RatingChange, RecordKey, UserRating},
     server::{
         cache::ReadCache,

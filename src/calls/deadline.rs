@@ -20,6 +20,22 @@ pub async fn within<F: Future>(deadline: Instant, f: F) -> F::Output {
     DEADLINE.scope(deadline, f).await
 }
 
+/// What an attempt's `grpc-timeout` leaves out of the time remaining, for the answer to
+/// travel back.
+pub const DEADLINE_MARGIN: Duration = Duration::from_millis(5);
+
+/// Sets `grpc-timeout` on an outgoing request to the time left in the current attempt (or
+/// call), less a margin for the answer.
+pub fn bound<T>(request: &mut tonic::Request<T>) {
+    if let Some(deadline) = current() {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        request.set_timeout(
+            left.saturating_sub(DEADLINE_MARGIN)
+                .max(Duration::from_millis(1)),
+        );
+    }
+}
+
 /// Reads a `grpc-timeout` value (`100m`, `5S`, `2H`…: digits and a unit, per the gRPC
 /// HTTP/2 protocol); `None` when malformed.
 pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
