@@ -1,15 +1,8 @@
 //! `movieapp serve`: run the services.
 
 use super::{UsageError, output};
-use crate::config::{Config, ConfigError, Override};
-use crate::{
-    auth::{
-        keyring::KeySource,
-        settings::{Mode, SIGNING_KEY_ENV},
-    },
-    server::serve::{self, ServeConfig},
-    service::ServiceKind,
-};
+use crate::config::{Config, Override};
+use crate::{auth::settings::Mode, server::serve, service::ServiceKind};
 
 /// Run the metadata, rating, movie and auth services in this process, data in SQLite
 ///
@@ -107,49 +100,10 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
     if config.auth.mode == Mode::Off && !is_loopback(&config.listen_host) {
         tracing::warn!(host = %config.listen_host, "--insecure: listening beyond this machine with auth off; anyone who reaches a port can change any movie or rating");
     }
-    let serve_config = ServeConfig {
-        ports: ServiceKind::ALL
-            .into_iter()
-            .map(|service| (service, config.port(service)))
-            .collect(),
-        settings: ServiceKind::ALL
-            .into_iter()
-            .map(|service| (service, config.service(service)))
-            .collect(),
-        services: args.services,
-        host: config.listen_host.clone(),
-        advertise_host: config.advertise_host.clone(),
-        data_dir: config.resolved_data_dir()?,
-        registry: config.registry_settings()?,
-        heartbeat_interval: config.service_discovery.heartbeat_interval.get(),
-        broker: config.broker_settings()?,
-        drain_timeout: config.shutdown.drain_timeout.get(),
-        drain_delay: config.shutdown.drain_delay.get(),
-        connections: config.connections.clone(),
-        faults: config.faults.clone(),
-        calls: config.calls.clone(),
-        fallback: config.fallback.clone(),
-        auth_mode: config.auth.mode,
-        tokens: config.auth.tokens(),
-        signing_key: KeySource::resolve(
-            &config.auth,
-            &config.resolved_data_dir()?,
-            std::env::var(SIGNING_KEY_ENV).ok(),
-        ),
-        tls: config.tls.clone(),
-        database: config
-            .database
-            .mysql(std::env::var(crate::database::PASSWORD_ENV).ok())
-            .map_err(ConfigError::Invalid)?,
-        lock: config.lock.clone(),
-        uploads: config.uploads.clone(),
-        debug: config.debug.clone(),
-    };
-    tracing::info!(data_dir = %serve_config.data_dir.display(), "starting");
     let mut announce_failed = None;
     let stop = super::signals::stop_requested()
         .map_err(|e| anyhow::anyhow!("cannot listen for SIGINT and SIGTERM: {e}"))?;
-    serve::run(serve_config, stop, |started| {
+    serve::run(&config, &args.services, stop, |started| {
         for s in started {
             // Scripts and tests read these lines to learn the ports.
             if let Err(e) = output::line(&format!("{} listening on {}", s.service, s.addr)) {

@@ -12,6 +12,7 @@ pub mod http;
 pub mod metadata;
 pub mod metrics;
 pub mod movie;
+pub mod parts;
 pub mod port;
 pub mod rating;
 pub mod serve;

@@ -1,17 +1,21 @@
 //! `serve`: runs the chosen services in one process, each on its own port, over SQLite.
 //!
 //! Start-up opens the databases and binds every port before anything is announced, so a
-//! port in use or an unusable data directory is reported at once. Shutdown takes a future
-//! (as mini-redis does), so tests and the CLI each bring their own: on it, instances leave
-//! the registry, servers stop accepting and finish in-flight calls, databases close.
+//! port in use or an unusable data directory is reported at once. Each service builds its
+//! own parts (`server/<service>/mod.rs`); this adds what every port has (health, reflection,
+//! probes, the endpoint layer), registers the instance and serves it. Shutdown takes a
+//! future (as mini-redis does), so tests and the CLI each bring their own: on it, instances
+//! leave the registry, servers stop accepting and finish in-flight calls, databases close.
 
 use std::{
     collections::BTreeMap,
     future::Future,
     net::SocketAddr,
     path::PathBuf,
-    sync::{Arc, atomic::AtomicBool},
-    time::Duration,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
 use tokio::{
@@ -26,9 +30,12 @@ use super::{
     admission::Admission,
     auth,
     endpoint::{Endpoints, ObserveLayer},
-    grpc::{self, GrpcServices},
+    grpc,
     health::Readiness,
-    http, metadata, movie, port, rating,
+    http, metadata,
+    movie::{self, InProcessServices},
+    parts::{Parts, Shared},
+    port, rating,
     table::Table,
     workers::Workers,
 };
@@ -36,95 +43,19 @@ use crate::{
     auth::{
         access::{Gate, Keys, RemoteKeys},
         keyring::{KeySource, Keyring},
-        settings::Mode,
-        token::TokenSettings,
+        settings::{Mode, SIGNING_KEY_ENV},
         users::UserStore,
     },
-    broker::{Broker, BrokerError, BrokerSettings},
-    calls::CallSettings,
-    calls::faults::Fault,
-    database::{
-        Storage,
-        mysql::{Mysql, MysqlError},
-    },
-    discovery::{
-        Registry, RegistryError, RegistrySettings,
-        balancer::{Balancer, Colocated},
-        instance::Registration,
-    },
-    feed,
+    broker::BrokerError,
+    config::{Config, ConfigError},
+    database::mysql::{Mysql, MysqlError},
+    discovery::{Registry, RegistryError, balancer::Colocated, instance::Registration},
     lock::Locks,
-    pb::{
-        auth_service_server::AuthServiceServer, metadata_service_server::MetadataServiceServer,
-        movie_service_server::MovieServiceServer, rating_service_server::RatingServiceServer,
-    },
-    service::{ConnectionSettings, ServiceKind, dial_addr},
+    service::{ServiceKind, dial_addr},
     sqlite::StorageError,
     telemetry,
     uploads::FileStore,
 };
-
-/// What to run, where.
-#[derive(Debug, Clone)]
-pub struct ServeConfig {
-    pub services: Vec<ServiceKind>,
-    /// The address to listen on, e.g. `127.0.0.1` or `0.0.0.0`.
-    pub host: String,
-    /// The host registered in discovery; `None`: the bound address.
-    pub advertise_host: Option<crate::config::value::Host>,
-    /// The port of each service; 0 (or none) picks a free one.
-    pub ports: BTreeMap<ServiceKind, u16>,
-    /// Each service's section of the configuration.
-    pub settings: BTreeMap<ServiceKind, crate::service::Settings>,
-    pub data_dir: PathBuf,
-    /// Where instances register and find each other.
-    pub registry: RegistrySettings,
-    /// How often each instance heartbeats.
-    pub heartbeat_interval: Duration,
-    /// The rating feed the rating service consumes.
-    pub broker: BrokerSettings,
-    /// How long in-flight calls get to finish after a shutdown signal.
-    pub drain_timeout: Duration,
-    /// How long an instance keeps serving, not ready and deregistered, after a shutdown
-    /// signal, so callers' cached address lists move on first.
-    pub drain_delay: Duration,
-    /// What each port accepts.
-    pub connections: ConnectionSettings,
-    /// Faults to inject, for drills.
-    pub faults: Vec<Fault>,
-    /// How the movie service calls metadata and rating, and the default deadline of
-    /// every call served.
-    pub calls: CallSettings,
-    /// Stale answers when a dependency fails.
-    pub fallback: crate::calls::fallback::FallbackSettings,
-    /// Which calls need a token.
-    pub auth_mode: Mode,
-    /// How tokens are issued and checked.
-    pub tokens: TokenSettings,
-    /// The auth service's signing key.
-    pub signing_key: KeySource,
-    /// TLS on the ports, and for the services' calls to each other.
-    pub tls: crate::tls::Settings,
-    /// MySQL for metadata and ratings; `None`: SQLite files in `data_dir`.
-    pub database: Option<crate::database::mysql::Options>,
-    /// The lock the movie processors compete for.
-    pub lock: crate::lock::settings::Settings,
-    /// Movie files.
-    pub uploads: crate::uploads::Settings,
-    /// Debug endpoints (profiles).
-    pub debug: crate::profiling::Settings,
-}
-
-impl ServeConfig {
-    pub fn port(&self, service: ServiceKind) -> u16 {
-        self.ports.get(&service).copied().unwrap_or(0)
-    }
-
-    /// The configuration section of `service` (rate limit, calls in flight).
-    pub fn service_settings(&self, service: ServiceKind) -> crate::service::Settings {
-        self.settings.get(&service).cloned().unwrap_or_default()
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -178,6 +109,8 @@ pub enum ServeError {
     },
     #[error("cannot start the connection workers' threads: {0}")]
     Workers(#[source] std::io::Error),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     #[error("the {service} service failed: {source}")]
     Server {
         service: ServiceKind,
@@ -193,6 +126,7 @@ impl ServeError {
         matches!(
             self,
             Self::DataDir { .. }
+                | Self::Config(_)
                 | Self::Bind { .. }
                 | Self::Storage(_)
                 | Self::Uploads(_)
@@ -219,10 +153,11 @@ pub struct Started {
     pub addr: SocketAddr,
 }
 
-/// Runs the services until `shutdown` completes. `on_ready` is called once every port is
-/// bound and every instance registered.
+/// Runs `services` as `config` says until `shutdown` completes. `on_ready` is called once
+/// every port is bound and every instance registered.
 pub async fn run(
-    config: ServeConfig,
+    config: &Config,
+    services: &[ServiceKind],
     shutdown: impl Future<Output = ()>,
     on_ready: impl FnOnce(&[Started]),
 ) -> Result<(), ServeError> {
@@ -235,12 +170,14 @@ pub async fn run(
             "FAULT INJECTION IS ON: this endpoint will misbehave on purpose (faults in the configuration)"
         );
     }
-    let mut services = config.services.clone();
+    let mut services = services.to_vec();
     services.sort();
     services.dedup();
+    let data_dir = config.resolved_data_dir()?;
+    tracing::info!(data_dir = %data_dir.display(), "starting");
 
     let client_tls = config.tls.client()?;
-    let stores = open_stores(&config, &services, client_tls.as_ref()).await?;
+    let stores = open_stores(config, &data_dir, &services, client_tls.as_ref()).await?;
     let server_tls = crate::tls::server::ServerTls::open(&config.tls)?;
     let workers = Workers::start(config.connections.workers).map_err(ServeError::Workers)?;
     tracing::info!(workers = workers.handles().len(), "connection workers");
@@ -253,137 +190,53 @@ pub async fn run(
     for &service in &services {
         listeners.push((
             service,
-            bind(&config.host, service, config.port(service)).await?,
+            bind(&config.listen_host, service, config.port(service)).await?,
         ));
     }
 
-    let registry: Arc<dyn Registry> = config.registry.open().await.map_err(ServeError::Registry)?;
-    tracing::info!(registry = %registry.describe(), "service registry");
-    let gate = gate(&config, &stores, &registry, client_tls.as_ref())?;
-    let broker = if services.contains(&ServiceKind::Rating) {
-        Some(config.broker.open().await.map_err(ServeError::Broker)?)
-    } else {
-        None
-    };
-    // Per service, set when it starts draining: it reports not ready from then on.
-    let mut draining = BTreeMap::new();
-    // Each service stops on its own token, in dependency order.
-    let mut stops = BTreeMap::new();
-    let mut servers = JoinSet::new();
-    let mut started = Vec::new();
-    let mut registrations = BTreeMap::new();
-    let mut reporters = BTreeMap::new();
-    let mut background = Vec::new();
-    let mut colocated = InProcessServices::default();
-    // Per service, whether it serves, for its callers in this process.
-    let mut servings = BTreeMap::new();
-    for ((service, listener), prepared) in listeners.into_iter().zip(stores) {
-        let addr = listener.local_addr().map_err(|source| ServeError::Bind {
-            service,
-            addr: format!("{}:{}", config.host, config.port(service)),
-            hint: String::new(),
-            source,
-        })?;
-        // What discovery hands out for this instance, and what this process's own callers
-        // recognise as in process.
-        let registered = match &config.advertise_host {
-            Some(host) => host.with_port(addr.port()),
-            None => dial_addr(addr).to_string(),
-        };
-        let registration = Registration::start(
-            Arc::clone(&registry),
-            service.name(),
-            &registered,
-            config.heartbeat_interval,
-        )
-        .instrument(telemetry::context(service.name(), "registry"))
+    let registry: Arc<dyn Registry> = config
+        .registry_settings()?
+        .open()
         .await
-        .map_err(|source| ServeError::Register { service, source })?;
-        let stop = CancellationToken::new();
-        stops.insert(service, stop.clone());
-        let drain = CancellationToken::new();
-        draining.insert(service, drain.clone());
-        let shared = Shared {
-            tls: client_tls.as_ref(),
-            registry: &registry,
-            broker: broker.as_ref(),
-            faults: &config.faults,
-            calls: &config.calls,
-            fallback: &config.fallback,
-            debug: http::Debug {
-                profiling: config.debug.profiling,
-                loopback_only: config.auth_mode == Mode::Off,
-            },
-        };
-        let serving = Arc::new(AtomicBool::new(false));
-        servings.insert(service, Arc::clone(&serving));
-        let Built {
-            routes,
-            endpoints,
-            reporter,
-            tasks,
-            controller,
-        } = routes(
+        .map_err(ServeError::Registry)?;
+    tracing::info!(registry = %registry.describe(), "service registry");
+    let gate = gate(config, &stores, &registry, client_tls.as_ref())?;
+    let broker = match services.contains(&ServiceKind::Rating) {
+        true => Some(
+            config
+                .broker_settings()?
+                .open()
+                .await
+                .map_err(ServeError::Broker)?,
+        ),
+        false => None,
+    };
+    let shared = Shared {
+        tls: client_tls.as_ref(),
+        registry: &registry,
+        broker: broker.as_ref(),
+        calls: &config.calls,
+        fallback: &config.fallback,
+    };
+    let mut servers = JoinSet::new();
+    let mut running = Vec::new();
+    let mut colocated = InProcessServices::default();
+    for ((service, listener), prepared) in listeners.into_iter().zip(stores) {
+        let (one, server) = start(
+            config,
+            service,
+            listener,
             prepared,
             &shared,
-            &colocated,
-            Arc::clone(&registration.healthy),
-            &drain,
-            Arc::clone(&serving),
-            stop.clone(),
+            &mut colocated,
+            &gate,
+            (&workers, server_tls.clone()),
         )
         .await?;
-        background.extend(tasks);
-        // The movie service (set up after these) calls them in process while they serve.
-        let route = Colocated {
-            addr: registered,
-            serving: Arc::clone(&serving),
-        };
-        match controller {
-            Some(Controller::Metadata(controller)) => {
-                colocated.metadata = in_process(controller, &endpoints, &gate, route);
-            }
-            Some(Controller::Rating(controller)) => {
-                colocated.rating = in_process(controller, &endpoints, &gate, route);
-            }
-            None => {}
-        }
-        let stopped = stop.clone();
-        let handles = workers.handles().to_vec();
-        let limits = config.connections.clone();
-        let tls = server_tls.clone();
-        let admission = Admission::new(&config.service_settings(service))
-            .map_err(|e| ServeError::Admission { service, reason: e })?;
-        let observe = ObserveLayer::new(
-            endpoints,
-            config.calls.timeout.get(),
-            admission,
-            gate.clone(),
-        );
-        let context = telemetry::context(service.name(), "server");
-        context.in_scope(|| tracing::info!(%addr, instance = %registration.instance_id, "serving"));
-        servers.spawn(
-            async move {
-                let result = port::serve(
-                    service.name(),
-                    listener,
-                    routes,
-                    observe,
-                    limits,
-                    tls,
-                    handles,
-                    stopped,
-                )
-                .await;
-                (service, result)
-            }
-            .instrument(context),
-        );
-        registrations.insert(service, registration);
-        reporters.insert(service, reporter);
-        started.push(Started { service, addr });
-        super::metrics::service_started(service.name());
+        servers.spawn(server);
+        running.push(one);
     }
+    let started: Vec<Started> = running.iter().map(|r| r.started).collect();
     on_ready(&started);
 
     // Run until asked to stop, or until a server fails.
@@ -392,50 +245,204 @@ pub async fn run(
         () = shutdown => tracing::info!("shutting down"),
         Some(joined) = servers.join_next() => failure = server_failure(joined),
     }
+    let drained = drain(config, running, &mut servers, &mut failure).await;
+    if !drained {
+        tracing::warn!(timeout = ?config.shutdown.drain_timeout.get(), "in-flight calls did not finish in time; stopping anyway");
+        servers.abort_all();
+    }
+    process_stop.cancel();
+    workers.stop().await;
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
 
-    // Draining (docs/design.md §1), callers before the services they call (movie first,
-    // while metadata and rating still answer it): each service reports not ready and
-    // leaves the registry, keeps serving for the drain delay so callers' cached address
-    // lists move on, then stops accepting and finishes its calls.
-    let deadline = tokio::time::Instant::now() + config.drain_timeout;
-    let mut timed_out = false;
+/// A service that runs: what stopping it needs.
+struct Running {
+    started: Started,
+    registration: Registration,
+    reporter: HealthReporter,
+    /// Set when it starts draining: it reports not ready from then on.
+    draining: CancellationToken,
+    /// Stops its server and background work.
+    stop: CancellationToken,
+    /// Whether it serves, for its callers in this process.
+    serving: Arc<AtomicBool>,
+    /// Its background work.
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// A server as it ends: its service, and its error if it failed.
+type Server = std::pin::Pin<
+    Box<dyn Future<Output = (ServiceKind, Result<(), tonic::transport::Error>)> + Send>,
+>;
+
+/// Starts `service` on `listener`: registers the instance, builds the service and its port
+/// and returns it running, with the server to spawn. Metadata and rating become
+/// `colocated` for the movie service started after them.
+#[allow(clippy::too_many_arguments)]
+async fn start(
+    config: &Config,
+    service: ServiceKind,
+    listener: TcpListener,
+    prepared: Prepared,
+    shared: &Shared<'_>,
+    colocated: &mut InProcessServices,
+    gate: &Option<Arc<Gate>>,
+    (workers, tls): (&Workers, Option<Arc<crate::tls::server::ServerTls>>),
+) -> Result<(Running, Server), ServeError> {
+    let addr = listener.local_addr().map_err(|source| ServeError::Bind {
+        service,
+        addr: format!("{}:{}", config.listen_host, config.port(service)),
+        hint: String::new(),
+        source,
+    })?;
+    // What discovery hands out for this instance, and what this process's own callers
+    // recognise as in process.
+    let registered = match &config.advertise_host {
+        Some(host) => host.with_port(addr.port()),
+        None => dial_addr(addr).to_string(),
+    };
+    let registration = Registration::start(
+        Arc::clone(shared.registry),
+        service.name(),
+        &registered,
+        config.service_discovery.heartbeat_interval.get(),
+    )
+    .instrument(telemetry::context(service.name(), "registry"))
+    .await
+    .map_err(|source| ServeError::Register { service, source })?;
+    let stop = CancellationToken::new();
+    let draining = CancellationToken::new();
+    let drain = draining.clone();
+    let readiness = Readiness::default()
+        .probe(move || drain.is_cancelled().then(|| "shutting down".to_owned()))
+        .flag(
+            Arc::clone(&registration.healthy),
+            "the registry heartbeat is failing",
+        );
+    let (parts, local) = build(prepared, readiness, shared, colocated, &stop);
+    let serving = Arc::new(AtomicBool::new(false));
+    let debug = http::Debug {
+        profiling: config.debug.profiling,
+        loopback_only: config.auth.mode == Mode::Off,
+    };
+    let table = table(service);
+    let (routes, endpoints, reporter, tasks) =
+        serve_port(table, parts, shared, &config.faults, debug, &serving, &stop).await?;
+    // The movie service (started after these) calls them in process while they serve.
+    let route = Colocated {
+        addr: registered,
+        serving: Arc::clone(&serving),
+    };
+    let local_endpoint = endpoints.in_process();
+    match (local, local_endpoint) {
+        (Some(Local::Metadata(controller)), Some(endpoint)) => {
+            colocated.metadata = Some((in_process(controller, endpoint, gate), route));
+        }
+        (Some(Local::Rating(controller)), Some(endpoint)) => {
+            colocated.rating = Some((in_process(controller, endpoint, gate), route));
+        }
+        _ => {}
+    }
+    let admission = Admission::new(&config.service(service))
+        .map_err(|e| ServeError::Admission { service, reason: e })?;
+    let observe = ObserveLayer::new(
+        endpoints,
+        config.calls.timeout.get(),
+        admission,
+        gate.clone(),
+    );
+    let context = telemetry::context(service.name(), "server");
+    context.in_scope(|| tracing::info!(%addr, instance = %registration.instance_id, "serving"));
+    let (limits, handles, stopped) = (
+        config.connections.clone(),
+        workers.handles().to_vec(),
+        stop.clone(),
+    );
+    let server: Server = Box::pin(
+        async move {
+            let served = port::serve(
+                service.name(),
+                listener,
+                routes,
+                observe,
+                limits,
+                tls,
+                handles,
+                stopped,
+            );
+            (service, served.await)
+        }
+        .instrument(context),
+    );
+    super::metrics::service_started(service.name());
+    let running = Running {
+        started: Started { service, addr },
+        registration,
+        reporter,
+        draining,
+        stop,
+        serving,
+        tasks,
+    };
+    Ok((running, server))
+}
+
+/// Stops the services (docs/design.md §1), callers before the services they call (movie
+/// first, while metadata and rating still answer it): each reports not ready and leaves
+/// the registry, keeps serving for the drain delay so callers' cached address lists move
+/// on, then stops accepting and finishes its calls; then their background work ends (the
+/// ingester finishes, or abandons uncommitted, its batch). False when the drain timeout
+/// ran out first.
+async fn drain(
+    config: &Config,
+    mut running: Vec<Running>,
+    servers: &mut JoinSet<(ServiceKind, Result<(), tonic::transport::Error>)>,
+    failure: &mut Option<ServeError>,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + config.shutdown.drain_timeout.get();
+    let delay = config.shutdown.drain_delay.get();
+    let mut background = Vec::new();
     for tier in SHUTDOWN_ORDER {
-        let tier: Vec<ServiceKind> = tier
-            .iter()
-            .copied()
-            .filter(|s| stops.contains_key(s))
-            .collect();
-        if tier.is_empty() {
+        let (leaving, staying): (Vec<Running>, Vec<Running>) = running
+            .into_iter()
+            .partition(|r| tier.contains(&r.started.service));
+        running = staying;
+        if leaving.is_empty() {
             continue;
         }
-        for service in &tier {
-            if let Some(drain) = draining.get(service) {
-                drain.cancel();
-            }
+        for one in &leaving {
+            one.draining.cancel();
+            let service = one.started.service;
             super::metrics::service_stopping(service.name());
-            if let Some(registration) = registrations.remove(service)
-                && let Err(e) = registration.deregister().await
-            {
+            one.serving.store(false, Ordering::Relaxed);
+            // Probes see the instance leave before its port closes.
+            set_status(
+                &one.reporter,
+                service.grpc_name(),
+                ServingStatus::NotServing,
+            )
+            .await;
+        }
+        let mut waiting = Vec::new();
+        for one in leaving {
+            let service = one.started.service;
+            if let Err(e) = one.registration.deregister().await {
                 tracing::warn!(error = %e, %service, "deregister failed");
             }
-            if let Some(serving) = servings.get(service) {
-                serving.store(false, std::sync::atomic::Ordering::Relaxed);
-            }
-            if let Some(reporter) = reporters.get(service) {
-                // Probes see the instance leave before its port closes.
-                set_status(reporter, service.grpc_name(), ServingStatus::NotServing).await;
-            }
+            waiting.push((service, one.stop));
+            background.extend(one.tasks);
         }
-        if failure.is_none() && !config.drain_delay.is_zero() {
-            tracing::info!(services = ?tier, delay = ?config.drain_delay, "draining: not ready and deregistered; still serving");
-            tokio::time::sleep(config.drain_delay).await;
+        if failure.is_none() && !delay.is_zero() {
+            tracing::info!(services = ?tier, ?delay, "draining: not ready and deregistered; still serving");
+            tokio::time::sleep(delay).await;
         }
-        for service in &tier {
-            if let Some(stop) = stops.get(service) {
-                stop.cancel();
-            }
+        for (_, stop) in &waiting {
+            stop.cancel();
         }
-        let mut waiting = tier;
+        let mut waiting: Vec<ServiceKind> = waiting.into_iter().map(|(s, _)| s).collect();
         let joined_all = tokio::time::timeout_at(deadline, async {
             while !waiting.is_empty() {
                 let Some(joined) = servers.join_next().await else {
@@ -451,32 +458,16 @@ pub async fn run(
         })
         .await;
         if joined_all.is_err() {
-            timed_out = true;
-            break;
+            return false;
         }
     }
-    // The ingester finishes (or abandons, uncommitted) its batch; health mirrors stop.
-    let drained = if timed_out {
-        Err(())
-    } else {
-        tokio::time::timeout_at(deadline, async {
-            for task in background {
-                let _ = task.await;
-            }
-        })
-        .await
-        .map_err(drop)
-    };
-    if drained.is_err() {
-        tracing::warn!(timeout = ?config.drain_timeout, "in-flight calls did not finish in time; stopping anyway");
-        servers.abort_all();
-    }
-    process_stop.cancel();
-    workers.stop().await;
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    tokio::time::timeout_at(deadline, async {
+        for task in background {
+            let _ = task.await;
+        }
+    })
+    .await
+    .is_ok()
 }
 
 fn server_failure(
@@ -492,7 +483,7 @@ fn server_failure(
     }
 }
 
-/// A service with its storage opened, ready to be given routes.
+/// A service with its storage opened, ready to be built.
 enum Prepared {
     Metadata(metadata::repository::Store),
     Rating(rating::repository::Store),
@@ -501,26 +492,62 @@ enum Prepared {
     Auth(UserStore, Arc<Keyring>),
 }
 
-impl Prepared {
-    fn service(&self) -> ServiceKind {
-        match self {
-            Self::Metadata(_) => ServiceKind::Metadata,
-            Self::Rating(_) => ServiceKind::Rating,
-            Self::Movie(..) => ServiceKind::Movie,
-            Self::Auth(..) => ServiceKind::Auth,
+/// A controller other services of the process call directly.
+enum Local {
+    Metadata(metadata::Local),
+    Rating(rating::Local),
+}
+
+/// Each service builds its own parts from its store and what the process shares.
+fn build(
+    prepared: Prepared,
+    readiness: Readiness,
+    shared: &Shared<'_>,
+    colocated: &InProcessServices,
+    stop: &CancellationToken,
+) -> (Parts, Option<Local>) {
+    match prepared {
+        Prepared::Metadata(store) => {
+            let (parts, local) = metadata::build(store, readiness);
+            (parts, Some(Local::Metadata(local)))
         }
+        Prepared::Rating(store) => {
+            let (parts, local) = rating::build(store, readiness, shared, stop);
+            (parts, Some(Local::Rating(local)))
+        }
+        Prepared::Movie(files, locks) => {
+            let parts = movie::build(files, locks, readiness, shared, colocated, stop);
+            (parts, None)
+        }
+        Prepared::Auth(users, keyring) => (auth::build(users, keyring, readiness, stop), None),
+    }
+}
+
+/// A service of this process for the movie service's fast path: its controller, and the
+/// endpoint its table marks as called in process (whose metrics, faults and access the
+/// call keeps).
+fn in_process<C>(
+    controller: Arc<C>,
+    endpoint: Arc<super::endpoint::Endpoint>,
+    gate: &Option<Arc<Gate>>,
+) -> movie::gateway::InProcess<C> {
+    movie::gateway::InProcess {
+        controller,
+        endpoint,
+        gate: gate.clone(),
     }
 }
 
 /// Checks callers' tokens under `auth.mode` (none when off): with the auth service's keys
 /// when it runs in this process, else with those it publishes.
 fn gate(
-    config: &ServeConfig,
+    config: &Config,
     stores: &[Prepared],
     registry: &Arc<dyn Registry>,
     tls: Option<&crate::tls::ClientTls>,
 ) -> Result<Option<Arc<Gate>>, ServeError> {
-    if config.auth_mode == Mode::Off {
+    let mode = config.auth.mode;
+    if mode == Mode::Off {
         return Ok(None);
     }
     let local = stores.iter().find_map(|p| match p {
@@ -543,99 +570,51 @@ fn gate(
                 Arc::clone(registry),
                 http,
                 crate::tls::scheme(tls),
-                config.tokens.clone(),
+                config.auth.tokens(),
             ))
         }
     };
-    tracing::info!(mode = %config.auth_mode, keys = if matches!(keys, Keys::Local(_)) { "in process" } else { "the auth service's JWK set" }, "auth is on: callers need tokens");
-    Ok(Some(Arc::new(Gate::new(config.auth_mode, keys))))
+    tracing::info!(%mode, keys = if matches!(keys, Keys::Local(_)) { "in process" } else { "the auth service's JWK set" }, "auth is on: callers need tokens");
+    Ok(Some(Arc::new(Gate::new(mode, keys))))
 }
 
-/// Creates the data directory and opens the databases of the chosen services, off the
-/// executor, before any port is bound. With `database.url: mysql://…`, metadata and
-/// rating share one pool, once MySQL answers and their schemas are current.
+/// Opens the stores of the chosen services, before any port is bound: those on MySQL
+/// first (`database.url: mysql://…`, one pool for metadata and rating, once MySQL answers
+/// and their schemas are current), the movie files and locks, then the SQLite files in
+/// `data_dir`, off the executor.
 async fn open_stores(
-    config: &ServeConfig,
+    config: &Config,
+    data_dir: &std::path::Path,
     services: &[ServiceKind],
     tls: Option<&crate::tls::ClientTls>,
 ) -> Result<Vec<Prepared>, ServeError> {
     let mut opened = BTreeMap::new();
-    // The stores on MySQL first: once it answers, with their schemas current.
     let wants_mysql = services
         .iter()
         .any(|s| matches!(s, ServiceKind::Metadata | ServiceKind::Rating));
-    let on_mysql = config.database.is_some() && wants_mysql;
-    if let Some(options) = config.database.as_ref().filter(|_| wants_mysql) {
-        tracing::info!(database = %options.url, "connecting to MySQL");
-        let db = Mysql::connect(options).await?;
-        let auto = options.auto_migrate;
-        for service in services {
-            let store = match service {
-                ServiceKind::Metadata => Prepared::Metadata(
-                    metadata::repository::Store::mysql(
-                        Arc::clone(&db),
-                        &metadata::repository::SCHEMA,
-                        auto,
-                    )
-                    .await?,
-                ),
-                ServiceKind::Rating => Prepared::Rating(
-                    rating::repository::Store::mysql(
-                        Arc::clone(&db),
-                        &rating::repository::SCHEMA,
-                        auto,
-                    )
-                    .await?,
-                ),
-                ServiceKind::Movie | ServiceKind::Auth => continue,
-            };
-            opened.insert(*service, store);
-        }
+    let password = std::env::var(crate::database::PASSWORD_ENV).ok();
+    let mysql = config
+        .database
+        .mysql(password)
+        .map_err(ConfigError::Invalid)?
+        .filter(|_| wants_mysql);
+    let on_mysql = mysql.is_some();
+    if let Some(options) = mysql {
+        opened.extend(open_mysql(&options, services).await?);
     }
     if services.contains(&ServiceKind::Movie) {
-        let files = FileStore::open(&config.data_dir, config.uploads.max_bytes).await?;
+        let files = FileStore::open(data_dir, config.uploads.max_bytes).await?;
         let tls = tls.map(crate::tls::ClientTls::rustls).transpose()?;
-        let locks = config
-            .lock
-            .open(&config.data_dir, &config.registry.consul_address, tls)
-            .await?;
+        let consul = &config.registry_settings()?.consul_address;
+        let locks = config.lock.open(data_dir, consul, tls).await?;
         opened.insert(ServiceKind::Movie, Prepared::Movie(files, locks));
     }
-    // Then the SQLite files, off the executor.
-    let data_dir = &config.data_dir;
-    let dir = data_dir.to_owned();
-    let chosen = services.to_vec();
-    let key_source = config.signing_key.clone();
-    let tokens = config.tokens.clone();
+    let key_source =
+        KeySource::resolve(&config.auth, data_dir, std::env::var(SIGNING_KEY_ENV).ok());
+    let tokens = config.auth.tokens();
+    let (dir, chosen) = (data_dir.to_owned(), services.to_vec());
     let on_sqlite = tokio::task::spawn_blocking(move || {
-        std::fs::create_dir_all(&dir).map_err(|source| ServeError::DataDir {
-            path: dir.clone(),
-            source,
-        })?;
-        let open = |service: &ServiceKind| -> Result<Option<Prepared>, ServeError> {
-            Ok(Some(match service {
-                ServiceKind::Metadata if !on_mysql => Prepared::Metadata(
-                    metadata::repository::Store::sqlite(&dir, &metadata::repository::SCHEMA)?,
-                ),
-                ServiceKind::Rating if !on_mysql => Prepared::Rating(
-                    rating::repository::Store::sqlite(&dir, &rating::repository::SCHEMA)?,
-                ),
-                ServiceKind::Auth => Prepared::Auth(
-                    UserStore::open(&dir)?,
-                    Arc::new(Keyring::open(key_source.clone(), tokens.clone()).map_err(
-                        |source| ServeError::SigningKey {
-                            source: Box::new(source),
-                        },
-                    )?),
-                ),
-                // Opened above.
-                _ => return Ok(None),
-            }))
-        };
-        chosen
-            .iter()
-            .filter_map(|service| open(service).map(|s| s.map(|s| (*service, s))).transpose())
-            .collect::<Result<Vec<_>, ServeError>>()
+        open_sqlite(&dir, &chosen, on_mysql, key_source, tokens)
     })
     .await
     .map_err(|e| ServeError::DataDir {
@@ -647,6 +626,79 @@ async fn open_stores(
         .iter()
         .filter_map(|service| opened.remove(service))
         .collect())
+}
+
+/// The metadata and rating stores on MySQL, sharing one pool.
+async fn open_mysql(
+    options: &crate::database::mysql::Options,
+    services: &[ServiceKind],
+) -> Result<Vec<(ServiceKind, Prepared)>, ServeError> {
+    tracing::info!(database = %options.url, "connecting to MySQL");
+    let db = Mysql::connect(options).await?;
+    let auto = options.auto_migrate;
+    let mut opened = Vec::new();
+    for &service in services {
+        let store = match service {
+            ServiceKind::Metadata => Prepared::Metadata(
+                metadata::repository::Store::mysql(
+                    Arc::clone(&db),
+                    &metadata::repository::SCHEMA,
+                    auto,
+                )
+                .await?,
+            ),
+            ServiceKind::Rating => Prepared::Rating(
+                rating::repository::Store::mysql(
+                    Arc::clone(&db),
+                    &rating::repository::SCHEMA,
+                    auto,
+                )
+                .await?,
+            ),
+            ServiceKind::Movie | ServiceKind::Auth => continue,
+        };
+        opened.push((service, store));
+    }
+    Ok(opened)
+}
+
+/// The stores in SQLite files under `dir` (created if missing): auth's always, metadata's
+/// and rating's unless they are on MySQL. Blocking.
+fn open_sqlite(
+    dir: &std::path::Path,
+    services: &[ServiceKind],
+    on_mysql: bool,
+    key_source: KeySource,
+    tokens: crate::auth::token::TokenSettings,
+) -> Result<Vec<(ServiceKind, Prepared)>, ServeError> {
+    std::fs::create_dir_all(dir).map_err(|source| ServeError::DataDir {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let mut opened = Vec::new();
+    for &service in services {
+        let store = match service {
+            ServiceKind::Metadata if !on_mysql => Prepared::Metadata(
+                metadata::repository::Store::sqlite(dir, &metadata::repository::SCHEMA)?,
+            ),
+            ServiceKind::Rating if !on_mysql => Prepared::Rating(
+                rating::repository::Store::sqlite(dir, &rating::repository::SCHEMA)?,
+            ),
+            ServiceKind::Auth => {
+                let keyring =
+                    Keyring::open(key_source.clone(), tokens.clone()).map_err(|source| {
+                        ServeError::SigningKey {
+                            source: Box::new(source),
+                        }
+                    })?;
+                Prepared::Auth(UserStore::open(dir)?, Arc::new(keyring))
+            }
+            // Opened already.
+            _ => continue,
+        };
+        opened.push((service, store));
+    }
+    Ok(opened)
 }
 
 async fn bind(host: &str, service: ServiceKind, port: u16) -> Result<TcpListener, ServeError> {
@@ -666,178 +718,32 @@ async fn bind(host: &str, service: ServiceKind, port: u16) -> Result<TcpListener
         })
 }
 
-/// What every service of the process shares.
-#[derive(Clone, Copy)]
-struct Shared<'a> {
-    /// TLS for calls to other services.
-    tls: Option<&'a crate::tls::ClientTls>,
-    registry: &'a Arc<dyn Registry>,
-    broker: Option<&'a Arc<dyn Broker>>,
-    faults: &'a [Fault],
-    calls: &'a CallSettings,
-    fallback: &'a crate::calls::fallback::FallbackSettings,
-    /// The debug endpoints each port serves.
-    debug: http::Debug,
-}
-
-/// The metadata and rating services of this process, for the movie service's in-process
-/// fast path: each with the route its balancer prefers while it serves.
-#[derive(Default)]
-struct InProcessServices {
-    metadata: Option<(movie::gateway::LocalMetadata, Colocated)>,
-    rating: Option<(movie::gateway::LocalRating, Colocated)>,
-}
-
-/// A service of this process for the movie service's fast path: its controller, the
-/// endpoint its table marks as called in process (whose metrics, faults and access the
-/// call keeps), and the route its callers' balancers prefer while it serves.
-fn in_process<C>(
-    controller: Arc<C>,
-    endpoints: &Endpoints,
-    gate: &Option<Arc<Gate>>,
-    route: Colocated,
-) -> Option<(movie::gateway::InProcess<C>, Colocated)> {
-    let endpoint = endpoints.in_process()?;
-    let local = movie::gateway::InProcess {
-        controller,
-        endpoint,
-        gate: gate.clone(),
-    };
-    Some((local, route))
-}
-
-/// A controller other services of the process call directly.
-enum Controller {
-    Metadata(Arc<metadata::controller::Controller<metadata::repository::Store>>),
-    Rating(Arc<rating::controller::Controller<rating::repository::Store>>),
-}
-
-/// What [`routes`] sets up for a service.
-struct Built {
-    routes: port::Port,
-    endpoints: Endpoints,
-    reporter: HealthReporter,
-    /// Running until `stop`.
-    tasks: Vec<JoinHandle<()>>,
-    controller: Option<Controller>,
-}
-
-/// A service's routes: its gRPC API with health and reflection, and its HTTP API with
-/// `/healthz` and `/readyz`, on one port. Also the tasks running until `stop`: the mirror
-/// of readiness into gRPC health (and `serving`), and for rating the feed ingester.
-async fn routes(
-    prepared: Prepared,
+/// A service's port, from its built `parts`: its gRPC API with health and reflection, and
+/// its HTTP API with `/healthz`, `/readyz`, `/metrics` (and profiles); its endpoints as
+/// `table` names them; its health reporter; and its background work, with the mirror of
+/// readiness into gRPC health (and `serving`) running until `stop`.
+async fn serve_port(
+    table: &'static Table,
+    parts: Parts,
     shared: &Shared<'_>,
-    colocated: &InProcessServices,
-    heartbeat: Arc<AtomicBool>,
-    draining: &CancellationToken,
-    serving: Arc<AtomicBool>,
-    stop: CancellationToken,
-) -> Result<Built, ServeError> {
-    let Shared {
-        tls,
-        registry,
-        broker,
-        faults,
-        calls,
-        fallback,
-        debug,
-    } = *shared;
-    let mut tasks = Vec::new();
-    let draining = draining.clone();
-    let readiness = Readiness::default()
-        .probe(move || draining.is_cancelled().then(|| "shutting down".to_owned()))
-        .flag(heartbeat, "the registry heartbeat is failing");
-    let service = prepared.service();
-    let mut local = None;
-    let (grpc, api, readiness) = match prepared {
-        Prepared::Metadata(repo) => {
-            let readiness = readiness.database(repo.storage());
-            let controller = Arc::new(metadata::controller::Controller::new(repo));
-            local = Some(Controller::Metadata(Arc::clone(&controller)));
-            let api = metadata::http::api(Arc::clone(&controller));
-            let handler = metadata::handler::Handler::new(controller);
-            let grpc = GrpcServices::default().with(MetadataServiceServer::new(handler));
-            (grpc, api, readiness)
-        }
-        Prepared::Rating(repo) => {
-            let mut readiness = readiness.database(repo.storage());
-            let controller = Arc::new(rating::controller::Controller::new(repo, fallback));
-            local = Some(Controller::Rating(Arc::clone(&controller)));
-            if let Some(broker) = broker {
-                let feed = feed::Ingester::new(
-                    Arc::clone(&controller),
-                    Arc::clone(broker),
-                    feed::RATINGS_TOPIC,
-                    feed::RATING_GROUP,
-                );
-                let stats = Arc::clone(&feed.stats);
-                readiness = readiness.probe(move || stats.problem());
-                tasks.push(tokio::spawn(
-                    feed.run(stop.clone())
-                        .instrument(telemetry::context(service.name(), "ingester")),
-                ));
-            }
-            let api = rating::http::api(Arc::clone(&controller));
-            let handler = rating::handler::Handler::new(controller);
-            let grpc = GrpcServices::default().with(RatingServiceServer::new(handler));
-            (grpc, api, readiness)
-        }
-        Prepared::Movie(files, locks) => {
-            tasks.push(tokio::spawn(
-                crate::uploads::processor::run(
-                    locks,
-                    files.clone(),
-                    crate::lock::default_holder("movie"),
-                    stop.clone(),
-                )
-                .instrument(telemetry::context(service.name(), "processor")),
-            ));
-            let balancer = |service: ServiceKind, route: Option<&Colocated>| {
-                Balancer::with_settings(service.name(), Arc::clone(registry), calls.clone())
-                    .reporting_as(ServiceKind::Movie.name())
-                    .with_tls(tls.cloned())
-                    .with_colocated(route.cloned())
-            };
-            let (metadata, rating) = (colocated.metadata.as_ref(), colocated.rating.as_ref());
-            let controller = Arc::new(movie::controller::Controller::new(
-                movie::gateway::MetadataClient::new(
-                    balancer(ServiceKind::Metadata, metadata.map(|(_, route)| route)),
-                    metadata.map(|(local, _)| local.clone()),
-                ),
-                movie::gateway::RatingClient::new(
-                    balancer(ServiceKind::Rating, rating.map(|(_, route)| route)),
-                    rating.map(|(local, _)| local.clone()),
-                ),
-                fallback,
-            ));
-            let api = movie::http::api(Arc::clone(&controller), files.clone());
-            let handler = movie::handler::Handler::new(controller, files);
-            let grpc = GrpcServices::default().with(MovieServiceServer::new(handler));
-            (grpc, api, readiness)
-        }
-        Prepared::Auth(users, keyring) => {
-            let readiness = readiness.database(Storage::Sqlite(users.database()));
-            tasks.push(tokio::spawn(
-                Arc::clone(&keyring)
-                    .watch(stop.clone())
-                    .instrument(telemetry::context(service.name(), "keys")),
-            ));
-            let controller = Arc::new(auth::controller::Controller::new(users, keyring));
-            let api = auth::http::api(Arc::clone(&controller));
-            let grpc = GrpcServices::default().with(AuthServiceServer::new(
-                auth::handler::Handler::new(controller),
-            ));
-            (grpc, api, readiness)
-        }
-    };
-    let table = table(service);
+    faults: &[crate::calls::faults::Fault],
+    debug: http::Debug,
+    serving: &Arc<AtomicBool>,
+    stop: &CancellationToken,
+) -> Result<(port::Port, Endpoints, HealthReporter, Vec<JoinHandle<()>>), ServeError> {
+    let Parts {
+        grpc,
+        api,
+        readiness,
+        mut tasks,
+    } = parts;
+    let service = table.service;
     let grpc_name = service.grpc_name();
     let (grpc, reporter) = grpc::with_health_and_reflection(service, grpc)?;
     // SERVING while the process runs, whatever its dependencies: for liveness probes,
     // which must not restart a healthy process because its database is down.
     reporter
-        .set_service_status(crate::server::health::LIVENESS, ServingStatus::Serving)
+        .set_service_status(super::health::LIVENESS, ServingStatus::Serving)
         .await;
     let readiness = Arc::new(readiness);
     // Serving from the start if ready; the mirror keeps it so.
@@ -846,25 +752,21 @@ async fn routes(
         Err(_) => ServingStatus::NotServing,
     };
     set_status(&reporter, grpc_name, initial).await;
-    serving.store(
-        initial == ServingStatus::Serving,
-        std::sync::atomic::Ordering::Relaxed,
-    );
+    serving.store(initial == ServingStatus::Serving, Ordering::Relaxed);
     tasks.push(tokio::spawn(
         Arc::clone(&readiness)
-            .mirror(reporter.clone(), grpc_name, serving, stop)
+            .mirror(
+                reporter.clone(),
+                grpc_name,
+                Arc::clone(serving),
+                stop.clone(),
+            )
             .instrument(telemetry::context(service.name(), "health")),
     ));
-    let (routes, http_routes) =
-        port::combine(table, grpc, api, readiness, Arc::clone(registry), debug);
+    let registry = Arc::clone(shared.registry);
+    let (routes, http_routes) = port::combine(table, grpc, api, readiness, registry, debug);
     let endpoints = Endpoints::new(table, &http_routes, faults);
-    Ok(Built {
-        routes,
-        endpoints,
-        reporter,
-        tasks,
-        controller: local,
-    })
+    Ok((routes, endpoints, reporter, tasks))
 }
 
 /// The endpoint table of `service`.
@@ -888,47 +790,40 @@ mod tests {
     use super::*;
     use crate::server::table::Http;
 
-    /// Each service's HTTP API, as `serve` builds it, over stores in `dir`.
+    /// Each service's HTTP API, as the service builds it, over stores in `dir`.
     async fn api(service: ServiceKind, dir: &std::path::Path) -> http::Api {
-        let fallback = crate::calls::fallback::FallbackSettings::default();
-        match service {
-            ServiceKind::Metadata => {
-                let repo = metadata::repository::Store::sqlite(dir, &metadata::repository::SCHEMA);
-                let controller = metadata::controller::Controller::new(repo.unwrap());
-                metadata::http::api(Arc::new(controller))
-            }
-            ServiceKind::Rating => {
-                let repo = rating::repository::Store::sqlite(dir, &rating::repository::SCHEMA);
-                let controller = rating::controller::Controller::new(repo.unwrap(), &fallback);
-                rating::http::api(Arc::new(controller))
-            }
+        let registry: Arc<dyn Registry> =
+            Arc::new(crate::discovery::memory::MemoryRegistry::default());
+        let (calls, fallback) = Default::default();
+        let shared = Shared {
+            tls: None,
+            registry: &registry,
+            broker: None,
+            calls: &calls,
+            fallback: &fallback,
+        };
+        let stop = CancellationToken::new();
+        let readiness = Readiness::default();
+        let config = Config::default();
+        let prepared = match service {
             ServiceKind::Movie => {
-                let registry: Arc<dyn Registry> =
-                    Arc::new(crate::discovery::memory::MemoryRegistry::default());
-                let balancer = |s: ServiceKind| Balancer::new(s.name(), Arc::clone(&registry));
-                let controller = movie::controller::Controller::new(
-                    movie::gateway::MetadataClient::new(balancer(ServiceKind::Metadata), None),
-                    movie::gateway::RatingClient::new(balancer(ServiceKind::Rating), None),
-                    &fallback,
-                );
                 let files = FileStore::open(dir, 1024).await.unwrap();
-                movie::http::api(Arc::new(controller), files)
+                let locks = config.lock.open(dir, "127.0.0.1:1", None).await.unwrap();
+                Prepared::Movie(files, locks)
             }
-            ServiceKind::Auth => {
-                let tokens = TokenSettings {
-                    issuer: "movieapp".into(),
-                    audience: "movieapp".into(),
-                    ttl: Duration::from_secs(60),
-                };
+            _ => {
                 let key = KeySource::File {
                     path: dir.join("signing.pem"),
                     create: true,
                 };
-                let keyring = Arc::new(Keyring::open(key, tokens).unwrap());
-                let users = UserStore::open(dir).unwrap();
-                auth::http::api(Arc::new(auth::controller::Controller::new(users, keyring)))
+                let opened = open_sqlite(dir, &[service], false, key, config.auth.tokens());
+                opened.unwrap().remove(0).1
             }
-        }
+        };
+        let colocated = InProcessServices::default();
+        let (parts, _) = build(prepared, readiness, &shared, &colocated, &stop);
+        stop.cancel();
+        parts.api
     }
 
     /// Every gRPC method a port serves (its service's, health's and reflection's, from the
@@ -982,7 +877,7 @@ mod tests {
             let readiness = Arc::new(Readiness::default());
             let (_, routes) = port::combine(
                 table,
-                GrpcServices::default(),
+                grpc::GrpcServices::default(),
                 api,
                 readiness,
                 registry,

@@ -5,3 +5,52 @@ pub mod endpoints;
 pub mod handler;
 pub mod http;
 pub mod repository;
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    grpc::GrpcServices,
+    health::Readiness,
+    parts::{Parts, Shared},
+};
+use crate::{
+    feed, pb::rating_service_server::RatingServiceServer, service::ServiceKind, telemetry,
+};
+
+/// The rating service's controller over its store, which the movie service of the same
+/// process calls directly.
+pub type Local = Arc<controller::Controller<repository::Store>>;
+
+/// The rating service over `store`: its parts (with the feed ingester, when the process has
+/// a broker, running until `stop`), and its controller for in-process calls.
+pub fn build(
+    store: repository::Store,
+    readiness: Readiness,
+    shared: &Shared<'_>,
+    stop: &CancellationToken,
+) -> (Parts, Local) {
+    let mut readiness = readiness.database(store.storage());
+    let controller = Arc::new(controller::Controller::new(store, shared.fallback));
+    let ingester = shared.broker.map(|broker| {
+        let feed = feed::Ingester::new(
+            Arc::clone(&controller),
+            Arc::clone(broker),
+            feed::RATINGS_TOPIC,
+            feed::RATING_GROUP,
+        );
+        let stats = Arc::clone(&feed.stats);
+        readiness = std::mem::take(&mut readiness).probe(move || stats.problem());
+        feed
+    });
+    let api = http::api(Arc::clone(&controller));
+    let handler = handler::Handler::new(Arc::clone(&controller));
+    let grpc = GrpcServices::default().with(RatingServiceServer::new(handler));
+    let mut parts = Parts::new(grpc, api, readiness);
+    if let Some(feed) = ingester {
+        let context = telemetry::context(ServiceKind::Rating.name(), "ingester");
+        parts.spawn(context, feed.run(stop.clone()));
+    }
+    (parts, controller)
+}
