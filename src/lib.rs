@@ -22,7 +22,6 @@ pub mod profiling;
 pub mod serialization;
 pub mod server;
 pub mod service;
-pub mod sqlite;
 pub mod telemetry;
 pub mod tls;
 pub mod uploads;

@@ -7,7 +7,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::{Password, Role, UserName, password};
-use crate::sqlite::{Database, StorageError, now_ms};
+use crate::database::sqlite::{Database, SqliteError, now_ms};
 
 /// The file's name in the data directory.
 pub const FILE_NAME: &str = "auth.db";
@@ -34,7 +34,7 @@ pub enum UserError {
     #[error(transparent)]
     Hash(#[from] password::HashError),
     #[error(transparent)]
-    Storage(#[from] StorageError),
+    Storage(#[from] SqliteError),
     #[error("password hashing did not finish: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
@@ -57,7 +57,7 @@ pub struct UserStore {
 
 impl UserStore {
     /// Opens (creating if needed) `auth.db` in `dir`. Blocking: call at start-up.
-    pub fn open(dir: &Path) -> Result<Self, StorageError> {
+    pub fn open(dir: &Path) -> Result<Self, SqliteError> {
         Ok(Self {
             db: Arc::new(Database::open(&dir.join(FILE_NAME), MIGRATIONS)?),
         })

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::BoxFuture;
 use crate::{
     config::value::{self, HostPort, Scalar},
-    sqlite::StorageError,
+    database::sqlite::SqliteError,
 };
 
 /// Partitions of a topic the embedded broker creates.
@@ -27,7 +27,7 @@ pub enum BrokerError {
     Open {
         path: PathBuf,
         #[source]
-        source: StorageError,
+        source: SqliteError,
     },
     /// Inspection found no embedded broker where one was expected (a mistyped --data-dir,
     /// most likely): exit code 2, and nothing is created.

@@ -10,7 +10,7 @@ use super::{
     BoxFuture, Broker, BrokerError, Consumer, Message, PartitionLag, PublishReport, Record,
     partition_for,
 };
-use crate::sqlite::{Database, StorageError, now_ms};
+use crate::database::sqlite::{Database, SqliteError, now_ms};
 
 /// The broker's file name in the data directory.
 pub const FILE_NAME: &str = "broker.db";
@@ -60,7 +60,7 @@ impl SqliteBroker {
         })
     }
 
-    fn failed(&self, e: StorageError) -> BrokerError {
+    fn failed(&self, e: SqliteError) -> BrokerError {
         BrokerError::Backend {
             broker: self.describe(),
             message: e.to_string(),
@@ -248,7 +248,7 @@ struct SqliteConsumer {
 }
 
 impl SqliteConsumer {
-    fn failed(&self, e: StorageError) -> BrokerError {
+    fn failed(&self, e: SqliteError) -> BrokerError {
         BrokerError::Backend {
             broker: self.describe.clone(),
             message: e.to_string(),

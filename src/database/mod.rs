@@ -8,6 +8,7 @@
 //! in a [`Secret`] that prints as `***`.
 
 pub mod mysql;
+pub mod sqlite;
 
 use std::{fmt, path::PathBuf, str::FromStr};
 
@@ -128,43 +129,25 @@ impl fmt::Display for DatabaseUrl {
 
 value::serde_via_str!(DatabaseUrl);
 
-/// The database a repository uses, for readiness checks.
+/// Where a service keeps its data: its SQLite file in the data directory, or the MySQL
+/// database. Each service implements its repository trait for it
+/// (`server/<service>/repository/`), passing each call to that backend's code; readiness
+/// checks ping it.
 #[derive(Debug, Clone)]
-pub enum Storage {
-    Sqlite(std::sync::Arc<crate::sqlite::Database>),
+pub enum Store {
+    Sqlite(std::sync::Arc<sqlite::Database>),
     Mysql(std::sync::Arc<mysql::Mysql>),
 }
 
-/// A service's repository on the configured backend: the SQLite one or the MySQL one.
-/// Each service implements its repository trait for it, passing each call on.
-#[derive(Debug, Clone)]
-pub enum Backed<S, M> {
-    Sqlite(S),
-    Mysql(M),
-}
-
-/// A repository that can say which database it uses.
-pub trait Stored {
-    fn storage(&self) -> Storage;
-}
-
-impl<S, M> Backed<S, M>
-where
-    S: From<std::sync::Arc<crate::sqlite::Database>>,
-    M: From<std::sync::Arc<mysql::Mysql>>,
-{
-    /// The repository on `schema`'s SQLite file in `dir`, migrated. Blocking: call at
-    /// start-up.
-    pub fn sqlite(
-        dir: &std::path::Path,
-        schema: &Schema,
-    ) -> Result<Self, crate::sqlite::StorageError> {
-        let db = crate::sqlite::Database::open(&dir.join(schema.sqlite_file), schema.sqlite)?;
-        Ok(Self::Sqlite(S::from(std::sync::Arc::new(db))))
+impl Store {
+    /// `schema`'s SQLite file in `dir`, migrated. Blocking: call at start-up.
+    pub fn sqlite(dir: &std::path::Path, schema: &Schema) -> Result<Self, sqlite::SqliteError> {
+        let db = sqlite::Database::open(&dir.join(schema.sqlite_file), schema.sqlite)?;
+        Ok(Self::Sqlite(std::sync::Arc::new(db)))
     }
 
-    /// The repository on MySQL, `schema` made current first (or refused, when not
-    /// `auto_migrate` and migrations are pending).
+    /// MySQL, `schema` made current first (or refused, when not `auto_migrate` and
+    /// migrations are pending).
     pub async fn mysql(
         db: std::sync::Arc<mysql::Mysql>,
         schema: &Schema,
@@ -172,17 +155,7 @@ where
     ) -> Result<Self, mysql::MysqlError> {
         db.prepare(schema.component, schema.mysql, auto_migrate)
             .await?;
-        Ok(Self::Mysql(M::from(db)))
-    }
-}
-
-impl<S: Stored, M: Stored> Backed<S, M> {
-    /// The database behind it, for readiness checks.
-    pub fn storage(&self) -> Storage {
-        match self {
-            Self::Sqlite(repo) => repo.storage(),
-            Self::Mysql(repo) => repo.storage(),
-        }
+        Ok(Self::Mysql(db))
     }
 }
 
@@ -231,7 +204,7 @@ impl SchemaStatus {
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error(transparent)]
-    Sqlite(#[from] crate::sqlite::StorageError),
+    Sqlite(#[from] sqlite::SqliteError),
     #[error(transparent)]
     Mysql(#[from] mysql::MysqlError),
 }
@@ -254,13 +227,12 @@ impl Backend {
             Self::Sqlite(dir) => {
                 let path = dir.join(schema.sqlite_file);
                 let location = path.display().to_string();
-                let applied =
-                    tokio::task::spawn_blocking(move || crate::sqlite::schema_version(&path))
-                        .await
-                        .map_err(|source| crate::sqlite::StorageError::Task {
-                            path: dir.join(schema.sqlite_file),
-                            source,
-                        })??;
+                let applied = tokio::task::spawn_blocking(move || sqlite::schema_version(&path))
+                    .await
+                    .map_err(|source| sqlite::SqliteError::Task {
+                        path: dir.join(schema.sqlite_file),
+                        source,
+                    })??;
                 Ok(SchemaStatus {
                     component: schema.component,
                     location,
@@ -283,11 +255,8 @@ impl Backend {
         let applied_now = match self {
             Self::Sqlite(dir) => {
                 let before = self.status(schema).await?.applied.unwrap_or(0);
-                crate::sqlite::Database::open_in_background(
-                    &dir.join(schema.sqlite_file),
-                    schema.sqlite,
-                )
-                .await?;
+                sqlite::Database::open_in_background(&dir.join(schema.sqlite_file), schema.sqlite)
+                    .await?;
                 let after = self.status(schema).await?.applied.unwrap_or(0);
                 after.saturating_sub(before)
             }

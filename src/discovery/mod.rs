@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     config::value::{self, HostPort, HttpAddress},
+    database::sqlite::SqliteError,
     service::ServiceKind,
-    sqlite::StorageError,
 };
 
 /// How often a registered instance reports that it is healthy (book: 1 s).
@@ -44,7 +44,7 @@ pub enum RegistryError {
     Open {
         path: PathBuf,
         #[source]
-        source: StorageError,
+        source: SqliteError,
     },
     /// Inspection found no registry where one was expected (a mistyped --data-dir, most
     /// likely): reported with exit code 2, and nothing is created.
@@ -397,7 +397,7 @@ impl RegistrySettings {
 
 /// How long ago `then_ms` (Unix milliseconds) was, in seconds.
 fn age_secs(then_ms: i64) -> f64 {
-    (crate::sqlite::now_ms() - then_ms).max(0) as f64 / 1000.0
+    (crate::database::sqlite::now_ms() - then_ms).max(0) as f64 / 1000.0
 }
 
 #[cfg(test)]

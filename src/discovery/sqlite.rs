@@ -7,8 +7,8 @@ use std::{path::Path, sync::Arc, time::Duration};
 use rusqlite::params;
 
 use super::{BoxFuture, Ejection, InstanceInfo, Ownership, Registry, RegistryError, age_secs};
-use crate::sqlite::{Database, StorageError};
-use crate::sqlite::{now_ms, unix_ms};
+use crate::database::sqlite::{Database, SqliteError};
+use crate::database::sqlite::{now_ms, unix_ms};
 
 /// The registry's file name in the data directory.
 pub const FILE_NAME: &str = "registry.db";
@@ -71,7 +71,7 @@ impl SqliteRegistry {
         i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX)
     }
 
-    fn failed(&self, e: StorageError) -> RegistryError {
+    fn failed(&self, e: SqliteError) -> RegistryError {
         RegistryError::Backend {
             registry: self.describe(),
             what: "database".to_owned(),

@@ -356,7 +356,7 @@ pub fn default_holder(role: &str) -> String {
     format!("{role}-{}@{host}", std::process::id())
 }
 
-pub use crate::sqlite::now_ms;
+pub use crate::database::sqlite::now_ms;
 
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)

@@ -8,7 +8,7 @@ use std::{path::Path, sync::Arc, time::Duration};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::{BoxFuture, KeyStatus, Lease, LockBackend, LockError, ms, now_ms, table};
-use crate::sqlite::{Database, StorageError};
+use crate::database::sqlite::{Database, SqliteError};
 
 /// The store's file name in the data directory.
 pub const FILE_NAME: &str = "locks.db";
@@ -37,12 +37,12 @@ impl SqliteLocks {
         })
     }
 
-    fn failed(&self, what: &str, e: StorageError) -> LockError {
+    fn failed(&self, what: &str, e: SqliteError) -> LockError {
         failed(self.db.path(), what, e)
     }
 }
 
-fn failed(path: &Path, what: &str, e: StorageError) -> LockError {
+fn failed(path: &Path, what: &str, e: SqliteError) -> LockError {
     LockError::Backend {
         store: path.display().to_string(),
         what: what.to_owned(),

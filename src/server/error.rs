@@ -1,6 +1,6 @@
 //! The services' error type, and its one mapping onto gRPC status codes (docs/design.md §1).
 
-use crate::{model::ValidationError, sqlite::StorageError};
+use crate::{database::sqlite::SqliteError, model::ValidationError};
 
 /// What a controller can fail with. Messages say what was wrong and with which value;
 /// internal details stay in the logs.
@@ -43,8 +43,8 @@ impl From<crate::uploads::UploadError> for ServiceError {
     }
 }
 
-impl From<StorageError> for ServiceError {
-    fn from(e: StorageError) -> Self {
+impl From<SqliteError> for ServiceError {
+    fn from(e: SqliteError) -> Self {
         Self::Internal(Box::new(e))
     }
 }
@@ -58,7 +58,7 @@ pub enum RepositoryError {
     #[error("stored value breaks the rules: {0}")]
     Corrupt(ValidationError),
     #[error(transparent)]
-    Storage(#[from] StorageError),
+    Storage(#[from] SqliteError),
     #[error(transparent)]
     Mysql(#[from] crate::database::mysql::MysqlError),
 }

@@ -12,7 +12,7 @@ use std::{
 use tokio_util::sync::CancellationToken;
 use tonic_health::{ServingStatus, server::HealthReporter};
 
-use crate::database::Storage;
+use crate::database::Store;
 
 /// How often the gRPC health status is brought up to date.
 const REFRESH: Duration = Duration::from_secs(1);
@@ -27,7 +27,7 @@ const MYSQL_PING_TIMEOUT: Duration = Duration::from_secs(2);
 /// One thing a service needs to be ready.
 enum Check {
     /// Its database is open and answers.
-    Database(Storage),
+    Database(Store),
     /// Something it runs says it is fine (the registry heartbeat, the feed ingester), or
     /// why it is not.
     Probe(Box<dyn Fn() -> Option<String> + Send + Sync>),
@@ -39,7 +39,7 @@ pub struct Readiness {
 }
 
 impl Readiness {
-    pub fn database(mut self, db: Storage) -> Self {
+    pub fn database(mut self, db: Store) -> Self {
         self.checks.push(Check::Database(db));
         self
     }
@@ -60,7 +60,7 @@ impl Readiness {
         let mut reasons = Vec::new();
         for check in &self.checks {
             match check {
-                Check::Database(Storage::Mysql(db)) => {
+                Check::Database(Store::Mysql(db)) => {
                     // Bounded: a probe must answer even when the server does not.
                     match tokio::time::timeout(MYSQL_PING_TIMEOUT, db.ping()).await {
                         Ok(Ok(())) => {}
@@ -71,7 +71,7 @@ impl Readiness {
                         )),
                     }
                 }
-                Check::Database(Storage::Sqlite(db)) => {
+                Check::Database(Store::Sqlite(db)) => {
                     // SQLite keeps using a file that was deleted or moved: look for it too.
                     if !db.path().exists() {
                         reasons.push(format!("database {} is missing", db.path().display()));

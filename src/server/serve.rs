@@ -49,10 +49,10 @@ use crate::{
     broker::BrokerError,
     config::{Config, ConfigError},
     database::mysql::{Mysql, MysqlError},
+    database::sqlite::SqliteError,
     discovery::{Registry, RegistryError, balancer::Colocated, instance::Registration},
     lock::Locks,
     service::{ServiceKind, dial_addr},
-    sqlite::StorageError,
     telemetry,
     uploads::FileStore,
 };
@@ -74,7 +74,7 @@ pub enum ServeError {
         source: std::io::Error,
     },
     #[error(transparent)]
-    Storage(#[from] StorageError),
+    Storage(#[from] SqliteError),
     #[error(transparent)]
     Database(#[from] MysqlError),
     #[error("cannot open the movie files in the data directory: {0}")]

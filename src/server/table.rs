@@ -85,6 +85,15 @@ pub struct Grpc {
 }
 
 impl Grpc {
+    /// `method` of `service`'s own gRPC API.
+    pub const fn of(service: ServiceKind, method: &'static str, policy: Policy) -> Self {
+        Self {
+            service: service.grpc_name(),
+            method,
+            policy,
+        }
+    }
+
     /// Its path: `/MetadataService/GetMetadata`.
     pub fn path(&self) -> String {
         format!("/{}/{}", self.service, self.method)
@@ -100,6 +109,33 @@ pub struct Http {
 }
 
 impl Http {
+    /// `GET path`.
+    pub const fn get(path: &'static str, policy: Policy) -> Self {
+        Self {
+            method: "GET",
+            path,
+            policy,
+        }
+    }
+
+    /// `PUT path`.
+    pub const fn put(path: &'static str, policy: Policy) -> Self {
+        Self {
+            method: "PUT",
+            path,
+            policy,
+        }
+    }
+
+    /// `POST path`.
+    pub const fn post(path: &'static str, policy: Policy) -> Self {
+        Self {
+            method: "POST",
+            path,
+            policy,
+        }
+    }
+
     /// Its endpoint name: `GET /metadata`.
     pub fn name(&self) -> String {
         format!("{} {}", self.method, self.path)
@@ -121,25 +157,13 @@ const REFLECTION: &str = "grpc.reflection.v1.ServerReflection";
 const REFLECTION_ALPHA: &str = "grpc.reflection.v1alpha.ServerReflection";
 
 /// `GET /healthz`: the process answers.
-pub const HEALTHZ: Http = operational("/healthz");
+pub const HEALTHZ: Http = Http::get("/healthz", Policy::OPERATIONAL);
 /// `GET /readyz`: the service can serve.
-pub const READYZ: Http = operational("/readyz");
+pub const READYZ: Http = Http::get("/readyz", Policy::OPERATIONAL);
 /// `GET /metrics`: Prometheus.
-pub const METRICS: Http = operational("/metrics");
+pub const METRICS: Http = Http::get("/metrics", Policy::OPERATIONAL);
 /// `GET /debug/pprof/profile`: a CPU profile, when `debug.profiling` is on.
-pub const PROFILE: Http = Http {
-    method: "GET",
-    path: crate::profiling::PROFILE_PATH,
-    policy: Policy::ADMIN,
-};
-
-const fn operational(path: &'static str) -> Http {
-    Http {
-        method: "GET",
-        path,
-        policy: Policy::OPERATIONAL,
-    }
-}
+pub const PROFILE: Http = Http::get(crate::profiling::PROFILE_PATH, Policy::ADMIN);
 
 const fn common_grpc(service: &'static str, method: &'static str) -> Grpc {
     Grpc {

@@ -20,8 +20,8 @@ use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 
 use crate::{
+    database::sqlite::{Database, SqliteError, now_ms},
     model::{MovieId, ValidationError},
-    sqlite::{Database, StorageError, now_ms},
 };
 
 /// The records' file in the data directory.
@@ -181,7 +181,7 @@ pub enum UploadError {
         source: std::io::Error,
     },
     #[error(transparent)]
-    Storage(#[from] StorageError),
+    Storage(#[from] SqliteError),
     /// A write with a fencing token older than one the store has seen: its writer has lost
     /// the lock to a newer holder.
     #[error("fencing token {token} is older than {newest}, the newest seen: a newer holder exists")]

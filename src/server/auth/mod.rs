@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::{grpc::GrpcServices, health::Readiness, parts::Parts};
 use crate::{
     auth::{keyring::Keyring, users::UserStore},
-    database::Storage,
+    database::Store,
     pb::auth_service_server::AuthServiceServer,
     service::ServiceKind,
     telemetry,
@@ -27,7 +27,7 @@ pub fn build(
     readiness: Readiness,
     stop: &CancellationToken,
 ) -> Parts {
-    let readiness = readiness.database(Storage::Sqlite(users.database()));
+    let readiness = readiness.database(Store::Sqlite(users.database()));
     let watch = Arc::clone(&keyring).watch(stop.clone());
     let controller = Arc::new(controller::Controller::new(users, keyring));
     let api = http::api(Arc::clone(&controller));

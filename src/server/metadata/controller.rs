@@ -76,7 +76,7 @@ mod tests {
     };
 
     use super::*;
-    use crate::sqlite::StorageError;
+    use crate::database::sqlite::SqliteError;
 
     /// A fake repository: a map, a call counter, and an optional failure to return.
     #[derive(Default, Clone)]
@@ -105,7 +105,7 @@ mod tests {
     }
 
     fn storage_failure() -> RepositoryError {
-        RepositoryError::Storage(StorageError::Query {
+        RepositoryError::Storage(SqliteError::Query {
             path: "metadata.db".into(),
             source: rusqlite::Error::InvalidQuery,
         })

@@ -1,32 +1,21 @@
-//! The metadata service's endpoint table: every gRPC method and HTTP route it serves, with its policy
-//! ([`crate::server::table`]). A method or route without an entry here is refused.
+//! The metadata service's endpoint table: every gRPC method and HTTP route it serves, with
+//! its policy ([`crate::server::table`]). A method or route without an entry here is
+//! refused.
 
 use crate::{
     server::table::{Grpc, Http, Policy, Table},
-    service::ServiceKind,
+    service::ServiceKind::Metadata,
 };
 
 pub const TABLE: Table = Table {
-    service: ServiceKind::Metadata,
-    file: "src/server/metadata/endpoints.rs",
+    service: Metadata,
+    file: file!(),
     grpc: &[
-        grpc("GetMetadata", Policy::READ.in_process()),
-        grpc("PutMetadata", Policy::WRITE),
+        Grpc::of(Metadata, "GetMetadata", Policy::READ.in_process()),
+        Grpc::of(Metadata, "PutMetadata", Policy::WRITE),
     ],
     http: &[GET_METADATA],
 };
 
-const fn grpc(method: &'static str, policy: Policy) -> Grpc {
-    Grpc {
-        service: ServiceKind::Metadata.grpc_name(),
-        method,
-        policy,
-    }
-}
-
 /// `GET /metadata?id=`.
-pub const GET_METADATA: Http = Http {
-    method: "GET",
-    path: "/metadata",
-    policy: Policy::READ,
-};
+pub const GET_METADATA: Http = Http::get("/metadata", Policy::READ);

@@ -17,7 +17,7 @@ pub type Local = Arc<controller::Controller<repository::Store>>;
 
 /// The metadata service over `store`: its parts, and its controller for in-process calls.
 pub fn build(store: repository::Store, readiness: Readiness) -> (Parts, Local) {
-    let readiness = readiness.database(store.storage());
+    let readiness = readiness.database(store.clone());
     let controller = Arc::new(controller::Controller::new(store));
     let api = http::api(Arc::clone(&controller));
     let handler = handler::Handler::new(Arc::clone(&controller));

@@ -135,9 +135,9 @@ mod tests {
 
     use super::*;
     use crate::{
+        database::sqlite::SqliteError,
         feed::Apply,
         model::{RatingValue, UserId},
-        sqlite::StorageError,
     };
 
     type Rows = HashMap<(RecordKey, String), u8>;
@@ -152,7 +152,7 @@ mod tests {
     impl Repository for Fake {
         async fn aggregate(&self, key: &RecordKey) -> Result<Aggregate, RepositoryError> {
             if self.fail.load(std::sync::atomic::Ordering::Relaxed) {
-                return Err(RepositoryError::Storage(StorageError::Query {
+                return Err(RepositoryError::Storage(SqliteError::Query {
                     path: "rating.db".into(),
                     source: rusqlite::Error::InvalidQuery,
                 }));

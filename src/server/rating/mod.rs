@@ -31,7 +31,7 @@ pub fn build(
     shared: &Shared<'_>,
     stop: &CancellationToken,
 ) -> (Parts, Local) {
-    let mut readiness = readiness.database(store.storage());
+    let mut readiness = readiness.database(store.clone());
     let controller = Arc::new(controller::Controller::new(store, shared.fallback));
     let ingester = shared.broker.map(|broker| {
         let feed = feed::Ingester::new(

@@ -5,12 +5,9 @@
 mod mysql;
 mod sqlite;
 
-pub use mysql::MysqlRepository;
-pub use sqlite::SqliteRepository;
-
 use super::controller;
 use crate::{
-    database::{Backed, Schema},
+    database::Schema,
     model::{Metadata, MovieId},
     server::error::RepositoryError,
 };
@@ -23,21 +20,21 @@ pub const SCHEMA: Schema = Schema {
     mysql: mysql::MIGRATIONS,
 };
 
-/// The metadata repository of the configured backend.
-pub type Store = Backed<SqliteRepository, MysqlRepository>;
+/// Where the metadata service keeps its data: its SQLite file or MySQL.
+pub use crate::database::Store;
 
 impl controller::Repository for Store {
     async fn get(&self, id: &MovieId) -> Result<Metadata, RepositoryError> {
         match self {
-            Self::Sqlite(repo) => repo.get(id).await,
-            Self::Mysql(repo) => repo.get(id).await,
+            Store::Sqlite(db) => sqlite::get(db, id).await,
+            Store::Mysql(db) => mysql::get(db, id).await,
         }
     }
 
     async fn put(&self, metadata: Metadata) -> Result<(), RepositoryError> {
         match self {
-            Self::Sqlite(repo) => repo.put(metadata).await,
-            Self::Mysql(repo) => repo.put(metadata).await,
+            Store::Sqlite(db) => sqlite::put(db, metadata).await,
+            Store::Mysql(db) => mysql::put(db, metadata).await,
         }
     }
 }

@@ -7,9 +7,8 @@ use mysql_async::prelude::Queryable;
 
 use crate::{
     database::mysql::Mysql,
-    database::{Storage, Stored},
     model::{Metadata, MovieId},
-    server::{error::RepositoryError, metadata::controller},
+    server::error::RepositoryError,
 };
 
 /// Schema history; append only, each statement safe to run twice.
@@ -20,78 +19,57 @@ pub const MIGRATIONS: &[&str] = &["CREATE TABLE IF NOT EXISTS movies (
         director VARCHAR(255)
     ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin"];
 
-#[derive(Debug, Clone)]
-pub struct MysqlRepository {
-    db: Arc<Mysql>,
+#[tracing::instrument(
+    name = "mysql SELECT movies",
+    level = "debug",
+    skip_all,
+    fields(component = "repository", db.system = "mysql")
+)]
+pub async fn get(db: &Arc<Mysql>, id: &MovieId) -> Result<Metadata, RepositoryError> {
+    type Row = (Option<String>, Option<String>, Option<String>);
+    let row: Option<Row> = db
+        .run(|mut conn| async move {
+            conn.exec_first(
+                "SELECT title, description, director FROM movies WHERE id = ?",
+                (id.as_str().as_bytes(),),
+            )
+            .await
+        })
+        .await?;
+    let (title, description, director) = row.ok_or(RepositoryError::NotFound)?;
+    Metadata::new(
+        id.clone(),
+        title.unwrap_or_default(),
+        description.unwrap_or_default(),
+        director.unwrap_or_default(),
+    )
+    .map_err(RepositoryError::Corrupt)
 }
 
-impl From<Arc<Mysql>> for MysqlRepository {
-    fn from(db: Arc<Mysql>) -> Self {
-        Self { db }
-    }
-}
-
-impl Stored for MysqlRepository {
-    fn storage(&self) -> Storage {
-        Storage::Mysql(Arc::clone(&self.db))
-    }
-}
-
-impl controller::Repository for MysqlRepository {
-    #[tracing::instrument(
-        name = "mysql SELECT movies",
-        level = "debug",
-        skip_all,
-        fields(component = "repository", db.system = "mysql")
-    )]
-    async fn get(&self, id: &MovieId) -> Result<Metadata, RepositoryError> {
-        type Row = (Option<String>, Option<String>, Option<String>);
-        let row: Option<Row> = self
-            .db
-            .run(|mut conn| async move {
-                conn.exec_first(
-                    "SELECT title, description, director FROM movies WHERE id = ?",
-                    (id.as_str().as_bytes(),),
-                )
-                .await
-            })
-            .await?;
-        let (title, description, director) = row.ok_or(RepositoryError::NotFound)?;
-        Metadata::new(
-            id.clone(),
-            title.unwrap_or_default(),
-            description.unwrap_or_default(),
-            director.unwrap_or_default(),
-        )
-        .map_err(RepositoryError::Corrupt)
-    }
-
-    #[tracing::instrument(
-        name = "mysql UPSERT movies",
-        level = "debug",
-        skip_all,
-        fields(component = "repository", db.system = "mysql")
-    )]
-    async fn put(&self, m: Metadata) -> Result<(), RepositoryError> {
-        self.db
-            .run(|mut conn| {
-                let m = &m;
-                async move {
-                    conn.exec_drop(
-                        "INSERT INTO movies (id, title, description, director) VALUES (?, ?, ?, ?)
-                         ON DUPLICATE KEY UPDATE title = VALUES(title),
-                             description = VALUES(description), director = VALUES(director)",
-                        (
-                            m.id().as_str().as_bytes(),
-                            m.title(),
-                            m.description(),
-                            m.director(),
-                        ),
-                    )
-                    .await
-                }
-            })
-            .await?;
-        Ok(())
-    }
+#[tracing::instrument(
+    name = "mysql UPSERT movies",
+    level = "debug",
+    skip_all,
+    fields(component = "repository", db.system = "mysql")
+)]
+pub async fn put(db: &Arc<Mysql>, m: Metadata) -> Result<(), RepositoryError> {
+    db.run(|mut conn| {
+        let m = &m;
+        async move {
+            conn.exec_drop(
+                "INSERT INTO movies (id, title, description, director) VALUES (?, ?, ?, ?)
+                     ON DUPLICATE KEY UPDATE title = VALUES(title),
+                         description = VALUES(description), director = VALUES(director)",
+                (
+                    m.id().as_str().as_bytes(),
+                    m.title(),
+                    m.description(),
+                    m.director(),
+                ),
+            )
+            .await
+        }
+    })
+    .await?;
+    Ok(())
 }

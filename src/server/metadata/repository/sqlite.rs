@@ -4,12 +4,10 @@ use std::sync::Arc;
 
 use rusqlite::{OptionalExtension, params};
 
-use crate::server::metadata::controller;
 use crate::{
-    database::{Storage, Stored},
+    database::sqlite::Database,
     model::{Metadata, MovieId},
     server::error::RepositoryError,
-    sqlite::Database,
 };
 
 /// The file in the data directory.
@@ -19,72 +17,51 @@ pub const FILE: &str = "metadata.db";
 pub const MIGRATIONS: &[&str] =
     &["CREATE TABLE movies (id TEXT PRIMARY KEY, title TEXT, description TEXT, director TEXT);"];
 
-#[derive(Debug, Clone)]
-pub struct SqliteRepository {
-    db: Arc<Database>,
+#[tracing::instrument(
+    name = "sqlite SELECT movies",
+    level = "debug",
+    skip_all,
+    fields(component = "repository", db.system = "sqlite")
+)]
+pub async fn get(db: &Arc<Database>, id: &MovieId) -> Result<Metadata, RepositoryError> {
+    let key = id.as_str().to_owned();
+    let row = db
+        .read(move |c| {
+            c.prepare_cached("SELECT title, description, director FROM movies WHERE id = ?1")?
+                .query_row(params![key], |r| {
+                    let text = |i| r.get::<_, Option<String>>(i).map(Option::unwrap_or_default);
+                    Ok((text(0)?, text(1)?, text(2)?))
+                })
+                .optional()
+        })
+        .await?;
+    let (title, description, director) = row.ok_or(RepositoryError::NotFound)?;
+    // Rows are written through the same type; one that breaks the rules was written
+    // by something else.
+    Metadata::new(id.clone(), title, description, director).map_err(RepositoryError::Corrupt)
 }
 
-impl From<Arc<Database>> for SqliteRepository {
-    fn from(db: Arc<Database>) -> Self {
-        Self { db }
-    }
-}
-
-impl Stored for SqliteRepository {
-    fn storage(&self) -> Storage {
-        Storage::Sqlite(Arc::clone(&self.db))
-    }
-}
-
-impl controller::Repository for SqliteRepository {
-    #[tracing::instrument(
-        name = "sqlite SELECT movies",
-        level = "debug",
-        skip_all,
-        fields(component = "repository", db.system = "sqlite")
-    )]
-    async fn get(&self, id: &MovieId) -> Result<Metadata, RepositoryError> {
-        let key = id.as_str().to_owned();
-        let row = self
-            .db
-            .read(move |c| {
-                c.prepare_cached("SELECT title, description, director FROM movies WHERE id = ?1")?
-                    .query_row(params![key], |r| {
-                        let text = |i| r.get::<_, Option<String>>(i).map(Option::unwrap_or_default);
-                        Ok((text(0)?, text(1)?, text(2)?))
-                    })
-                    .optional()
-            })
-            .await?;
-        let (title, description, director) = row.ok_or(RepositoryError::NotFound)?;
-        // Rows are written through the same type; one that breaks the rules was written
-        // by something else.
-        Metadata::new(id.clone(), title, description, director).map_err(RepositoryError::Corrupt)
-    }
-
-    #[tracing::instrument(
-        name = "sqlite UPSERT movies",
-        level = "debug",
-        skip_all,
-        fields(component = "repository", db.system = "sqlite")
-    )]
-    async fn put(&self, m: Metadata) -> Result<(), RepositoryError> {
-        let (id, title, description, director) = (
-            m.id().to_string(),
-            m.title().to_owned(),
-            m.description().to_owned(),
-            m.director().to_owned(),
-        );
-        self.db
-            .write(move |c| {
-                c.prepare_cached(
-                    "INSERT INTO movies (id, title, description, director) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (id) DO UPDATE SET title = excluded.title,
-                         description = excluded.description, director = excluded.director",
-                )?
-                .execute(params![id, title, description, director])
-            })
-            .await?;
-        Ok(())
-    }
+#[tracing::instrument(
+    name = "sqlite UPSERT movies",
+    level = "debug",
+    skip_all,
+    fields(component = "repository", db.system = "sqlite")
+)]
+pub async fn put(db: &Arc<Database>, m: Metadata) -> Result<(), RepositoryError> {
+    let (id, title, description, director) = (
+        m.id().to_string(),
+        m.title().to_owned(),
+        m.description().to_owned(),
+        m.director().to_owned(),
+    );
+    db.write(move |c| {
+        c.prepare_cached(
+            "INSERT INTO movies (id, title, description, director) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (id) DO UPDATE SET title = excluded.title,
+                     description = excluded.description, director = excluded.director",
+        )?
+        .execute(params![id, title, description, director])
+    })
+    .await?;
+    Ok(())
 }

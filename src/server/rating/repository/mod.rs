@@ -6,12 +6,9 @@
 mod mysql;
 mod sqlite;
 
-pub use mysql::MysqlRepository;
-pub use sqlite::SqliteRepository;
-
 use super::controller::{self, Aggregate};
 use crate::{
-    database::{Backed, Schema},
+    database::Schema,
     model::{RatingChange, RecordKey, UserRating},
     server::error::RepositoryError,
 };
@@ -24,28 +21,28 @@ pub const SCHEMA: Schema = Schema {
     mysql: mysql::MIGRATIONS,
 };
 
-/// The rating repository of the configured backend.
-pub type Store = Backed<SqliteRepository, MysqlRepository>;
+/// Where the rating service keeps its data: its SQLite file or MySQL.
+pub use crate::database::Store;
 
 impl controller::Repository for Store {
     async fn aggregate(&self, key: &RecordKey) -> Result<Aggregate, RepositoryError> {
         match self {
-            Self::Sqlite(repo) => repo.aggregate(key).await,
-            Self::Mysql(repo) => repo.aggregate(key).await,
+            Store::Sqlite(db) => sqlite::aggregate(db, key).await,
+            Store::Mysql(db) => mysql::aggregate(db, key).await,
         }
     }
 
     async fn put(&self, rating: UserRating) -> Result<(), RepositoryError> {
         match self {
-            Self::Sqlite(repo) => repo.put(rating).await,
-            Self::Mysql(repo) => repo.put(rating).await,
+            Store::Sqlite(db) => sqlite::put(db, rating).await,
+            Store::Mysql(db) => mysql::put(db, rating).await,
         }
     }
 
     async fn apply(&self, changes: Vec<RatingChange>) -> Result<(), RepositoryError> {
         match self {
-            Self::Sqlite(repo) => repo.apply(changes).await,
-            Self::Mysql(repo) => repo.apply(changes).await,
+            Store::Sqlite(db) => sqlite::apply(db, changes).await,
+            Store::Mysql(db) => mysql::apply(db, changes).await,
         }
     }
 }

@@ -7,12 +7,8 @@ use mysql_async::{TxOpts, prelude::Queryable};
 
 use crate::{
     database::mysql::Mysql,
-    database::{Storage, Stored},
     model::{RatingChange, RecordKey, UserRating},
-    server::{
-        error::RepositoryError,
-        rating::controller::{self, Aggregate},
-    },
+    server::{error::RepositoryError, rating::controller::Aggregate},
 };
 
 /// Schema history; append only, each statement safe to run twice.
@@ -28,101 +24,80 @@ const UPSERT: &str = "INSERT INTO ratings (record_id, record_type, user_id, valu
     VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE value = VALUES(value)";
 const DELETE: &str = "DELETE FROM ratings WHERE record_id = ? AND record_type = ? AND user_id = ?";
 
-#[derive(Debug, Clone)]
-pub struct MysqlRepository {
-    db: Arc<Mysql>,
-}
-
-impl From<Arc<Mysql>> for MysqlRepository {
-    fn from(db: Arc<Mysql>) -> Self {
-        Self { db }
+#[tracing::instrument(
+    name = "mysql SELECT ratings",
+    level = "debug",
+    skip_all,
+    fields(component = "repository", db.system = "mysql")
+)]
+pub async fn aggregate(db: &Arc<Mysql>, key: &RecordKey) -> Result<Aggregate, RepositoryError> {
+    // The sum as an integer, not AVG: MySQL's AVG is a DECIMAL rounded to 4 places,
+    // where SQLite's is a double.
+    let row: Option<(Option<i64>, i64)> = db
+        .run(|mut conn| async move {
+            conn.exec_first(
+                "SELECT CAST(SUM(value) AS SIGNED), COUNT(*) FROM ratings
+                 WHERE record_id = ? AND record_type = ?",
+                (key.record_id().as_bytes(), key.record_type().as_bytes()),
+            )
+            .await
+        })
+        .await?;
+    match row {
+        Some((Some(sum), count)) if count > 0 => Ok(Aggregate {
+            #[allow(clippy::cast_precision_loss)]
+            mean: sum as f64 / count as f64,
+            count: count.unsigned_abs(),
+        }),
+        _ => Err(RepositoryError::NotFound),
     }
 }
 
-impl Stored for MysqlRepository {
-    fn storage(&self) -> Storage {
-        Storage::Mysql(Arc::clone(&self.db))
-    }
+pub async fn put(db: &Arc<Mysql>, rating: UserRating) -> Result<(), RepositoryError> {
+    apply(db, vec![RatingChange::Put(rating)]).await
 }
 
-impl controller::Repository for MysqlRepository {
-    #[tracing::instrument(
-        name = "mysql SELECT ratings",
-        level = "debug",
-        skip_all,
-        fields(component = "repository", db.system = "mysql")
-    )]
-    async fn aggregate(&self, key: &RecordKey) -> Result<Aggregate, RepositoryError> {
-        // The sum as an integer, not AVG: MySQL's AVG is a DECIMAL rounded to 4 places,
-        // where SQLite's is a double.
-        let row: Option<(Option<i64>, i64)> = self
-            .db
-            .run(|mut conn| async move {
-                conn.exec_first(
-                    "SELECT CAST(SUM(value) AS SIGNED), COUNT(*) FROM ratings
-                     WHERE record_id = ? AND record_type = ?",
-                    (key.record_id().as_bytes(), key.record_type().as_bytes()),
-                )
-                .await
-            })
-            .await?;
-        match row {
-            Some((Some(sum), count)) if count > 0 => Ok(Aggregate {
-                #[allow(clippy::cast_precision_loss)]
-                mean: sum as f64 / count as f64,
-                count: count.unsigned_abs(),
-            }),
-            _ => Err(RepositoryError::NotFound),
-        }
-    }
-
-    async fn put(&self, rating: UserRating) -> Result<(), RepositoryError> {
-        self.apply(vec![RatingChange::Put(rating)]).await
-    }
-
-    #[tracing::instrument(
-        name = "mysql apply ratings",
-        level = "debug",
-        skip_all,
-        fields(changes = changes.len(), component = "repository", db.system = "mysql")
-    )]
-    async fn apply(&self, changes: Vec<RatingChange>) -> Result<(), RepositoryError> {
-        self.db
-            .run(|mut conn| {
-                let changes = &changes;
-                async move {
-                    let mut tx = conn.start_transaction(TxOpts::default()).await?;
-                    for change in changes {
-                        match change {
-                            RatingChange::Put(r) => {
-                                tx.exec_drop(
-                                    UPSERT,
-                                    (
-                                        r.key().record_id().as_bytes(),
-                                        r.key().record_type().as_bytes(),
-                                        r.user_id().as_str().as_bytes(),
-                                        r.value().get(),
-                                    ),
-                                )
-                                .await?;
-                            }
-                            RatingChange::Delete { key, user_id } => {
-                                tx.exec_drop(
-                                    DELETE,
-                                    (
-                                        key.record_id().as_bytes(),
-                                        key.record_type().as_bytes(),
-                                        user_id.as_str().as_bytes(),
-                                    ),
-                                )
-                                .await?;
-                            }
-                        }
+#[tracing::instrument(
+    name = "mysql apply ratings",
+    level = "debug",
+    skip_all,
+    fields(changes = changes.len(), component = "repository", db.system = "mysql")
+)]
+pub async fn apply(db: &Arc<Mysql>, changes: Vec<RatingChange>) -> Result<(), RepositoryError> {
+    db.run(|mut conn| {
+        let changes = &changes;
+        async move {
+            let mut tx = conn.start_transaction(TxOpts::default()).await?;
+            for change in changes {
+                match change {
+                    RatingChange::Put(r) => {
+                        tx.exec_drop(
+                            UPSERT,
+                            (
+                                r.key().record_id().as_bytes(),
+                                r.key().record_type().as_bytes(),
+                                r.user_id().as_str().as_bytes(),
+                                r.value().get(),
+                            ),
+                        )
+                        .await?;
                     }
-                    tx.commit().await
+                    RatingChange::Delete { key, user_id } => {
+                        tx.exec_drop(
+                            DELETE,
+                            (
+                                key.record_id().as_bytes(),
+                                key.record_type().as_bytes(),
+                                user_id.as_str().as_bytes(),
+                            ),
+                        )
+                        .await?;
+                    }
                 }
-            })
-            .await?;
-        Ok(())
-    }
+            }
+            tx.commit().await
+        }
+    })
+    .await?;
+    Ok(())
 }

@@ -5,12 +5,11 @@ use std::sync::Arc;
 
 use rusqlite::params;
 
-use crate::server::rating::controller::{self, Aggregate};
+use crate::server::rating::controller::Aggregate;
 use crate::{
-    database::{Storage, Stored},
+    database::sqlite::Database,
     model::{RatingChange, RecordKey, UserRating},
     server::error::RepositoryError,
-    sqlite::Database,
 };
 
 /// The file in the data directory.
@@ -21,93 +20,73 @@ pub const MIGRATIONS: &[&str] = &["CREATE TABLE ratings (
         record_id TEXT, record_type TEXT, user_id TEXT, value INTEGER,
         PRIMARY KEY (record_id, record_type, user_id));"];
 
-#[derive(Debug, Clone)]
-pub struct SqliteRepository {
-    db: Arc<Database>,
-}
-
-impl From<Arc<Database>> for SqliteRepository {
-    fn from(db: Arc<Database>) -> Self {
-        Self { db }
-    }
-}
-
-impl Stored for SqliteRepository {
-    fn storage(&self) -> Storage {
-        Storage::Sqlite(Arc::clone(&self.db))
-    }
-}
-
-impl controller::Repository for SqliteRepository {
-    #[tracing::instrument(
-        name = "sqlite SELECT ratings",
-        level = "debug",
-        skip_all,
-        fields(component = "repository", db.system = "sqlite")
-    )]
-    async fn aggregate(&self, key: &RecordKey) -> Result<Aggregate, RepositoryError> {
-        let key = key.clone();
-        let (mean, count): (Option<f64>, i64) = self
-            .db
-            .read(move |c| {
-                c.prepare_cached(
-                    "SELECT AVG(value), COUNT(*) FROM ratings WHERE record_id = ?1 AND record_type = ?2",
-                )?
-                .query_row(params![key.record_id(), key.record_type()], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
+#[tracing::instrument(
+    name = "sqlite SELECT ratings",
+    level = "debug",
+    skip_all,
+    fields(component = "repository", db.system = "sqlite")
+)]
+pub async fn aggregate(db: &Arc<Database>, key: &RecordKey) -> Result<Aggregate, RepositoryError> {
+    let key = key.clone();
+    let (mean, count): (Option<f64>, i64) = db
+        .read(move |c| {
+            c.prepare_cached(
+                "SELECT AVG(value), COUNT(*) FROM ratings WHERE record_id = ?1 AND record_type = ?2",
+            )?
+            .query_row(params![key.record_id(), key.record_type()], |r| {
+                Ok((r.get(0)?, r.get(1)?))
             })
-            .await?;
-        match mean {
-            Some(mean) if count > 0 => Ok(Aggregate {
-                mean,
-                count: count.unsigned_abs(),
-            }),
-            _ => Err(RepositoryError::NotFound),
-        }
+        })
+        .await?;
+    match mean {
+        Some(mean) if count > 0 => Ok(Aggregate {
+            mean,
+            count: count.unsigned_abs(),
+        }),
+        _ => Err(RepositoryError::NotFound),
     }
+}
 
-    async fn put(&self, rating: UserRating) -> Result<(), RepositoryError> {
-        self.apply(vec![RatingChange::Put(rating)]).await
-    }
+pub async fn put(db: &Arc<Database>, rating: UserRating) -> Result<(), RepositoryError> {
+    apply(db, vec![RatingChange::Put(rating)]).await
+}
 
-    #[tracing::instrument(
-        name = "sqlite apply ratings",
-        level = "debug",
-        skip_all,
-        fields(changes = changes.len(), component = "repository", db.system = "sqlite")
-    )]
-    async fn apply(&self, changes: Vec<RatingChange>) -> Result<(), RepositoryError> {
-        self.db
-            .write(move |c| {
-                let tx = c.transaction()?;
-                {
-                    let mut upsert = tx.prepare_cached(
-                        "INSERT INTO ratings (record_id, record_type, user_id, value) VALUES (?1, ?2, ?3, ?4)
-                         ON CONFLICT (record_id, record_type, user_id) DO UPDATE SET value = excluded.value",
-                    )?;
-                    let mut delete = tx.prepare_cached(
-                        "DELETE FROM ratings WHERE record_id = ?1 AND record_type = ?2 AND user_id = ?3",
-                    )?;
-                    for change in &changes {
-                        match change {
-                            RatingChange::Put(r) => upsert.execute(params![
-                                r.key().record_id(),
-                                r.key().record_type(),
-                                r.user_id().as_str(),
-                                r.value().get()
-                            ])?,
-                            RatingChange::Delete { key, user_id } => delete.execute(params![
-                                key.record_id(),
-                                key.record_type(),
-                                user_id.as_str()
-                            ])?,
-                        };
-                    }
+#[tracing::instrument(
+    name = "sqlite apply ratings",
+    level = "debug",
+    skip_all,
+    fields(changes = changes.len(), component = "repository", db.system = "sqlite")
+)]
+pub async fn apply(db: &Arc<Database>, changes: Vec<RatingChange>) -> Result<(), RepositoryError> {
+    db
+        .write(move |c| {
+            let tx = c.transaction()?;
+            {
+                let mut upsert = tx.prepare_cached(
+                    "INSERT INTO ratings (record_id, record_type, user_id, value) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (record_id, record_type, user_id) DO UPDATE SET value = excluded.value",
+                )?;
+                let mut delete = tx.prepare_cached(
+                    "DELETE FROM ratings WHERE record_id = ?1 AND record_type = ?2 AND user_id = ?3",
+                )?;
+                for change in &changes {
+                    match change {
+                        RatingChange::Put(r) => upsert.execute(params![
+                            r.key().record_id(),
+                            r.key().record_type(),
+                            r.user_id().as_str(),
+                            r.value().get()
+                        ])?,
+                        RatingChange::Delete { key, user_id } => delete.execute(params![
+                            key.record_id(),
+                            key.record_type(),
+                            user_id.as_str()
+                        ])?,
+                    };
                 }
-                tx.commit()
-            })
-            .await?;
-        Ok(())
-    }
+            }
+            tx.commit()
+        })
+        .await?;
+    Ok(())
 }

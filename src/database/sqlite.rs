@@ -32,7 +32,7 @@ pub const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_READERS: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
-pub enum StorageError {
+pub enum SqliteError {
     #[error("cannot create directory {path}: {source}")]
     Directory {
         path: PathBuf,
@@ -86,7 +86,7 @@ pub enum StorageError {
     Corrupt { path: PathBuf, detail: String },
 }
 
-impl StorageError {
+impl SqliteError {
     /// True when SQLite said "busy" or "locked": another connection holds the lock.
     fn is_busy(&self) -> bool {
         let source = match self {
@@ -176,7 +176,7 @@ impl Database {
     /// them "database is locked" without waiting (switching to WAL and recovering take the
     /// lock outright), so opening is retried, with growing pauses, for up to
     /// [`OPEN_TIMEOUT`].
-    pub fn open(path: &Path, migrations: &[&str]) -> Result<Self, StorageError> {
+    pub fn open(path: &Path, migrations: &[&str]) -> Result<Self, SqliteError> {
         let deadline = std::time::Instant::now() + OPEN_TIMEOUT;
         let mut pause = Duration::from_millis(5);
         loop {
@@ -191,8 +191,8 @@ impl Database {
         }
     }
 
-    fn try_open(path: &Path, migrations: &[&str]) -> Result<Self, StorageError> {
-        let open_err = |source| StorageError::Open {
+    fn try_open(path: &Path, migrations: &[&str]) -> Result<Self, SqliteError> {
+        let open_err = |source| SqliteError::Open {
             path: path.to_owned(),
             source,
         };
@@ -219,7 +219,7 @@ impl Database {
             std::thread::Builder::new()
                 .name(format!("sqlite-reader-{i}"))
                 .spawn(move || serve_reads(&conn, &queue))
-                .map_err(|source| StorageError::Thread {
+                .map_err(|source| SqliteError::Thread {
                     path: path.to_owned(),
                     source,
                 })?;
@@ -237,11 +237,11 @@ impl Database {
     pub async fn open_in_background(
         path: &Path,
         migrations: &'static [&'static str],
-    ) -> Result<Self, StorageError> {
+    ) -> Result<Self, SqliteError> {
         let owned = path.to_owned();
         let opened = tokio::task::spawn_blocking(move || {
             if let Some(dir) = owned.parent() {
-                std::fs::create_dir_all(dir).map_err(|source| StorageError::Directory {
+                std::fs::create_dir_all(dir).map_err(|source| SqliteError::Directory {
                     path: dir.to_owned(),
                     source,
                 })?;
@@ -250,7 +250,7 @@ impl Database {
         })
         .await;
         opened.unwrap_or_else(|source| {
-            Err(StorageError::Task {
+            Err(SqliteError::Task {
                 path: path.to_owned(),
                 source,
             })
@@ -267,18 +267,18 @@ impl Database {
     }
 
     /// Maps a failed call, remembering corruption.
-    fn failed(&self, source: rusqlite::Error) -> StorageError {
+    fn failed(&self, source: rusqlite::Error) -> SqliteError {
         if is_corruption(&source) {
             self.corrupt.store(true, Ordering::Relaxed);
         }
-        StorageError::Query {
+        SqliteError::Query {
             path: self.path.clone(),
             source,
         }
     }
 
     /// Runs a read on one of the reader threads' connections.
-    pub async fn read<T, F>(&self, f: F) -> Result<T, StorageError>
+    pub async fn read<T, F>(&self, f: F) -> Result<T, SqliteError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
@@ -295,7 +295,7 @@ impl Database {
                 let _ = tx.send(running.run(conn.get_interrupt_handle(), conn, f));
             })
         };
-        let lost = || StorageError::ReadLost {
+        let lost = || SqliteError::ReadLost {
             path: self.path.clone(),
         };
         self.reads.send(job).map_err(|_| lost())?;
@@ -308,7 +308,7 @@ impl Database {
     /// Runs a write (or a read that must see the latest write) on the single writer
     /// connection, on the blocking thread pool. Use a transaction inside `f` for several
     /// statements.
-    pub async fn write<T, F>(self: &Arc<Self>, f: F) -> Result<T, StorageError>
+    pub async fn write<T, F>(self: &Arc<Self>, f: F) -> Result<T, SqliteError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
@@ -324,7 +324,7 @@ impl Database {
         guard.disarm();
         match done {
             Ok(result) => result.map_err(|e| self.failed(e)),
-            Err(source) => Err(StorageError::Task {
+            Err(source) => Err(SqliteError::Task {
                 path: self.path.clone(),
                 source,
             }),
@@ -356,8 +356,8 @@ fn is_corruption(e: &rusqlite::Error) -> bool {
 
 /// `PRAGMA quick_check` at open: a damaged file is refused at start-up, naming it, rather
 /// than failing reads later.
-fn check_integrity(conn: &Connection, path: &Path) -> Result<(), StorageError> {
-    let corrupt = |detail: String| StorageError::Corrupt {
+fn check_integrity(conn: &Connection, path: &Path) -> Result<(), SqliteError> {
+    let corrupt = |detail: String| SqliteError::Corrupt {
         path: path.to_owned(),
         detail,
     };
@@ -365,7 +365,7 @@ fn check_integrity(conn: &Connection, path: &Path) -> Result<(), StorageError> {
         .query_row("PRAGMA quick_check(1)", [], |r| r.get(0))
         .map_err(|e| match e {
             e if is_corruption(&e) => corrupt(e.to_string()),
-            source => StorageError::Open {
+            source => SqliteError::Open {
                 path: path.to_owned(),
                 source,
             },
@@ -379,11 +379,11 @@ fn check_integrity(conn: &Connection, path: &Path) -> Result<(), StorageError> {
 
 /// The schema version of the database file at `path`, read without changing it; `None`
 /// when there is no file yet. Blocking.
-pub fn schema_version(path: &Path) -> Result<Option<u32>, StorageError> {
+pub fn schema_version(path: &Path) -> Result<Option<u32>, SqliteError> {
     if !path.exists() {
         return Ok(None);
     }
-    let open_err = |source| StorageError::Open {
+    let open_err = |source| SqliteError::Open {
         path: path.to_owned(),
         source,
     };
@@ -416,10 +416,10 @@ fn stable_plans(conn: &Connection) -> rusqlite::Result<()> {
     .map(drop)
 }
 
-fn migrate(conn: &mut Connection, path: &Path, migrations: &[&str]) -> Result<(), StorageError> {
+fn migrate(conn: &mut Connection, path: &Path, migrations: &[&str]) -> Result<(), SqliteError> {
     let known = u32::try_from(migrations.len()).unwrap_or(u32::MAX);
     let failed = |version: u32| {
-        move |source| StorageError::Migration {
+        move |source| SqliteError::Migration {
             path: path.to_owned(),
             version,
             source,
@@ -430,18 +430,18 @@ fn migrate(conn: &mut Connection, path: &Path, migrations: &[&str]) -> Result<()
     // others wait) and each sees the version the previous one left.
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(|source| StorageError::Open {
+        .map_err(|source| SqliteError::Open {
             path: path.to_owned(),
             source,
         })?;
     let found: u32 = tx
         .pragma_query_value(None, "user_version", |row| row.get(0))
-        .map_err(|source| StorageError::Open {
+        .map_err(|source| SqliteError::Open {
             path: path.to_owned(),
             source,
         })?;
     if found > known {
-        return Err(StorageError::TooNew {
+        return Err(SqliteError::TooNew {
             path: path.to_owned(),
             found,
             known,
@@ -592,7 +592,7 @@ mod tests {
                 .read(|_| -> rusqlite::Result<()> { panic!("a bug in a read") })
                 .await
                 .unwrap_err();
-            assert!(matches!(err, StorageError::ReadLost { .. }), "{err}");
+            assert!(matches!(err, SqliteError::ReadLost { .. }), "{err}");
         }
         let one: i64 = db
             .read(|c| c.query_row("SELECT 1", [], |r| r.get(0)))
@@ -625,7 +625,7 @@ mod tests {
         assert!(
             matches!(
                 err,
-                StorageError::TooNew {
+                SqliteError::TooNew {
                     found: 2,
                     known: 1,
                     ..
