@@ -45,7 +45,7 @@ use crate::{
 pub struct Args {
     /// The service's address (host:port)
     #[arg(long, value_name = "HOST:PORT")]
-    addr: String,
+    addr: crate::config::value::HostPort,
     /// The gRPC method to call, Service/Method (e.g. MovieService/GetMovieDetails)
     #[arg(
         long,
@@ -116,7 +116,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
         (None, Some(http)) => Call::Http(request::http(http).map_err(|e| usage(e.to_string()))?),
         (None, None) => return Err(usage("give --call METHOD or --http REQUEST".into())),
     };
-    check_target(&args.addr, args.allow_remote).await?;
+    check_target(args.addr.as_str(), args.allow_remote).await?;
     let token = session::client_token(args.token.as_deref())?;
     let tls = config.tls.client()?;
     if args.seed {
@@ -124,7 +124,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
     }
     let plan = Plan {
         call,
-        target: args.addr.clone(),
+        target: args.addr.to_string(),
         tls: tls.clone(),
         token,
         connections: args.connections as usize,
@@ -168,11 +168,6 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
 /// Refuses a target off this machine unless allowed, and names it when it does not resolve.
 async fn check_target(addr: &str, allow_remote: bool) -> anyhow::Result<()> {
     let usage = |e: String| anyhow::Error::from(UsageError(anyhow::anyhow!(e)));
-    if crate::config::value::HostPort::check(addr).is_err() {
-        return Err(usage(format!(
-            "invalid --addr {addr:?}: expected host:port"
-        )));
-    }
     let resolved: Vec<_> = tokio::net::lookup_host(addr)
         .await
         .map_err(|e| usage(format!("cannot resolve --addr {addr:?}: {e}")))?

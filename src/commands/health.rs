@@ -25,7 +25,7 @@ use crate::config::Config;
 pub struct Args {
     /// The server's address (host:port)
     #[arg(long, value_name = "HOST:PORT")]
-    addr: String,
+    addr: crate::config::value::HostPort,
     /// The gRPC service to ask about (e.g. MovieService); empty: the server as a whole
     #[arg(long, value_name = "NAME", default_value = "")]
     service: String,
@@ -35,13 +35,6 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
-    if crate::config::value::HostPort::check(&args.addr).is_err() {
-        return Err(UsageError(anyhow::anyhow!(
-            "invalid --addr {:?}: expected host:port",
-            args.addr
-        ))
-        .into());
-    }
     let tls = config.tls.client()?;
     let scheme = crate::tls::scheme(tls.as_ref());
     let timeout = args.timeout.get();

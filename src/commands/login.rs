@@ -27,7 +27,7 @@ pub struct Args {
     /// Address of the auth service (host:port) [default: found through the registry, e.g.
     /// 127.0.0.1:8084]
     #[arg(long, value_name = "HOST:PORT")]
-    addr: Option<String>,
+    addr: Option<crate::config::value::HostPort>,
 }
 
 pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
@@ -41,7 +41,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
         .into());
     }
     let target =
-        crate::client::Target::open(ServiceKind::Auth, args.addr.as_deref(), &config).await?;
+        crate::client::Target::open(ServiceKind::Auth, args.addr.as_ref(), &config).await?;
     let request = pb::GetTokenRequest {
         username: args.user.as_str().to_owned(),
         password,

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod bench_load;
 pub mod bench_serialize;
 pub mod certs;
+pub mod client_args;
 pub mod completions;
 pub mod config;
 pub mod db;

@@ -17,36 +17,6 @@ pub enum Format {
     Json,
 }
 
-/// Options shared by every client command.
-#[derive(Debug, clap::Args)]
-pub struct ClientArgs {
-    /// Address of the service (host:port) [default: where the configuration says it
-    /// listens, e.g. 127.0.0.1:8083 for movie]
-    #[arg(long, value_name = "HOST:PORT")]
-    pub addr: Option<String>,
-    /// Output format
-    #[arg(long, short, value_enum, default_value_t)]
-    pub output: Format,
-    /// Token to send (visible to other users in the process list: prefer MOVIEAPP_TOKEN or
-    /// `movieapp login`) [env: MOVIEAPP_TOKEN; default: the one `movieapp login` kept]
-    #[arg(long, value_name = "TOKEN")]
-    pub token: Option<String>,
-}
-
-impl ClientArgs {
-    /// The service to call, found as these options and `config` say, with the token.
-    pub async fn target(
-        &self,
-        service: crate::service::ServiceKind,
-        config: &crate::config::Config,
-    ) -> Result<crate::client::Target, crate::client::ClientError> {
-        let token = crate::auth::session::client_token(self.token.as_deref())?;
-        crate::client::Target::open(service, self.addr.as_deref(), config)
-            .await?
-            .with_token(token.as_deref())
-    }
-}
-
 /// Output that could not be written. A closed pipe (`| head`) is still recognisable by
 /// its source and ends the command quietly; anything else is exit 1 with this message.
 #[derive(Debug, thiserror::Error)]

@@ -2,7 +2,7 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use super::{UsageError, output};
+use super::output;
 use crate::config::Config;
 
 /// Take a CPU profile of a running movieapp, as pprof or a flame graph
@@ -20,7 +20,7 @@ use crate::config::Config;
 pub struct Args {
     /// The service's address (host:port)
     #[arg(long, value_name = "HOST:PORT")]
-    addr: String,
+    addr: crate::config::value::HostPort,
     /// How long to sample, 1 to 300
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
     seconds: u64,
@@ -34,13 +34,6 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
-    if crate::config::value::HostPort::check(&args.addr).is_err() {
-        return Err(UsageError(anyhow::anyhow!(
-            "invalid --addr {:?}: expected host:port",
-            args.addr
-        ))
-        .into());
-    }
     let flamegraph = args.output.extension().is_some_and(|e| e == "svg");
     let tls = config.tls.client()?;
     let http = match &tls {

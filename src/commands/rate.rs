@@ -3,7 +3,10 @@
 use clap::Subcommand;
 use serde::Serialize;
 
-use super::output::{self, ClientArgs, Format};
+use super::{
+    client_args::ClientArgs,
+    output::{self, Format},
+};
 use crate::config::Config;
 use crate::{
     model::{MOVIE_RECORD_TYPE, RatingValue, RecordId, RecordKey, RecordType, UserId, UserRating},

@@ -2,6 +2,8 @@
 //! calling it with the same balancing and retry the services use, and turning a failure into
 //! one line that names the problem and the value.
 
+pub mod upload;
+
 use std::{future::Future, sync::Arc};
 
 use tonic::{Code, Status, transport::Channel};
@@ -101,21 +103,14 @@ impl Target {
     /// Resolves `service` at `addr` if given, else through the configured registry.
     pub async fn open(
         service: ServiceKind,
-        addr: Option<&str>,
+        addr: Option<&crate::config::value::HostPort>,
         config: &Config,
     ) -> Result<Self, ClientError> {
         let registry: Arc<dyn Registry> = match addr {
-            Some(addr) => {
-                if crate::config::value::HostPort::check(addr).is_err() {
-                    return Err(ClientError::BadAddress {
-                        addr: addr.to_owned(),
-                    });
-                }
-                Arc::new(StaticRegistry::new(vec![(
-                    service.name().to_owned(),
-                    vec![addr.to_owned()],
-                )]))
-            }
+            Some(addr) => Arc::new(StaticRegistry::new(vec![(
+                service.name().to_owned(),
+                vec![addr.to_string()],
+            )])),
             // Looking up creates nothing: no registry yet means no instance yet.
             None => match config.registry_settings()?.open_existing().await {
                 Ok(registry) => registry,
