@@ -186,39 +186,13 @@ impl Retries {
             if attempt > 1 {
                 metrics::counter!(RETRIES_METRIC, "callee" => callee.clone()).increment(1);
             }
-            let try_deadline =
-                deadline.min(tokio::time::Instant::now() + self.settings.per_try_timeout.get());
-            let answered = tokio::time::timeout_at(
-                try_deadline,
-                deadline::within(try_deadline, call(route, &addr)),
-            )
-            .await;
-            // tonic enforces the request's own timeout too, answering CANCELLED: that is
-            // this attempt running out of time.
-            let expired = |status: &tonic::Status| {
-                status.code() == tonic::Code::Cancelled
-                    && tokio::time::Instant::now() + 2 * deadline::DEADLINE_MARGIN >= try_deadline
-            };
-            let timed_out = match &answered {
-                Err(_) => true,
-                Ok(Err(status)) => expired(status),
-                Ok(Ok(_)) => false,
-            };
-            let status = match answered {
-                Ok(Ok(value)) => {
+            let (status, timed_out) = match self.attempt(deadline, call(route, &addr)).await {
+                Ok(value) => {
                     self.budget().succeeded();
                     instances.answered(&addr);
                     return Ok(value);
                 }
-                Ok(Err(status)) if timed_out => tonic::Status::deadline_exceeded(format!(
-                    "no answer in time: {}",
-                    status.message()
-                )),
-                Ok(Err(status)) => status,
-                Err(_elapsed) => tonic::Status::deadline_exceeded(format!(
-                    "no answer within {:?}",
-                    self.settings.per_try_timeout.get()
-                )),
+                Err(failure) => failure,
             };
             let instance_down = timed_out || instance_failed(&status);
             let mut spend = true;
@@ -240,21 +214,13 @@ impl Retries {
             tracing::debug!(peer_service = %callee, instance = %addr, error = %status, attempt, "attempt failed");
             tried.push(addr.clone());
             failed = Some((addr, status));
-            if attempt == attempts || pushback == Some(None) {
+            if attempt == attempts {
                 break;
             }
-            if !self.budget().allows_retry() {
-                metrics::counter!(THROTTLED_METRIC, "callee" => callee.clone()).increment(1);
-                break;
+            match self.pause(attempt, pushback, deadline) {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => break,
             }
-            let wait = match pushback {
-                Some(Some(ms)) => ms,
-                _ => self.backoff(attempt),
-            };
-            if tokio::time::Instant::now() + wait >= deadline {
-                break;
-            }
-            tokio::time::sleep(wait).await;
         }
         match failed {
             Some((addr, status)) => Err(CallError::Status { addr, status }),
@@ -263,6 +229,59 @@ impl Retries {
                 status: tonic::Status::deadline_exceeded("the call's deadline passed"),
             }),
         }
+    }
+
+    /// One attempt, within its own deadline (the call's, or the per-try timeout if sooner):
+    /// its value, or its failure and whether it ran out of time.
+    async fn attempt<T>(
+        &self,
+        call_deadline: tokio::time::Instant,
+        call: impl Future<Output = Result<T, tonic::Status>>,
+    ) -> Result<T, (tonic::Status, bool)> {
+        let per_try = self.settings.per_try_timeout.get();
+        let try_deadline = call_deadline.min(tokio::time::Instant::now() + per_try);
+        let answered =
+            tokio::time::timeout_at(try_deadline, deadline::within(try_deadline, call)).await;
+        match answered {
+            Ok(Ok(value)) => Ok(value),
+            // tonic enforces the request's own timeout too, answering CANCELLED: that is
+            // this attempt running out of time.
+            Ok(Err(status))
+                if status.code() == tonic::Code::Cancelled
+                    && tokio::time::Instant::now() + 2 * deadline::DEADLINE_MARGIN
+                        >= try_deadline =>
+            {
+                let message = format!("no answer in time: {}", status.message());
+                Err((tonic::Status::deadline_exceeded(message), true))
+            }
+            Ok(Err(status)) => Err((status, false)),
+            Err(_elapsed) => {
+                let message = format!("no answer within {per_try:?}");
+                Err((tonic::Status::deadline_exceeded(message), true))
+            }
+        }
+    }
+
+    /// How long to wait before retry `attempt` + 1, or `None` when no retry is to be made:
+    /// the server said not to, the budget is spent, or the call's deadline would pass.
+    fn pause(
+        &self,
+        attempt: u32,
+        pushback: Option<Option<Duration>>,
+        deadline: tokio::time::Instant,
+    ) -> Option<Duration> {
+        if pushback == Some(None) {
+            return None;
+        }
+        if !self.budget().allows_retry() {
+            metrics::counter!(THROTTLED_METRIC, "callee" => self.callee.clone()).increment(1);
+            return None;
+        }
+        let wait = match pushback {
+            Some(Some(wait)) => wait,
+            _ => self.backoff(attempt),
+        };
+        (tokio::time::Instant::now() + wait < deadline).then_some(wait)
     }
 
     /// The pause before retry `attempt` + 1: full jitter over an exponential ceiling.

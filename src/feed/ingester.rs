@@ -182,27 +182,8 @@ impl<A: Apply> Ingester<A> {
         let broker = self.broker.describe();
         tracing::info!(topic = %self.topic, group = %self.group, %broker, "consuming the rating feed");
         let mut trouble = Trouble::default();
-        let mut consumer = loop {
-            // Checking first answers "unreachable" in seconds; joining may wait longer.
-            let join = async {
-                self.broker.check().await?;
-                self.broker.consumer(&self.topic, &self.group).await
-            };
-            let joined = tokio::select! {
-                joined = join => joined,
-                () = stop.cancelled() => return self.stopped(),
-            };
-            match joined {
-                Ok(consumer) => break consumer,
-                Err(e) => {
-                    let why = format!("cannot join the rating feed: {e}");
-                    trouble.failed(&why);
-                    self.stats.set_problem(Some(why));
-                    if stopped_within(&stop, RETRY_AFTER).await {
-                        return self.stopped();
-                    }
-                }
-            }
+        let Some(mut consumer) = self.join(&stop, &mut trouble).await else {
+            return self.stopped();
         };
         trouble.recovered("joined the rating feed");
         self.stats.set_problem(None);
@@ -218,9 +199,7 @@ impl<A: Apply> Ingester<A> {
             let messages = match polled {
                 Ok(messages) => messages,
                 Err(e) => {
-                    let why = format!("cannot read the rating feed: {e}");
-                    trouble.failed(&why);
-                    self.stats.set_problem(Some(why));
+                    self.failed(&mut trouble, format!("cannot read the rating feed: {e}"));
                     if stopped_within(&stop, RETRY_AFTER).await {
                         break;
                     }
@@ -228,28 +207,10 @@ impl<A: Apply> Ingester<A> {
                 }
             };
             if messages.is_empty() {
-                // Idle: is the broker still there? (A consumer of a cluster that is down
-                // just sees no records.)
                 if last_check.elapsed() >= CHECK_EVERY {
                     last_check = Instant::now();
-                    let checked = tokio::select! {
-                        checked = self.broker.check() => checked,
-                        () = stop.cancelled() => break,
-                    };
-                    match checked {
-                        Ok(()) => {
-                            trouble.recovered("reading the rating feed");
-                            self.stats.set_problem(None);
-                            tokio::select! {
-                                () = self.report_lag() => {}
-                                () = stop.cancelled() => break,
-                            }
-                        }
-                        Err(e) => {
-                            let why = format!("the rating feed's broker is unavailable: {e}");
-                            trouble.failed(&why);
-                            self.stats.set_problem(Some(why));
-                        }
+                    if !self.check(&stop, &mut trouble).await {
+                        break;
                     }
                 }
                 continue;
@@ -279,6 +240,64 @@ impl<A: Apply> Ingester<A> {
             }
         }
         self.stopped();
+    }
+
+    /// Joins the group, retrying until it can; `None` when stopped first.
+    async fn join(
+        &self,
+        stop: &CancellationToken,
+        trouble: &mut Trouble,
+    ) -> Option<Box<dyn crate::broker::Consumer>> {
+        loop {
+            // Checking first answers "unreachable" in seconds; joining may wait longer.
+            let join = async {
+                self.broker.check().await?;
+                self.broker.consumer(&self.topic, &self.group).await
+            };
+            let joined = tokio::select! {
+                joined = join => joined,
+                () = stop.cancelled() => return None,
+            };
+            match joined {
+                Ok(consumer) => return Some(consumer),
+                Err(e) => {
+                    self.failed(trouble, format!("cannot join the rating feed: {e}"));
+                    if stopped_within(stop, RETRY_AFTER).await {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// While idle: is the broker still there? (A consumer of a cluster that is down just
+    /// sees no records.) False when stopped meanwhile.
+    async fn check(&self, stop: &CancellationToken, trouble: &mut Trouble) -> bool {
+        let checked = tokio::select! {
+            checked = self.broker.check() => checked,
+            () = stop.cancelled() => return false,
+        };
+        match checked {
+            Ok(()) => {
+                trouble.recovered("reading the rating feed");
+                self.stats.set_problem(None);
+                tokio::select! {
+                    () = self.report_lag() => true,
+                    () = stop.cancelled() => false,
+                }
+            }
+            Err(e) => {
+                let why = format!("the rating feed's broker is unavailable: {e}");
+                self.failed(trouble, why);
+                true
+            }
+        }
+    }
+
+    /// A failure, logged as `trouble` says and shown by readiness.
+    fn failed(&self, trouble: &mut Trouble, why: String) {
+        trouble.failed(&why);
+        self.stats.set_problem(Some(why));
     }
 
     fn stopped(&self) {

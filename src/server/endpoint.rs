@@ -470,26 +470,11 @@ where
         let started = Instant::now();
         let endpoint = Arc::clone(self.endpoints.of(&request));
         let span = endpoint.span(request.headers());
-        if let Some(refused) = endpoint.unlisted() {
-            endpoint.record(started, refused.code());
-            let response = match endpoint.grpc {
-                true => refused.into_http(),
-                false => error_response(false, tonic::Code::NotFound, refused.message()),
-            };
+        let Some(policy) = endpoint.policy else {
+            let response = endpoint.refuse_unlisted(started);
             return Box::pin(async move { Ok(response) });
-        }
-        let policy = endpoint.policy.unwrap_or(UNKNOWN);
-        // The caller's deadline (gRPC, or HTTP with the same header), else the default.
-        let budget = request
-            .headers()
-            .get("grpc-timeout")
-            .and_then(|v| v.to_str().ok())
-            .and_then(crate::calls::deadline::parse_grpc_timeout)
-            .unwrap_or(if policy.long_running {
-                LONG_DEADLINE
-            } else {
-                self.default_deadline
-            });
+        };
+        let budget = budget(request.headers(), policy, self.default_deadline);
         let deadline = tokio::time::Instant::now() + budget;
         tracing::debug!(
             target: REQUEST_LOG,
@@ -498,17 +483,7 @@ where
             deadline_ms = budget.as_millis() as u64,
             "request"
         );
-        let admitted = if policy.limited {
-            let caller = request
-                .extensions()
-                .get::<tonic::transport::server::TcpConnectInfo>()
-                .and_then(|info| info.remote_addr)
-                .map(|addr| addr.ip());
-            self.admission.admit(caller)
-        } else {
-            Ok(None)
-        };
-        let permit = match admitted {
+        let permit = match self.admit(&request, policy) {
             Ok(permit) => permit,
             Err(refused) => {
                 let response = refused_response(endpoint.grpc, refused);
@@ -532,17 +507,10 @@ where
             async move {
                 let token = match guarded {
                     None => None,
-                    Some((gate, role, header)) => {
-                        match gate.check(&endpoint.name, role, header.as_deref()).await {
-                            Ok(token) => Some(token),
-                            Err(denied) => {
-                                let response = denied_response(endpoint.grpc, &denied);
-                                endpoint.record(started, outcome(endpoint.grpc, &response));
-                                tracing::debug!(target: REQUEST_LOG, reason = %denied, "refused");
-                                return Ok(response);
-                            }
-                        }
-                    }
+                    Some(guard) => match endpoint.authorize(guard, started).await {
+                        Ok(caller) => Some(caller),
+                        Err(response) => return Ok(response),
+                    },
                 };
                 let call = async {
                     match injected {
@@ -582,6 +550,70 @@ where
             .instrument(span),
         )
     }
+}
+
+impl<S> Observe<S> {
+    /// Takes the call on, or refuses it for load: only for what admission control limits.
+    fn admit<B>(&self, request: &Request<B>, policy: Policy) -> Result<Option<Permit>, Refused> {
+        if !policy.limited {
+            return Ok(None);
+        }
+        let caller = request
+            .extensions()
+            .get::<tonic::transport::server::TcpConnectInfo>()
+            .and_then(|info| info.remote_addr)
+            .map(|addr| addr.ip());
+        self.admission.admit(caller)
+    }
+}
+
+/// A permit for a call in flight.
+type Permit = tokio::sync::OwnedSemaphorePermit;
+
+/// What checking a call's token needs: the gate, the role, and the header's value.
+type Guard = (Arc<Gate>, crate::auth::Role, Option<Vec<u8>>);
+
+impl Endpoint {
+    /// The answer to a call of an endpoint without an entry in its table, counted.
+    fn refuse_unlisted(&self, started: Instant) -> Response<Body> {
+        let refused = self
+            .unlisted()
+            .unwrap_or_else(|| tonic::Status::unimplemented(""));
+        self.record(started, refused.code());
+        match self.grpc {
+            true => refused.into_http(),
+            false => error_response(false, tonic::Code::NotFound, refused.message()),
+        }
+    }
+
+    /// Checks the call's token; a refusal is answered here, and counted.
+    async fn authorize(
+        &self,
+        (gate, role, header): Guard,
+        started: Instant,
+    ) -> Result<crate::auth::access::Caller, Response<Body>> {
+        gate.check(&self.name, role, header.as_deref())
+            .await
+            .map_err(|denied| {
+                let response = denied_response(self.grpc, &denied);
+                self.record(started, outcome(self.grpc, &response));
+                tracing::debug!(target: REQUEST_LOG, reason = %denied, "refused");
+                response
+            })
+    }
+}
+
+/// The deadline of a call: the caller's (gRPC, or HTTP with the same header), else the
+/// default, or the long one for what may run long.
+fn budget(headers: &http::HeaderMap, policy: Policy, default: Duration) -> Duration {
+    headers
+        .get("grpc-timeout")
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::calls::deadline::parse_grpc_timeout)
+        .unwrap_or(match policy.long_running {
+            true => LONG_DEADLINE,
+            false => default,
+        })
 }
 
 /// Runs a call with a fault drawn for it: a hang, a delay, then an error or the call.

@@ -162,14 +162,7 @@ pub async fn run(
     on_ready: impl FnOnce(&[Started]),
 ) -> Result<(), ServeError> {
     super::metrics::install();
-    for fault in &config.faults {
-        tracing::warn!(
-            service = %fault.service,
-            endpoint = %fault.endpoint,
-            ?fault,
-            "FAULT INJECTION IS ON: this endpoint will misbehave on purpose (faults in the configuration)"
-        );
-    }
+    warn_of_faults(&config.faults);
     let mut services = services.to_vec();
     services.sort();
     services.dedup();
@@ -201,16 +194,7 @@ pub async fn run(
         .map_err(ServeError::Registry)?;
     tracing::info!(registry = %registry.describe(), "service registry");
     let gate = gate(config, &stores, &registry, client_tls.as_ref())?;
-    let broker = match services.contains(&ServiceKind::Rating) {
-        true => Some(
-            config
-                .broker_settings()?
-                .open()
-                .await
-                .map_err(ServeError::Broker)?,
-        ),
-        false => None,
-    };
+    let broker = broker(config, &services).await?;
     let shared = Shared {
         tls: client_tls.as_ref(),
         registry: &registry,
@@ -256,6 +240,30 @@ pub async fn run(
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// Says loudly which endpoints misbehave on purpose.
+fn warn_of_faults(faults: &[crate::calls::faults::Fault]) {
+    for fault in faults {
+        tracing::warn!(
+            service = %fault.service,
+            endpoint = %fault.endpoint,
+            ?fault,
+            "FAULT INJECTION IS ON: this endpoint will misbehave on purpose (faults in the configuration)"
+        );
+    }
+}
+
+/// The rating feed's broker, when the rating service runs here.
+async fn broker(
+    config: &Config,
+    services: &[ServiceKind],
+) -> Result<Option<Arc<dyn crate::broker::Broker>>, ServeError> {
+    if !services.contains(&ServiceKind::Rating) {
+        return Ok(None);
+    }
+    let broker = config.broker_settings()?.open().await;
+    broker.map(Some).map_err(ServeError::Broker)
 }
 
 /// A service that runs: what stopping it needs.
@@ -356,26 +364,15 @@ async fn start(
     );
     let context = telemetry::context(service.name(), "server");
     context.in_scope(|| tracing::info!(%addr, instance = %registration.instance_id, "serving"));
-    let (limits, handles, stopped) = (
-        config.connections.clone(),
-        workers.handles().to_vec(),
+    let listening = (listener, routes, observe);
+    let server = server(
+        config,
+        service,
+        listening,
+        workers,
+        tls,
         stop.clone(),
-    );
-    let server: Server = Box::pin(
-        async move {
-            let served = port::serve(
-                service.name(),
-                listener,
-                routes,
-                observe,
-                limits,
-                tls,
-                handles,
-                stopped,
-            );
-            (service, served.await)
-        }
-        .instrument(context),
+        context,
     );
     super::metrics::service_started(service.name());
     let running = Running {
@@ -388,6 +385,35 @@ async fn start(
         tasks,
     };
     Ok((running, server))
+}
+
+/// The server of `service`'s port, to spawn: it serves until `stop`.
+fn server(
+    config: &Config,
+    service: ServiceKind,
+    (listener, routes, observe): (TcpListener, port::Port, ObserveLayer),
+    workers: &Workers,
+    tls: Option<Arc<crate::tls::server::ServerTls>>,
+    stop: CancellationToken,
+    context: tracing::Span,
+) -> Server {
+    let (limits, handles) = (config.connections.clone(), workers.handles().to_vec());
+    Box::pin(
+        async move {
+            let served = port::serve(
+                service.name(),
+                listener,
+                routes,
+                observe,
+                limits,
+                tls,
+                handles,
+                stop,
+            );
+            (service, served.await)
+        }
+        .instrument(context),
+    )
 }
 
 /// Stops the services (docs/design.md §1), callers before the services they call (movie
