@@ -140,6 +140,22 @@ pub enum Store {
 }
 
 impl Store {
+    /// The span of a repository call, named for the backend and the statement
+    /// (`sqlite SELECT movies`); `changes` is for the count of changes a write applies.
+    pub fn span(&self, statement: &'static str) -> tracing::Span {
+        let system = match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Mysql(_) => "mysql",
+        };
+        tracing::debug_span!(
+            "repository",
+            otel.name = format!("{system} {statement}").as_str(),
+            component = "repository",
+            db.system = system,
+            changes = tracing::field::Empty,
+        )
+    }
+
     /// `schema`'s SQLite file in `dir`, migrated. Blocking: call at start-up.
     pub fn sqlite(dir: &std::path::Path, schema: &Schema) -> Result<Self, sqlite::SqliteError> {
         let db = sqlite::Database::open(&dir.join(schema.sqlite_file), schema.sqlite)?;

@@ -166,13 +166,7 @@ impl ConsulRegistry {
         what: &str,
         request: reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, RegistryError> {
-        let response = request.send().await.map_err(|e| self.failed(what, e))?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(response);
-        }
-        let body = response.text().await.unwrap_or_default();
-        Err(self.failed(what, format!("HTTP {status}: {}", body.trim())))
+        send(request).await.map_err(|e| self.failed(what, e))
     }
 
     async fn health(
@@ -191,6 +185,30 @@ impl ConsulRegistry {
             .await
             .map_err(|e| self.failed(&what, e))
     }
+}
+
+/// What a Consul agent's request came to when it did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Transport(#[from] reqwest::Error),
+    #[error("HTTP {status}: {body}")]
+    Status {
+        status: reqwest::StatusCode,
+        body: String,
+    },
+}
+
+/// Sends a request to a Consul agent; the response when it is 2xx. Shared by the registry
+/// and the lock store.
+pub async fn send(request: reqwest::RequestBuilder) -> Result<reqwest::Response, AgentError> {
+    let response = request.send().await?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let body = response.text().await.unwrap_or_default().trim().to_owned();
+    Err(AgentError::Status { status, body })
 }
 
 /// An HTTP client for a Consul agent, each request limited to [`REQUEST_TIMEOUT`]; an

@@ -18,7 +18,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 use super::{BoxFuture, KeyStatus, Lease, LockBackend, LockError, now_ms};
-use crate::discovery::consul::{consul_duration, http_client};
+use crate::discovery::consul::{AgentError, consul_duration, http_client, send};
 
 /// Consul's shortest session TTL.
 pub const MIN_TTL: Duration = Duration::from_secs(10);
@@ -93,16 +93,13 @@ impl ConsulLocks {
         what: &str,
         request: reqwest::RequestBuilder,
     ) -> Result<Option<reqwest::Response>, LockError> {
-        let response = request.send().await.map_err(|e| self.failed(what, e))?;
-        let status = response.status();
-        if status == reqwest::StatusCode::NOT_FOUND {
-            return Ok(None);
+        match send(request).await {
+            Ok(response) => Ok(Some(response)),
+            Err(AgentError::Status { status, .. }) if status == reqwest::StatusCode::NOT_FOUND => {
+                Ok(None)
+            }
+            Err(e) => Err(self.failed(what, e)),
         }
-        if status.is_success() {
-            return Ok(Some(response));
-        }
-        let body = response.text().await.unwrap_or_default();
-        Err(self.failed(what, format!("HTTP {status}: {}", body.trim())))
     }
 
     async fn json<T: serde::de::DeserializeOwned>(

@@ -195,40 +195,20 @@ impl Codec for Postcard {
     }
 }
 
-/// Calls `f` with the codec of `format`: one dispatch, outside any timing loop.
+/// Calls `f` with the codec of `format`: one dispatch, outside any timing loop. Each
+/// format's codec type has the format's name.
 #[macro_export]
 macro_rules! with_codec {
-    ($format:expr, $codec:ident => $body:expr) => {{
+    ($format:expr, $codec:ident => $body:expr) => {
+        $crate::with_codec!(@each $format, $codec, $body; Json Xml Yaml Protobuf Msgpack Cbor Postcard)
+    };
+    (@each $format:expr, $codec:ident, $body:expr; $($name:ident)*) => {{
         use $crate::serialization::{Format, codecs::*};
         match $format {
-            Format::Json => {
-                type $codec = Json;
+            $(Format::$name => {
+                type $codec = $name;
                 $body
-            }
-            Format::Xml => {
-                type $codec = Xml;
-                $body
-            }
-            Format::Yaml => {
-                type $codec = Yaml;
-                $body
-            }
-            Format::Protobuf => {
-                type $codec = Protobuf;
-                $body
-            }
-            Format::Msgpack => {
-                type $codec = Msgpack;
-                $body
-            }
-            Format::Cbor => {
-                type $codec = Cbor;
-                $body
-            }
-            Format::Postcard => {
-                type $codec = Postcard;
-                $body
-            }
+            })*
         }
     }};
 }

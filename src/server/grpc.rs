@@ -61,6 +61,23 @@ pub fn methods(descriptor_sets: &[&[u8]]) -> Vec<(String, String)> {
     found
 }
 
+/// A service's gRPC handler: its controller, behind the generated trait the service
+/// implements for it (`server/<service>/handler.rs`), which translates the wire to the
+/// domain and back.
+pub struct Handler<C> {
+    controller: Arc<C>,
+}
+
+impl<C> Handler<C> {
+    pub fn new(controller: Arc<C>) -> Self {
+        Self { controller }
+    }
+
+    pub fn controller(&self) -> &C {
+        &self.controller
+    }
+}
+
 /// One of tonic's generated servers, called by reference: cloning one costs a reference
 /// count, and its future is boxed already.
 pub trait Callable: Send + Sync {
@@ -93,19 +110,7 @@ pub struct GrpcServices {
 
 impl GrpcServices {
     /// The services so far and `service`.
-    pub fn with<S>(mut self, service: S) -> Self
-    where
-        S: tower::Service<
-                Request<Body>,
-                Response = Response<Body>,
-                Error = Infallible,
-                Future = BoxFuture<Response<Body>, Infallible>,
-            > + NamedService
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-    {
+    pub fn with<S: Callable + NamedService + 'static>(mut self, service: S) -> Self {
         self.services.push((S::NAME, Arc::new(service)));
         self
     }

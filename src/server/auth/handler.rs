@@ -1,31 +1,20 @@
 //! gRPC handler for `AuthService`.
 
-use std::sync::Arc;
-
 use tonic::{Request, Response, Status};
 
 use super::controller::Controller;
 use crate::pb::{self, auth_service_server::AuthService};
-
-pub struct Handler {
-    controller: Arc<Controller>,
-}
-
-impl Handler {
-    pub fn new(controller: Arc<Controller>) -> Self {
-        Self { controller }
-    }
-}
+use crate::server::grpc::Handler;
 
 #[tonic::async_trait]
-impl AuthService for Handler {
+impl AuthService for Handler<Controller> {
     async fn get_token(
         &self,
         request: Request<pb::GetTokenRequest>,
     ) -> Result<Response<pb::GetTokenResponse>, Status> {
         let req = request.into_inner();
         let token = self
-            .controller
+            .controller()
             .get_token(&req.username, req.password)
             .await?;
         Ok(Response::new(pb::GetTokenResponse { token }))
@@ -36,7 +25,7 @@ impl AuthService for Handler {
         request: Request<pb::ValidateTokenRequest>,
     ) -> Result<Response<pb::ValidateTokenResponse>, Status> {
         let username = self
-            .controller
+            .controller()
             .validate_token(&request.into_inner().token)?;
         Ok(Response::new(pb::ValidateTokenResponse { username }))
     }

@@ -31,8 +31,9 @@ pub fn build(
     let watch = Arc::clone(&keyring).watch(stop.clone());
     let controller = Arc::new(controller::Controller::new(users, keyring));
     let api = http::api(Arc::clone(&controller));
-    let grpc =
-        GrpcServices::default().with(AuthServiceServer::new(handler::Handler::new(controller)));
+    let grpc = GrpcServices::default().with(AuthServiceServer::new(super::grpc::Handler::new(
+        controller,
+    )));
     let mut parts = Parts::new(grpc, api, readiness);
     parts.spawn(telemetry::context(ServiceKind::Auth.name(), "keys"), watch);
     parts

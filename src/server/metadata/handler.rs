@@ -1,33 +1,22 @@
 //! gRPC handler for `MetadataService`: wire -> domain (validating), controller, domain -> wire.
 
-use std::sync::Arc;
-
 use tonic::{Request, Response, Status};
 
 use super::controller::{Controller, Repository};
+use crate::server::grpc::Handler;
 use crate::{
     model::{Metadata, MovieId, validate},
     pb::{self, metadata_service_server::MetadataService},
 };
 
-pub struct Handler<R> {
-    controller: Arc<Controller<R>>,
-}
-
-impl<R> Handler<R> {
-    pub fn new(controller: Arc<Controller<R>>) -> Self {
-        Self { controller }
-    }
-}
-
 #[tonic::async_trait]
-impl<R: Repository> MetadataService for Handler<R> {
+impl<R: Repository> MetadataService for Handler<Controller<R>> {
     async fn get_metadata(
         &self,
         request: Request<pb::GetMetadataRequest>,
     ) -> Result<Response<pb::GetMetadataResponse>, Status> {
         let id = MovieId::new(request.into_inner().movie_id)?;
-        let metadata = self.controller.get(&id).await?;
+        let metadata = self.controller().get(&id).await?;
         Ok::<_, Status>(Response::new(pb::GetMetadataResponse {
             metadata: Some(metadata.into()),
         }))
@@ -42,7 +31,7 @@ impl<R: Repository> MetadataService for Handler<R> {
             .metadata
             .ok_or_else(|| validate::missing("metadata"))?;
         let metadata = Metadata::try_from(wire)?;
-        self.controller.put(metadata).await?;
+        self.controller().put(metadata).await?;
         Ok::<_, Status>(Response::new(pb::PutMetadataResponse {}))
     }
 }

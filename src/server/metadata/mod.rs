@@ -20,7 +20,7 @@ pub fn build(store: repository::Store, readiness: Readiness) -> (Parts, Local) {
     let readiness = readiness.database(store.clone());
     let controller = Arc::new(controller::Controller::new(store));
     let api = http::api(Arc::clone(&controller));
-    let handler = handler::Handler::new(Arc::clone(&controller));
+    let handler = super::grpc::Handler::new(Arc::clone(&controller));
     let grpc = GrpcServices::default().with(MetadataServiceServer::new(handler));
     (Parts::new(grpc, api, readiness), controller)
 }

@@ -104,19 +104,25 @@ fn traced<T>(message: T) -> tonic::Request<T> {
     request
 }
 
-/// Calls `MetadataService` on a discovered instance.
-pub struct MetadataClient {
+/// Calls a service on a discovered instance, or in process through `L` when the instance
+/// picked runs here.
+pub struct Client<L> {
     balancer: Balancer,
-    local: Option<LocalMetadata>,
+    local: Option<L>,
 }
 
-impl MetadataClient {
-    /// `local`: the metadata service in this process, if it runs here (the balancer then
-    /// knows its address, [`Balancer::with_colocated`]).
-    pub fn new(balancer: Balancer, local: Option<LocalMetadata>) -> Self {
+impl<L> Client<L> {
+    /// `local`: the service in this process, if it runs here (the balancer then knows its
+    /// address, [`Balancer::with_colocated`]).
+    pub fn new(balancer: Balancer, local: Option<L>) -> Self {
         Self { balancer, local }
     }
 }
+
+/// Calls `MetadataService`.
+pub type MetadataClient = Client<LocalMetadata>;
+/// Calls `RatingService`.
+pub type RatingClient = Client<LocalRating>;
 
 impl MetadataGateway for MetadataClient {
     #[tracing::instrument(
@@ -193,19 +199,6 @@ async fn get_aggregated_rating(via: Via, key: &RecordKey) -> Result<Served<f64>,
         value: response.into_inner().rating_value,
         stale,
     })
-}
-
-/// Calls `RatingService` on a discovered instance.
-pub struct RatingClient {
-    balancer: Balancer,
-    local: Option<LocalRating>,
-}
-
-impl RatingClient {
-    /// `local`: the rating service in this process, as for [`MetadataClient::new`].
-    pub fn new(balancer: Balancer, local: Option<LocalRating>) -> Self {
-        Self { balancer, local }
-    }
 }
 
 impl RatingGateway for RatingClient {

@@ -1,35 +1,24 @@
 //! gRPC handler for `RatingService`.
 
-use std::sync::Arc;
-
 use tonic::{Request, Response, Status};
 
 use super::controller::{Controller, Repository};
+use crate::server::grpc::Handler;
 use crate::{
     model::{RatingValue, RecordKey, UserId, UserRating},
     pb::{self, rating_service_server::RatingService},
     server::grpc,
 };
 
-pub struct Handler<R> {
-    controller: Arc<Controller<R>>,
-}
-
-impl<R> Handler<R> {
-    pub fn new(controller: Arc<Controller<R>>) -> Self {
-        Self { controller }
-    }
-}
-
 #[tonic::async_trait]
-impl<R: Repository> RatingService for Handler<R> {
+impl<R: Repository> RatingService for Handler<Controller<R>> {
     async fn get_aggregated_rating(
         &self,
         request: Request<pb::GetAggregatedRatingRequest>,
     ) -> Result<Response<pb::GetAggregatedRatingResponse>, Status> {
         let req = request.into_inner();
         let key = RecordKey::new(req.record_id, req.record_type)?;
-        let aggregate = self.controller.aggregated_rating(&key).await?;
+        let aggregate = self.controller().aggregated_rating(&key).await?;
         let stale = aggregate.stale_header();
         let mut response = Response::new(pb::GetAggregatedRatingResponse {
             rating_value: aggregate.value.mean,
@@ -46,7 +35,7 @@ impl<R: Repository> RatingService for Handler<R> {
         let key = RecordKey::new(req.record_id, req.record_type)?;
         let value = RatingValue::new(i64::from(req.rating_value))?;
         let rating = UserRating::new(key, UserId::new(req.user_id)?, value);
-        self.controller.put_rating(rating).await?;
+        self.controller().put_rating(rating).await?;
         Ok::<_, Status>(Response::new(pb::PutRatingResponse {}))
     }
 }

@@ -45,7 +45,7 @@ pub fn build(
         feed
     });
     let api = http::api(Arc::clone(&controller));
-    let handler = handler::Handler::new(Arc::clone(&controller));
+    let handler = super::grpc::Handler::new(Arc::clone(&controller));
     let grpc = GrpcServices::default().with(RatingServiceServer::new(handler));
     let mut parts = Parts::new(grpc, api, readiness);
     if let Some(feed) = ingester {

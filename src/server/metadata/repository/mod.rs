@@ -5,6 +5,8 @@
 mod mysql;
 mod sqlite;
 
+use tracing::Instrument;
+
 use super::controller;
 use crate::{
     database::Schema,
@@ -25,16 +27,18 @@ pub use crate::database::Store;
 
 impl controller::Repository for Store {
     async fn get(&self, id: &MovieId) -> Result<Metadata, RepositoryError> {
+        let span = self.span("SELECT movies");
         match self {
-            Store::Sqlite(db) => sqlite::get(db, id).await,
-            Store::Mysql(db) => mysql::get(db, id).await,
+            Store::Sqlite(db) => sqlite::get(db, id).instrument(span).await,
+            Store::Mysql(db) => mysql::get(db, id).instrument(span).await,
         }
     }
 
     async fn put(&self, metadata: Metadata) -> Result<(), RepositoryError> {
+        let span = self.span("UPSERT movies");
         match self {
-            Store::Sqlite(db) => sqlite::put(db, metadata).await,
-            Store::Mysql(db) => mysql::put(db, metadata).await,
+            Store::Sqlite(db) => sqlite::put(db, metadata).instrument(span).await,
+            Store::Mysql(db) => mysql::put(db, metadata).instrument(span).await,
         }
     }
 }

@@ -19,12 +19,6 @@ pub const MIGRATIONS: &[&str] = &["CREATE TABLE IF NOT EXISTS movies (
         director VARCHAR(255)
     ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin"];
 
-#[tracing::instrument(
-    name = "mysql SELECT movies",
-    level = "debug",
-    skip_all,
-    fields(component = "repository", db.system = "mysql")
-)]
 pub async fn get(db: &Arc<Mysql>, id: &MovieId) -> Result<Metadata, RepositoryError> {
     type Row = (Option<String>, Option<String>, Option<String>);
     let row: Option<Row> = db
@@ -46,12 +40,6 @@ pub async fn get(db: &Arc<Mysql>, id: &MovieId) -> Result<Metadata, RepositoryEr
     .map_err(RepositoryError::Corrupt)
 }
 
-#[tracing::instrument(
-    name = "mysql UPSERT movies",
-    level = "debug",
-    skip_all,
-    fields(component = "repository", db.system = "mysql")
-)]
 pub async fn put(db: &Arc<Mysql>, m: Metadata) -> Result<(), RepositoryError> {
     db.run(|mut conn| {
         let m = &m;

@@ -17,12 +17,6 @@ pub const FILE: &str = "metadata.db";
 pub const MIGRATIONS: &[&str] =
     &["CREATE TABLE movies (id TEXT PRIMARY KEY, title TEXT, description TEXT, director TEXT);"];
 
-#[tracing::instrument(
-    name = "sqlite SELECT movies",
-    level = "debug",
-    skip_all,
-    fields(component = "repository", db.system = "sqlite")
-)]
 pub async fn get(db: &Arc<Database>, id: &MovieId) -> Result<Metadata, RepositoryError> {
     let key = id.as_str().to_owned();
     let row = db
@@ -41,12 +35,6 @@ pub async fn get(db: &Arc<Database>, id: &MovieId) -> Result<Metadata, Repositor
     Metadata::new(id.clone(), title, description, director).map_err(RepositoryError::Corrupt)
 }
 
-#[tracing::instrument(
-    name = "sqlite UPSERT movies",
-    level = "debug",
-    skip_all,
-    fields(component = "repository", db.system = "sqlite")
-)]
 pub async fn put(db: &Arc<Database>, m: Metadata) -> Result<(), RepositoryError> {
     let (id, title, description, director) = (
         m.id().to_string(),

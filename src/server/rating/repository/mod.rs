@@ -6,6 +6,8 @@
 mod mysql;
 mod sqlite;
 
+use tracing::Instrument;
+
 use super::controller::{self, Aggregate};
 use crate::{
     database::Schema,
@@ -26,23 +28,23 @@ pub use crate::database::Store;
 
 impl controller::Repository for Store {
     async fn aggregate(&self, key: &RecordKey) -> Result<Aggregate, RepositoryError> {
+        let span = self.span("SELECT ratings");
         match self {
-            Store::Sqlite(db) => sqlite::aggregate(db, key).await,
-            Store::Mysql(db) => mysql::aggregate(db, key).await,
+            Store::Sqlite(db) => sqlite::aggregate(db, key).instrument(span).await,
+            Store::Mysql(db) => mysql::aggregate(db, key).instrument(span).await,
         }
     }
 
     async fn put(&self, rating: UserRating) -> Result<(), RepositoryError> {
-        match self {
-            Store::Sqlite(db) => sqlite::put(db, rating).await,
-            Store::Mysql(db) => mysql::put(db, rating).await,
-        }
+        self.apply(vec![RatingChange::Put(rating)]).await
     }
 
     async fn apply(&self, changes: Vec<RatingChange>) -> Result<(), RepositoryError> {
+        let span = self.span("apply ratings");
+        span.record("changes", changes.len());
         match self {
-            Store::Sqlite(db) => sqlite::apply(db, changes).await,
-            Store::Mysql(db) => mysql::apply(db, changes).await,
+            Store::Sqlite(db) => sqlite::apply(db, changes).instrument(span).await,
+            Store::Mysql(db) => mysql::apply(db, changes).instrument(span).await,
         }
     }
 }

@@ -7,7 +7,7 @@ use mysql_async::{TxOpts, prelude::Queryable};
 
 use crate::{
     database::mysql::Mysql,
-    model::{RatingChange, RecordKey, UserRating},
+    model::{RatingChange, RecordKey},
     server::{error::RepositoryError, rating::controller::Aggregate},
 };
 
@@ -24,12 +24,6 @@ const UPSERT: &str = "INSERT INTO ratings (record_id, record_type, user_id, valu
     VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE value = VALUES(value)";
 const DELETE: &str = "DELETE FROM ratings WHERE record_id = ? AND record_type = ? AND user_id = ?";
 
-#[tracing::instrument(
-    name = "mysql SELECT ratings",
-    level = "debug",
-    skip_all,
-    fields(component = "repository", db.system = "mysql")
-)]
 pub async fn aggregate(db: &Arc<Mysql>, key: &RecordKey) -> Result<Aggregate, RepositoryError> {
     // The sum as an integer, not AVG: MySQL's AVG is a DECIMAL rounded to 4 places,
     // where SQLite's is a double.
@@ -53,16 +47,6 @@ pub async fn aggregate(db: &Arc<Mysql>, key: &RecordKey) -> Result<Aggregate, Re
     }
 }
 
-pub async fn put(db: &Arc<Mysql>, rating: UserRating) -> Result<(), RepositoryError> {
-    apply(db, vec![RatingChange::Put(rating)]).await
-}
-
-#[tracing::instrument(
-    name = "mysql apply ratings",
-    level = "debug",
-    skip_all,
-    fields(changes = changes.len(), component = "repository", db.system = "mysql")
-)]
 pub async fn apply(db: &Arc<Mysql>, changes: Vec<RatingChange>) -> Result<(), RepositoryError> {
     db.run(|mut conn| {
         let changes = &changes;

@@ -8,7 +8,7 @@ use rusqlite::params;
 use crate::server::rating::controller::Aggregate;
 use crate::{
     database::sqlite::Database,
-    model::{RatingChange, RecordKey, UserRating},
+    model::{RatingChange, RecordKey},
     server::error::RepositoryError,
 };
 
@@ -20,12 +20,6 @@ pub const MIGRATIONS: &[&str] = &["CREATE TABLE ratings (
         record_id TEXT, record_type TEXT, user_id TEXT, value INTEGER,
         PRIMARY KEY (record_id, record_type, user_id));"];
 
-#[tracing::instrument(
-    name = "sqlite SELECT ratings",
-    level = "debug",
-    skip_all,
-    fields(component = "repository", db.system = "sqlite")
-)]
 pub async fn aggregate(db: &Arc<Database>, key: &RecordKey) -> Result<Aggregate, RepositoryError> {
     let key = key.clone();
     let (mean, count): (Option<f64>, i64) = db
@@ -47,16 +41,6 @@ pub async fn aggregate(db: &Arc<Database>, key: &RecordKey) -> Result<Aggregate,
     }
 }
 
-pub async fn put(db: &Arc<Database>, rating: UserRating) -> Result<(), RepositoryError> {
-    apply(db, vec![RatingChange::Put(rating)]).await
-}
-
-#[tracing::instrument(
-    name = "sqlite apply ratings",
-    level = "debug",
-    skip_all,
-    fields(changes = changes.len(), component = "repository", db.system = "sqlite")
-)]
 pub async fn apply(db: &Arc<Database>, changes: Vec<RatingChange>) -> Result<(), RepositoryError> {
     db
         .write(move |c| {
