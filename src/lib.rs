@@ -1,8 +1,19 @@
 //! movieapp: the movie-rating system from *Microservices with Go*, in one binary.
 //!
-//! `server` holds the four services (metadata, rating, movie, auth), each as handler ->
-//! controller -> repository/gateway; `auth` users, keys and tokens; `discovery` how they find each other; `model` the
-//! domain types and the one set of validation rules; `commands` the command line.
+//! Modules, top layer first (imports run down this list, never up; docs/design.md §8):
+//! - [`commands`]: the command line, one file per subcommand.
+//! - [`client`]: calling a service from the command line; [`loadgen`]: `bench-load`.
+//! - [`server`]: the four services (metadata, rating, movie, auth), their endpoint tables, and `serve`.
+//! - [`config`]: the configuration tree (YAML, environment, flags).
+//! - [`uploads`]: movie files and their processor; [`lock`]: the distributed lock.
+//! - [`feed`]: the rating feed (events, producer, ingester); [`auth`]: users, keys, tokens, access.
+//! - [`calls`]: outgoing-call policy (retries, budget, deadlines, fallbacks, faults).
+//! - [`discovery`]: registries, heartbeats, picking instances; [`broker`]: the feed's log.
+//! - [`database`]: SQLite and MySQL stores; [`model`]: validated domain types.
+//! - [`service`]: who the services are and how they serve; [`tls`]: TLS settings and files.
+//! - [`serialization`]: the chapter-4 codecs; [`telemetry`]: logs and traces.
+//! - [`codes`]: gRPC codes by name and as HTTP statuses; [`files`]: files written whole and watched; [`profiling`]: CPU profiles.
+//! - [`pb`]: the types generated from the protos.
 
 pub mod auth;
 pub mod broker;

@@ -1,4 +1,4 @@
-//! Authentication and authorization (book chapter 10, made secure): users with Argon2id
+//! Authentication and authorization (book chapter 10): users with Argon2id
 //! password hashes ([`users`]), Ed25519 signing keys published as a JWK set ([`keys`]), and
 //! the JWTs the auth service issues and every service checks locally ([`token`]).
 

@@ -13,8 +13,11 @@
 use std::{
     hash::Hash,
     sync::{Mutex, PoisonError},
-    time::{Duration, Instant},
+    time::Duration,
 };
+
+// Tokio's clock, which tests can pause and move.
+use tokio::time::Instant;
 
 use hashlink::LruCache;
 use serde::{Deserialize, Serialize};
@@ -211,11 +214,13 @@ mod tests {
         assert_eq!(last.recall(&"c", &"down"), None);
     }
 
-    #[test]
-    fn too_old_or_switched_off_is_nothing() {
-        let last = LastKnown::new(&settings(10, Duration::from_millis(1)), "movie", "metadata");
+    #[tokio::test(start_paused = true)]
+    async fn too_old_or_switched_off_is_nothing() {
+        let last = LastKnown::new(&settings(10, Duration::from_secs(60)), "movie", "metadata");
         last.remember(&"a", &1);
-        std::thread::sleep(Duration::from_millis(5));
+        tokio::time::advance(Duration::from_secs(59)).await;
+        assert_eq!(last.recall(&"a", &"down").unwrap().value, 1);
+        tokio::time::advance(Duration::from_secs(2)).await;
         assert_eq!(last.recall(&"a", &"down"), None);
         let off = LastKnown::new(&settings(0, Duration::from_secs(60)), "movie", "metadata");
         off.remember(&"a", &1);

@@ -1,9 +1,8 @@
 //! The gRPC side of a load run: one bare HTTP/2 connection (the `h2` crate) per `-c`,
 //! sending the request framed once, up front, with its headers made once too, and reading
 //! the answer's status without decoding its message, as h2load does. Through tonic's
-//! `Channel` (or hyper's client), each call also crossed a buffer task, a body task and a
-//! codec, and the load generator, not the server, set the pace (issue 13: it must drive at
-//! least 80% of what h2load does).
+//! `Channel` (or hyper's client), each call would also cross a buffer task, a body task and
+//! a codec, and the load generator, not the server, would set the pace.
 
 use std::{sync::Arc, time::Duration};
 

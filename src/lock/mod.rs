@@ -1,4 +1,4 @@
-//! A distributed lock with leases and fencing (book chapter 15, made correct): whoever
+//! A distributed lock with leases and fencing (book chapter 15): whoever
 //! holds a key holds it for a TTL, renewed in the background; a holder that cannot renew in
 //! time learns at once that its lease is lost and must stop; a key whose lease expired
 //! unreleased stays locked for a lock-delay, so a holder that was only paused cannot

@@ -10,8 +10,11 @@ use std::{
         PoisonError, RwLock,
         atomic::{AtomicU64, Ordering},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
+
+// Tokio's clock, which tests can pause and move.
+use tokio::time::Instant;
 
 /// Entries a cache holds at most; past that an arbitrary entry makes room.
 pub const CAPACITY: usize = 10_000;
@@ -105,12 +108,13 @@ mod tests {
         ReadCache::new(ttl, "test_hits", "test_misses")
     }
 
-    #[test]
-    fn entries_expire_and_count() {
+    #[tokio::test(start_paused = true)]
+    async fn entries_expire_and_count() {
         let c = cache(Duration::from_millis(30));
         c.insert_unless_changed(c.generation(), "a".into(), 1);
+        tokio::time::advance(Duration::from_millis(29)).await;
         assert_eq!(c.get(&"a".into()), Some(1));
-        std::thread::sleep(Duration::from_millis(40));
+        tokio::time::advance(Duration::from_millis(2)).await;
         assert_eq!(c.get(&"a".into()), None);
         assert_eq!(c.stats(), (1, 1));
     }

@@ -1,4 +1,4 @@
-//! TLS (book chapter 10, made correct): every port TLS-only when `tls.cert` and `tls.key`
+//! TLS (book chapter 10): every port TLS-only when `tls.cert` and `tls.key`
 //! are set ([`server`]), client certificates required when `tls.clientCa` is (mutual TLS),
 //! and every client, the services' calls to each other included, verifying the server
 //! against `tls.ca` (the book's client ignores its CA pool) and presenting

@@ -1,4 +1,4 @@
-//! Movie files (book chapter 16, made correct): uploads streamed to a temp file and renamed
+//! Movie files (book chapter 16): uploads streamed to a temp file and renamed
 //! into place when complete, so a partial upload is never visible and a client that goes
 //! away leaves nothing behind; names checked, never trusted as paths; a size limit; the
 //! SHA-256 and size recorded. The movie processor ([`processor`]) then checks each file

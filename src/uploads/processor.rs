@@ -1,4 +1,4 @@
-//! The movie processor (book chapter 15, made correct): every movie instance runs one; they
+//! The movie processor (book chapter 15): every movie instance runs one; they
 //! compete for [`PROCESSOR_KEY`], and only the holder works. Its work is checking uploaded
 //! files: reading each one back, comparing its SHA-256 with the one taken at upload, and
 //! recording its size, content type and state. Every record carries the lease's fencing

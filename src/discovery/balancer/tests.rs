@@ -181,9 +181,22 @@ async fn an_ejected_instance_comes_back_once_it_answers_its_health_probe() {
         fail().await,
         Err(CallError::Discovery(DiscoveryError::AllEjected { .. }))
     ));
-    tokio::time::sleep(Duration::from_millis(50)).await; // the report is sent aside
-    let listed = registry.instances().await.unwrap();
-    assert_eq!(listed[0].ejections.len(), 1, "reported to the registry");
+    // The report is sent aside: wait for it to arrive.
+    let ejections = |count: usize| {
+        let registry = Arc::clone(&registry);
+        async move {
+            loop {
+                let listed = registry.instances().await.unwrap();
+                if listed[0].ejections.len() == count {
+                    return listed;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    };
+    let listed = tokio::time::timeout(Duration::from_secs(10), ejections(1))
+        .await
+        .expect("reported to the registry");
     assert!(listed[0].ejections[0].by.starts_with("movie (pid "));
     // With every instance out, it is probed within a second; SERVING brings it back.
     let back = async {
@@ -201,8 +214,9 @@ async fn an_ejected_instance_comes_back_once_it_answers_its_health_probe() {
         .await
         .expect("restored after its probe");
     assert_eq!(answer, addr);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(registry.instances().await.unwrap()[0].ejections.is_empty());
+    tokio::time::timeout(Duration::from_secs(10), ejections(0))
+        .await
+        .expect("its return reported to the registry");
 }
 
 #[tokio::test]
