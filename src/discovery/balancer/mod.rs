@@ -29,7 +29,7 @@ use tonic_health::pb::{
 
 use super::{
     DiscoveryError, Registry,
-    outlier::{AllEjected, Event, Outliers},
+    outlier::{AllEjected, Outliers},
 };
 use crate::calls::{
     CallSettings,
@@ -37,24 +37,13 @@ use crate::calls::{
     settings::CALL_TIMEOUT,
 };
 
+mod ejections;
+
+use ejections::Reporter;
+pub use ejections::{EJECTED_METRIC, EJECTIONS_METRIC, describe_metrics};
+
 /// How long establishing a connection to an instance may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-pub const EJECTIONS_METRIC: &str = "movieapp_client_ejections_total";
-pub const EJECTED_METRIC: &str = "movieapp_client_ejected_instances";
-
-/// Describes the balancer's metrics to the recorder (and the retries').
-pub fn describe_metrics() {
-    crate::calls::retry::describe_metrics();
-    metrics::describe_counter!(
-        EJECTIONS_METRIC,
-        "Instances ejected by outlier detection, per callee."
-    );
-    metrics::describe_gauge!(
-        EJECTED_METRIC,
-        "Instances out of rotation (ejected or being probed), per callee."
-    );
-}
-
 struct State {
     addrs: Arc<[String]>,
     fetched: Option<Instant>,
@@ -328,10 +317,11 @@ impl Balancer {
                 .any(|a| a != addr && outliers.usable(a) && !outliers.skipped(a, now));
             let instances = state.addrs.len().max(1);
             let event = state.outliers.failed(addr, instances, now);
-            (event, !(known && alternative))
+            let ejected = state.outliers.ejected();
+            (event.map(|e| (e, ejected)), !(known && alternative))
         };
-        if let Some(event) = event {
-            self.report(event);
+        if let Some((event, ejected)) = event {
+            self.reporter().report(event, ejected);
         }
         spend
     }
@@ -349,17 +339,17 @@ impl Balancer {
                 tokio::time::timeout(timeout, HealthClient::new(channel).check(request)).await,
                 Ok(Ok(answer)) if answer.get_ref().status == ServingStatus::Serving as i32
             );
-            let event = lock(&state)
-                .outliers
-                .probed(&addr, healthy, tokio::time::Instant::now());
+            let (event, ejected) = {
+                let mut state = lock(&state);
+                let event = state
+                    .outliers
+                    .probed(&addr, healthy, tokio::time::Instant::now());
+                (event, state.outliers.ejected())
+            };
             if let Some(event) = event {
-                reporter.report(event);
+                reporter.report(event, ejected);
             }
         });
-    }
-
-    fn report(&self, event: Event) {
-        self.reporter().report(event);
     }
 
     fn reporter(&self) -> Reporter {
@@ -367,7 +357,6 @@ impl Balancer {
             service: self.service.clone(),
             registry: Arc::clone(&self.registry),
             reporter: self.reporter.clone(),
-            state: Arc::clone(&self.state),
         }
     }
 
@@ -400,51 +389,6 @@ impl Instances for Picking<'_> {
 
     fn failed(&self, addr: &str) -> bool {
         self.balancer.instance_failed(addr)
-    }
-}
-
-/// Tells metrics, the log and the registry about an ejection or a return.
-struct Reporter {
-    service: String,
-    registry: Arc<dyn Registry>,
-    reporter: String,
-    state: Arc<Mutex<State>>,
-}
-
-impl Reporter {
-    fn report(self, event: Event) {
-        let ejected = lock(&self.state).outliers.ejected();
-        metrics::gauge!(EJECTED_METRIC, "callee" => self.service.clone()).set(ejected as f64);
-        let (addr, until) = match event {
-            Event::Ejected {
-                addr,
-                for_,
-                failures,
-            } => {
-                metrics::counter!(EJECTIONS_METRIC, "callee" => self.service.clone()).increment(1);
-                tracing::warn!(
-                    peer_service = %self.service,
-                    instance = %addr,
-                    failures,
-                    "instance ejected for {for_:?} after repeated failures; probed before it takes calls again"
-                );
-                (addr, Some(std::time::SystemTime::now() + for_))
-            }
-            Event::Restored { addr } => {
-                tracing::info!(peer_service = %self.service, instance = %addr, "ejected instance answered its probe; back in rotation");
-                (addr, None)
-            }
-        };
-        // Off the call's path; a registry that cannot be told is no reason to fail calls.
-        tokio::spawn(async move {
-            let told = self
-                .registry
-                .report_ejection(&self.service, &addr, &self.reporter, until)
-                .await;
-            if let Err(e) = told {
-                tracing::debug!(error = %e, "cannot report an ejection to the registry");
-            }
-        });
     }
 }
 
