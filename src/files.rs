@@ -36,6 +36,45 @@ pub fn write_new(path: &Path, contents: &[u8], private: bool) -> std::io::Result
     file.sync_all()
 }
 
+/// Creates `dir` and any missing parents, readable by the owner only (0700). A directory
+/// that exists already keeps its mode (see [`shared_with_others`]).
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Makes an existing file readable and writable by its owner only (0600).
+pub fn make_private(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(())
+    }
+}
+
+/// The mode of `path` when its group or others may use it (any of 0o077), else `None`.
+pub fn shared_with_others(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then_some(mode)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
 /// An unused name beside `path`, for a file written whole before it takes `path`'s place.
 pub fn draft_beside(path: &Path) -> std::path::PathBuf {
     let mut name = path.as_os_str().to_owned();

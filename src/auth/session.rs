@@ -49,7 +49,7 @@ pub fn save(path: &Path, token: &str) -> Result<(), SessionError> {
         source,
     };
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(failed)?;
+        crate::files::create_private_dir(dir).map_err(failed)?;
     }
     crate::files::replace(path, format!("{token}\n").as_bytes(), true).map_err(failed)
 }

@@ -35,8 +35,6 @@ pub enum UserError {
     Hash(#[from] password::HashError),
     #[error(transparent)]
     Storage(#[from] SqliteError),
-    #[error("password hashing did not finish: {0}")]
-    Task(#[from] tokio::task::JoinError),
 }
 
 /// A user as listed (no hash).
@@ -56,11 +54,21 @@ pub struct UserStore {
 }
 
 impl UserStore {
-    /// Opens (creating if needed) `auth.db` in `dir`. Blocking: call at start-up.
+    /// Opens (creating if needed, with `dir`) `auth.db` in `dir`, readable by the owner
+    /// only: it holds the password hashes. Blocking: call at start-up.
     pub fn open(dir: &Path) -> Result<Self, SqliteError> {
-        Ok(Self {
-            db: Arc::new(Database::open(&dir.join(FILE_NAME), MIGRATIONS)?),
-        })
+        crate::files::create_private_dir(dir).map_err(|source| SqliteError::Directory {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let path = dir.join(FILE_NAME);
+        let db = Database::open(&path, MIGRATIONS)?;
+        // SQLite gives its -wal and -shm files the database file's mode when it makes them.
+        crate::files::make_private(&path).map_err(|source| SqliteError::Private {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(Self { db: Arc::new(db) })
     }
 
     /// The database, for readiness checks.
@@ -169,8 +177,7 @@ impl UserStore {
             .as_ref()
             .map_or(password::dummy(), |(_, hash, ..)| hash.as_str())
             .to_owned();
-        let matches =
-            tokio::task::spawn_blocking(move || password::verify(&password, &stored)).await?;
+        let matches = password::verify_in_turn(password, stored).await?;
         match row {
             Some((role, _, created_ms, updated_ms)) if matches => Ok(User {
                 role: parse_role(name, &role)?,
@@ -183,9 +190,9 @@ impl UserStore {
     }
 }
 
-/// Argon2 takes tens of milliseconds of CPU: not on the async executor.
+/// Argon2 takes tens of milliseconds of CPU and 19 MiB: in its turn, off the executor.
 async fn hash_off_thread(password: Password) -> Result<String, UserError> {
-    Ok(tokio::task::spawn_blocking(move || password::hash(&password)).await??)
+    Ok(password::hash_in_turn(password).await?)
 }
 
 fn parse_role(name: &str, role: &str) -> Result<Role, UserError> {

@@ -39,6 +39,12 @@ pub enum SqliteError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot make {path} readable by its owner only: {source}")]
+    Private {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot open database {path}: {source}")]
     Open {
         path: PathBuf,
@@ -241,7 +247,7 @@ impl Database {
         let owned = path.to_owned();
         let opened = tokio::task::spawn_blocking(move || {
             if let Some(dir) = owned.parent() {
-                std::fs::create_dir_all(dir).map_err(|source| SqliteError::Directory {
+                crate::files::create_private_dir(dir).map_err(|source| SqliteError::Directory {
                     path: dir.to_owned(),
                     source,
                 })?;

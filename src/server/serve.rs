@@ -697,10 +697,13 @@ fn open_sqlite(
     key_source: KeySource,
     tokens: crate::auth::token::TokenSettings,
 ) -> Result<Vec<(ServiceKind, Prepared)>, ServeError> {
-    std::fs::create_dir_all(dir).map_err(|source| ServeError::DataDir {
+    crate::files::create_private_dir(dir).map_err(|source| ServeError::DataDir {
         path: dir.to_owned(),
         source,
     })?;
+    if let Some(mode) = crate::files::shared_with_others(dir) {
+        tracing::warn!(data_dir = %dir.display(), mode = %format_args!("{mode:o}"), "the data directory can be read by other users (it holds password hashes and keys): chmod 700 it");
+    }
     let mut opened = Vec::new();
     for &service in services {
         let store = match service {

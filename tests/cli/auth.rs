@@ -272,3 +272,89 @@ async fn the_auth_service_issues_tokens_that_verify_against_its_published_keys()
     assert!(!logs.contains(&token), "a token is in the log");
     assert!(!logs.contains("eyJ"), "a JWT is in the log");
 }
+
+/// A flood of logins does not take the host's memory: password checks (19 MiB each) take
+/// turns, and those that wait too long are refused with 429 and Retry-After rather than
+/// queued without bound. Unknown users, so the per-user lockout plays no part.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_flood_is_bounded_in_memory_and_refused_with_retry_after() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap().to_owned();
+    let server = crate::support::Server::start_with(dir.path(), &["--services", "auth"]);
+    let auth = server.addr("auth").to_owned();
+    let added = movieapp_stdin(
+        &["--data-dir", &data, "auth", "user", "add", "alex"],
+        "correct horse battery\n",
+    );
+    assert_eq!(added.code, Some(0), "{}", added.stderr);
+    let http = reqwest::Client::new();
+    let mut logins = tokio::task::JoinSet::new();
+    for n in 0..200 {
+        let (http, url) = (http.clone(), format!("http://{auth}/token"));
+        logins.spawn(async move {
+            let body = serde_json::json!({"username": format!("nobody{n}"), "password": "x"});
+            let response = http.post(url).json(&body).send().await.unwrap();
+            let retry_after = response.headers().get("retry-after").cloned();
+            (response.status().as_u16(), retry_after)
+        });
+    }
+    let answers = logins.join_all().await;
+    for (status, retry_after) in &answers {
+        match status {
+            401 => {}
+            429 => assert!(retry_after.is_some(), "429 without Retry-After"),
+            other => panic!("a login answered {other}"),
+        }
+    }
+    // At most a few hashes ran at once: far below 200 × 19 MiB.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+    let peak_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    assert!(peak_kb < 200 * 1024, "peak RSS {peak_kb} kB");
+    // And the service still serves its users.
+    let body = serde_json::json!({"username": "alex", "password": "correct horse battery"});
+    let ok = http
+        .post(format!("http://{auth}/token"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+}
+
+/// The password hashes are the owner's only: a new data directory is 0700 and `auth.db`
+/// 0600, and an existing data directory that others can read is warned about.
+#[test]
+fn the_data_directory_and_the_user_database_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let parent = tempfile::tempdir().unwrap();
+    let data = parent.path().join("new").join("data");
+    let data_arg = data.to_str().unwrap().to_owned();
+    let added = movieapp_stdin(
+        &["--data-dir", &data_arg, "auth", "user", "add", "alex"],
+        "correct horse battery\n",
+    );
+    assert_eq!(added.code, Some(0), "{}", added.stderr);
+    assert_eq!(mode(&data), 0o700, "data directory");
+    assert_eq!(mode(&data.join("auth.db")), 0o600, "auth.db");
+    let server = crate::support::Server::start_with(&data, &["--services", "auth"]);
+    assert!(!server.logs().contains("can be read by other users"));
+    assert_eq!(mode(&data.join("auth.db")), 0o600, "auth.db once served");
+    drop(server);
+
+    // An existing directory keeps its mode, with a warning.
+    let shared = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(shared.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let server = crate::support::Server::start_with(shared.path(), &["--services", "auth"]);
+    let logs = server.logs();
+    assert!(
+        logs.contains("can be read by other users") && logs.contains("chmod 700"),
+        "{logs}"
+    );
+    assert_eq!(mode(&shared.path().join("auth.db")), 0o600);
+}

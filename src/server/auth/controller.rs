@@ -11,6 +11,7 @@ use crate::{
         Password,
         keyring::Keyring,
         keys::JwkSet,
+        password::HashError,
         users::{UserError, UserStore},
     },
     server::error::ServiceError,
@@ -75,6 +76,12 @@ impl Controller {
                 Err(ServiceError::Unauthenticated(
                     "invalid credentials".to_owned(),
                 ))
+            }
+            Err(UserError::Hash(e @ HashError::Busy { retry_after })) => {
+                Err(ServiceError::TooManyAttempts {
+                    message: e.to_string(),
+                    retry_after,
+                })
             }
             Err(e) => Err(ServiceError::Internal(Box::new(e))),
         }
