@@ -76,12 +76,25 @@ pub async fn take(duration: Duration, format: Format) -> Result<Vec<u8>, Profile
     if TAKING.swap(true, Ordering::AcqRel) {
         return Err(ProfileError::Busy);
     }
+    // The slot is free again when the sampling ends, however it ends.
+    let slot = Slot;
+    // Set if the caller goes away (this future is dropped): the sampling stops early.
+    let abandoned = Abandoned(std::sync::Arc::new(AtomicBool::new(false)));
+    let gone = std::sync::Arc::clone(&abandoned.0);
     let taken = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, ProfileError> {
+        let _slot = slot;
         let guard = pprof::ProfilerGuardBuilder::default()
             .frequency(FREQUENCY)
             .blocklist(&["libgcc", "vdso"])
             .build()?;
-        std::thread::sleep(duration);
+        let until = std::time::Instant::now() + duration;
+        while !gone.load(Ordering::Acquire) {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(50)));
+        }
         let report = guard.report().build()?;
         drop(guard);
         match format {
@@ -96,8 +109,26 @@ pub async fn take(duration: Duration, format: Format) -> Result<Vec<u8>, Profile
         }
     })
     .await;
-    TAKING.store(false, Ordering::Release);
+    drop(abandoned);
     taken?
+}
+
+/// The one profile being taken: the slot is freed when this is dropped.
+struct Slot;
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        TAKING.store(false, Ordering::Release);
+    }
+}
+
+/// Tells the sampling its caller has gone away, when dropped.
+struct Abandoned(std::sync::Arc<AtomicBool>);
+
+impl Drop for Abandoned {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
 }
 
 /// The report in pprof's format, gzipped.

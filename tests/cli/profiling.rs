@@ -232,3 +232,31 @@ async fn profiles_are_off_by_default_and_need_an_admin_under_auth() {
     .unwrap();
     assert_eq!(out.code, Some(0), "{}", out.stderr);
 }
+
+/// A profile whose caller hangs up frees its slot: the next one is taken, not refused
+/// with 409 for as long as the first would have run.
+#[test]
+fn a_profile_whose_caller_hangs_up_frees_the_slot() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let config = profiling_config(dir.path());
+    let server = Server::start_with(dir.path(), &["--services", "metadata", "--config", &config]);
+    let addr = server.addr("metadata").to_owned();
+    let mut first = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        first,
+        "GET /debug/pprof/profile?seconds=60 HTTP/1.1\r\nhost: x\r\n\r\n"
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (busy, _) = crate::support::http_get(&addr, "/debug/pprof/profile?seconds=1");
+    assert_eq!(busy, 409, "one profile at a time");
+    drop(first);
+    let started = std::time::Instant::now();
+    crate::support::eventually(
+        std::time::Duration::from_secs(10),
+        "the slot to be freed",
+        || crate::support::http_get(&addr, "/debug/pprof/profile?seconds=1&format=svg").0 == 200,
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
