@@ -37,9 +37,15 @@ enum LockCommand {
     /// Run CMD while holding KEY, like `consul lock`
     ///
     /// Waits for the lock (--timeout bounds the wait), runs CMD with its fencing token in
-    /// MOVIEAPP_LOCK_TOKEN, and releases the lock when CMD ends. Exits with CMD's exit code.
-    /// If the lease is lost (it could not be renewed in time), CMD is killed and the exit
-    /// code is 1. SIGINT and SIGTERM are passed on to CMD.
+    /// MOVIEAPP_LOCK_TOKEN, and releases the lock when CMD ends. Exits with CMD's exit code
+    /// (127 if CMD is not found, 126 if it cannot be run).
+    ///
+    /// CMD runs in a process group of its own, and nothing of it outlives the lock: if the
+    /// lease is lost (it could not be renewed in time), the whole group gets SIGTERM, then
+    /// SIGKILL after 5s, and the exit code is 1; if `lock run` itself dies, even by
+    /// SIGKILL, the group is killed; and when CMD ends, what it left running in its group
+    /// is killed before the lock is released. SIGINT and SIGTERM are passed on to the
+    /// group as they came. Fencing tokens remain the defence for what escapes the group.
     Run {
         /// The lock's key: path segments of letters, digits, '-', '_' and '.', e.g.
         /// jobs/nightly
@@ -115,13 +121,13 @@ async fn run_locked(
 ) -> anyhow::Result<u8> {
     let locks = open(config).await?;
     let stop = CancellationToken::new();
-    let stop_requested = super::signals::stop_requested()
+    let stop_requested = super::signals::stop_signal()
         .map_err(|e| anyhow::anyhow!("cannot listen for SIGINT and SIGTERM: {e}"))?;
     let waiting = locks.acquire(key, holder, timeout, &stop);
     tokio::pin!(stop_requested);
     let held = tokio::select! {
         held = waiting => held?,
-        () = &mut stop_requested => None,
+        _ = &mut stop_requested => None,
     };
     let Some(held) = held else {
         anyhow::bail!("stopped while waiting for the lock on {key:?}");
@@ -134,9 +140,12 @@ async fn run_locked(
     command
         .args(rest)
         .env(crate::lock::TOKEN_ENV, token.to_string())
+        // A group of its own, so that all it starts can be signalled together.
+        .process_group(0)
         .kill_on_drop(true);
     // The command must not outlive `lock run` (killed with SIGKILL, say): it would go on
-    // without the lock.
+    // without the lock. Its group leader dies with `lock run`; the rest of the group is
+    // the watchdog's (below).
     #[cfg(target_os = "linux")]
     // SAFETY: prctl(2) is async-signal-safe, and the closure touches nothing else.
     unsafe {
@@ -151,51 +160,121 @@ async fn run_locked(
         Ok(child) => child,
         Err(e) => {
             let _ = held.release().await;
-            return Err(UsageError(anyhow::anyhow!("cannot run {program:?}: {e}")).into());
+            // As shells do: 127 for a command not found, 126 for one that cannot run.
+            let code = match e.kind() {
+                std::io::ErrorKind::NotFound => 127,
+                _ => 126,
+            };
+            eprintln!("error: cannot run {program:?}: {e}");
+            return Ok(code);
+        }
+    };
+    let group = child.id().and_then(|id| libc::pid_t::try_from(id).ok());
+    // Kept open for as long as this process lives; its end kills the group.
+    let _watchdog = match group.map(watchdog::watch_over).transpose() {
+        Ok(watchdog) => watchdog,
+        Err(e) => {
+            terminate(&mut child, group).await;
+            let _ = held.release().await;
+            anyhow::bail!("cannot start the watchdog of {program:?}'s process group: {e}");
         }
     };
     let lost = held.lost();
     let status = tokio::select! {
         status = child.wait() => status,
         () = lost.cancelled() => {
-            terminate(&mut child).await;
+            terminate(&mut child, group).await;
             anyhow::bail!(
-                "the lease on {key:?} (token {token}) was lost; {program:?} was killed"
+                "the lease on {key:?} (token {token}) was lost; {program:?} and its process group were killed"
             );
         }
-        () = &mut stop_requested => {
-            // Passed on; the lock is kept until the command has stopped.
-            signal(&child, libc::SIGTERM);
+        signal = &mut stop_requested => {
+            // Passed on as it came; the lock is kept until the command has stopped.
+            signal_group(group, signal);
             tokio::select! {
                 status = child.wait() => status,
                 () = lost.cancelled() => {
-                    terminate(&mut child).await;
-                    anyhow::bail!("the lease on {key:?} (token {token}) was lost; {program:?} was killed");
+                    terminate(&mut child, group).await;
+                    anyhow::bail!("the lease on {key:?} (token {token}) was lost; {program:?} and its process group were killed");
                 }
             }
         }
     };
     let status = status.map_err(|e| anyhow::anyhow!("waiting for {program:?}: {e}"))?;
+    // What the command left running must not go on without the lock.
+    signal_group(group, libc::SIGKILL);
     held.release().await?;
     Ok(exit_code(status))
 }
 
-/// SIGTERM, then SIGKILL if the command has not stopped within [`KILL_GRACE`].
-async fn terminate(child: &mut tokio::process::Child) {
-    signal(child, libc::SIGTERM);
+/// SIGTERM to the command's group, then SIGKILL if the command has not stopped within
+/// [`KILL_GRACE`]; what is left of the group gets SIGKILL either way.
+async fn terminate(child: &mut tokio::process::Child, group: Option<libc::pid_t>) {
+    signal_group(group, libc::SIGTERM);
     if tokio::time::timeout(KILL_GRACE, child.wait())
         .await
         .is_err()
     {
         let _ = child.kill().await;
     }
+    signal_group(group, libc::SIGKILL);
 }
 
-fn signal(child: &tokio::process::Child, signal: libc::c_int) {
-    if let Some(pid) = child.id().and_then(|id| libc::pid_t::try_from(id).ok()) {
-        // SAFETY: kill(2) with a pid of our own child and a valid signal number.
+/// Signals every process of the command's group.
+fn signal_group(group: Option<libc::pid_t>, signal: libc::c_int) {
+    if let Some(group) = group.filter(|g| *g > 1) {
+        // SAFETY: kill(2) on the process group our child leads, with a valid signal.
         unsafe {
-            libc::kill(pid, signal);
+            libc::kill(-group, signal);
+        }
+    }
+}
+
+/// The process that kills the command's group when `lock run` ends, however it ends.
+mod watchdog {
+    use std::os::fd::{FromRawFd, OwnedFd};
+
+    /// Forks a watchdog that waits for the end of a pipe whose only writer is this
+    /// process, then kills `group` with SIGKILL. The write end is returned: the kernel
+    /// closes it when this process ends, even by SIGKILL.
+    pub fn watch_over(group: libc::pid_t) -> std::io::Result<OwnedFd> {
+        let mut fds = [0 as libc::c_int; 2];
+        // SAFETY: pipe2 fills `fds` with two new descriptors, or fails.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == -1 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let [read, write] = fds;
+        // SAFETY: after fork the child makes only async-signal-safe calls (close, read,
+        // kill, _exit), as a multithreaded parent requires, and never returns.
+        match unsafe { libc::fork() } {
+            -1 => {
+                let e = std::io::Error::last_os_error();
+                // SAFETY: both descriptors are ours and open.
+                unsafe {
+                    libc::close(read);
+                    libc::close(write);
+                }
+                Err(e)
+            }
+            0 => unsafe {
+                libc::close(write);
+                let mut byte = 0u8;
+                loop {
+                    let n = libc::read(read, std::ptr::addr_of_mut!(byte).cast(), 1);
+                    if n == 0 || (n == -1 && *libc::__errno_location() != libc::EINTR) {
+                        break;
+                    }
+                }
+                libc::kill(-group, libc::SIGKILL);
+                libc::_exit(0)
+            },
+            _ => {
+                // SAFETY: `read` is ours and open; `write` is ours, open, and owned from here.
+                unsafe {
+                    libc::close(read);
+                    Ok(OwnedFd::from_raw_fd(write))
+                }
+            }
         }
     }
 }

@@ -12,14 +12,9 @@ use std::future::Future;
 pub fn stop_requested() -> std::io::Result<impl Future<Output = ()>> {
     #[cfg(unix)]
     {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut interrupt = signal(SignalKind::interrupt())?;
-        let mut terminate = signal(SignalKind::terminate())?;
+        let stop = stop_signal()?;
         Ok(async move {
-            tokio::select! {
-                _ = interrupt.recv() => {}
-                _ = terminate.recv() => {}
-            }
+            stop.await;
         })
     }
     #[cfg(not(unix))]
@@ -28,4 +23,18 @@ pub fn stop_requested() -> std::io::Result<impl Future<Output = ()>> {
             let _ = tokio::signal::ctrl_c().await;
         })
     }
+}
+
+/// [`stop_requested`], answering which signal came: `SIGINT` or `SIGTERM`, to pass on.
+#[cfg(unix)]
+pub fn stop_signal() -> std::io::Result<impl Future<Output = libc::c_int>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => libc::SIGINT,
+            _ = terminate.recv() => libc::SIGTERM,
+        }
+    })
 }

@@ -191,18 +191,19 @@ impl Locks {
                 }
                 Err(in_the_way) => in_the_way,
             };
-            if let Some(timeout) = timeout
-                && began.elapsed() + RETRY > timeout
-            {
+            // The last try is at the end of the wait, not a retry interval before it.
+            let left = timeout.map(|t| t.saturating_sub(began.elapsed()));
+            if left.is_some_and(|left| left.is_zero()) {
                 return Err(LockError::Timeout {
                     key: key.to_owned(),
-                    waited: timeout,
+                    waited: timeout.unwrap_or_default(),
                     holder: in_the_way,
                 });
             }
+            let pause = left.map_or(RETRY, |left| left.min(RETRY));
             tokio::select! {
                 () = stop.cancelled() => return Ok(None),
-                () = tokio::time::sleep(RETRY) => {}
+                () = tokio::time::sleep(pause) => {}
             }
         }
     }
@@ -373,5 +374,35 @@ mod tests {
         for bad in ["", "/a", "a/", "a//b", "a/../b", "..", "a b", "a\0b", "é"] {
             assert!(check_key(bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// A wait with a timeout makes its last try at the end of the timeout, not a retry
+    /// interval before it: a key released just before then is taken.
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_tries_until_the_end_of_its_timeout() {
+        let backend: Arc<dyn LockBackend> = Arc::new(memory::MemoryLocks::new(Duration::ZERO));
+        let locks = Arc::new(Locks::new(Arc::clone(&backend), Duration::from_secs(30)));
+        let stop = CancellationToken::new();
+        let first = locks
+            .acquire("k", "first", None, &stop)
+            .await
+            .unwrap()
+            .unwrap();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(1050)).await;
+            first.release().await.unwrap();
+        });
+        let began = Instant::now();
+        let timeout = Some(Duration::from_millis(1100));
+        let second = locks.acquire("k", "second", timeout, &stop).await.unwrap();
+        assert!(second.is_some(), "taken within the timeout");
+        assert!(began.elapsed() <= Duration::from_millis(1100));
+        // And a key that stays held times out no sooner than asked.
+        let began = Instant::now();
+        let third = locks
+            .acquire("k", "third", Some(Duration::from_secs(1)), &stop)
+            .await;
+        assert!(matches!(third, Err(LockError::Timeout { .. })), "{third:?}");
+        assert!(began.elapsed() >= Duration::from_secs(1));
     }
 }

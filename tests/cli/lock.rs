@@ -42,6 +42,21 @@ fn status(dir: &Path, config: &str) -> serde_json::Value {
     .json()
 }
 
+/// Whether process `pid` has ended: gone, or a zombie waiting for a parent that is not
+/// ours to reap it.
+fn ended(pid: i32) -> bool {
+    // SAFETY: kill(2) with signal 0 only asks whether the process exists.
+    if unsafe { libc::kill(pid, 0) } == -1 {
+        return true;
+    }
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            stat.rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('Z'))
+        })
+        .unwrap_or(true)
+}
+
 fn stderr_of(mut child: Child) -> (Option<i32>, String) {
     let code = wait_with_timeout(&mut child, Duration::from_secs(20));
     let mut text = String::new();
@@ -93,7 +108,8 @@ fn a_paused_holder_loses_its_lease_and_its_command_is_killed() {
         dir.path(),
         &config,
         "jobs/paused",
-        "echo $$ > first.pid; exec sleep 30",
+        // A worker under a shell, as in `sh -c 'worker; echo done'`.
+        "sleep 30 & echo $! > first.pid; wait",
     );
     // The command runs once the first holds the lock.
     let first_child = pid_in(&dir.path().join("first.pid"), Duration::from_secs(10));
@@ -128,12 +144,68 @@ fn a_paused_holder_loses_its_lease_and_its_command_is_killed() {
     let (code, stderr) = stderr_of(first);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("was lost"), "{stderr}");
-    // SAFETY: kill(2) with signal 0 only asks whether the process exists.
     eventually(
         Duration::from_secs(5),
         "the first's command is gone",
-        || unsafe { libc::kill(first_child, 0) == -1 },
+        || ended(first_child),
     );
+}
+
+/// SIGINT reaches the command as SIGINT, and its exit code comes back; a command that is
+/// not found exits 127, as in a shell; what a command leaves running in its group is
+/// killed before the lock is released.
+#[test]
+fn signals_pass_on_as_they_came_and_nothing_outlives_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = short_leases(dir.path());
+    let run = lock_run(
+        dir.path(),
+        &config,
+        "jobs/signals",
+        "trap 'echo INT > got; exit 3' INT; trap 'echo TERM > got; exit 4' TERM; \
+         echo $$ > shell.pid; while :; do sleep 0.1; done",
+    );
+    pid_in(&dir.path().join("shell.pid"), Duration::from_secs(10));
+    signal(run.id(), "INT");
+    let (code, stderr) = stderr_of(run);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("got"))
+            .unwrap()
+            .trim(),
+        "INT"
+    );
+
+    let missing = movieapp(&[
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--config",
+        &config,
+        "lock",
+        "run",
+        "jobs/signals",
+        "--",
+        "no-such-command-here",
+    ]);
+    assert_eq!(missing.code, Some(127), "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("no-such-command-here"),
+        "{}",
+        missing.stderr
+    );
+
+    let left = lock_run(
+        dir.path(),
+        &config,
+        "jobs/signals",
+        "sleep 30 & echo $! > left.pid",
+    );
+    let (code, stderr) = stderr_of(left);
+    assert_eq!(code, Some(0), "{stderr}");
+    let orphan = pid_in(&dir.path().join("left.pid"), Duration::from_secs(10));
+    eventually(Duration::from_secs(5), "the leftover is gone", || {
+        ended(orphan)
+    });
 }
 
 #[test]
@@ -144,18 +216,17 @@ fn a_killed_holders_key_comes_free_and_its_command_dies_with_it() {
         dir.path(),
         &config,
         "jobs/killed",
-        "echo $$ > first.pid; exec sleep 30",
+        "sleep 30 & echo $! > first.pid; wait",
     );
     // The command runs once the first holds the lock.
     let first_child = pid_in(&dir.path().join("first.pid"), Duration::from_secs(10));
     let killed = Instant::now();
     first.kill().unwrap();
     let _ = first.wait();
-    // SAFETY: kill(2) with signal 0 only asks whether the process exists.
     eventually(
         Duration::from_secs(5),
         "the first's command is gone",
-        || unsafe { libc::kill(first_child, 0) == -1 },
+        || ended(first_child),
     );
     // Held by nobody live, yet blocked until the lease (renewed a third of a TTL ago at
     // most) and the lock-delay are over.
