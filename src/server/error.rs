@@ -38,6 +38,13 @@ impl From<crate::uploads::UploadError> for ServiceError {
     fn from(e: crate::uploads::UploadError) -> Self {
         match e {
             e @ crate::uploads::UploadError::TooLarge { .. } => Self::TooLarge(e.to_string()),
+            e @ crate::uploads::UploadError::Busy { .. } => Self::TooManyAttempts {
+                message: e.to_string(),
+                retry_after: std::time::Duration::from_secs(1),
+            },
+            e @ crate::uploads::UploadError::Stalled { .. } => {
+                Self::DeadlineExceeded(e.to_string())
+            }
             e => Self::Internal(Box::new(e)),
         }
     }

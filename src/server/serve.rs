@@ -629,7 +629,7 @@ async fn open_stores(
         opened.extend(open_mysql(&options, services).await?);
     }
     if services.contains(&ServiceKind::Movie) {
-        let files = FileStore::open(data_dir, config.uploads.max_bytes).await?;
+        let files = FileStore::open(data_dir, &config.uploads).await?;
         let tls = tls.map(crate::tls::ClientTls::rustls).transpose()?;
         let consul = &config.registry_settings()?.consul_address;
         let locks = config.lock.open(data_dir, consul, tls).await?;
@@ -836,7 +836,7 @@ mod tests {
         let config = Config::default();
         let prepared = match service {
             ServiceKind::Movie => {
-                let files = FileStore::open(dir, 1024).await.unwrap();
+                let files = FileStore::open(dir, &config.uploads).await.unwrap();
                 let locks = config.lock.open(dir, "127.0.0.1:1", None).await.unwrap();
                 Prepared::Movie(files, locks)
             }

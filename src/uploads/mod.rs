@@ -51,12 +51,20 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE files (
 pub struct Settings {
     /// The largest file an upload may store, in bytes.
     pub max_bytes: u64,
+    /// An upload that sends nothing for this long is cancelled, and nothing is kept.
+    pub idle_timeout: crate::config::value::Duration,
+    /// Uploads under way at once in this process; past it, a new one is refused at once
+    /// (RESOURCE_EXHAUSTED, HTTP 429), so uploads cannot take every descriptor and starve
+    /// ordinary calls and health checks.
+    pub max_concurrent: u32,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Self {
             max_bytes: 100 * 1024 * 1024,
+            idle_timeout: crate::config::value::Duration::from_secs(30),
+            max_concurrent: 32,
         }
     }
 }
@@ -66,6 +74,16 @@ impl Settings {
         if self.max_bytes == 0 {
             return Err(
                 "uploads.maxBytes: 0 would refuse every upload: expected at least 1".into(),
+            );
+        }
+        if self.max_concurrent == 0 {
+            return Err(
+                "uploads.maxConcurrent: 0 would refuse every upload: expected at least 1".into(),
+            );
+        }
+        if self.idle_timeout.get().is_zero() {
+            return Err(
+                "uploads.idleTimeout: 0s would cancel every upload: expected at least 1ms".into(),
             );
         }
         Ok(())
@@ -174,6 +192,12 @@ pub struct StoredFile {
 pub enum UploadError {
     #[error("the upload is larger than the limit of {max} bytes (uploads.maxBytes)")]
     TooLarge { max: u64 },
+    #[error(
+        "too many uploads at once ({max}, uploads.maxConcurrent); try again when one has finished"
+    )]
+    Busy { max: u32 },
+    #[error("the upload sent nothing for {idle:?} (uploads.idleTimeout); nothing was kept")]
+    Stalled { idle: std::time::Duration },
     #[error("cannot {what}: {source}")]
     Io {
         what: String,
@@ -212,13 +236,15 @@ pub fn sha256_hex(hash: ring::digest::Context) -> String {
 pub struct FileStore {
     root: PathBuf,
     db: Arc<Database>,
-    max_bytes: u64,
+    settings: Settings,
+    /// A permit per upload under way.
+    uploads: Arc<tokio::sync::Semaphore>,
 }
 
 impl FileStore {
     /// Opens the records and the directories; in-flight uploads of processes that died
     /// are removed (other processes sharing the data directory keep theirs).
-    pub async fn open(data_dir: &Path, max_bytes: u64) -> Result<Self, UploadError> {
+    pub async fn open(data_dir: &Path, settings: &Settings) -> Result<Self, UploadError> {
         let db = Database::open_in_background(&data_dir.join(DB_FILE), MIGRATIONS).await?;
         let root = data_dir.join(DIR);
         let partial = root.join(PARTIAL);
@@ -229,12 +255,27 @@ impl FileStore {
         Ok(Self {
             root,
             db: Arc::new(db),
-            max_bytes,
+            uploads: Arc::new(tokio::sync::Semaphore::new(
+                settings.max_concurrent.max(1) as usize
+            )),
+            settings: settings.clone(),
         })
     }
 
     pub fn max_bytes(&self) -> u64 {
-        self.max_bytes
+        self.settings.max_bytes
+    }
+
+    /// The next piece of an upload's body (`next`), unless the upload sends nothing for
+    /// `uploads.idleTimeout`: then it is [`UploadError::Stalled`].
+    pub async fn next_within_idle<T>(
+        &self,
+        next: impl std::future::Future<Output = T>,
+    ) -> Result<T, UploadError> {
+        let idle = self.settings.idle_timeout.get();
+        tokio::time::timeout(idle, next)
+            .await
+            .map_err(|_| UploadError::Stalled { idle })
     }
 
     /// Where a stored file's bytes are.
@@ -249,6 +290,12 @@ impl FileStore {
     /// Starts an upload of `name` for `movie`: the bytes go to a temp file until
     /// [`Upload::finish`].
     pub async fn begin(&self, movie: MovieId, name: FileName) -> Result<Upload, UploadError> {
+        let permit =
+            Arc::clone(&self.uploads)
+                .try_acquire_owned()
+                .map_err(|_| UploadError::Busy {
+                    max: self.settings.max_concurrent,
+                })?;
         let temp = self.root.join(PARTIAL).join(format!(
             "{}-{:016x}",
             std::process::id(),
@@ -265,6 +312,7 @@ impl FileStore {
             file: Some(file),
             hash: sha256(),
             size: 0,
+            _permit: permit,
         })
     }
 
@@ -400,15 +448,17 @@ pub struct Upload {
     file: Option<tokio::fs::File>,
     hash: ring::digest::Context,
     size: u64,
+    /// Its place among the uploads under way, until it is finished or dropped.
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl Upload {
     /// Appends `chunk`; refused once the upload passes the size limit.
     pub async fn write(&mut self, chunk: &[u8]) -> Result<(), UploadError> {
         self.size = self.size.saturating_add(chunk.len() as u64);
-        if self.size > self.store.max_bytes {
+        if self.size > self.store.settings.max_bytes {
             return Err(UploadError::TooLarge {
-                max: self.store.max_bytes,
+                max: self.store.settings.max_bytes,
             });
         }
         self.hash.update(chunk);
@@ -521,7 +571,11 @@ mod tests {
     #[tokio::test]
     async fn an_upload_is_visible_only_once_finished_and_fencing_refuses_old_tokens() {
         let dir = tempfile::tempdir().unwrap();
-        let store = FileStore::open(dir.path(), 10).await.unwrap();
+        let settings = Settings {
+            max_bytes: 10,
+            ..Settings::default()
+        };
+        let store = FileStore::open(dir.path(), &settings).await.unwrap();
         let movie = MovieId::new("1").unwrap();
         let mut upload = store
             .begin(movie.clone(), FileName::new("a.txt").unwrap())

@@ -352,3 +352,121 @@ fn a_paused_processor_is_replaced_and_fenced_off() {
         killed.elapsed()
     );
 }
+
+/// A raw HTTP/1.1 PUT that announces `length` bytes, sends `sent` of them and then stalls,
+/// keeping the connection open.
+fn stalled_put(
+    addr: &str,
+    movie: &str,
+    name: &str,
+    length: usize,
+    sent: &[u8],
+) -> std::net::TcpStream {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "PUT /movie/upload?id={movie}&filename={name} HTTP/1.1\r\nHost: movieapp\r\nContent-Length: {length}\r\n\r\n"
+    )
+    .unwrap();
+    stream.write_all(sent).unwrap();
+    stream
+}
+
+/// The status line's code of what `stream` answers.
+fn status_of(stream: &mut std::net::TcpStream) -> u16 {
+    use std::io::Read;
+    let mut head = [0u8; 64];
+    let n = stream.read(&mut head).unwrap_or(0);
+    String::from_utf8_lossy(&head[..n])
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Uploads that stop sending are cancelled after `uploads.idleTimeout`, over gRPC and over
+/// HTTP, and leave nothing behind; and uploads under way are capped
+/// (`uploads.maxConcurrent`), so stalled ones cannot take what health checks and ordinary
+/// calls need.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_uploads_are_cancelled_and_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("uploads.yaml");
+    std::fs::write(&config, "uploads:\n  idleTimeout: 1s\n  maxConcurrent: 2\n").unwrap();
+    let data = dir.path().to_owned();
+    let config_arg = config.to_str().unwrap().to_owned();
+    let server = tokio::task::spawn_blocking(move || {
+        Server::start_with(&data, &["--services", "movie", "--config", &config_arg])
+    })
+    .await
+    .unwrap();
+    let addr = server.addr("movie").to_owned();
+
+    // gRPC: a first message, then nothing.
+    let mut client = MovieServiceClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel::<pb::UploadRequest>(4);
+    tx.send(pb::UploadRequest {
+        filename: "stalled.bin".into(),
+        chunk: vec![1; 1024],
+        movie_id: "1".into(),
+    })
+    .await
+    .unwrap();
+    let began = Instant::now();
+    let stalled = client
+        .upload_file(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap_err();
+    assert_eq!(stalled.code(), Code::DeadlineExceeded, "{stalled:?}");
+    assert!(stalled.message().contains("idleTimeout"), "{stalled:?}");
+    assert!(began.elapsed() < Duration::from_secs(20));
+    drop(tx);
+
+    // A later message for another movie is refused, as one for another file is.
+    let moved = [("1", "same.bin"), ("2", "")].map(|(movie, name)| pb::UploadRequest {
+        filename: name.into(),
+        chunk: vec![4; 10],
+        movie_id: movie.into(),
+    });
+    let refused = client
+        .upload_file(tokio_stream::iter(moved))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert!(refused.message().contains("movie_id"), "{refused:?}");
+
+    // HTTP: a body that stops half-way.
+    let (http_addr, watched) = (addr.clone(), dir.path().to_owned());
+    tokio::task::spawn_blocking(move || {
+        let mut half = stalled_put(&http_addr, "1", "half.bin", 1000, &[2; 500]);
+        assert_eq!(status_of(&mut half), 504);
+        assert_eq!(partial(&watched), 0, "nothing is kept");
+        assert!(!watched.join("uploads/1/half.bin").exists());
+
+        // Two stalled uploads take the two places; a third is refused at once, while
+        // health checks still answer.
+        let _first = stalled_put(&http_addr, "1", "a.bin", 1000, &[3; 10]);
+        let _second = stalled_put(&http_addr, "1", "b.bin", 1000, &[3; 10]);
+        eventually(Duration::from_secs(5), "both uploads under way", || {
+            partial(&watched) == 2
+        });
+        let mut third = stalled_put(&http_addr, "1", "c.bin", 1000, &[3; 10]);
+        assert_eq!(status_of(&mut third), 429);
+        assert_eq!(crate::support::http_get(&http_addr, "/healthz").0, 200);
+        // Once they are cancelled, the places are free again.
+        eventually(
+            Duration::from_secs(10),
+            "the stalled uploads are gone",
+            || partial(&watched) == 0,
+        );
+        let (code, body) = put(&http_addr, "/movie/upload?id=1&filename=d.bin", b"done");
+        assert_eq!(code, 200, "{body}");
+    })
+    .await
+    .unwrap();
+}

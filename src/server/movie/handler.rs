@@ -21,6 +21,15 @@ impl<M, R> Handler<M, R> {
     pub fn new(controller: Arc<Controller<M, R>>, files: FileStore) -> Self {
         Self { controller, files }
     }
+
+    /// The next message of an upload, unless it stalls (`uploads.idleTimeout`).
+    async fn next(
+        &self,
+        stream: &mut Streaming<pb::UploadRequest>,
+    ) -> Result<Option<pb::UploadRequest>, Status> {
+        let next = self.files.next_within_idle(stream.message());
+        Ok(next.await.map_err(ServiceError::from)??)
+    }
 }
 
 impl From<StoredFile> for pb::MovieFile {
@@ -60,11 +69,12 @@ impl<M: MetadataGateway, R: RatingGateway> MovieService for Handler<M, R> {
         request: Request<Streaming<pb::UploadRequest>>,
     ) -> Result<Response<pb::UploadResponse>, Status> {
         let mut stream = request.into_inner();
-        let first = stream.message().await?.ok_or_else(|| {
+        let first = self.next(&mut stream).await?.ok_or_else(|| {
             Status::invalid_argument(
                 "empty upload: the first message must carry movie_id and filename",
             )
         })?;
+        let movie_id = first.movie_id.clone();
         let movie = MovieId::new(first.movie_id)?;
         let name = FileName::new(first.filename)?;
         let mut upload = self
@@ -76,13 +86,16 @@ impl<M: MetadataGateway, R: RatingGateway> MovieService for Handler<M, R> {
             .write(&first.chunk)
             .await
             .map_err(ServiceError::from)?;
-        while let Some(message) = stream.message().await? {
-            if !message.filename.is_empty() && message.filename != name.as_str() {
-                return Err(Status::invalid_argument(format!(
-                    "filename {:?} in a later message differs from {:?} in the first: one upload is one file",
-                    message.filename,
-                    name.as_str()
-                )));
+        while let Some(message) = self.next(&mut stream).await? {
+            for (field, later, first) in [
+                ("filename", &message.filename, name.as_str()),
+                ("movie_id", &message.movie_id, movie_id.as_str()),
+            ] {
+                if !later.is_empty() && later != first {
+                    return Err(Status::invalid_argument(format!(
+                        "{field} {later:?} in a later message differs from {first:?} in the first: one upload is one file"
+                    )));
+                }
             }
             upload
                 .write(&message.chunk)

@@ -47,7 +47,7 @@ async fn upload(State(files): State<FileStore>, RawQuery(query): RawQuery, body:
         let name = FileName::new(params.required("filename")?)?;
         let mut upload = files.begin(movie, name).await?;
         let mut chunks = body.into_data_stream();
-        while let Some(chunk) = chunks.next().await {
+        while let Some(chunk) = files.next_within_idle(chunks.next()).await? {
             let chunk = chunk.map_err(|e| {
                 ServiceError::InvalidArgument(ValidationError::new(
                     "body",
