@@ -28,7 +28,7 @@ impl<M, R> Handler<M, R> {
         stream: &mut Streaming<pb::UploadRequest>,
     ) -> Result<Option<pb::UploadRequest>, Status> {
         let next = self.files.next_within_idle(stream.message());
-        Ok(next.await.map_err(ServiceError::from)??)
+        next.await.map_err(ServiceError::from)?
     }
 }
 
