@@ -56,7 +56,10 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
                         "no file to check: name one, or pass --config or set {CONFIG_ENV}"
                     ))
                 })?;
-            Config::load_layers(Some(&file), |_| None, &[])?;
+            let config = Config::load_layers(Some(&file), |_| None, &[])?;
+            crate::server::serve::check_faults(&config.config.faults).map_err(|e| {
+                crate::config::ConfigError::Invalid(format!("{}: {e}", file.display()))
+            })?;
             output::line(&format!("{}: ok", file.display()))?;
             Ok(())
         }

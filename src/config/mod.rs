@@ -344,6 +344,7 @@ impl Config {
         self.database.check().map_err(|e| ("database", e))?;
         self.lock.check().map_err(|e| ("lock", e))?;
         self.uploads.check().map_err(|e| ("uploads", e))?;
+        self.connections.check().map_err(|e| ("connections", e))?;
         self.ownership.check().map_err(|e| ("ownership", e))?;
         self.tls.check()?;
         self.broker.check().map_err(|e| ("broker.kafka", e))?;

@@ -166,6 +166,7 @@ pub async fn run(
     let mut services = services.to_vec();
     services.sort();
     services.dedup();
+    check_faults(&config.faults).map_err(ConfigError::Invalid)?;
     let data_dir = config.resolved_data_dir()?;
     tracing::info!(data_dir = %data_dir.display(), "starting");
 
@@ -796,6 +797,28 @@ async fn serve_port(
     let (routes, http_routes) = port::combine(table, grpc, api, readiness, registry, debug);
     let endpoints = Endpoints::new(table, &http_routes, faults);
     Ok((routes, endpoints, reporter, tasks))
+}
+
+/// Checks that every fault names an endpoint its service serves; the message lists those
+/// it does.
+pub fn check_faults(faults: &[crate::calls::faults::Fault]) -> Result<(), String> {
+    for (i, fault) in faults.iter().enumerate() {
+        let table = table(fault.service);
+        let names: Vec<String> = table
+            .grpcs()
+            .map(|e| e.method.to_owned())
+            .chain(table.https().map(|e| e.name()))
+            .collect();
+        if !names.contains(&fault.endpoint) {
+            return Err(format!(
+                "faults[{i}].endpoint {:?} is not an endpoint of the {} service; expected one of: {}",
+                fault.endpoint,
+                fault.service,
+                names.join(", ")
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The endpoint table of `service`.

@@ -101,6 +101,29 @@ pub struct ConnectionSettings {
     pub workers: usize,
 }
 
+/// The smallest header block `connections.maxHeaderListBytes` may allow: a gRPC call with
+/// a token and trace context needs about 1 KiB.
+pub const MIN_HEADER_LIST_BYTES: u32 = 4096;
+
+impl ConnectionSettings {
+    /// Refuses values that would break every call while the ports still accept.
+    pub fn check(&self) -> Result<(), String> {
+        if self.max_concurrent_streams == 0 {
+            return Err("connections.maxConcurrentStreams 0 would refuse every HTTP/2 call: expected at least 1".into());
+        }
+        if self.max_header_list_bytes < MIN_HEADER_LIST_BYTES {
+            return Err(format!(
+                "connections.maxHeaderListBytes {} is too small for a call's headers: expected at least {MIN_HEADER_LIST_BYTES}",
+                self.max_header_list_bytes
+            ));
+        }
+        if self.max_per_port == 0 {
+            return Err("connections.maxPerPort 0 would accept no connection: expected at least 1".into());
+        }
+        Ok(())
+    }
+}
+
 /// The most connection workers `connections.workers` may ask for.
 pub const MAX_WORKERS: usize = 1024;
 

@@ -65,3 +65,39 @@ fn show_prints_each_value_with_its_source() {
     let run = movieapp(&["config", "check", shown.to_str().unwrap()]);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
 }
+
+/// Settings that would break every call while the ports still accept, and faults that
+/// name no endpoint (a drill that would silently do nothing), are refused by `config check`
+/// and by `serve`, naming the key and what was expected.
+#[test]
+fn values_that_break_the_service_and_faults_on_unknown_endpoints_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (yaml, needles) in [
+        (
+            "connections:\n  maxConcurrentStreams: 0\n",
+            &["connections.maxConcurrentStreams", "at least 1"][..],
+        ),
+        (
+            "connections:\n  maxHeaderListBytes: 0\n",
+            &["connections.maxHeaderListBytes", "at least 4096"][..],
+        ),
+        (
+            "faults:\n  - service: metadata\n    endpoint: Nope\n    delay: 1s\n",
+            &["\"Nope\"", "metadata", "GetMetadata", "GET /metadata"][..],
+        ),
+    ] {
+        let file = dir.path().join("bad.yaml");
+        std::fs::write(&file, yaml).unwrap();
+        let path = file.to_str().unwrap();
+        let checked = movieapp(&["config", "check", path]);
+        assert_eq!(checked.code, Some(2), "{yaml}: {}", checked.stderr);
+        for needle in needles {
+            assert!(checked.stderr.contains(needle), "{yaml}: {}", checked.stderr);
+        }
+        let data = dir.path().join("data");
+        let served =
+            crate::support::serve_expecting_failure(data.to_str().unwrap(), &["--config", path]);
+        assert_eq!(served.code, Some(2), "{yaml}: {}", served.stderr);
+        assert!(served.stderr.contains(needles[0]), "{yaml}: {}", served.stderr);
+    }
+}
