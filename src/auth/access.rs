@@ -56,6 +56,10 @@ pub enum Denied {
     /// The keys to check it with cannot be had: UNAVAILABLE, HTTP 503.
     #[error("{0}")]
     Unavailable(String),
+    /// More than one token, so no telling whose call it is: UNAUTHENTICATED, HTTP 400
+    /// (RFC 6750's `invalid_request`).
+    #[error("{0}")]
+    Ambiguous(String),
 }
 
 impl Denied {

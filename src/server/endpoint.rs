@@ -492,12 +492,17 @@ where
         // A call that needs a token: its header's value, checked once under way.
         let guarded = self.gate.as_ref().and_then(|gate| {
             let role = gate.needs(policy.access)?;
-            let header = request.headers().get(http::header::AUTHORIZATION);
-            Some((
-                Arc::clone(gate),
-                role,
-                header.map(|v| v.as_bytes().to_vec()),
-            ))
+            let mut headers = request
+                .headers()
+                .get_all(http::header::AUTHORIZATION)
+                .iter();
+            let header = headers.next().map(|v| v.as_bytes().to_vec());
+            let header = if headers.next().is_some() {
+                Err(())
+            } else {
+                Ok(header)
+            };
+            Some((Arc::clone(gate), role, header))
         });
         let injected = endpoint.draw_fault();
         let future = span.in_scope(|| self.inner.call(request));
@@ -568,8 +573,9 @@ impl<S> Observe<S> {
 /// A permit for a call in flight.
 type Permit = tokio::sync::OwnedSemaphorePermit;
 
-/// What checking a call's token needs: the gate, the role, and the header's value.
-type Guard = (Arc<Gate>, crate::auth::Role, Option<Vec<u8>>);
+/// What checking a call's token needs: the gate, the role, and the header's value (`Err`
+/// when the request has more than one).
+type Guard = (Arc<Gate>, crate::auth::Role, Result<Option<Vec<u8>>, ()>);
 
 impl Endpoint {
     /// The answer to a call of an endpoint without an entry in its table, counted.
@@ -590,14 +596,18 @@ impl Endpoint {
         (gate, role, header): Guard,
         started: Instant,
     ) -> Result<crate::auth::access::Caller, Response<Body>> {
-        gate.check(&self.name, role, header.as_deref())
-            .await
-            .map_err(|denied| {
-                let response = denied_response(self.grpc, &denied);
-                self.record(started, outcome(self.grpc, &response));
-                tracing::debug!(target: REQUEST_LOG, reason = %denied, "refused");
-                response
-            })
+        let checked = match header {
+            Ok(header) => gate.check(&self.name, role, header.as_deref()).await,
+            Err(()) => Err(Denied::Ambiguous(
+                "more than one authorization header: send one token".to_owned(),
+            )),
+        };
+        checked.map_err(|denied| {
+            let response = denied_response(self.grpc, &denied);
+            self.record(started, outcome(self.grpc, &response));
+            tracing::debug!(target: REQUEST_LOG, reason = %denied, "refused");
+            response
+        })
     }
 }
 
@@ -661,7 +671,7 @@ fn refused_response(grpc: bool, refused: Refused) -> Response<Body> {
 /// The status of a call refused for its token.
 fn denied_status(denied: &Denied) -> tonic::Status {
     let code = match denied {
-        Denied::Unauthenticated(_) => tonic::Code::Unauthenticated,
+        Denied::Unauthenticated(_) | Denied::Ambiguous(_) => tonic::Code::Unauthenticated,
         Denied::Forbidden(_) => tonic::Code::PermissionDenied,
         Denied::Unavailable(_) => tonic::Code::Unavailable,
     };
@@ -689,6 +699,10 @@ fn denied_response(grpc: bool, denied: &Denied) -> Response<Body> {
             Some(r#"Bearer realm="movieapp", error="insufficient_scope""#),
         ),
         Denied::Unavailable(_) => (tonic::Code::Unavailable, None),
+        Denied::Ambiguous(_) => (
+            tonic::Code::InvalidArgument,
+            Some(r#"Bearer realm="movieapp", error="invalid_request""#),
+        ),
     };
     let mut response = error_response(false, code, &denied.to_string());
     if let Some(challenge) = challenge {

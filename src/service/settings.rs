@@ -118,7 +118,9 @@ impl ConnectionSettings {
             ));
         }
         if self.max_per_port == 0 {
-            return Err("connections.maxPerPort 0 would accept no connection: expected at least 1".into());
+            return Err(
+                "connections.maxPerPort 0 would accept no connection: expected at least 1".into(),
+            );
         }
         Ok(())
     }

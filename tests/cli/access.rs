@@ -514,3 +514,48 @@ fn config_show_never_shows_a_key_or_token() {
     let shown = crate::support::movieapp_env(&["--data-dir", data, "config", "show"], &env).ok();
     assert!(shown.contains("mode: all"), "{shown}");
 }
+
+/// Two `Authorization` headers make a call ambiguous, whichever comes first: refused with
+/// HTTP 400 (`invalid_request`) and gRPC UNAUTHENTICATED, never decided by their order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tokens_in_one_call_are_refused_whatever_their_order() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap().to_owned();
+    let server = Server::start_with_env(
+        dir.path(),
+        &["--services", "rating,auth"],
+        &[("MOVIEAPP_AUTH_MODE", "writes")],
+    );
+    add_user(&data, "walt", "writer");
+    add_user(&data, "rita", "reader");
+    let auth = server.addr("auth").to_owned();
+    let rating = server.addr("rating").to_owned();
+    let (writer, reader) = (login(&auth, "walt").await, login(&auth, "rita").await);
+    let http = reqwest::Client::new();
+    let mut grpc = RatingServiceClient::new(server.channel("rating").await);
+    for (first, second) in [(&reader, &writer), (&writer, &reader)] {
+        let response = http
+            .put(format!(
+                "http://{rating}/rating?id=1&type=movie&userId=alex&value=5"
+            ))
+            .header("authorization", format!("Bearer {first}"))
+            .header("authorization", format!("Bearer {second}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+        let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+        assert!(challenge.contains("invalid_request"), "{challenge}");
+        let mut request = with_token(put_rating(), Some(first));
+        request
+            .metadata_mut()
+            .append("authorization", format!("Bearer {second}").parse().unwrap());
+        let refused = grpc.put_rating(request).await.unwrap_err();
+        assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
+        assert!(refused.message().contains("more than one"), "{refused:?}");
+    }
+    // One token is fine.
+    let one = grpc.put_rating(with_token(put_rating(), Some(&writer))).await;
+    assert!(one.is_ok(), "{one:?}");
+}

@@ -92,12 +92,20 @@ fn values_that_break_the_service_and_faults_on_unknown_endpoints_are_refused() {
         let checked = movieapp(&["config", "check", path]);
         assert_eq!(checked.code, Some(2), "{yaml}: {}", checked.stderr);
         for needle in needles {
-            assert!(checked.stderr.contains(needle), "{yaml}: {}", checked.stderr);
+            assert!(
+                checked.stderr.contains(needle),
+                "{yaml}: {}",
+                checked.stderr
+            );
         }
         let data = dir.path().join("data");
         let served =
             crate::support::serve_expecting_failure(data.to_str().unwrap(), &["--config", path]);
         assert_eq!(served.code, Some(2), "{yaml}: {}", served.stderr);
-        assert!(served.stderr.contains(needles[0]), "{yaml}: {}", served.stderr);
+        assert!(
+            served.stderr.contains(needles[0]),
+            "{yaml}: {}",
+            served.stderr
+        );
     }
 }
