@@ -36,30 +36,34 @@ pub enum UploadError {
     #[error(transparent)]
     Call(#[from] ClientError),
     #[error(
-        "the server stored {stored} bytes with SHA-256 {stored_sha256}, but {} has {size} bytes with SHA-256 {sha256}: upload it again",
+        "the server stored {stored} bytes with SHA-256 {stored_sha256}, but {sent} bytes with SHA-256 {sha256} were sent from {}: upload it again",
         path.display()
     )]
     Mismatch {
         path: PathBuf,
         stored: u64,
         stored_sha256: String,
-        size: u64,
+        sent: u64,
         sha256: String,
     },
 }
 
-/// Streams `file` (read from `path`, `size` bytes) to `target`, the movie service, as
-/// `name` of `movie`, in one attempt (a stream is not replayed), calling `progress` with the
-/// length of each chunk sent. A read error ends the stream, so the server keeps nothing,
-/// and is reported as such.
+/// Streams `file` (read from `path`) to `target`, the movie service, as `name` of `movie`,
+/// in one attempt (a stream is not replayed), calling `progress` with the length of each
+/// chunk sent, and checks what the server stored against what was sent (a pipe or FIFO has
+/// no size to check against beforehand). A read error ends the stream, so the server keeps
+/// nothing, and is reported as such.
 pub async fn upload(
     target: &Target,
     movie: &MovieId,
     name: &FileName,
-    (file, path, size): (tokio::fs::File, &Path, u64),
+    (file, path): (tokio::fs::File, &Path),
     progress: impl Fn(u64) + Clone + Send + Sync + 'static,
 ) -> Result<Uploaded, UploadError> {
-    let hash = Arc::new(Mutex::new(crate::uploads::sha256()));
+    let hash = Arc::new(Mutex::new(Sent {
+        hash: crate::uploads::sha256(),
+        bytes: 0,
+    }));
     let read_failed = Arc::new(Mutex::new(None));
     let mut source = Some(file);
     let response = target
@@ -99,13 +103,16 @@ pub async fn upload(
         return Err(UploadError::Read { path, source });
     }
     let response = response?;
-    let sha256 = crate::uploads::sha256_hex(lock(&hash).clone());
-    if response.sha256 != sha256 || response.size != size {
+    let (sha256, sent) = {
+        let sent = lock(&hash);
+        (crate::uploads::sha256_hex(sent.hash.clone()), sent.bytes)
+    };
+    if response.sha256 != sha256 || response.size != sent {
         return Err(UploadError::Mismatch {
             path: path.to_owned(),
             stored: response.size,
             stored_sha256: response.sha256,
-            size,
+            sent,
             sha256,
         });
     }
@@ -115,16 +122,24 @@ pub async fn upload(
     })
 }
 
-/// `reader`'s bytes in chunks of [`CHUNK`], hashed into `hash`; a read error ends them and
-/// is kept in `failed`.
+/// What was sent so far: its hash and length.
+struct Sent {
+    hash: ring::digest::Context,
+    bytes: u64,
+}
+
+/// `reader`'s bytes in chunks of [`CHUNK`], counted and hashed into `sent`; a read error
+/// ends them and is kept in `failed`.
 fn chunks(
     reader: Box<dyn tokio::io::AsyncRead + Send + Unpin>,
-    hash: Arc<Mutex<ring::digest::Context>>,
+    hash: Arc<Mutex<Sent>>,
     failed: Arc<Mutex<Option<std::io::Error>>>,
 ) -> impl tokio_stream::Stream<Item = Vec<u8>> + Send {
     tokio_util::io::ReaderStream::with_capacity(reader, CHUNK).map_while(move |chunk| match chunk {
         Ok(bytes) => {
-            lock(&hash).update(&bytes);
+            let mut sent = lock(&hash);
+            sent.hash.update(&bytes);
+            sent.bytes += bytes.len() as u64;
             Some(bytes.to_vec())
         }
         Err(e) => {

@@ -246,7 +246,7 @@ async fn upload(
         let bar = bar.clone();
         move |bytes| bar.inc(bytes)
     };
-    let sent = (file, path, size);
+    let sent = (file, path);
     let uploaded = crate::client::upload::upload(&target, &id, &name, sent, progress).await;
     bar.finish_and_clear();
     let uploaded = uploaded.map_err(|e| match e {

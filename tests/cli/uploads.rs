@@ -470,3 +470,31 @@ async fn stalled_uploads_are_cancelled_and_capped() {
     .await
     .unwrap();
 }
+
+/// `movie upload` from a pipe (`<(…)`, a FIFO), which has no size beforehand: what was
+/// sent is what is checked.
+#[test]
+fn an_upload_from_a_pipe_is_checked_against_what_was_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(dir.path(), &["--services", "movie"]);
+    let fifo = dir.path().join("pipe");
+    let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo(3) with a valid, NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::write(fifo, vec![7u8; 1234]).unwrap())
+    };
+    let run = movieapp(&[
+        "movie",
+        "upload",
+        "1",
+        fifo.to_str().unwrap(),
+        "--addr",
+        server.addr("movie"),
+    ]);
+    writer.join().unwrap();
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(run.stdout.contains("1234 bytes"), "{}", run.stdout);
+    assert!(run.stdout.contains(&sha256_hex(&[7u8; 1234])), "{}", run.stdout);
+}
