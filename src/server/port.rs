@@ -78,7 +78,7 @@ pub fn combine(
     let (router, routes) = api.into_parts();
     let http = router
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
-        .layer(axum::middleware::from_fn(method_not_allowed))
+        .layer(axum::middleware::from_fn(json_errors))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     let port = Port(Arc::new(PortRoutes {
         service: table.service,
@@ -191,11 +191,23 @@ async fn unimplemented(service: ServiceKind, registry: &dyn Registry, path: &str
     tonic::Status::unimplemented(message).into_http()
 }
 
-/// axum answers a method a route does not take with an empty 405; give it the JSON error
-/// every other failure has. axum adds the `Allow` header after this layer.
-async fn method_not_allowed(request: Request<Body>, next: axum::middleware::Next) -> Response {
+/// axum answers a method a route does not take with an empty 405, and a body over the
+/// limit with a plain-text 413; give them the JSON error every other failure has. axum adds
+/// the `Allow` header after this layer.
+async fn json_errors(request: Request<Body>, next: axum::middleware::Next) -> Response {
     let method = request.method().clone();
     let response = next.run(request).await;
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !json {
+        // axum's body limit answers in plain text.
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("request body larger than {MAX_BODY_BYTES} bytes"),
+        );
+    }
     if response.status() != StatusCode::METHOD_NOT_ALLOWED {
         return response;
     }

@@ -358,3 +358,24 @@ fn the_data_directory_and_the_user_database_are_private() {
     );
     assert_eq!(mode(&shared.path().join("auth.db")), 0o600);
 }
+
+/// A `/token` body over the port's body limit gets the documented JSON error, not the HTTP
+/// library's plain text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_login_body_gets_a_json_error() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let server = crate::support::Server::start_with(dir.path(), &["--services", "auth"]);
+    let auth = server.addr("auth").to_owned();
+    let response = reqwest::Client::new()
+        .post(format!("http://{auth}/token"))
+        .header("content-type", "application/json")
+        .body(vec![b' '; 200 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let body: serde_json::Value = response.json().await.unwrap();
+    let message = body["error"].as_str().unwrap();
+    assert!(message.contains("larger than"), "{message}");
+}
