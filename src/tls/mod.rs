@@ -40,6 +40,9 @@ pub struct Settings {
     pub client_cert: Option<PathBuf>,
     #[serde(deserialize_with = "crate::config::value::non_empty_path")]
     pub client_key: Option<PathBuf>,
+    /// Serve a certificate that has expired or is not valid yet (clients will refuse it);
+    /// without it, `serve` refuses to start with one. A reload only warns.
+    pub allow_expired: bool,
 }
 
 impl Settings {
@@ -158,6 +161,27 @@ impl std::fmt::Debug for Pem {
 }
 
 impl Pem {
+    /// When the first certificate is valid: `(not before, not after)`, Unix seconds.
+    fn validity(&self) -> Result<(i64, i64), TlsError> {
+        let certs = self.certs()?;
+        let parsed = certs
+            .first()
+            .map(|der| x509_parser::parse_x509_certificate(der.as_ref()));
+        match parsed {
+            Some(Ok((_, cert))) => {
+                let validity = cert.validity();
+                Ok((
+                    validity.not_before.timestamp(),
+                    validity.not_after.timestamp(),
+                ))
+            }
+            _ => Err(invalid(
+                self.path.display(),
+                "holds a certificate that cannot be read",
+            )),
+        }
+    }
+
     fn certs(&self) -> Result<Vec<CertificateDer<'static>>, TlsError> {
         let certs = CertificateDer::pem_slice_iter(self.text.as_bytes())
             .collect::<Result<Vec<_>, _>>()

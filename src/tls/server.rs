@@ -41,6 +41,17 @@ impl ServerTls {
             .collect();
         let stamps = Stamps::of(&files);
         let config = build(settings)?;
+        if let Some(problem) = out_of_date(settings)? {
+            if !settings.allow_expired {
+                return Err(TlsError::Invalid {
+                    what: "tls.cert".into(),
+                    reason: format!(
+                        "{problem}: renew it, or set tls.allowExpired: true to serve it anyway"
+                    ),
+                });
+            }
+            tracing::warn!(%problem, "serving a TLS certificate clients will refuse (tls.allowExpired)");
+        }
         Ok(Some(Arc::new(Self {
             files,
             settings: settings.clone(),
@@ -73,6 +84,9 @@ impl ServerTls {
             return Ok(false);
         }
         let config = build(&self.settings)?;
+        if let Some(problem) = out_of_date(&self.settings)? {
+            tracing::warn!(%problem, "the reloaded TLS certificate is not valid now: clients will refuse it");
+        }
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = (config, stamps);
         Ok(true)
     }
@@ -82,6 +96,37 @@ impl ServerTls {
         crate::files::watch("TLS certificate", stop, move || self.reload_if_changed()).await;
     }
 }
+
+/// What is wrong with the dates of the servers' certificate, if anything: expired, not
+/// valid yet; and a warning when it expires within [`EXPIRY_WARNING`].
+fn out_of_date(settings: &Settings) -> Result<Option<String>, TlsError> {
+    let Some(path) = &settings.cert else {
+        return Ok(None);
+    };
+    let (not_before, not_after) = read_pem(path)?.validity()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let date = |t: i64| {
+        time::OffsetDateTime::from_unix_timestamp(t)
+            .map(|d| d.date().to_string())
+            .unwrap_or_else(|_| t.to_string())
+    };
+    let shown = path.display();
+    if now > not_after {
+        return Ok(Some(format!("{shown} expired on {}", date(not_after))));
+    }
+    if now < not_before {
+        return Ok(Some(format!("{shown} is not valid before {}", date(not_before))));
+    }
+    if not_after - now < EXPIRY_WARNING.as_secs() as i64 {
+        tracing::warn!(cert = %shown, expires = %date(not_after), "the TLS certificate expires soon: renew it");
+    }
+    Ok(None)
+}
+
+/// How long before its expiry a certificate is warned about.
+const EXPIRY_WARNING: std::time::Duration = std::time::Duration::from_secs(14 * 24 * 3600);
 
 /// A rustls server configuration: the certificate and key, client certificates required
 /// when `clientCa` is set, ALPN for gRPC (h2) and the HTTP API (HTTP/1.1).

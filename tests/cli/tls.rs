@@ -538,3 +538,41 @@ async fn handshake(addr: &str, certs: &Path, ca: &Path) -> bool {
     let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
     connector.connect(name, tcp).await.is_ok()
 }
+
+/// A server certificate that has expired is refused at start, naming the file and the
+/// date and how to serve it anyway; with `tls.allowExpired` it is served, with a warning.
+#[test]
+fn an_expired_server_certificate_is_refused_at_start_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(30);
+    params.not_after = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+    let cert = params.self_signed(&key).unwrap();
+    let (cert_path, key_path) = (dir.path().join("old.crt"), dir.path().join("old.key"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let yaml = format!(
+        "auth:\n  mode: writes\ntls:\n  cert: {}\n  key: {}\n  ca: {}\n",
+        cert_path.display(),
+        key_path.display(),
+        cert_path.display()
+    );
+    let config = dir.path().join("old.yaml");
+    std::fs::write(&config, &yaml).unwrap();
+    let data = dir.path().join("data");
+    let refused = crate::support::serve_expecting_failure(
+        data.to_str().unwrap(),
+        &["--services", "metadata", "--config", config.to_str().unwrap()],
+    );
+    assert_eq!(refused.code, Some(2), "{}", refused.stderr);
+    for needle in ["old.crt", "expired on", "tls.allowExpired"] {
+        assert!(refused.stderr.contains(needle), "{needle}: {}", refused.stderr);
+    }
+    std::fs::write(&config, yaml + "  allowExpired: true\n").unwrap();
+    let server = crate::support::Server::start_with(
+        &data,
+        &["--services", "metadata", "--config", config.to_str().unwrap()],
+    );
+    assert!(server.logs().contains("clients will refuse"), "{}", server.logs());
+}
