@@ -82,7 +82,13 @@ impl Default for ShutdownSettings {
 pub struct ConnectionSettings {
     /// Open connections per port; past it, new ones wait in the kernel's backlog.
     pub max_per_port: usize,
-    /// A new connection must send its first bytes within this.
+    /// Of those, connections still in their TLS handshake or first request head; past it,
+    /// new ones wait in the backlog, so slow or silent clients cannot take the slots of
+    /// established ones.
+    pub max_handshaking: usize,
+    /// A new connection must send its first bytes within this, and complete its TLS
+    /// handshake and its first request head within this of connecting, however slowly
+    /// its bytes trickle in.
     pub header_read_timeout: Duration,
     /// A connection that sends nothing for this long is closed.
     pub idle_timeout: Duration,
@@ -122,6 +128,12 @@ impl ConnectionSettings {
                 "connections.maxPerPort 0 would accept no connection: expected at least 1".into(),
             );
         }
+        if !(1..=self.max_per_port).contains(&self.max_handshaking) {
+            return Err(format!(
+                "connections.maxHandshaking {}: expected 1 to connections.maxPerPort ({})",
+                self.max_handshaking, self.max_per_port
+            ));
+        }
         Ok(())
     }
 }
@@ -144,6 +156,7 @@ impl Default for ConnectionSettings {
         use Duration;
         Self {
             max_per_port: 4096,
+            max_handshaking: 1024,
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(120),
             keepalive_interval: Duration::from_secs(30),

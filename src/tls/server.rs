@@ -117,7 +117,10 @@ fn out_of_date(settings: &Settings) -> Result<Option<String>, TlsError> {
         return Ok(Some(format!("{shown} expired on {}", date(not_after))));
     }
     if now < not_before {
-        return Ok(Some(format!("{shown} is not valid before {}", date(not_before))));
+        return Ok(Some(format!(
+            "{shown} is not valid before {}",
+            date(not_before)
+        )));
     }
     if not_after - now < EXPIRY_WARNING.as_secs() as i64 {
         tracing::warn!(cert = %shown, expires = %date(not_after), "the TLS certificate expires soon: renew it");

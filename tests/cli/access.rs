@@ -556,6 +556,8 @@ async fn two_tokens_in_one_call_are_refused_whatever_their_order() {
         assert!(refused.message().contains("more than one"), "{refused:?}");
     }
     // One token is fine.
-    let one = grpc.put_rating(with_token(put_rating(), Some(&writer))).await;
+    let one = grpc
+        .put_rating(with_token(put_rating(), Some(&writer)))
+        .await;
     assert!(one.is_ok(), "{one:?}");
 }

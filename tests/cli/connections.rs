@@ -354,3 +354,45 @@ fn connections_are_spread_over_the_workers() {
     }
     assert_eq!(server.stop(), Some(0));
 }
+
+/// A client that sends its request head a byte at a time (slowloris) is closed
+/// `headerReadTimeout` after connecting, however steadily it sends; and clients still in
+/// their head have a cap of their own (`maxHandshaking`), so they cannot take every place
+/// on the port: a health check gets through while they trickle.
+#[test]
+fn slow_request_heads_are_closed_on_time_and_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = limits(dir.path(), "  maxPerPort: 8\n  maxHandshaking: 4\n");
+    let server = Server::start_with(dir.path(), &["--services", "metadata", "--config", &config]);
+    let addr = server.addr("metadata").to_owned();
+    let trickle = |addr: String| {
+        std::thread::spawn(move || {
+            let mut stream = TcpStream::connect(&addr).unwrap();
+            let started = Instant::now();
+            let head =
+                b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+            // One byte every 100 ms, never the blank line: closed by the server.
+            for &byte in head.iter().cycle() {
+                if stream.write_all(&[byte]).is_err() || started.elapsed() > Duration::from_secs(20)
+                {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            started.elapsed()
+        })
+    };
+    let slow: Vec<_> = (0..6).map(|_| trickle(addr.clone())).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    // Established clients and new ones still get answers.
+    crate::support::eventually(Duration::from_secs(10), "a health check answers", || {
+        http_get(&addr, "/healthz").0 == 200
+    });
+    for client in slow {
+        let lasted = client.join().unwrap();
+        assert!(
+            lasted < Duration::from_secs(10),
+            "a trickling client lasted {lasted:?}"
+        );
+    }
+}

@@ -563,16 +563,68 @@ fn an_expired_server_certificate_is_refused_at_start_unless_allowed() {
     let data = dir.path().join("data");
     let refused = crate::support::serve_expecting_failure(
         data.to_str().unwrap(),
-        &["--services", "metadata", "--config", config.to_str().unwrap()],
+        &[
+            "--services",
+            "metadata",
+            "--config",
+            config.to_str().unwrap(),
+        ],
     );
     assert_eq!(refused.code, Some(2), "{}", refused.stderr);
     for needle in ["old.crt", "expired on", "tls.allowExpired"] {
-        assert!(refused.stderr.contains(needle), "{needle}: {}", refused.stderr);
+        assert!(
+            refused.stderr.contains(needle),
+            "{needle}: {}",
+            refused.stderr
+        );
     }
     std::fs::write(&config, yaml + "  allowExpired: true\n").unwrap();
     let server = crate::support::Server::start_with(
         &data,
-        &["--services", "metadata", "--config", config.to_str().unwrap()],
+        &[
+            "--services",
+            "metadata",
+            "--config",
+            config.to_str().unwrap(),
+        ],
     );
-    assert!(server.logs().contains("clients will refuse"), "{}", server.logs());
+    assert!(
+        server.logs().contains("clients will refuse"),
+        "{}",
+        server.logs()
+    );
+}
+
+/// A TLS handshake sent a byte at a time (slowloris on the ClientHello) is cut off
+/// `connections.headerReadTimeout` after connecting, however steadily it trickles.
+#[test]
+fn a_trickling_tls_handshake_is_cut_off_on_time() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let certs = certs(dir.path());
+    let config = secure_config(dir.path(), &certs, false);
+    let yaml = std::fs::read_to_string(&config).unwrap()
+        + "connections:\n  headerReadTimeout: 500ms\n  idleTimeout: 1s\n";
+    std::fs::write(&config, yaml).unwrap();
+    let server = crate::support::Server::start_with(
+        dir.path(),
+        &["--services", "metadata", "--config", &config],
+    );
+    let mut stream = std::net::TcpStream::connect(server.addr("metadata")).unwrap();
+    let started = std::time::Instant::now();
+    // The start of a ClientHello record, then more of it, one byte every 100 ms.
+    let hello = [
+        0x16u8, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+    ];
+    for &byte in hello.iter().cycle() {
+        if stream.write_all(&[byte]).is_err() || started.elapsed() > Duration::from_secs(20) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let lasted = started.elapsed();
+    assert!(
+        lasted < Duration::from_secs(10),
+        "the handshake lasted {lasted:?}"
+    );
 }

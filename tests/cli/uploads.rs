@@ -496,5 +496,9 @@ fn an_upload_from_a_pipe_is_checked_against_what_was_sent() {
     writer.join().unwrap();
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert!(run.stdout.contains("1234 bytes"), "{}", run.stdout);
-    assert!(run.stdout.contains(&sha256_hex(&[7u8; 1234])), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(&sha256_hex(&[7u8; 1234])),
+        "{}",
+        run.stdout
+    );
 }

@@ -42,6 +42,10 @@ pub struct Acceptor {
     permits: PollSemaphore,
     /// A permit taken for the next connection, kept while accept is pending.
     permit: Option<OwnedSemaphorePermit>,
+    /// Places for connections still in their handshake or first request head.
+    handshakes: PollSemaphore,
+    /// One taken for the next connection.
+    handshake: Option<OwnedSemaphorePermit>,
     /// Accepting pauses until this fires, after running out of descriptors.
     pause: Option<Pin<Box<Sleep>>>,
     backoff: Duration,
@@ -59,8 +63,13 @@ pub struct Acceptor {
 struct Accepted {
     stream: std::net::TcpStream,
     permit: OwnedSemaphorePermit,
+    /// Its place among the connections still handshaking.
+    handshake: OwnedSemaphorePermit,
     load: Load,
 }
+
+/// A connection's place on the port, and among those still handshaking.
+type Permits = (OwnedSemaphorePermit, OwnedSemaphorePermit);
 
 /// One worker's share of a port, as the acceptor sees it.
 struct LaneSender {
@@ -86,6 +95,7 @@ impl Acceptor {
         workers: usize,
     ) -> (Self, Vec<Lane>) {
         let permits = Arc::new(Semaphore::new(settings.max_per_port.max(1)));
+        let handshakes = Arc::new(Semaphore::new(settings.max_handshaking.max(1)));
         let (senders, lanes) = (0..workers.max(1))
             .map(|_| {
                 let (sender, receiver) = mpsc::unbounded_channel();
@@ -102,6 +112,8 @@ impl Acceptor {
             listener,
             permits: PollSemaphore::new(permits),
             permit: None,
+            handshakes: PollSemaphore::new(handshakes),
+            handshake: None,
             pause: None,
             backoff: BACKOFF.0,
             warnings: Throttle::per_minute(),
@@ -114,7 +126,7 @@ impl Acceptor {
 
     /// Accepts and hands out connections until every lane is gone (their servers stopped).
     pub async fn run(mut self) {
-        while let Some((stream, permit)) = std::future::poll_fn(|cx| self.poll_accept(cx)).await {
+        while let Some((stream, permits)) = std::future::poll_fn(|cx| self.poll_accept(cx)).await {
             // Leaves this thread's event loop; the worker's registers it with its own.
             let stream = match stream.into_std() {
                 Ok(stream) => stream,
@@ -123,7 +135,7 @@ impl Acceptor {
                     continue;
                 }
             };
-            if !self.hand_out(stream, permit) {
+            if !self.hand_out(stream, permits) {
                 return;
             }
         }
@@ -131,11 +143,7 @@ impl Acceptor {
 
     /// Gives a connection to the lane with the fewest open; `false` once no lane takes
     /// connections any more (their servers stopped).
-    fn hand_out(
-        &mut self,
-        mut stream: std::net::TcpStream,
-        mut permit: OwnedSemaphorePermit,
-    ) -> bool {
+    fn hand_out(&mut self, mut stream: std::net::TcpStream, mut permits: Permits) -> bool {
         loop {
             let count = self.lanes.len();
             let Some(index) = (0..count)
@@ -149,14 +157,15 @@ impl Acceptor {
             lane.open.fetch_add(1, Ordering::Relaxed);
             let accepted = Accepted {
                 stream,
-                permit,
+                permit: permits.0,
+                handshake: permits.1,
                 load: Load(Arc::clone(&lane.open)),
             };
             match lane.sender.send(accepted) {
                 Ok(()) => return true,
                 // That worker's server stopped: the others take its share.
                 Err(mpsc::error::SendError(back)) => {
-                    (stream, permit) = (back.stream, back.permit);
+                    (stream, permits) = (back.stream, (back.permit, back.handshake));
                     self.lanes.remove(index);
                     self.next = 0;
                 }
@@ -164,10 +173,7 @@ impl Acceptor {
         }
     }
 
-    fn poll_accept(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<(TcpStream, OwnedSemaphorePermit)>> {
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<Option<(TcpStream, Permits)>> {
         loop {
             if let Some(pause) = self.pause.as_mut() {
                 if pause.as_mut().poll(cx).is_pending() {
@@ -183,17 +189,26 @@ impl Acceptor {
                     Poll::Pending => return Poll::Pending,
                 }
             }
+            if self.handshake.is_none() {
+                match self.handshakes.poll_acquire(cx) {
+                    Poll::Ready(Some(permit)) => self.handshake = Some(permit),
+                    Poll::Ready(None) => return Poll::Ready(None),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
             match self.listener.poll_accept(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Ok((stream, _))) => {
                     self.backoff = BACKOFF.0;
                     // Without NODELAY, small response frames wait for delayed ACKs.
                     let _ = stream.set_nodelay(true);
-                    let Some(permit) = self.permit.take() else {
+                    let (Some(permit), Some(handshake)) =
+                        (self.permit.take(), self.handshake.take())
+                    else {
                         continue;
                     };
                     self.accepted.increment(1);
-                    return Poll::Ready(Some((stream, permit)));
+                    return Poll::Ready(Some((stream, (permit, handshake))));
                 }
                 Poll::Ready(Err(e)) if out_of_resources(&e) => {
                     if self.warnings.ready() {
@@ -242,7 +257,8 @@ impl Stream for Lane {
             Err(e) => return Poll::Ready(Some(Err(e))),
         };
         let conn = Conn::new(stream, accepted.permit, accepted.load, &this.settings);
-        Poll::Ready(Some(Ok(ServerIo::new(conn, this.tls.as_deref()))))
+        let head = tls::Head::new(accepted.handshake, this.settings.header_read_timeout.get());
+        Poll::Ready(Some(Ok(ServerIo::new(conn, this.tls.as_deref(), head))))
     }
 }
 

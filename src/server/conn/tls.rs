@@ -39,6 +39,45 @@ const TLS_HANDSHAKE: u8 = 0x16;
 pub struct ServerIo {
     state: State,
     info: TcpConnectInfo,
+    /// Until the first request head is complete: its deadline and its place.
+    head: Option<Head>,
+}
+
+/// A connection's handshake and first request head: due by a deadline counted from the
+/// connection's start, however slowly its bytes come, and holding a place among the
+/// connections still handshaking until done.
+pub struct Head {
+    by: Pin<Box<tokio::time::Sleep>>,
+    _place: tokio::sync::OwnedSemaphorePermit,
+    /// How much of `\r\n\r\n`, the end of an HTTP/1 head (and of HTTP/2's preface), the
+    /// bytes read so far end with.
+    matched: u8,
+}
+
+impl Head {
+    pub fn new(place: tokio::sync::OwnedSemaphorePermit, within: std::time::Duration) -> Self {
+        Self {
+            by: Box::pin(tokio::time::sleep(within)),
+            _place: place,
+            matched: 0,
+        }
+    }
+
+    /// Whether `bytes`, read next, complete the head.
+    fn completed_by(&mut self, bytes: &[u8]) -> bool {
+        for &b in bytes {
+            self.matched = match (self.matched, b) {
+                (0 | 2, b'\r') => self.matched + 1,
+                (1 | 3, b'\n') => self.matched + 1,
+                (_, b'\r') => 1,
+                _ => 0,
+            };
+            if self.matched == 4 {
+                return true;
+            }
+        }
+        false
+    }
 }
 
 enum State {
@@ -52,13 +91,17 @@ enum State {
 
 impl ServerIo {
     /// `conn`, with TLS under `tls`.
-    pub fn new(conn: Conn, tls: Option<&ServerTls>) -> Self {
+    pub fn new(conn: Conn, tls: Option<&ServerTls>, head: Head) -> Self {
         let info = conn.connect_info();
         let state = match tls {
             Some(tls) => State::Peeking(Some(conn), tls.config()),
             None => State::Plain(conn),
         };
-        Self { state, info }
+        Self {
+            state,
+            info,
+            head: Some(head),
+        }
     }
 
     /// Moves the handshake on; `Ready(Ok)` once the connection carries plain bytes.
@@ -128,12 +171,30 @@ impl AsyncRead for ServerIo {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
+        if let Some(head) = &mut this.head
+            && head.by.as_mut().poll(cx).is_ready()
+        {
+            tracing::debug!(peer = ?this.info.remote_addr, "closed a connection that sent no complete request in time");
+            this.head = None;
+            this.state = State::Refused;
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "no complete request within headerReadTimeout of connecting",
+            )));
+        }
         std::task::ready!(this.poll_ready(cx))?;
-        match &mut this.state {
+        let before = buf.filled().len();
+        let read = match &mut this.state {
             State::Plain(c) => Pin::new(c).poll_read(cx, buf),
             State::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             _ => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
+        };
+        if let (Some(head), Poll::Ready(Ok(()))) = (&mut this.head, &read)
+            && head.completed_by(&buf.filled()[before..])
+        {
+            this.head = None;
         }
+        read
     }
 }
 
@@ -221,5 +282,24 @@ mod tests {
             .unwrap();
         let (_, payload) = text.split_once("\r\n\r\n").unwrap();
         assert_eq!(payload.len(), declared);
+    }
+
+    #[tokio::test]
+    async fn a_head_ends_at_its_blank_line_however_it_is_cut() {
+        let places = std::sync::Arc::new(tokio::sync::Semaphore::new(4));
+        let place = || std::sync::Arc::clone(&places).try_acquire_owned().unwrap();
+        let within = std::time::Duration::from_secs(1);
+        let request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+        for cut in 1..request.len() {
+            let mut head = super::Head::new(place(), within);
+            let (a, b) = request.split_at(cut);
+            assert!(!head.completed_by(a), "{cut}");
+            assert!(head.completed_by(b), "{cut}");
+        }
+        let mut head = super::Head::new(place(), within);
+        assert!(!head.completed_by(b"GET / HTTP/1.1\r\nA: b\r\n\rX\n\r\n"));
+        assert!(
+            super::Head::new(place(), within).completed_by(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        );
     }
 }
