@@ -82,9 +82,9 @@ impl Default for ShutdownSettings {
 pub struct ConnectionSettings {
     /// Open connections per port; past it, new ones wait in the kernel's backlog.
     pub max_per_port: usize,
-    /// Of those, connections still in their TLS handshake or first request head; past it,
-    /// new ones wait in the backlog, so slow or silent clients cannot take the slots of
-    /// established ones.
+    /// Of those, connections still in their TLS handshake or first request head (at most
+    /// `maxPerPort`); past it, new ones wait in the backlog, so slow or silent clients
+    /// cannot take the slots of established ones.
     pub max_handshaking: usize,
     /// A new connection must send its first bytes within this, and complete its TLS
     /// handshake and its first request head within this of connecting, however slowly
@@ -128,11 +128,11 @@ impl ConnectionSettings {
                 "connections.maxPerPort 0 would accept no connection: expected at least 1".into(),
             );
         }
-        if !(1..=self.max_per_port).contains(&self.max_handshaking) {
-            return Err(format!(
-                "connections.maxHandshaking {}: expected 1 to connections.maxPerPort ({})",
-                self.max_handshaking, self.max_per_port
-            ));
+        if self.max_handshaking == 0 {
+            return Err(
+                "connections.maxHandshaking 0 would complete no connection: expected at least 1"
+                    .into(),
+            );
         }
         Ok(())
     }

@@ -95,7 +95,8 @@ impl Acceptor {
         workers: usize,
     ) -> (Self, Vec<Lane>) {
         let permits = Arc::new(Semaphore::new(settings.max_per_port.max(1)));
-        let handshakes = Arc::new(Semaphore::new(settings.max_handshaking.max(1)));
+        let handshaking = settings.max_handshaking.min(settings.max_per_port).max(1);
+        let handshakes = Arc::new(Semaphore::new(handshaking));
         let (senders, lanes) = (0..workers.max(1))
             .map(|_| {
                 let (sender, receiver) = mpsc::unbounded_channel();
