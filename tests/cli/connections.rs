@@ -365,22 +365,10 @@ fn slow_request_heads_are_closed_on_time_and_capped() {
     let config = limits(dir.path(), "  maxPerPort: 8\n  maxHandshaking: 4\n");
     let server = Server::start_with(dir.path(), &["--services", "metadata", "--config", &config]);
     let addr = server.addr("metadata").to_owned();
+    // Never the blank line that ends the head: closed by the server.
     let trickle = |addr: String| {
-        std::thread::spawn(move || {
-            let mut stream = TcpStream::connect(&addr).unwrap();
-            let started = Instant::now();
-            let head =
-                b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-            // One byte every 100 ms, never the blank line: closed by the server.
-            for &byte in head.iter().cycle() {
-                if stream.write_all(&[byte]).is_err() || started.elapsed() > Duration::from_secs(20)
-                {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            started.elapsed()
-        })
+        let head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaa";
+        std::thread::spawn(move || crate::support::trickle(&addr, head))
     };
     let slow: Vec<_> = (0..6).map(|_| trickle(addr.clone())).collect();
     std::thread::sleep(Duration::from_millis(200));

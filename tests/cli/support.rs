@@ -9,7 +9,7 @@ use std::{
         atomic::{AtomicUsize, Ordering},
         mpsc,
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_movieapp");
@@ -458,4 +458,19 @@ pub fn processed_by(addr: &str, movie: &str, name: &str) -> Option<u64> {
         .iter()
         .find(|f| f["filename"] == name && f["state"] == "processed")?["processedByToken"]
         .as_u64()
+}
+
+/// Connects to `addr` and sends `bytes` over and over, one byte every 100 ms, until the
+/// server closes the connection (or 20 s pass); how long the connection lasted.
+pub fn trickle(addr: &str, bytes: &[u8]) -> Duration {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let started = Instant::now();
+    for &byte in bytes.iter().cycle() {
+        if stream.write_all(&[byte]).is_err() || started.elapsed() > Duration::from_secs(20) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    started.elapsed()
 }
