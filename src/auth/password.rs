@@ -3,9 +3,10 @@
 //! hashes against a dummy, so both cases take the same time.
 //!
 //! Every hash and check in a process takes a turn at one [`Turns`]: each holds 19 MiB
-//! while it runs, so a flood of logins would otherwise take the host's memory. Beyond a
-//! few at once (one per core, at most four), a hash waits [`Turns::WAIT`] for its turn,
-//! then is refused ([`HashError::Busy`]), off the executor either way.
+//! while it runs, so a flood of logins would otherwise take the host's memory and every
+//! core. Beyond a few at once (one per two cores, at most four), a hash waits
+//! [`Turns::WAIT`] for its turn, then is refused ([`HashError::Busy`]), off the executor
+//! either way.
 
 use std::{
     sync::{LazyLock, OnceLock},
@@ -49,11 +50,12 @@ impl Turns {
         }
     }
 
-    /// The process's turns: one per core this process may use, at most four.
+    /// The process's turns: one per two cores this process may use (at least one, at
+    /// most four), so hashing leaves the other half to the calls being served.
     pub fn process() -> &'static Self {
         static TURNS: LazyLock<Turns> = LazyLock::new(|| {
             let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-            Turns::new(cores.clamp(1, 4), Turns::WAIT)
+            Turns::new((cores / 2).clamp(1, 4), Turns::WAIT)
         });
         &TURNS
     }
