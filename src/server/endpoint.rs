@@ -401,6 +401,7 @@ pub struct ObserveLayer {
     default_deadline: Duration,
     admission: Arc<Admission>,
     gate: Option<Arc<Gate>>,
+    max_header_bytes: usize,
 }
 
 impl ObserveLayer {
@@ -418,7 +419,16 @@ impl ObserveLayer {
             default_deadline,
             admission: Arc::new(admission),
             gate,
+            max_header_bytes: usize::MAX,
         }
+    }
+
+    /// Refuses a call whose headers take more than `bytes` (counted as HTTP/2 does: name,
+    /// value and 32 a field), whatever its HTTP version: RESOURCE_EXHAUSTED, HTTP 431.
+    #[must_use]
+    pub fn with_max_header_bytes(mut self, bytes: usize) -> Self {
+        self.max_header_bytes = bytes;
+        self
     }
 }
 
@@ -432,6 +442,7 @@ impl<S> tower::Layer<S> for ObserveLayer {
             default_deadline: self.default_deadline,
             admission: Arc::clone(&self.admission),
             gate: self.gate.clone(),
+            max_header_bytes: self.max_header_bytes,
         }
     }
 }
@@ -444,6 +455,7 @@ pub struct Observe<S> {
     default_deadline: Duration,
     admission: Arc<Admission>,
     gate: Option<Arc<Gate>>,
+    max_header_bytes: usize,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -472,6 +484,20 @@ where
             let response = endpoint.refuse_unlisted(started);
             return Box::pin(async move { Ok(response) });
         };
+        let header_bytes = header_list_bytes(request.headers());
+        if header_bytes > self.max_header_bytes {
+            endpoint.record(started, tonic::Code::ResourceExhausted);
+            let message = format!(
+                "request headers of {header_bytes} bytes are over the limit of {} (connections.maxHeaderListBytes)",
+                self.max_header_bytes
+            );
+            let mut response =
+                error_response(endpoint.grpc, tonic::Code::ResourceExhausted, &message);
+            if !endpoint.grpc {
+                *response.status_mut() = http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+            }
+            return Box::pin(async move { Ok(response) });
+        }
         let budget = budget(request.headers(), policy, self.default_deadline);
         let deadline = tokio::time::Instant::now() + budget;
         tracing::debug!(
@@ -609,6 +635,15 @@ impl Endpoint {
             response
         })
     }
+}
+
+/// A header block's size as HTTP/2 counts it (RFC 9113 §6.5.2): each field's name and
+/// value, and 32 bytes.
+fn header_list_bytes(headers: &http::HeaderMap) -> usize {
+    headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 32)
+        .sum()
 }
 
 /// The deadline of a call: the caller's (gRPC, or HTTP with the same header), else the

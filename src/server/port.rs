@@ -247,7 +247,10 @@ pub async fn serve(
             .http2_keepalive_interval(Some(limits.keepalive_interval.get()))
             .http2_keepalive_timeout(Some(limits.keepalive_timeout.get()))
             .max_concurrent_streams(limits.max_concurrent_streams)
-            .http2_max_header_list_size(limits.max_header_list_bytes)
+            // Twice the limit: a block over the limit but under this reaches the endpoint
+            // layer, which refuses it with a status the caller reads (RESOURCE_EXHAUSTED,
+            // 431); past this, HTTP/2 refuses the stream itself.
+            .http2_max_header_list_size(limits.max_header_list_bytes.saturating_mul(2))
             .layer(observe.clone())
             .serve_with_incoming_shutdown(port.clone(), lane, shutdown.clone().cancelled_owned());
         servers.spawn_on(server, worker);

@@ -362,7 +362,8 @@ async fn start(
         config.calls.timeout.get(),
         admission,
         gate.clone(),
-    );
+    )
+    .with_max_header_bytes(config.connections.max_header_list_bytes as usize);
     let context = telemetry::context(service.name(), "server");
     context.in_scope(|| tracing::info!(%addr, instance = %registration.instance_id, "serving"));
     let listening = (listener, routes, observe);

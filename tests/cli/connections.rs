@@ -384,3 +384,57 @@ fn slow_request_heads_are_closed_on_time_and_capped() {
         );
     }
 }
+
+/// Headers over `maxHeaderListBytes` are refused per call on HTTP/1.1 too (431), and on
+/// HTTP/2 with a status a gRPC caller reads (RESOURCE_EXHAUSTED), the connection's other
+/// calls going on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_headers_are_refused_per_call_with_a_status_the_caller_reads() {
+    use movieapp::pb::{GetMetadataRequest, metadata_service_client::MetadataServiceClient};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("headers.yaml");
+    std::fs::write(&config, "connections:\n  maxHeaderListBytes: 4096\n").unwrap();
+    let data = dir.path().to_owned();
+    let config_arg = config.to_str().unwrap().to_owned();
+    let server = tokio::task::spawn_blocking(move || {
+        Server::start_with(&data, &["--services", "metadata", "--config", &config_arg])
+    })
+    .await
+    .unwrap();
+    let addr = server.addr("metadata").to_owned();
+    let big = "a".repeat(6 * 1024);
+
+    let http = reqwest::Client::new();
+    let refused = http
+        .get(format!("http://{addr}/healthz"))
+        .header("x-big", &big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 431);
+    let body = refused.text().await.unwrap();
+    assert!(body.contains("maxHeaderListBytes"), "{body}");
+    let fine = http
+        .get(format!("http://{addr}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fine.status(), 200);
+
+    let mut client = MetadataServiceClient::new(server.channel("metadata").await);
+    let mut request = tonic::Request::new(GetMetadataRequest {
+        movie_id: "1".into(),
+    });
+    request.metadata_mut().insert("x-big", big.parse().unwrap());
+    let status = client.get_metadata(request).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    // The connection serves on.
+    let after = client
+        .get_metadata(GetMetadataRequest {
+            movie_id: "1".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(after.code(), tonic::Code::NotFound, "{after:?}");
+}
