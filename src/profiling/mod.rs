@@ -14,6 +14,8 @@ use std::{
     time::Duration,
 };
 
+mod flame;
+
 use prost::Message;
 use serde::{Deserialize, Serialize};
 
@@ -52,11 +54,6 @@ pub enum ProfileError {
     #[error("the profiling task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
-
-/// The flame graph of a profile without samples.
-const IDLE_SVG: &str = r#"<?xml version="1.0" standalone="no"?>
-<svg version="1.1" width="600" height="40" xmlns="http://www.w3.org/2000/svg"><text x="10" y="25" font-family="Verdana" font-size="14">No samples: the process used no CPU while it was profiled.</text></svg>
-"#;
 
 /// One profile at a time: the profiler is process-wide.
 static TAKING: AtomicBool = AtomicBool::new(false);
@@ -99,13 +96,7 @@ pub async fn take(duration: Duration, format: Format) -> Result<Vec<u8>, Profile
         drop(guard);
         match format {
             Format::Pprof => encode(&report),
-            // An idle process takes no CPU, so no samples: inferno draws nothing then.
-            Format::Flamegraph if report.data.is_empty() => Ok(IDLE_SVG.as_bytes().to_vec()),
-            Format::Flamegraph => {
-                let mut svg = Vec::new();
-                report.flamegraph(&mut svg)?;
-                Ok(svg)
-            }
+            Format::Flamegraph => Ok(flame::svg(stacks(&report)).into_bytes()),
         }
     })
     .await;
@@ -206,6 +197,33 @@ impl Tables {
     }
 }
 
+/// Each sampled stack as function names, the thread first and then the outermost frame
+/// (inlined functions after the function they are inlined into), without the profiler's
+/// own frames; with its sample count.
+fn stacks(report: &pprof::Report) -> Vec<(Vec<String>, u64)> {
+    report
+        .data
+        .iter()
+        .map(|(frames, count)| {
+            let ours = profiler_frames(&frames.frames);
+            let mut names = vec![frames.thread_name_or_id()];
+            for symbols in frames.frames[ours..].iter().rev() {
+                names.extend(symbols.iter().rev().map(pprof::Symbol::name));
+            }
+            (names, u64::try_from(*count).unwrap_or(0))
+        })
+        .collect()
+}
+
+/// How many of the innermost frames are the profiler's own (its signal handler unwinding
+/// the stack): left out, as Go's profiles do.
+fn profiler_frames(frames: &[Vec<pprof::Symbol>]) -> usize {
+    frames
+        .iter()
+        .take_while(|symbols| symbols.iter().any(|s| is_profiler(&s.name())))
+        .count()
+}
+
 /// A frame of the sampling itself.
 fn is_profiler(name: &str) -> bool {
     // Trait methods demangle as `<pprof::…::Trace as …>::trace`.
@@ -232,13 +250,7 @@ fn to_profile(report: &pprof::Report) -> pb::Profile {
     let thread = t.string("thread");
     let mut samples = Vec::with_capacity(report.data.len());
     for (frames, count) in &report.data {
-        // The innermost frames are the profiler's own (its signal handler unwinding the
-        // stack): leave them out, as Go's profiles do.
-        let ours = frames
-            .frames
-            .iter()
-            .take_while(|symbols| symbols.iter().any(|s| is_profiler(&s.name())))
-            .count();
+        let ours = profiler_frames(&frames.frames);
         let location_id = frames.frames[ours..]
             .iter()
             .map(|symbols| t.location(symbols))
