@@ -213,19 +213,24 @@ async fn bad_names_oversized_uploads_and_vanished_clients_leave_nothing_behind()
     assert_eq!(same.sha256, sha256_hex(&stored));
 }
 
-/// A raw HTTP/1.1 PUT: the status and body.
-fn put(addr: &str, path: &str, body: &[u8]) -> (u16, String) {
-    use std::io::Read;
+/// A raw HTTP/1.1 PUT's head, announcing `length` bytes of body, sent on a new connection.
+fn start_put(addr: &str, path: &str, length: usize) -> std::net::TcpStream {
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     write!(
         stream,
-        "PUT {path} HTTP/1.1\r\nHost: movieapp\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
+        "PUT {path} HTTP/1.1\r\nHost: movieapp\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
+    stream
+}
+
+/// A raw HTTP/1.1 PUT: the status and body.
+fn put(addr: &str, path: &str, body: &[u8]) -> (u16, String) {
+    use std::io::Read;
+    let mut stream = start_put(addr, path, body.len());
     // The server may answer (413) and close before the whole body is sent.
     let _ = stream.write_all(body);
     let mut response = String::new();
@@ -362,15 +367,8 @@ fn stalled_put(
     length: usize,
     sent: &[u8],
 ) -> std::net::TcpStream {
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        stream,
-        "PUT /movie/upload?id={movie}&filename={name} HTTP/1.1\r\nHost: movieapp\r\nContent-Length: {length}\r\n\r\n"
-    )
-    .unwrap();
+    let path = format!("/movie/upload?id={movie}&filename={name}");
+    let mut stream = start_put(addr, &path, length);
     stream.write_all(sent).unwrap();
     stream
 }
