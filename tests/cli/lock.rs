@@ -57,6 +57,13 @@ fn ended(pid: i32) -> bool {
         .unwrap_or(true)
 }
 
+/// `lock run KEY` of a worker under a shell, as in `sh -c 'worker; echo done'`, once it
+/// holds the lock: `lock run` and the worker's pid.
+fn holder_with_worker(dir: &Path, config: &str, key: &str) -> (Child, i32) {
+    let run = lock_run(dir, config, key, "sleep 30 & echo $! > first.pid; wait");
+    (run, pid_in(&dir.join("first.pid"), Duration::from_secs(10)))
+}
+
 fn stderr_of(mut child: Child) -> (Option<i32>, String) {
     let code = wait_with_timeout(&mut child, Duration::from_secs(20));
     let mut text = String::new();
@@ -104,15 +111,7 @@ fn holders_never_overlap_tokens_grow_and_the_exit_code_passes_through() {
 fn a_paused_holder_loses_its_lease_and_its_command_is_killed() {
     let dir = tempfile::tempdir().unwrap();
     let config = short_leases(dir.path());
-    let first = lock_run(
-        dir.path(),
-        &config,
-        "jobs/paused",
-        // A worker under a shell, as in `sh -c 'worker; echo done'`.
-        "sleep 30 & echo $! > first.pid; wait",
-    );
-    // The command runs once the first holds the lock.
-    let first_child = pid_in(&dir.path().join("first.pid"), Duration::from_secs(10));
+    let (first, first_child) = holder_with_worker(dir.path(), &config, "jobs/paused");
     let second = lock_run(
         dir.path(),
         &config,
@@ -212,14 +211,7 @@ fn signals_pass_on_as_they_came_and_nothing_outlives_the_lock() {
 fn a_killed_holders_key_comes_free_and_its_command_dies_with_it() {
     let dir = tempfile::tempdir().unwrap();
     let config = short_leases(dir.path());
-    let mut first = lock_run(
-        dir.path(),
-        &config,
-        "jobs/killed",
-        "sleep 30 & echo $! > first.pid; wait",
-    );
-    // The command runs once the first holds the lock.
-    let first_child = pid_in(&dir.path().join("first.pid"), Duration::from_secs(10));
+    let (mut first, first_child) = holder_with_worker(dir.path(), &config, "jobs/killed");
     let killed = Instant::now();
     first.kill().unwrap();
     let _ = first.wait();
