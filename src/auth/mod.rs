@@ -3,6 +3,7 @@
 //! the JWTs the auth service issues and every service checks locally ([`token`]).
 
 pub mod access;
+mod eddsa;
 pub mod keyring;
 pub mod keys;
 pub mod password;

@@ -21,6 +21,7 @@ pub mod rate;
 pub mod registry;
 pub mod serve;
 mod signals;
+pub mod version;
 
 use std::{io::Write as _, path::PathBuf};
 
@@ -54,12 +55,13 @@ Examples:
   movieapp auth user add alex --role writer        # a user who may get tokens
   movieapp login --user alex                       # a token for the other commands
   movieapp lock run jobs/nightly -- ./nightly.sh   # run while holding a distributed lock
-  movieapp certs init                              # a development CA and certificates";
+  movieapp certs init                              # a development CA and certificates
+  movieapp version                                 # version, commit, compiler, features";
 
 /// The movie-rating system from "Microservices with Go": metadata, rating, movie and auth
 /// services, and the clients to use them.
 #[derive(Debug, Parser)]
-#[command(name = "movieapp", version, propagate_version = true, after_help = EXAMPLES)]
+#[command(name = "movieapp", version = telemetry::build_info::VERSION_LINE, propagate_version = true, after_help = EXAMPLES)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -180,6 +182,7 @@ pub enum Command {
     Config(config::Args),
     Db(db::Args),
     Completions(completions::Args),
+    Version(version::Args),
 }
 
 impl Cli {
@@ -217,6 +220,7 @@ impl Cli {
             Command::Config(_) => ("config", "warn", PROCESS.to_owned()),
             Command::Db(_) => ("db", "info", PROCESS.to_owned()),
             Command::Completions(_) => ("completions", "warn", PROCESS.to_owned()),
+            Command::Version(_) => ("version", "warn", PROCESS.to_owned()),
         };
         // Commands that talk to services read the configuration first: it says how to log.
         // (`config` reads it itself: the file to check is its argument.)
@@ -225,9 +229,10 @@ impl Cli {
             overrides.extend(args.overrides());
         }
         let config = match self.command {
-            Command::BenchSerialize(_) | Command::Completions(_) | Command::Config(_) => {
-                Config::default()
-            }
+            Command::BenchSerialize(_)
+            | Command::Completions(_)
+            | Command::Config(_)
+            | Command::Version(_) => Config::default(),
             _ => Config::load_from_env(self.global.config.as_deref(), &overrides)?.config,
         };
         let settings = telemetry::Setup {
@@ -272,6 +277,7 @@ async fn run_command(command: Command, config: Config, global: &GlobalArgs) -> a
         Command::Config(args) => config::run(args, global),
         Command::Db(args) => db::run(args, config).await,
         Command::Completions(args) => completions::run(args),
+        Command::Version(args) => version::run(&args),
     }
 }
 

@@ -168,7 +168,8 @@ pub async fn run(
     services.dedup();
     check_faults(&config.faults).map_err(ConfigError::Invalid)?;
     let data_dir = config.resolved_data_dir()?;
-    tracing::info!(data_dir = %data_dir.display(), "starting");
+    let build = crate::telemetry::build_info::BUILD;
+    tracing::info!(data_dir = %data_dir.display(), version = build.version, commit = build.commit, "starting");
 
     let client_tls = config.tls.client()?;
     let stores = open_stores(config, &data_dir, &services, client_tls.as_ref()).await?;

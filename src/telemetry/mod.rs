@@ -11,6 +11,7 @@
 //! read or written. [`propagation`] carries W3C trace context across gRPC calls and feed
 //! events.
 
+pub mod build_info;
 mod export;
 pub mod propagation;
 

@@ -218,7 +218,7 @@ fn the_dockerfile_passes_hadolint() {
         "{dockerfile}"
     );
     assert!(
-        dockerfile.contains("cargo build --release --locked"),
+        dockerfile.contains("cargo auditable build --release --locked"),
         "{dockerfile}"
     );
     assert!(dockerfile.contains("USER 10001"), "{dockerfile}");
@@ -226,4 +226,35 @@ fn the_dockerfile_passes_hadolint() {
         dockerfile.contains("EXPOSE 8081 8082 8083 8084"),
         "{dockerfile}"
     );
+}
+
+#[test]
+fn version_says_what_the_binary_was_built_from() {
+    let json: serde_json::Value = serde_json::from_str(&movieapp(&["version", "-o", "json"]).ok())
+        .expect("version -o json prints JSON");
+    assert_eq!(json["version"], env!("CARGO_PKG_VERSION"));
+    // The commit this checkout is at (CI builds a clone, which has its .git).
+    let head = run("git", &["rev-parse", "HEAD"]);
+    assert_eq!(json["commit"], head.trim(), "{json}");
+    assert!(
+        json["rustc"].as_str().unwrap().starts_with("rustc 1."),
+        "{json}"
+    );
+    assert!(json["features"].is_array(), "{json}");
+    assert!(matches!(
+        json["profile"].as_str(),
+        Some("debug" | "release")
+    ));
+    let table = movieapp(&["version"]).ok();
+    for row in [
+        "version", "commit", "rustc", "features", "profile", "target",
+    ] {
+        assert!(table.contains(row), "{table}");
+    }
+    // --version, on the binary and on each command, is one line with the commit.
+    for args in [&["--version"][..], &["movie", "--version"]] {
+        let line = movieapp(args).ok();
+        assert!(line.contains(head.trim()), "{args:?}: {line}");
+        assert_eq!(line.trim().lines().count(), 1, "{line}");
+    }
 }
