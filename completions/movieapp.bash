@@ -193,6 +193,9 @@ _movieapp() {
             movieapp__subcmd__config__subcmd__help,show)
                 cmd="movieapp__subcmd__config__subcmd__help__subcmd__show"
                 ;;
+            movieapp__subcmd__db,check)
+                cmd="movieapp__subcmd__db__subcmd__check"
+                ;;
             movieapp__subcmd__db,help)
                 cmd="movieapp__subcmd__db__subcmd__help"
                 ;;
@@ -201,6 +204,9 @@ _movieapp() {
                 ;;
             movieapp__subcmd__db,status)
                 cmd="movieapp__subcmd__db__subcmd__status"
+                ;;
+            movieapp__subcmd__db__subcmd__help,check)
+                cmd="movieapp__subcmd__db__subcmd__help__subcmd__check"
                 ;;
             movieapp__subcmd__db__subcmd__help,help)
                 cmd="movieapp__subcmd__db__subcmd__help__subcmd__help"
@@ -315,6 +321,9 @@ _movieapp() {
                 ;;
             movieapp__subcmd__help__subcmd__config,show)
                 cmd="movieapp__subcmd__help__subcmd__config__subcmd__show"
+                ;;
+            movieapp__subcmd__help__subcmd__db,check)
+                cmd="movieapp__subcmd__help__subcmd__db__subcmd__check"
                 ;;
             movieapp__subcmd__help__subcmd__db,migrate)
                 cmd="movieapp__subcmd__help__subcmd__db__subcmd__migrate"
@@ -1926,7 +1935,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__db)
-            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version migrate status help"
+            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version migrate status check help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1975,9 +1984,81 @@ _movieapp() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        movieapp__subcmd__db__subcmd__help)
-            opts="migrate status help"
+        movieapp__subcmd__db__subcmd__check)
+            opts="-o -h -V --repair --output --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__db__subcmd__help)
+            opts="migrate status check help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__db__subcmd__help__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -2634,8 +2715,22 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__help__subcmd__db)
-            opts="migrate status"
+            opts="migrate status check"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__help__subcmd__db__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -3724,7 +3819,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__produce)
-            opts="-o -h -V --file --topic --generate --seed --users --records --output --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version"
+            opts="-o -h -V --file --topic --generate --seed --users --records --hot --output --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3751,6 +3846,10 @@ _movieapp() {
                     return 0
                     ;;
                 --records)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --hot)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

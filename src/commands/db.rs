@@ -1,4 +1,5 @@
-//! `movieapp db`: the schema migrations of metadata and rating, run or shown explicitly.
+//! `movieapp db`: the schema migrations of metadata and rating, run or shown explicitly, and
+//! the check of the rating aggregates.
 
 use std::sync::Arc;
 
@@ -23,7 +24,9 @@ use crate::{
 #[command(after_help = "Examples:
   movieapp db status
   MOVIEAPP_DATABASE_URL=mysql://movie@db:3306/movieapp MOVIEAPP_DATABASE_PASSWORD=… movieapp db migrate
-  movieapp db status --output json")]
+  movieapp db status --output json
+  movieapp db check                    # do the kept rating aggregates match the ratings?
+  movieapp db check --repair           # ... and make them match")]
 pub struct Args {
     #[command(subcommand)]
     command: DbCommand,
@@ -38,6 +41,21 @@ enum DbCommand {
     },
     /// Show each schema's version: applied, known, and what is pending; changes nothing
     Status {
+        #[arg(long, short, value_enum, default_value_t)]
+        output: output::Format,
+    },
+    /// Recompute every record's rating count and sum from its ratings, and list the records
+    /// whose kept aggregate differs; exit 1 if any does
+    ///
+    /// The rating service keeps each record's count and sum beside its ratings, changed in
+    /// the same transaction, so that reading a mean costs one row. They cannot drift through
+    /// movieapp; this finds drift made behind its back (a hand edit, a restored backup, an
+    /// older movieapp writing during an upgrade). Safe while `serve` runs.
+    Check {
+        /// Make the kept aggregates right (all recomputed, in the transaction that found the
+        /// differences); exit 0 once done
+        #[arg(long)]
+        repair: bool,
         #[arg(long, short, value_enum, default_value_t)]
         output: output::Format,
     },
@@ -57,6 +75,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
     let (migrate, format) = match args.command {
         DbCommand::Migrate { output } => (true, output),
         DbCommand::Status { output } => (false, output),
+        DbCommand::Check { repair, output } => return check(&backend, repair, output).await,
     };
     let mut rows = Vec::new();
     for schema in &SCHEMAS {
@@ -97,6 +116,87 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
             row.schema
         ))
         .into());
+    }
+    Ok(())
+}
+
+/// `db check`: the rating aggregates against the ratings.
+async fn check(backend: &Backend, repair: bool, format: output::Format) -> anyhow::Result<()> {
+    let schema = &rating::repository::SCHEMA;
+    let status = backend.status(schema).await?;
+    if status.applied.is_none() {
+        output::line(&format!(
+            "{} does not exist yet: there is nothing to check",
+            status.location
+        ))?;
+        return Ok(());
+    }
+    if status.applied != Some(status.known) {
+        return Err(UsageError(anyhow::anyhow!(
+            "the rating schema at {} is {}: run `movieapp db migrate` first",
+            status.location,
+            status.state()
+        ))
+        .into());
+    }
+    let store = match backend {
+        Backend::Sqlite(dir) => crate::database::Store::sqlite(dir, schema)?,
+        Backend::Mysql(db) => crate::database::Store::mysql(Arc::clone(db), schema, false).await?,
+    };
+    let differences = store.check_aggregates(repair).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot check the rating aggregates at {}: {e}",
+            status.location
+        )
+    })?;
+    if let Backend::Mysql(db) = backend {
+        db.close().await;
+    }
+    match format {
+        output::Format::Json => output::json(&serde_json::json!({
+            "location": status.location,
+            "differences": differences,
+            "repaired": repair && !differences.is_empty(),
+        }))?,
+        output::Format::Table => {
+            if !differences.is_empty() {
+                let mut table = comfy_table::Table::new();
+                table
+                    .load_style(comfy_table::presets::UTF8_FULL_CONDENSED)
+                    .set_header(["record", "type", "kept count", "kept sum", "count", "sum"]);
+                let kept = |d: &rating::repository::Difference, f: fn((i64, i64)) -> i64| {
+                    d.stored.map_or("-".to_owned(), |s| f(s).to_string())
+                };
+                for d in &differences {
+                    table.add_row([
+                        output::cell(&d.record_id),
+                        output::cell(&d.record_type),
+                        kept(d, |s| s.0),
+                        kept(d, |s| s.1),
+                        d.actual.0.to_string(),
+                        d.actual.1.to_string(),
+                    ]);
+                }
+                output::table(&table)?;
+            }
+            output::line(&match (differences.len(), repair) {
+                (0, _) => format!(
+                    "{}: every kept rating aggregate matches the ratings",
+                    status.location
+                ),
+                (n, true) => format!(
+                    "{}: {n} records differed; every aggregate is recomputed",
+                    status.location
+                ),
+                (n, false) => format!(
+                    "{}: {n} records differ from their ratings; `movieapp db check --repair` recomputes them",
+                    status.location
+                ),
+            })?;
+        }
+    }
+    if !differences.is_empty() && !repair {
+        return Err(super::ExitWith(1).into());
     }
     Ok(())
 }

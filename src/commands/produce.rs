@@ -40,6 +40,10 @@ pub struct Args {
     /// Distinct records (movies) in --generate
     #[arg(long, default_value_t = 100, requires = "generate", value_parser = clap::value_parser!(u64).range(1..))]
     records: u64,
+    /// Percent of --generate's events that rate record 1, a best seller (0: every record
+    /// alike)
+    #[arg(long, default_value_t = 0, requires = "generate", value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
+    hot: u8,
     /// Output format of the summary
     #[arg(long, short, value_enum, default_value_t)]
     output: output::Format,
@@ -53,7 +57,13 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
     // Read and validate everything before connecting: a bad file sends nothing.
     let (events, total): (Box<dyn Iterator<Item = _> + Send>, u64) = match args.generate {
         Some(n) => (
-            Box::new(feed::generate(n, args.seed, args.users, args.records)),
+            Box::new(feed::generate(
+                n,
+                args.seed,
+                args.users,
+                args.records,
+                args.hot,
+            )),
             n,
         ),
         None => {

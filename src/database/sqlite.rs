@@ -424,11 +424,21 @@ fn stable_plans(conn: &Connection) -> rusqlite::Result<()> {
 
 fn migrate(conn: &mut Connection, path: &Path, migrations: &[&str]) -> Result<(), SqliteError> {
     let known = u32::try_from(migrations.len()).unwrap_or(u32::MAX);
+    // A migration that meets a damaged file says so, as opening one does.
     let failed = |version: u32| {
-        move |source| SqliteError::Migration {
-            path: path.to_owned(),
-            version,
-            source,
+        move |source: rusqlite::Error| {
+            if is_corruption(&source) {
+                SqliteError::Corrupt {
+                    path: path.to_owned(),
+                    detail: source.to_string(),
+                }
+            } else {
+                SqliteError::Migration {
+                    path: path.to_owned(),
+                    version,
+                    source,
+                }
+            }
         }
     };
     // IMMEDIATE takes the write lock before reading the version, so processes opening a new

@@ -105,15 +105,23 @@ pub fn generate(
     seed: u64,
     users: u64,
     records: u64,
+    hot_percent: u8,
 ) -> impl Iterator<Item = RatingEvent> {
     let mut state = seed;
     let (users, records) = (users.max(1), records.max(1));
     (0..count).map(move |_| {
         let r = splitmix64(&mut state);
         let delete = (r >> 60) == 0; // 1 in 16
+        // A second draw only when asked for, so that seeds give what they always gave.
+        let hot = hot_percent > 0 && splitmix64(&mut state) % 100 < u64::from(hot_percent);
+        let record = if hot {
+            1
+        } else {
+            (r & 0xffff_ffff) % records + 1
+        };
         RatingEvent {
             user_id: format!("user{}", (r >> 32) % users),
-            record_id: ((r & 0xffff_ffff) % records + 1).to_string(),
+            record_id: record.to_string(),
             record_type: "movie".to_owned(),
             value: (!delete).then(|| ((r >> 8) % 5 + 1) as i64),
             provider_id: "generator".to_owned(),
@@ -232,10 +240,15 @@ mod tests {
 
     #[test]
     fn generated_events_are_valid_and_reproducible() {
-        let a: Vec<RatingEvent> = generate(1000, 7, 10, 20).collect();
-        let b: Vec<RatingEvent> = generate(1000, 7, 10, 20).collect();
+        let a: Vec<RatingEvent> = generate(1000, 7, 10, 20, 0).collect();
+        let b: Vec<RatingEvent> = generate(1000, 7, 10, 20, 0).collect();
         assert_eq!(a, b);
-        assert_ne!(a, generate(1000, 8, 10, 20).collect::<Vec<_>>());
+        assert_ne!(a, generate(1000, 8, 10, 20, 0).collect::<Vec<_>>());
+        // A best seller: record 1 gets its share and more (it is also drawn uniformly).
+        let hot = generate(10_000, 7, 10_000, 1000, 10)
+            .filter(|e| e.record_id == "1")
+            .count();
+        assert!((900..1150).contains(&hot), "{hot} of 10 000 for record 1");
         assert!(a.iter().all(|e| e.validate().is_ok()));
         let deletes = a
             .iter()

@@ -68,6 +68,9 @@ pub enum RepositoryError {
     Storage(#[from] SqliteError),
     #[error(transparent)]
     Mysql(#[from] crate::database::mysql::MysqlError),
+    /// A read others were waiting on was dropped before it finished (shutting down).
+    #[error("the read was abandoned before it finished")]
+    Abandoned,
 }
 
 impl RepositoryError {
@@ -86,12 +89,22 @@ impl RepositoryError {
 /// finds nothing, too).
 impl From<RepositoryError> for ServiceError {
     fn from(e: RepositoryError) -> Self {
-        match e {
-            RepositoryError::Mysql(e) if e.is_unavailable() => {
-                tracing::warn!(error = %e, "database unavailable");
+        Self::from(std::sync::Arc::new(e))
+    }
+}
+
+/// The same, for a failure several callers share (a read they waited on together).
+impl From<std::sync::Arc<RepositoryError>> for ServiceError {
+    fn from(e: std::sync::Arc<RepositoryError>) -> Self {
+        match &*e {
+            RepositoryError::Mysql(m) if m.is_unavailable() => {
+                tracing::warn!(error = %m, "database unavailable");
                 Self::Unavailable("the database is unavailable; try again shortly".to_owned())
             }
-            e => Self::Internal(Box::new(e)),
+            _ => match std::sync::Arc::try_unwrap(e) {
+                Ok(e) => Self::Internal(Box::new(e)),
+                Err(shared) => Self::Internal(Box::new(shared)),
+            },
         }
     }
 }

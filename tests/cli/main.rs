@@ -2,6 +2,7 @@
 //! OS, with real SQLite files in temp directories, and talk to it over real gRPC.
 
 mod access;
+mod aggregates;
 mod auth;
 mod bad_input;
 mod bench_load;

@@ -272,17 +272,17 @@ fn migrations_can_run_apart_from_serve() {
         })
         .sum();
     assert_eq!(
-        applied, 2,
-        "metadata's and rating's one migration, applied once each"
+        applied, 4,
+        "metadata's one migration and rating's three, applied once each"
     );
     let current = status();
     assert_eq!(current[0]["state"], "current", "{current}");
     assert_eq!(current[1]["state"], "current", "{current}");
     let name = env[0].1.rsplit('/').next().unwrap();
     let history = db.sql(&format!(
-        "SELECT component, version FROM {name}.movieapp_migrations ORDER BY 1"
+        "SELECT component, version FROM {name}.movieapp_migrations ORDER BY 1, 2"
     ));
-    assert_eq!(history, "metadata\t1\nrating\t1\n");
+    assert_eq!(history, "metadata\t1\nrating\t1\nrating\t2\nrating\t3\n");
 
     // Now serve starts, and works.
     let server = Server::start_with_env(dir.path(), &["--services", "metadata,rating"], &env);

@@ -664,8 +664,11 @@ async fn an_unreadable_rating_database_serves_the_last_aggregate_marked_stale() 
     );
     // The drill: the table the reads need is gone (as if the file were damaged).
     let db = rusqlite::Connection::open(dir.path().join("rating.db")).unwrap();
-    db.execute_batch("ALTER TABLE ratings RENAME TO ratings_away")
-        .unwrap();
+    db.execute_batch(
+        "ALTER TABLE ratings RENAME TO ratings_away;
+         ALTER TABLE rating_aggregates RENAME TO aggregates_away;",
+    )
+    .unwrap();
     // Aggregates are cached for a second: after that, reads go to the database.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     // Read before: served from the last value, marked stale; over gRPC too.
@@ -696,8 +699,11 @@ async fn an_unreadable_rating_database_serves_the_last_aggregate_marked_stale() 
             .contains("answering from the last value served")
     );
     // Repaired: fresh answers again.
-    db.execute_batch("ALTER TABLE ratings_away RENAME TO ratings")
-        .unwrap();
+    db.execute_batch(
+        "ALTER TABLE ratings_away RENAME TO ratings;
+         ALTER TABLE aggregates_away RENAME TO rating_aggregates;",
+    )
+    .unwrap();
     assert_eq!(
         get_marked(&rating, "/rating?id=1").await,
         (200, None, "4.0".to_owned())

@@ -23,14 +23,14 @@ pub trait Repository: Send + Sync + 'static {
 const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub struct Controller<R> {
-    repo: R,
+    repo: std::sync::Arc<R>,
     cache: ReadCache<MovieId, Metadata>,
 }
 
 impl<R: Repository> Controller<R> {
     pub fn new(repo: R) -> Self {
         Self {
-            repo,
+            repo: std::sync::Arc::new(repo),
             cache: ReadCache::new(
                 CACHE_TTL,
                 metric_names::CACHE_HITS,
@@ -39,20 +39,19 @@ impl<R: Repository> Controller<R> {
         }
     }
 
-    /// The metadata of movie `id`.
+    /// The metadata of movie `id`. Concurrent misses of `id` share one read.
     pub async fn get(&self, id: &MovieId) -> Result<Metadata, ServiceError> {
-        if let Some(hit) = self.cache.get(id) {
-            return Ok(hit);
-        }
-        let generation = self.cache.generation();
-        let metadata = self
-            .repo
-            .get(id)
-            .await
-            .map_err(|e| e.or_not_found(|| format!("movie {:?} not found", id.as_str())))?;
-        self.cache
-            .insert_unless_changed(generation, id.clone(), metadata.clone());
-        Ok(metadata)
+        let read = || {
+            let (repo, id) = (std::sync::Arc::clone(&self.repo), id.clone());
+            async move { repo.get(&id).await }
+        };
+        self.cache.get_or_load(id, read).await.map_err(|e| {
+            if matches!(*e, RepositoryError::NotFound) {
+                ServiceError::NotFound(format!("movie {:?} not found", id.as_str()))
+            } else {
+                e.into()
+            }
+        })
     }
 
     /// Stores (or replaces) `metadata` and invalidates its cache entry.

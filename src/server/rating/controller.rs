@@ -25,6 +25,19 @@ pub struct Aggregate {
     pub count: u64,
 }
 
+impl Aggregate {
+    /// The aggregate of a stored count and sum: `None` when there is none, or no rating.
+    pub fn of(count_and_sum: Option<(i64, i64)>) -> Option<Self> {
+        let (count, sum) = count_and_sum?;
+        let count = u64::try_from(count).ok().filter(|&c| c > 0)?;
+        #[allow(clippy::cast_precision_loss)]
+        Some(Self {
+            mean: sum as f64 / count as f64,
+            count,
+        })
+    }
+}
+
 /// Storage the controller uses.
 pub trait Repository: Send + Sync + 'static {
     /// `NotFound` when the record has no ratings.
@@ -42,7 +55,7 @@ pub trait Repository: Send + Sync + 'static {
 }
 
 pub struct Controller<R> {
-    repo: R,
+    repo: std::sync::Arc<R>,
     cache: ReadCache<RecordKey, Aggregate>,
     /// The aggregates last served, for when the database cannot be read.
     last_known: LastKnown<RecordKey, Aggregate>,
@@ -56,7 +69,7 @@ impl<R: Repository> Controller<R> {
     /// [`Self::new`] with aggregates cached for `ttl` (zero: not cached).
     pub fn with_cache_ttl(repo: R, fallback: &FallbackSettings, ttl: std::time::Duration) -> Self {
         Self {
-            repo,
+            repo: std::sync::Arc::new(repo),
             cache: ReadCache::new(
                 ttl,
                 metric_names::RATING_CACHE_HITS,
@@ -73,19 +86,18 @@ impl<R: Repository> Controller<R> {
         &self,
         key: &RecordKey,
     ) -> Result<Served<Aggregate>, ServiceError> {
-        // A cached aggregate was remembered for fallbacks when it was read.
-        if let Some(hit) = self.cache.get(key) {
-            return Ok(Served::fresh(hit));
-        }
-        let generation = self.cache.generation();
-        match self.repo.aggregate(key).await {
+        // Concurrent misses of `key` share one read; what it finds is remembered for
+        // fallbacks.
+        let read = || {
+            let (repo, key) = (std::sync::Arc::clone(&self.repo), key.clone());
+            async move { repo.aggregate(&key).await }
+        };
+        match self.cache.get_or_load(key, read).await {
             Ok(aggregate) => {
                 self.last_known.remember(key, &aggregate);
-                self.cache
-                    .insert_unless_changed(generation, key.clone(), aggregate);
                 Ok(Served::fresh(aggregate))
             }
-            Err(RepositoryError::NotFound) => {
+            Err(e) if matches!(*e, RepositoryError::NotFound) => {
                 self.last_known.forget(key);
                 Err(ServiceError::NotFound(format!(
                     "ratings not found for {key}"

@@ -6,6 +6,8 @@
 mod mysql;
 mod sqlite;
 
+use std::collections::HashMap;
+
 use tracing::Instrument;
 
 use super::controller::{self, Aggregate};
@@ -49,6 +51,68 @@ impl controller::Repository for Store {
     }
 }
 
+/// How a write changes each record's count and sum, summed over its changes.
+#[derive(Debug, Default)]
+struct Deltas(HashMap<RecordKey, (i64, i64)>);
+
+impl Deltas {
+    /// A user's rating of `key` went from `before` to `after` (`None`: none).
+    fn add(&mut self, key: &RecordKey, before: Option<i64>, after: Option<i64>) {
+        let count = i64::from(after.is_some()) - i64::from(before.is_some());
+        let sum = after.unwrap_or(0) - before.unwrap_or(0);
+        let entry = self.0.entry(key.clone()).or_default();
+        entry.0 += count;
+        entry.1 += sum;
+    }
+
+    /// Each record's change of count and sum, those that change only.
+    fn iter(&self) -> impl Iterator<Item = (&RecordKey, (i64, i64))> {
+        self.0
+            .iter()
+            .map(|(key, delta)| (key, *delta))
+            .filter(|(_, delta)| *delta != (0, 0))
+    }
+}
+
+/// A record whose kept aggregate is not what its ratings add up to.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Difference {
+    pub record_id: String,
+    pub record_type: String,
+    /// The kept count and sum; `None` when none is kept.
+    pub stored: Option<(i64, i64)>,
+    /// The count and sum of the ratings.
+    pub actual: (i64, i64),
+}
+
+impl Difference {
+    fn new(
+        record_id: &str,
+        record_type: &str,
+        stored: Option<(i64, i64)>,
+        actual: (i64, i64),
+    ) -> Self {
+        Self {
+            record_id: record_id.to_owned(),
+            record_type: record_type.to_owned(),
+            stored,
+            actual,
+        }
+    }
+}
+
+impl Store {
+    /// Recomputes every record's aggregate from its ratings and returns those that differ
+    /// from what is kept; with `repair`, makes the kept ones right, in the same
+    /// transaction.
+    pub async fn check_aggregates(&self, repair: bool) -> Result<Vec<Difference>, RepositoryError> {
+        match self {
+            Store::Sqlite(db) => sqlite::check(db, repair).await,
+            Store::Mysql(db) => mysql::check(db, repair).await,
+        }
+    }
+}
+
 /// The behaviour every backend must have.
 #[cfg(test)]
 mod suite {
@@ -58,6 +122,7 @@ mod suite {
         model::{RatingValue, UserId, validate::MAX_ID_BYTES},
         server::rating::controller::Repository,
     };
+    use mysql_async::prelude::Queryable;
 
     fn rating(record: &str, user: &str, value: i64) -> UserRating {
         UserRating::new(
@@ -159,6 +224,57 @@ mod suite {
         }
         let expected = (0..32).map(|n| f64::from(n % 5 + 1)).sum::<f64>() / 32.0;
         assert_eq!(mean(&repo, "busy").await, Some((expected, 32)));
+
+        // The same rating again changes nothing; the kept aggregates match the ratings.
+        repo.put(rating("busy", "u1", 2)).await.unwrap();
+        assert_eq!(mean(&repo, "busy").await, Some((expected, 32)));
+        assert_eq!(repo.check_aggregates(false).await.unwrap(), vec![]);
+
+        // A kept aggregate made wrong, one lost and one left over: `check` finds the three,
+        // `repair` makes them right.
+        corrupt(&repo).await;
+        let mut found = repo.check_aggregates(false).await.unwrap();
+        found.sort_by(|a, b| a.record_id.cmp(&b.record_id));
+        let ids: Vec<_> = found.iter().map(|d| d.record_id.as_str()).collect();
+        assert_eq!(ids, ["1", "busy", "ghost"], "{found:?}");
+        assert_eq!(found[0].stored, None);
+        assert_eq!(found[0].actual, (2, 5));
+        assert_eq!(found[1].stored.map(|s| s.0), Some(33));
+        assert_eq!(found[2].actual, (0, 0));
+        assert_eq!(repo.check_aggregates(true).await.unwrap().len(), 3);
+        assert_eq!(repo.check_aggregates(false).await.unwrap(), vec![]);
+        assert_eq!(mean(&repo, "busy").await, Some((expected, 32)));
+        assert_eq!(mean(&repo, "1").await, Some((2.5, 2)));
+        assert_eq!(mean(&repo, "ghost").await, None);
+    }
+
+    /// Breaks the kept aggregates behind the repository's back.
+    async fn corrupt(repo: &Store) {
+        let statements = [
+            "UPDATE rating_aggregates SET count = count + 1 WHERE record_id = 'busy'",
+            "DELETE FROM rating_aggregates WHERE record_id = '1'",
+            "INSERT INTO rating_aggregates (record_id, record_type, count, sum) VALUES ('ghost', 'movie', 1, 5)",
+        ];
+        match repo {
+            Store::Sqlite(db) => db
+                .write(move |c| {
+                    for sql in statements {
+                        c.execute(sql, [])?;
+                    }
+                    Ok(())
+                })
+                .await
+                .unwrap(),
+            Store::Mysql(db) => db
+                .run(|mut conn| async move {
+                    for sql in statements {
+                        conn.query_drop(sql).await?;
+                    }
+                    Ok(())
+                })
+                .await
+                .unwrap(),
+        }
     }
 
     #[tokio::test]

@@ -1,9 +1,13 @@
 //! Rating storage in MySQL: the book's chapter-7 `ratings` table, with the primary key
-//! that makes a user's new rating replace the old one, and ids compared byte for byte.
+//! that makes a user's new rating replace the old one, and ids compared byte for byte. Each
+//! record's count and sum are kept in `rating_aggregates`, changed in the same transaction
+//! as its ratings.
 
 use std::sync::Arc;
 
 use mysql_async::{TxOpts, prelude::Queryable};
+
+use super::{Deltas, Difference};
 
 use crate::{
     database::mysql::Mysql,
@@ -12,39 +16,63 @@ use crate::{
 };
 
 /// Schema history; append only, each statement safe to run twice.
-pub const MIGRATIONS: &[&str] = &["CREATE TABLE IF NOT EXISTS ratings (
+pub const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS ratings (
         record_id VARBINARY(255) NOT NULL,
         record_type VARBINARY(255) NOT NULL,
         user_id VARBINARY(255) NOT NULL,
         value INT NOT NULL,
         PRIMARY KEY (record_id, record_type, user_id)
-    ) ENGINE = InnoDB"];
+    ) ENGINE = InnoDB",
+    "CREATE TABLE IF NOT EXISTS rating_aggregates (
+        record_id VARBINARY(255) NOT NULL,
+        record_type VARBINARY(255) NOT NULL,
+        count BIGINT NOT NULL,
+        sum BIGINT NOT NULL,
+        PRIMARY KEY (record_id, record_type)
+    ) ENGINE = InnoDB",
+    // Filled from the ratings there are; run twice, it recomputes the same.
+    "INSERT INTO rating_aggregates (record_id, record_type, count, sum)
+        SELECT record_id, record_type, COUNT(*), SUM(value) FROM ratings
+        GROUP BY record_id, record_type
+     ON DUPLICATE KEY UPDATE count = VALUES(count), sum = VALUES(sum)",
+];
 
 const UPSERT: &str = "INSERT INTO ratings (record_id, record_type, user_id, value)
     VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE value = VALUES(value)";
 const DELETE: &str = "DELETE FROM ratings WHERE record_id = ? AND record_type = ? AND user_id = ?";
+/// The user's rating before the change, locked until the transaction ends.
+const PREVIOUS: &str =
+    "SELECT value FROM ratings WHERE record_id = ? AND record_type = ? AND user_id = ? FOR UPDATE";
+const ADD: &str = "INSERT INTO rating_aggregates (record_id, record_type, count, sum)
+    VALUES (?, ?, ?, ?)
+    ON DUPLICATE KEY UPDATE count = count + VALUES(count), sum = sum + VALUES(sum)";
+const DROP_EMPTY: &str =
+    "DELETE FROM rating_aggregates WHERE record_id = ? AND record_type = ? AND count <= 0";
+/// As on SQLite: records whose kept aggregate differs from their ratings.
+const DIFFERENCES: &str = "
+    SELECT r.record_id, r.record_type, a.count, a.sum, r.n, r.s
+    FROM (SELECT record_id, record_type, COUNT(*) AS n, CAST(SUM(value) AS SIGNED) AS s
+          FROM ratings GROUP BY record_id, record_type) AS r
+    LEFT JOIN rating_aggregates AS a
+        ON a.record_id = r.record_id AND a.record_type = r.record_type
+    WHERE a.count IS NULL OR a.count != r.n OR a.sum != r.s
+    UNION ALL
+    SELECT a.record_id, a.record_type, a.count, a.sum, 0, 0 FROM rating_aggregates AS a
+    WHERE NOT EXISTS (SELECT 1 FROM ratings AS r
+                      WHERE r.record_id = a.record_id AND r.record_type = a.record_type)";
 
 pub async fn aggregate(db: &Arc<Mysql>, key: &RecordKey) -> Result<Aggregate, RepositoryError> {
-    // The sum as an integer, not AVG: MySQL's AVG is a DECIMAL rounded to 4 places,
-    // where SQLite's is a double.
-    let row: Option<(Option<i64>, i64)> = db
+    let row: Option<(i64, i64)> = db
         .run(|mut conn| async move {
             conn.exec_first(
-                "SELECT CAST(SUM(value) AS SIGNED), COUNT(*) FROM ratings
-                 WHERE record_id = ? AND record_type = ?",
+                "SELECT count, sum FROM rating_aggregates WHERE record_id = ? AND record_type = ?",
                 (key.record_id().as_bytes(), key.record_type().as_bytes()),
             )
             .await
         })
         .await?;
-    match row {
-        Some((Some(sum), count)) if count > 0 => Ok(Aggregate {
-            #[allow(clippy::cast_precision_loss)]
-            mean: sum as f64 / count as f64,
-            count: count.unsigned_abs(),
-        }),
-        _ => Err(RepositoryError::NotFound),
-    }
+    Aggregate::of(row).ok_or(RepositoryError::NotFound)
 }
 
 pub async fn apply(db: &Arc<Mysql>, changes: Vec<RatingChange>) -> Result<(), RepositoryError> {
@@ -52,31 +80,33 @@ pub async fn apply(db: &Arc<Mysql>, changes: Vec<RatingChange>) -> Result<(), Re
         let changes = &changes;
         async move {
             let mut tx = conn.start_transaction(TxOpts::default()).await?;
+            let mut deltas = Deltas::default();
             for change in changes {
-                match change {
-                    RatingChange::Put(r) => {
-                        tx.exec_drop(
-                            UPSERT,
-                            (
-                                r.key().record_id().as_bytes(),
-                                r.key().record_type().as_bytes(),
-                                r.user_id().as_str().as_bytes(),
-                                r.value().get(),
-                            ),
-                        )
-                        .await?;
+                let (key, user) = change.target();
+                let target = (
+                    key.record_id().as_bytes(),
+                    key.record_type().as_bytes(),
+                    user.as_str().as_bytes(),
+                );
+                let before: Option<i64> = tx.exec_first(PREVIOUS, target).await?;
+                let after = change.value();
+                if before == after {
+                    continue;
+                }
+                match after {
+                    Some(value) => {
+                        tx.exec_drop(UPSERT, (target.0, target.1, target.2, value))
+                            .await?;
                     }
-                    RatingChange::Delete { key, user_id } => {
-                        tx.exec_drop(
-                            DELETE,
-                            (
-                                key.record_id().as_bytes(),
-                                key.record_type().as_bytes(),
-                                user_id.as_str().as_bytes(),
-                            ),
-                        )
-                        .await?;
-                    }
+                    None => tx.exec_drop(DELETE, target).await?,
+                }
+                deltas.add(key, before, after);
+            }
+            for (key, (count, sum)) in deltas.iter() {
+                let record = (key.record_id().as_bytes(), key.record_type().as_bytes());
+                tx.exec_drop(ADD, (record.0, record.1, count, sum)).await?;
+                if count < 0 {
+                    tx.exec_drop(DROP_EMPTY, record).await?;
                 }
             }
             tx.commit().await
@@ -84,4 +114,39 @@ pub async fn apply(db: &Arc<Mysql>, changes: Vec<RatingChange>) -> Result<(), Re
     })
     .await?;
     Ok(())
+}
+
+/// As on SQLite. The repair recomputes every aggregate in the transaction that found the
+/// differences: INSERT … SELECT reads the latest ratings and locks them until it commits,
+/// so a write committed meanwhile is counted.
+pub async fn check(db: &Arc<Mysql>, repair: bool) -> Result<Vec<Difference>, RepositoryError> {
+    type Row = (Vec<u8>, Vec<u8>, Option<i64>, Option<i64>, i64, i64);
+    let rows: Vec<Row> = db
+        .run(|mut conn| async move {
+            let mut tx = conn.start_transaction(TxOpts::default()).await?;
+            let rows: Vec<Row> = tx.query(DIFFERENCES).await?;
+            if repair && !rows.is_empty() {
+                tx.query_drop("DELETE FROM rating_aggregates").await?;
+                tx.query_drop(
+                    "INSERT INTO rating_aggregates (record_id, record_type, count, sum)
+                     SELECT record_id, record_type, COUNT(*), SUM(value) FROM ratings
+                     GROUP BY record_id, record_type",
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(rows)
+        })
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, kind, count, sum, n, s)| {
+            Difference::new(
+                &String::from_utf8_lossy(&id),
+                &String::from_utf8_lossy(&kind),
+                count.zip(sum),
+                (n, s),
+            )
+        })
+        .collect())
 }

@@ -1,9 +1,13 @@
 //! Rating storage in its own SQLite file (`rating.db`). The primary key makes a user's new
-//! rating of a record replace the old one (docs/design.md §2).
+//! rating of a record replace the old one (docs/design.md §2). Each record's count and sum
+//! are kept in `rating_aggregates`, changed in the same transaction as its ratings, so a
+//! read is one row however many users rated the record.
 
 use std::sync::Arc;
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
+
+use super::{Deltas, Difference};
 
 use crate::server::rating::controller::Aggregate;
 use crate::{
@@ -16,29 +20,55 @@ use crate::{
 pub const FILE: &str = "rating.db";
 
 /// Schema history; append only (docs/design.md §2).
-pub const MIGRATIONS: &[&str] = &["CREATE TABLE ratings (
+pub const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE ratings (
         record_id TEXT, record_type TEXT, user_id TEXT, value INTEGER,
-        PRIMARY KEY (record_id, record_type, user_id));"];
+        PRIMARY KEY (record_id, record_type, user_id));",
+    // Kept aggregates, filled from the ratings there are.
+    "CREATE TABLE rating_aggregates (
+        record_id TEXT NOT NULL, record_type TEXT NOT NULL,
+        count INTEGER NOT NULL, sum INTEGER NOT NULL,
+        PRIMARY KEY (record_id, record_type)) WITHOUT ROWID;
+     INSERT INTO rating_aggregates (record_id, record_type, count, sum)
+        SELECT record_id, record_type, COUNT(*), SUM(value) FROM ratings
+        GROUP BY record_id, record_type;",
+];
+
+/// Every record whose kept aggregate differs from its ratings: missing, different, or kept
+/// for a record without ratings.
+const DIFFERENCES: &str = "
+    SELECT r.record_id, r.record_type, a.count, a.sum, r.n, r.s
+    FROM (SELECT record_id, record_type, COUNT(*) AS n, SUM(value) AS s FROM ratings
+          GROUP BY record_id, record_type) AS r
+    LEFT JOIN rating_aggregates AS a
+        ON a.record_id = r.record_id AND a.record_type = r.record_type
+    WHERE a.count IS NULL OR a.count != r.n OR a.sum != r.s
+    UNION ALL
+    SELECT a.record_id, a.record_type, a.count, a.sum, 0, 0 FROM rating_aggregates AS a
+    WHERE NOT EXISTS (SELECT 1 FROM ratings AS r
+                      WHERE r.record_id = a.record_id AND r.record_type = a.record_type)";
+
+/// Recomputes every aggregate from the ratings.
+const REBUILD: &str = "
+    DELETE FROM rating_aggregates;
+    INSERT INTO rating_aggregates (record_id, record_type, count, sum)
+        SELECT record_id, record_type, COUNT(*), SUM(value) FROM ratings
+        GROUP BY record_id, record_type;";
 
 pub async fn aggregate(db: &Arc<Database>, key: &RecordKey) -> Result<Aggregate, RepositoryError> {
     let key = key.clone();
-    let (mean, count): (Option<f64>, i64) = db
+    let row: Option<(i64, i64)> = db
         .read(move |c| {
             c.prepare_cached(
-                "SELECT AVG(value), COUNT(*) FROM ratings WHERE record_id = ?1 AND record_type = ?2",
+                "SELECT count, sum FROM rating_aggregates WHERE record_id = ?1 AND record_type = ?2",
             )?
             .query_row(params![key.record_id(), key.record_type()], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
+            .optional()
         })
         .await?;
-    match mean {
-        Some(mean) if count > 0 => Ok(Aggregate {
-            mean,
-            count: count.unsigned_abs(),
-        }),
-        _ => Err(RepositoryError::NotFound),
-    }
+    Aggregate::of(row).ok_or(RepositoryError::NotFound)
 }
 
 pub async fn apply(db: &Arc<Database>, changes: Vec<RatingChange>) -> Result<(), RepositoryError> {
@@ -46,6 +76,9 @@ pub async fn apply(db: &Arc<Database>, changes: Vec<RatingChange>) -> Result<(),
         .write(move |c| {
             let tx = c.transaction()?;
             {
+                let mut previous = tx.prepare_cached(
+                    "SELECT value FROM ratings WHERE record_id = ?1 AND record_type = ?2 AND user_id = ?3",
+                )?;
                 let mut upsert = tx.prepare_cached(
                     "INSERT INTO ratings (record_id, record_type, user_id, value) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (record_id, record_type, user_id) DO UPDATE SET value = excluded.value",
@@ -53,24 +86,81 @@ pub async fn apply(db: &Arc<Database>, changes: Vec<RatingChange>) -> Result<(),
                 let mut delete = tx.prepare_cached(
                     "DELETE FROM ratings WHERE record_id = ?1 AND record_type = ?2 AND user_id = ?3",
                 )?;
+                let mut deltas = Deltas::default();
                 for change in &changes {
-                    match change {
-                        RatingChange::Put(r) => upsert.execute(params![
-                            r.key().record_id(),
-                            r.key().record_type(),
-                            r.user_id().as_str(),
-                            r.value().get()
-                        ])?,
-                        RatingChange::Delete { key, user_id } => delete.execute(params![
-                            key.record_id(),
-                            key.record_type(),
-                            user_id.as_str()
-                        ])?,
-                    };
+                    let (key, user) = change.target();
+                    let before: Option<i64> = previous
+                        .query_row(
+                            params![key.record_id(), key.record_type(), user.as_str()],
+                            |r| r.get(0),
+                        )
+                        .optional()?;
+                    let after = change.value();
+                    if before == after {
+                        continue;
+                    }
+                    match after {
+                        Some(value) => {
+                            upsert.execute(params![
+                                key.record_id(),
+                                key.record_type(),
+                                user.as_str(),
+                                value
+                            ])?;
+                        }
+                        None => {
+                            delete.execute(params![key.record_id(), key.record_type(), user.as_str()])?;
+                        }
+                    }
+                    deltas.add(key, before, after);
+                }
+                let mut add = tx.prepare_cached(
+                    "INSERT INTO rating_aggregates (record_id, record_type, count, sum) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (record_id, record_type)
+                     DO UPDATE SET count = count + excluded.count, sum = sum + excluded.sum",
+                )?;
+                let mut drop_empty = tx.prepare_cached(
+                    "DELETE FROM rating_aggregates WHERE record_id = ?1 AND record_type = ?2 AND count <= 0",
+                )?;
+                for (key, (count, sum)) in deltas.iter() {
+                    add.execute(params![key.record_id(), key.record_type(), count, sum])?;
+                    if count < 0 {
+                        drop_empty.execute(params![key.record_id(), key.record_type()])?;
+                    }
                 }
             }
             tx.commit()
         })
         .await?;
     Ok(())
+}
+
+/// Every record whose kept aggregate differs from its ratings; with `repair`, all
+/// aggregates are recomputed in the same transaction, so none is missed.
+pub async fn check(db: &Arc<Database>, repair: bool) -> Result<Vec<Difference>, RepositoryError> {
+    let differences = db
+        .write(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let differences = tx
+                .prepare(DIFFERENCES)?
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        (r.get::<_, Option<i64>>(2)?, r.get::<_, Option<i64>>(3)?),
+                        (r.get::<_, i64>(4)?, r.get::<_, i64>(5)?),
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            if repair && !differences.is_empty() {
+                tx.execute_batch(REBUILD)?;
+            }
+            tx.commit()?;
+            Ok(differences)
+        })
+        .await?;
+    Ok(differences
+        .into_iter()
+        .map(|(id, kind, (count, sum), actual)| Difference::new(&id, &kind, count.zip(sum), actual))
+        .collect())
 }
