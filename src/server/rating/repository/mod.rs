@@ -101,6 +101,25 @@ impl Difference {
     }
 }
 
+/// The query `check` runs on either backend: every record whose kept aggregate differs from
+/// its ratings (missing, different, or kept for a record without ratings), as (record id,
+/// type, kept count, kept sum, count, sum). `sum` is how the backend writes an integer sum
+/// of `value`.
+fn differences_query(sum: &str) -> String {
+    format!(
+        "SELECT r.record_id, r.record_type, a.count, a.sum, r.n, r.s
+        FROM (SELECT record_id, record_type, COUNT(*) AS n, {sum} AS s FROM ratings
+              GROUP BY record_id, record_type) AS r
+        LEFT JOIN rating_aggregates AS a
+            ON a.record_id = r.record_id AND a.record_type = r.record_type
+        WHERE a.count IS NULL OR a.count != r.n OR a.sum != r.s
+        UNION ALL
+        SELECT a.record_id, a.record_type, a.count, a.sum, 0, 0 FROM rating_aggregates AS a
+        WHERE NOT EXISTS (SELECT 1 FROM ratings AS r
+                          WHERE r.record_id = a.record_id AND r.record_type = a.record_type)"
+    )
+}
+
 impl Store {
     /// Recomputes every record's aggregate from its ratings and returns those that differ
     /// from what is kept; with `repair`, makes the kept ones right, in the same

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use mysql_async::{TxOpts, prelude::Queryable};
 
-use super::{Deltas, Difference};
+use super::{Deltas, Difference, differences_query};
 
 use crate::{
     database::mysql::Mysql,
@@ -49,18 +49,6 @@ const ADD: &str = "INSERT INTO rating_aggregates (record_id, record_type, count,
     ON DUPLICATE KEY UPDATE count = count + VALUES(count), sum = sum + VALUES(sum)";
 const DROP_EMPTY: &str =
     "DELETE FROM rating_aggregates WHERE record_id = ? AND record_type = ? AND count <= 0";
-/// As on SQLite: records whose kept aggregate differs from their ratings.
-const DIFFERENCES: &str = "
-    SELECT r.record_id, r.record_type, a.count, a.sum, r.n, r.s
-    FROM (SELECT record_id, record_type, COUNT(*) AS n, CAST(SUM(value) AS SIGNED) AS s
-          FROM ratings GROUP BY record_id, record_type) AS r
-    LEFT JOIN rating_aggregates AS a
-        ON a.record_id = r.record_id AND a.record_type = r.record_type
-    WHERE a.count IS NULL OR a.count != r.n OR a.sum != r.s
-    UNION ALL
-    SELECT a.record_id, a.record_type, a.count, a.sum, 0, 0 FROM rating_aggregates AS a
-    WHERE NOT EXISTS (SELECT 1 FROM ratings AS r
-                      WHERE r.record_id = a.record_id AND r.record_type = a.record_type)";
 
 pub async fn aggregate(db: &Arc<Mysql>, key: &RecordKey) -> Result<Aggregate, RepositoryError> {
     let row: Option<(i64, i64)> = db
@@ -124,7 +112,9 @@ pub async fn check(db: &Arc<Mysql>, repair: bool) -> Result<Vec<Difference>, Rep
     let rows: Vec<Row> = db
         .run(|mut conn| async move {
             let mut tx = conn.start_transaction(TxOpts::default()).await?;
-            let rows: Vec<Row> = tx.query(DIFFERENCES).await?;
+            let rows: Vec<Row> = tx
+                .query(differences_query("CAST(SUM(value) AS SIGNED)"))
+                .await?;
             if repair && !rows.is_empty() {
                 tx.query_drop("DELETE FROM rating_aggregates").await?;
                 tx.query_drop(

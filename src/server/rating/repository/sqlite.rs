@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Deltas, Difference};
+use super::{Deltas, Difference, differences_query};
 
 use crate::server::rating::controller::Aggregate;
 use crate::{
@@ -33,20 +33,6 @@ pub const MIGRATIONS: &[&str] = &[
         SELECT record_id, record_type, COUNT(*), SUM(value) FROM ratings
         GROUP BY record_id, record_type;",
 ];
-
-/// Every record whose kept aggregate differs from its ratings: missing, different, or kept
-/// for a record without ratings.
-const DIFFERENCES: &str = "
-    SELECT r.record_id, r.record_type, a.count, a.sum, r.n, r.s
-    FROM (SELECT record_id, record_type, COUNT(*) AS n, SUM(value) AS s FROM ratings
-          GROUP BY record_id, record_type) AS r
-    LEFT JOIN rating_aggregates AS a
-        ON a.record_id = r.record_id AND a.record_type = r.record_type
-    WHERE a.count IS NULL OR a.count != r.n OR a.sum != r.s
-    UNION ALL
-    SELECT a.record_id, a.record_type, a.count, a.sum, 0, 0 FROM rating_aggregates AS a
-    WHERE NOT EXISTS (SELECT 1 FROM ratings AS r
-                      WHERE r.record_id = a.record_id AND r.record_type = a.record_type)";
 
 /// Recomputes every aggregate from the ratings.
 const REBUILD: &str = "
@@ -142,7 +128,7 @@ pub async fn check(db: &Arc<Database>, repair: bool) -> Result<Vec<Difference>, 
         .write(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let differences = tx
-                .prepare(DIFFERENCES)?
+                .prepare(&differences_query("SUM(value)"))?
                 .query_map([], |r| {
                     Ok((
                         r.get::<_, String>(0)?,
