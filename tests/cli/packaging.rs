@@ -258,3 +258,16 @@ fn version_says_what_the_binary_was_built_from() {
         assert_eq!(line.trim().lines().count(), 1, "{line}");
     }
 }
+
+/// mimalloc commits memory as it is used (`.cargo/config.toml`), so a burst of calls does not
+/// leave its pages resident. mimalloc says which options it runs with when asked.
+#[test]
+fn the_allocator_commits_memory_as_it_is_used() {
+    let run = crate::support::movieapp_env(&["version"], &[("MIMALLOC_VERBOSE", "1")]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(
+        run.stderr.contains("option 'arena_eager_commit': 0"),
+        "built without -DMI_DEFAULT_ARENA_EAGER_COMMIT=0:\n{}",
+        run.stderr
+    );
+}
