@@ -227,3 +227,20 @@ fn metrics_follow_prometheus_conventions() {
         "promtool: {said}"
     );
 }
+
+/// Histogram samples are folded into their buckets by a thread of their own, not only when
+/// `/metrics` is scraped: without it, a `serve` nobody scrapes grew by every call's samples.
+#[test]
+fn histogram_samples_are_folded_without_scrapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(dir.path(), &["--services", "metadata"]);
+    let threads: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", server.pid()))
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_owned())
+        .collect();
+    assert!(
+        threads.iter().any(|name| name == "metrics-upkeep"),
+        "{threads:?}"
+    );
+}
