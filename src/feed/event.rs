@@ -40,6 +40,11 @@ pub enum EventType {
 impl RatingEvent {
     /// Checks the event with the shared rules and turns it into the change it asks for.
     pub fn validate(&self) -> Result<RatingChange, ValidationError> {
+        self.clone().into_change()
+    }
+
+    /// [`Self::validate`], consuming the event (no copy of its strings).
+    pub fn into_change(self) -> Result<RatingChange, ValidationError> {
         let version = self.version.unwrap_or(1);
         if !SUPPORTED_VERSIONS.contains(&version) {
             return Err(ValidationError::new(
@@ -52,8 +57,8 @@ impl RatingEvent {
                 ),
             ));
         }
-        let key = RecordKey::new(self.record_id.clone(), self.record_type.clone())?;
-        let user_id = UserId::new(self.user_id.clone())?;
+        let key = RecordKey::new(self.record_id, self.record_type)?;
+        let user_id = UserId::new(self.user_id)?;
         match self.event_type {
             EventType::Put => {
                 let value = self
@@ -72,7 +77,7 @@ impl RatingEvent {
         let event: RatingEvent = serde_json::from_slice(payload)
             .map_err(|e| format!("undecodable rating event: {e}"))?;
         event
-            .validate()
+            .into_change()
             .map_err(|e| format!("invalid rating event: {e}"))
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! Each round: poll a batch, decode and validate every event, apply the valid ones in one
 //! transaction, send the others to the dead-letter topic with the reason, and only then
-//! commit the offsets. A crash before the commit redelivers the batch, which is harmless: a
+//! commit the offsets. Rounds overlap: while a batch is applied, the offsets of the one
+//! before are committed and the next one is read. A crash before the commit redelivers the batch, which is harmless: a
 //! put sets and a delete removes (at-least-once, idempotent). A failed apply is retried, never
 //! skipped; a bad event never stalls the feed.
 
@@ -59,7 +60,7 @@ pub trait Apply: Send + Sync + 'static {
     /// changes nothing.
     fn apply(
         &self,
-        changes: Vec<RatingChange>,
+        changes: Arc<[RatingChange]>,
     ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send;
 }
 
@@ -191,11 +192,13 @@ impl<A: Apply> Ingester<A> {
         let mut last_report = Instant::now();
         let mut last_check = Instant::now();
         let mut applied_since = 0u64;
+        // Positions of the batch applied last, committed while the next one is applied.
+        let mut uncommitted: Option<Vec<(u32, u64)>> = None;
+        let mut polled = match poll_or_stop(consumer.as_mut(), POLL_WAIT, &stop).await {
+            Some(polled) => polled,
+            None => return self.stopped(),
+        };
         loop {
-            let polled = tokio::select! {
-                polled = consumer.poll(BATCH, POLL_WAIT) => polled,
-                () = stop.cancelled() => break,
-            };
             let messages = match polled {
                 Ok(messages) => messages,
                 Err(e) => {
@@ -203,29 +206,54 @@ impl<A: Apply> Ingester<A> {
                     if stopped_within(&stop, RETRY_AFTER).await {
                         break;
                     }
+                    match poll_or_stop(consumer.as_mut(), POLL_WAIT, &stop).await {
+                        Some(next) => polled = next,
+                        None => break,
+                    }
                     continue;
                 }
             };
             if messages.is_empty() {
+                if let Some(positions) = uncommitted.take() {
+                    commit(consumer.as_mut(), &positions).await;
+                }
                 if last_check.elapsed() >= CHECK_EVERY {
                     last_check = Instant::now();
                     if !self.check(&stop, &mut trouble).await {
                         break;
                     }
                 }
+                match poll_or_stop(consumer.as_mut(), POLL_WAIT, &stop).await {
+                    Some(next) => polled = next,
+                    None => break,
+                }
                 continue;
             }
             trouble.recovered("reading the rating feed");
             self.stats.set_problem(None);
+            // Pipelined: while this batch is applied, the one before is committed and the
+            // next one read (without waiting: when the feed is drained, this batch is
+            // committed at once, above).
             let span = batch_span(&self.topic, &messages);
-            match self
-                .ingest(consumer.as_mut(), &messages, &stop)
-                .instrument(span)
-                .await
-            {
-                Some(applied) => applied_since += applied,
-                None => break,
-            }
+            let apply = self.ingest(&messages, &stop).instrument(span);
+            let previous = uncommitted.take();
+            let next = async {
+                if let Some(positions) = previous {
+                    commit(consumer.as_mut(), &positions).await;
+                }
+                poll_or_stop(consumer.as_mut(), Duration::ZERO, &stop).await
+            };
+            let (applied, next) = tokio::join!(apply, next);
+            let Some(applied) = applied else {
+                // Stopped before this batch was applied: it will be redelivered.
+                break;
+            };
+            applied_since += applied;
+            uncommitted = Some(next_positions(&messages));
+            let Some(next) = next else {
+                break;
+            };
+            polled = next;
             if last_report.elapsed() >= PROGRESS_EVERY {
                 self.report_lag().await;
                 let rate = applied_since as f64 / last_report.elapsed().as_secs_f64();
@@ -238,6 +266,10 @@ impl<A: Apply> Ingester<A> {
                 last_report = Instant::now();
                 applied_since = 0;
             }
+        }
+        // What was applied is committed on the way out, so a restart does not redo it.
+        if let Some(positions) = uncommitted {
+            let _ = tokio::time::timeout(RETRY_AFTER, commit(consumer.as_mut(), &positions)).await;
         }
         self.stopped();
     }
@@ -315,14 +347,10 @@ impl<A: Apply> Ingester<A> {
         }
     }
 
-    /// Applies one polled batch and commits it. `None` when stopped before finishing (the
-    /// batch will be redelivered).
-    async fn ingest(
-        &self,
-        consumer: &mut dyn Consumer,
-        messages: &[Message],
-        stop: &CancellationToken,
-    ) -> Option<u64> {
+    /// Applies one polled batch: the valid events to the rating service, the others to the
+    /// dead-letter topic. `None` when stopped before finishing (the batch will be
+    /// redelivered). The caller commits its positions afterwards.
+    async fn ingest(&self, messages: &[Message], stop: &CancellationToken) -> Option<u64> {
         let mut changes = Vec::with_capacity(messages.len());
         let mut dead = Vec::new();
         for m in messages {
@@ -336,7 +364,8 @@ impl<A: Apply> Ingester<A> {
         }
         let applied = changes.len() as u64;
         if !changes.is_empty() {
-            self.until_done(stop, "apply", || self.target.apply(changes.clone()))
+            let changes: Arc<[RatingChange]> = changes.into();
+            self.until_done(stop, "apply", || self.target.apply(Arc::clone(&changes)))
                 .await?;
         }
         if !dead.is_empty() {
@@ -344,11 +373,6 @@ impl<A: Apply> Ingester<A> {
                 self.broker.publish(DLQ_TOPIC, &dead)
             })
             .await?;
-        }
-        let positions = next_positions(messages);
-        if let Err(e) = consumer.commit(&positions).await {
-            // Not fatal: the next commit covers these offsets; a crash before it redelivers.
-            tracing::warn!(error = %e, "offset commit failed");
         }
         self.stats.applied.fetch_add(applied, Ordering::Relaxed);
         self.stats
@@ -448,6 +472,26 @@ fn next_positions(messages: &[Message]) -> Vec<(u32, u64)> {
         }
     }
     positions
+}
+
+/// A poll, or `None` if `stop` is cancelled first.
+async fn poll_or_stop(
+    consumer: &mut dyn Consumer,
+    wait: Duration,
+    stop: &CancellationToken,
+) -> Option<Result<Vec<Message>, crate::broker::BrokerError>> {
+    tokio::select! {
+        polled = consumer.poll(BATCH, wait) => Some(polled),
+        () = stop.cancelled() => None,
+    }
+}
+
+/// Commits applied positions. A failure is not fatal: the next commit covers these
+/// offsets, and a crash before it redelivers them (applying is idempotent).
+async fn commit(consumer: &mut dyn Consumer, positions: &[(u32, u64)]) {
+    if let Err(e) = consumer.commit(positions).await {
+        tracing::warn!(error = %e, "offset commit failed");
+    }
 }
 
 /// Waits `delay`; true if `stop` was cancelled meanwhile.

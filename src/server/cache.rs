@@ -133,10 +133,11 @@ where
     {
         let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
         self.generation.fetch_add(1, Ordering::AcqRel);
+        // A read under way may predate the write: later callers start their own.
+        let mut flights = self.flights.lock();
         for key in keys {
             entries.remove(key);
-            // A read under way may predate the write: later callers start their own.
-            self.flights.forget(key);
+            flights.remove(key);
         }
     }
 
@@ -220,10 +221,12 @@ where
 
     /// Callers of `key` from now on start a new run; those waiting keep waiting for theirs.
     pub fn forget(&self, key: &K) {
-        self.runs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(key);
+        self.lock().remove(key);
+    }
+
+    /// The runs under way, to forget several at once.
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, Run<T>>> {
+        self.runs.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Runs under way.

@@ -111,7 +111,7 @@ fn db_check_finds_aggregates_changed_behind_its_back_and_repairs_them() {
 }
 
 #[test]
-fn ratings_stored_before_the_aggregates_existed_are_counted_by_the_migration() {
+fn ratings_stored_before_the_aggregates_existed_are_kept_and_counted_by_the_migrations() {
     let dir = tempfile::tempdir().unwrap();
     // A rating.db as the first schema made it: ratings only.
     let db = rusqlite::Connection::open(dir.path().join("rating.db")).unwrap();
@@ -135,6 +135,28 @@ fn ratings_stored_before_the_aggregates_existed_are_counted_by_the_migration() {
     );
     movieapp(&["--data-dir", data, "db", "migrate"]).ok();
     assert_eq!(check(dir.path(), &[]).0, Some(0));
+    // Every rating was carried over into the table clustered by its key (no rowid).
+    let db = rusqlite::Connection::open(dir.path().join("rating.db")).unwrap();
+    let rows: Vec<(String, String, String, i64)> = db
+        .prepare("SELECT record_id, record_type, user_id, value FROM ratings ORDER BY 1, 2, 3")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let row =
+        |id: &str, kind: &str, user: &str, value| (id.into(), kind.into(), user.into(), value);
+    assert_eq!(
+        rows,
+        [
+            row("old", "movie", "a", 1),
+            row("old", "movie", "b", 2),
+            row("old", "movie", "c", 4),
+            row("x", "series", "a", 5)
+        ]
+    );
+    assert!(db.prepare("SELECT rowid FROM ratings").is_err());
+    drop(db);
 
     let server = Server::start_with(dir.path(), &["--services", "rating"]);
     let addr = server.addr("rating").to_owned();

@@ -50,7 +50,7 @@ pub trait Repository: Send + Sync + 'static {
     /// Applies puts and deletes in order, all or none.
     fn apply(
         &self,
-        changes: Vec<RatingChange>,
+        changes: std::sync::Arc<[RatingChange]>,
     ) -> impl Future<Output = Result<(), RepositoryError>> + Send;
 }
 
@@ -124,16 +124,10 @@ impl<R: Repository> Controller<R> {
 impl<R: Repository> crate::feed::Apply for Controller<R> {
     type Error = ServiceError;
 
-    async fn apply(&self, changes: Vec<RatingChange>) -> Result<(), ServiceError> {
-        let keys: Vec<RecordKey> = changes
-            .iter()
-            .map(|change| match change {
-                RatingChange::Put(rating) => rating.key().clone(),
-                RatingChange::Delete { key, .. } => key.clone(),
-            })
-            .collect();
-        let result = self.repo.apply(changes).await;
-        self.cache.invalidate(&keys);
+    async fn apply(&self, changes: std::sync::Arc<[RatingChange]>) -> Result<(), ServiceError> {
+        let result = self.repo.apply(std::sync::Arc::clone(&changes)).await;
+        self.cache
+            .invalidate(changes.iter().map(|change| change.target().0));
         Ok(result?)
     }
 }
@@ -190,15 +184,15 @@ mod tests {
                 .insert((r.key().clone(), r.user_id().to_string()), r.value().get());
             Ok(())
         }
-        async fn apply(&self, changes: Vec<RatingChange>) -> Result<(), RepositoryError> {
+        async fn apply(&self, changes: Arc<[RatingChange]>) -> Result<(), RepositoryError> {
             let mut rows = self.rows.lock().unwrap();
-            for change in changes {
+            for change in changes.iter() {
                 match change {
                     RatingChange::Put(r) => {
                         rows.insert((r.key().clone(), r.user_id().to_string()), r.value().get());
                     }
                     RatingChange::Delete { key, user_id } => {
-                        rows.remove(&(key, user_id.to_string()));
+                        rows.remove(&(key.clone(), user_id.to_string()));
                     }
                 }
             }
@@ -278,7 +272,7 @@ mod tests {
         // ...a write through the controller, or a feed batch, invalidates at once.
         c.put_rating(rate("c", 3)).await.unwrap();
         assert_eq!(c.aggregated_rating(&key()).await.unwrap().value.mean, 3.0);
-        c.apply(vec![RatingChange::Put(rate("d", 5))])
+        c.apply(vec![RatingChange::Put(rate("d", 5))].into())
             .await
             .unwrap();
         assert_eq!(c.aggregated_rating(&key()).await.unwrap().value.mean, 3.5);
@@ -299,11 +293,11 @@ mod tests {
             key: key(),
             user_id: user(name),
         };
-        c.apply(vec![put("a", 5), put("b", 1), put("a", 3), delete("b")])
+        c.apply(vec![put("a", 5), put("b", 1), put("a", 3), delete("b")].into())
             .await
             .unwrap();
         assert_eq!(c.aggregated_rating(&key()).await.unwrap().value.mean, 3.0);
-        c.apply(vec![delete("a")]).await.unwrap();
+        c.apply(vec![delete("a")].into()).await.unwrap();
         assert!(matches!(
             c.aggregated_rating(&key()).await,
             Err(ServiceError::NotFound(_))

@@ -6,7 +6,7 @@
 mod mysql;
 mod sqlite;
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use tracing::Instrument;
 
@@ -38,10 +38,10 @@ impl controller::Repository for Store {
     }
 
     async fn put(&self, rating: UserRating) -> Result<(), RepositoryError> {
-        self.apply(vec![RatingChange::Put(rating)]).await
+        self.apply(Arc::from([RatingChange::Put(rating)])).await
     }
 
-    async fn apply(&self, changes: Vec<RatingChange>) -> Result<(), RepositoryError> {
+    async fn apply(&self, changes: Arc<[RatingChange]>) -> Result<(), RepositoryError> {
         let span = self.span("apply ratings");
         span.record("changes", changes.len());
         match self {
@@ -182,32 +182,38 @@ mod suite {
         ));
 
         // Deletes, in order with puts, all in one go.
-        repo.apply(vec![
-            RatingChange::Delete {
-                key: key("1"),
-                user_id: UserId::new("user2").unwrap(),
-            },
-            RatingChange::Put(rating("2", "user0", 3)),
-            RatingChange::Delete {
-                key: key("2"),
-                user_id: UserId::new("user0").unwrap(),
-            },
-            RatingChange::Put(rating("2", "user1", 2)),
-            // Deleting what is not there is not an error.
-            RatingChange::Delete {
-                key: key("nothing"),
-                user_id: UserId::new("nobody").unwrap(),
-            },
-        ])
+        repo.apply(
+            vec![
+                RatingChange::Delete {
+                    key: key("1"),
+                    user_id: UserId::new("user2").unwrap(),
+                },
+                RatingChange::Put(rating("2", "user0", 3)),
+                RatingChange::Delete {
+                    key: key("2"),
+                    user_id: UserId::new("user0").unwrap(),
+                },
+                RatingChange::Put(rating("2", "user1", 2)),
+                // Deleting what is not there is not an error.
+                RatingChange::Delete {
+                    key: key("nothing"),
+                    user_id: UserId::new("nobody").unwrap(),
+                },
+            ]
+            .into(),
+        )
         .await
         .unwrap();
         assert_eq!(mean(&repo, "1").await, Some((2.5, 2)));
         assert_eq!(mean(&repo, "2").await, Some((2.0, 1)));
         // Deleting the last rating leaves the record without ratings.
-        repo.apply(vec![RatingChange::Delete {
-            key: key("2"),
-            user_id: UserId::new("user1").unwrap(),
-        }])
+        repo.apply(
+            vec![RatingChange::Delete {
+                key: key("2"),
+                user_id: UserId::new("user1").unwrap(),
+            }]
+            .into(),
+        )
         .await
         .unwrap();
         assert_eq!(mean(&repo, "2").await, None);

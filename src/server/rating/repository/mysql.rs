@@ -63,13 +63,13 @@ pub async fn aggregate(db: &Arc<Mysql>, key: &RecordKey) -> Result<Aggregate, Re
     Aggregate::of(row).ok_or(RepositoryError::NotFound)
 }
 
-pub async fn apply(db: &Arc<Mysql>, changes: Vec<RatingChange>) -> Result<(), RepositoryError> {
+pub async fn apply(db: &Arc<Mysql>, changes: Arc<[RatingChange]>) -> Result<(), RepositoryError> {
     db.run(|mut conn| {
         let changes = &changes;
         async move {
             let mut tx = conn.start_transaction(TxOpts::default()).await?;
             let mut deltas = Deltas::default();
-            for change in changes {
+            for change in changes.iter() {
                 let (key, user) = change.target();
                 let target = (
                     key.record_id().as_bytes(),

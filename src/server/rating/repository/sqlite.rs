@@ -32,6 +32,18 @@ pub const MIGRATIONS: &[&str] = &[
      INSERT INTO rating_aggregates (record_id, record_type, count, sum)
         SELECT record_id, record_type, COUNT(*), SUM(value) FROM ratings
         GROUP BY record_id, record_type;",
+    // Ratings clustered by their key (no rowid beside it): reading a user's previous
+    // rating, and replacing it, is one B-tree search instead of two, and each rating is
+    // stored once instead of in the table and again in its key's index.
+    "CREATE TABLE ratings_by_key (
+        record_id TEXT NOT NULL, record_type TEXT NOT NULL, user_id TEXT NOT NULL,
+        value INTEGER,
+        PRIMARY KEY (record_id, record_type, user_id)) WITHOUT ROWID;
+     INSERT INTO ratings_by_key (record_id, record_type, user_id, value)
+        SELECT record_id, record_type, user_id, value FROM ratings
+        ORDER BY record_id, record_type, user_id;
+     DROP TABLE ratings;
+     ALTER TABLE ratings_by_key RENAME TO ratings;",
 ];
 
 /// Recomputes every aggregate from the ratings.
@@ -57,7 +69,10 @@ pub async fn aggregate(db: &Arc<Database>, key: &RecordKey) -> Result<Aggregate,
     Aggregate::of(row).ok_or(RepositoryError::NotFound)
 }
 
-pub async fn apply(db: &Arc<Database>, changes: Vec<RatingChange>) -> Result<(), RepositoryError> {
+pub async fn apply(
+    db: &Arc<Database>,
+    changes: Arc<[RatingChange]>,
+) -> Result<(), RepositoryError> {
     db
         .write(move |c| {
             let tx = c.transaction()?;
@@ -73,7 +88,7 @@ pub async fn apply(db: &Arc<Database>, changes: Vec<RatingChange>) -> Result<(),
                     "DELETE FROM ratings WHERE record_id = ?1 AND record_type = ?2 AND user_id = ?3",
                 )?;
                 let mut deltas = Deltas::default();
-                for change in &changes {
+                for change in changes.iter() {
                     let (key, user) = change.target();
                     let before: Option<i64> = previous
                         .query_row(
