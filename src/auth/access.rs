@@ -334,6 +334,12 @@ pub async fn as_caller<F: Future>(caller: Option<Caller>, f: F) -> F::Output {
     }
 }
 
+/// The caller of the call being served, if it came with a checked token: to carry into
+/// work done for it in another task ([`as_caller`]).
+pub fn current_caller() -> Option<Caller> {
+    FORWARDED.try_with(Caller::clone).ok()
+}
+
 /// The token of the call being served, to forward to metadata and rating (and nothing
 /// else), if it came with a checked one.
 pub fn forwarded() -> Option<Arc<str>> {

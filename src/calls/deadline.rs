@@ -20,6 +20,15 @@ pub async fn within<F: Future>(deadline: Instant, f: F) -> F::Output {
     DEADLINE.scope(deadline, f).await
 }
 
+/// Runs `f` with `deadline` when there is one: [`within`], for work carried into another
+/// task.
+pub async fn within_if<F: Future>(deadline: Option<Instant>, f: F) -> F::Output {
+    match deadline {
+        Some(deadline) => within(deadline, f).await,
+        None => f.await,
+    }
+}
+
 /// What an attempt's `grpc-timeout` leaves out of the time remaining, for the answer to
 /// travel back.
 pub const DEADLINE_MARGIN: Duration = Duration::from_millis(5);

@@ -17,6 +17,7 @@ mod consul_lock;
 mod deploy;
 mod discovery;
 mod feed;
+mod gateway;
 mod grpc_clients;
 mod hardening;
 mod health_command;

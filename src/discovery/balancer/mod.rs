@@ -129,6 +129,20 @@ impl Balancer {
         self
     }
 
+    /// Whether a call would go to the instance in this process first: there is one, it
+    /// serves, and it is in rotation.
+    pub fn prefers_colocated(&self) -> bool {
+        self.colocated
+            .as_ref()
+            .is_some_and(|c| c.serving() && self.in_rotation(&c.addr))
+    }
+
+    /// Whether `addr` is neither ejected nor just failed.
+    fn in_rotation(&self, addr: &str) -> bool {
+        let state = self.state();
+        state.outliers.usable(addr) && !state.outliers.skipped(addr, tokio::time::Instant::now())
+    }
+
     /// Calls the instances over TLS, verifying them (and presenting a client certificate)
     /// as `tls` says.
     #[must_use]
@@ -199,9 +213,7 @@ impl Balancer {
             && !avoid.contains(&c.addr)
         {
             if c.serving() {
-                let now = tokio::time::Instant::now();
-                let state = self.state();
-                if state.outliers.usable(&c.addr) && !state.outliers.skipped(&c.addr, now) {
+                if self.in_rotation(&c.addr) {
                     return Ok((c.addr.clone(), Via::Local));
                 }
             } else {

@@ -2,15 +2,19 @@
 //! or, when the instance picked runs in this process, by calling its controller directly
 //! (the in-process fast path), with the callee's metrics, span, auth and faults as if the
 //! call had come over the network ([`InProcess`]).
+//!
+//! Identical calls over the network at the same time (the same request, on behalf of the
+//! same token) share one: a popular movie asked for by many callers at once costs the
+//! callee one call, not one each ([`Client`]).
 
-use std::sync::Arc;
+use std::{future::Future, sync::Arc};
 
 use tokio_util::either::Either;
 
 use crate::{
-    auth::access::Gate,
+    auth::access::{self, Gate},
     calls::{
-        deadline::bound,
+        deadline::{self, bound},
         fallback::{STALE_HEADER, Served, read_stale_header},
         retry::{CallError, instance_failed},
     },
@@ -24,6 +28,7 @@ use crate::{
         rating_service_client::RatingServiceClient,
     },
     server::{
+        cache::SingleFlight,
         endpoint::Endpoint,
         error::ServiceError,
         metadata,
@@ -53,30 +58,23 @@ impl<C> Clone for InProcess<C> {
 pub type LocalMetadata = InProcess<metadata::controller::Controller<metadata::repository::Store>>;
 pub type LocalRating = InProcess<rating::controller::Controller<rating::repository::Store>>;
 
-impl From<DiscoveryError> for ServiceError {
-    fn from(e: DiscoveryError) -> Self {
-        match e {
-            DiscoveryError::NoHealthyInstance { .. } => Self::Unavailable(e.to_string()),
-            DiscoveryError::Registry(_) | DiscoveryError::AllEjected { .. } => {
-                Self::Unavailable(e.to_string())
-            }
-            other => Self::Internal(Box::new(other)),
-        }
-    }
-}
-
 /// Reads a failed downstream call back into a service error, keeping the downstream
 /// message; `what` names the call for messages about transport failures. The one place a
 /// status from another service becomes ours.
-fn downstream(e: CallError, what: &str) -> ServiceError {
+fn downstream(e: Arc<CallError>, what: &str) -> ServiceError {
     use tonic::Code;
-    let (addr, status) = match e {
-        CallError::Discovery(e) => return e.into(),
+    let (addr, status) = match &*e {
+        CallError::Discovery(
+            d @ (DiscoveryError::NoHealthyInstance { .. }
+            | DiscoveryError::Registry(_)
+            | DiscoveryError::AllEjected { .. }),
+        ) => return ServiceError::Unavailable(d.to_string()),
+        CallError::Discovery(_) => return ServiceError::Internal(Box::new(e)),
         CallError::Status { addr, status } => (addr, status),
     };
     let what = format!("{what} at {addr}");
     let message = status.message().to_owned();
-    if instance_failed(&status) {
+    if instance_failed(status) {
         return ServiceError::Unavailable(format!("{what}: {message}"));
     }
     match status.code() {
@@ -105,24 +103,84 @@ fn traced<T>(message: T) -> tonic::Request<T> {
 }
 
 /// Calls a service on a discovered instance, or in process through `L` when the instance
-/// picked runs here.
-pub struct Client<L> {
+/// picked runs here. Over the network, identical calls under way at the same time share
+/// one (keyed by `K`, the request, and the forwarded token, so no caller gets an answer
+/// made with another's rights). The shared call runs in its own task with the deadline of
+/// the caller that started it: a caller that stops waiting does not cancel it for the
+/// others, and one whose deadline is later than that does not inherit its timeout (it
+/// calls again by itself). In process, each call goes straight to the controller, whose
+/// cache already shares reads.
+pub struct Client<L, K, T> {
+    route: Arc<Route<L>>,
+    flights: SingleFlight<(K, Option<Arc<str>>), Shared<T>>,
+}
+
+/// Where a gateway's calls go: the balanced instances, and the service in this process.
+pub struct Route<L> {
     balancer: Balancer,
     local: Option<L>,
 }
 
-impl<L> Client<L> {
+/// What a shared call gives every caller that waited for it, with the deadline it ran with.
+type Shared<T> = (Result<T, Arc<CallError>>, Option<tokio::time::Instant>);
+
+impl<L, K, T> Client<L, K, T>
+where
+    L: Send + Sync + 'static,
+    K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+    T: Clone + Send + Sync + 'static,
+{
     /// `local`: the service in this process, if it runs here (the balancer then knows its
     /// address, [`Balancer::with_colocated`]).
     pub fn new(balancer: Balancer, local: Option<L>) -> Self {
-        Self { balancer, local }
+        Self {
+            route: Arc::new(Route { balancer, local }),
+            flights: SingleFlight::default(),
+        }
+    }
+
+    /// Runs `call` for `key`, sharing it with identical calls under way when it would go
+    /// over the network.
+    async fn call<F, Fut>(&self, key: K, call: F) -> Result<T, Arc<CallError>>
+    where
+        F: Fn(Arc<Route<L>>, K) -> Fut,
+        Fut: Future<Output = Result<T, CallError>> + Send + 'static,
+    {
+        if self.route.local.is_some() && self.route.balancer.prefers_colocated() {
+            return call(Arc::clone(&self.route), key).await.map_err(Arc::new);
+        }
+        let (caller, deadline) = (access::current_caller(), deadline::current());
+        let flight = (key.clone(), access::forwarded());
+        let work = call(Arc::clone(&self.route), key.clone());
+        let shared = self
+            .flights
+            .run(flight, move || async move {
+                let done = deadline::within_if(deadline, access::as_caller(caller, work)).await;
+                (done.map_err(Arc::new), deadline)
+            })
+            .await;
+        match shared {
+            Some((Err(e), ran_with)) if timed_out(&e) && deadline > ran_with => {
+                // Timed out on a shorter deadline than this caller's: its own try.
+                call(Arc::clone(&self.route), key).await.map_err(Arc::new)
+            }
+            Some((done, _)) => done,
+            // Dropped unfinished (shutting down): this caller's own try.
+            None => call(Arc::clone(&self.route), key).await.map_err(Arc::new),
+        }
     }
 }
 
+/// A call that ran out of time (or was cancelled) rather than failed.
+fn timed_out(e: &CallError) -> bool {
+    matches!(e, CallError::Status { status, .. }
+        if matches!(status.code(), tonic::Code::DeadlineExceeded | tonic::Code::Cancelled))
+}
+
 /// Calls `MetadataService`.
-pub type MetadataClient = Client<LocalMetadata>;
+pub type MetadataClient = Client<LocalMetadata, MovieId, Metadata>;
 /// Calls `RatingService`.
-pub type RatingClient = Client<LocalRating>;
+pub type RatingClient = Client<LocalRating, RecordKey, Served<f64>>;
 
 impl MetadataGateway for MetadataClient {
     #[tracing::instrument(
@@ -138,19 +196,23 @@ impl MetadataGateway for MetadataClient {
         )
     )]
     async fn get(&self, id: &MovieId) -> Result<Metadata, ServiceError> {
-        self.balancer
-            .call_via(|via, _| match (via, &self.local) {
-                (Via::Local, Some(local)) => Either::Left(
-                    local
-                        .endpoint
-                        .serve_local(local.gate.as_deref(), local.controller.get(id)),
-                ),
-                // Boxed: the network call's future is several times the size of the
-                // local one, and every call would carry (and move) its space.
-                (via, _) => Either::Right(Box::pin(get_metadata(via, id))),
-            })
-            .await
-            .map_err(|e| downstream(e, "metadata GetMetadata"))
+        self.call(id.clone(), |route, id| async move {
+            route
+                .balancer
+                .call_via(|via, _| match (via, &route.local) {
+                    (Via::Local, Some(local)) => Either::Left(
+                        local
+                            .endpoint
+                            .serve_local(local.gate.as_deref(), local.controller.get(&id)),
+                    ),
+                    // Boxed: the network call's future is several times the size of the
+                    // local one, and every call would carry (and move) its space.
+                    (via, _) => Either::Right(Box::pin(get_metadata(via, &id))),
+                })
+                .await
+        })
+        .await
+        .map_err(|e| downstream(e, "metadata GetMetadata"))
     }
 }
 
@@ -215,25 +277,29 @@ impl RatingGateway for RatingClient {
         )
     )]
     async fn aggregated_rating(&self, key: &RecordKey) -> Result<Served<f64>, ServiceError> {
-        self.balancer
-            .call_via(|via, _| match (via, &self.local) {
-                (Via::Local, Some(local)) => Either::Left(async move {
-                    let served = local
-                        .endpoint
-                        .serve_local(
-                            local.gate.as_deref(),
-                            local.controller.aggregated_rating(key),
-                        )
-                        .await?;
-                    Ok(Served {
-                        value: served.value.mean,
-                        stale: served.stale,
-                    })
-                }),
-                (via, _) => Either::Right(Box::pin(get_aggregated_rating(via, key))),
-            })
-            .await
-            .map_err(|e| downstream(e, "rating GetAggregatedRating"))
+        self.call(key.clone(), |route, key| async move {
+            route
+                .balancer
+                .call_via(|via, _| match (via, &route.local) {
+                    (Via::Local, Some(local)) => Either::Left(async {
+                        let served = local
+                            .endpoint
+                            .serve_local(
+                                local.gate.as_deref(),
+                                local.controller.aggregated_rating(&key),
+                            )
+                            .await?;
+                        Ok(Served {
+                            value: served.value.mean,
+                            stale: served.stale,
+                        })
+                    }),
+                    (via, _) => Either::Right(Box::pin(get_aggregated_rating(via, &key))),
+                })
+                .await
+        })
+        .await
+        .map_err(|e| downstream(e, "rating GetAggregatedRating"))
     }
 }
 
@@ -241,11 +307,11 @@ impl RatingGateway for RatingClient {
 mod tests {
     use super::*;
 
-    fn status(status: tonic::Status) -> CallError {
-        CallError::Status {
+    fn status(status: tonic::Status) -> Arc<CallError> {
+        Arc::new(CallError::Status {
             addr: "127.0.0.1:1".into(),
             status,
-        }
+        })
     }
 
     #[test]
