@@ -27,7 +27,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::{DLQ_TOPIC, RatingEvent};
 use crate::{
-    broker::{Broker, Consumer, Message, Record, total_lag},
+    broker::{Broker, BrokerError, Consumer, Message, Record, total_lag},
     model::RatingChange,
     telemetry::{Throttle, propagation},
 };
@@ -194,26 +194,26 @@ impl<A: Apply> Ingester<A> {
         let mut applied_since = 0u64;
         // Positions of the batch applied last, committed while the next one is applied.
         let mut uncommitted: Option<Vec<(u32, u64)>> = None;
-        let mut polled = match poll_or_stop(consumer.as_mut(), POLL_WAIT, &stop).await {
+        let mut polled = match self.next_batch(consumer.as_mut(), POLL_WAIT, &stop).await {
             Some(polled) => polled,
             None => return self.stopped(),
         };
         loop {
-            let messages = match polled {
-                Ok(messages) => messages,
+            let batch = match polled {
+                Ok(batch) => batch,
                 Err(e) => {
                     self.failed(&mut trouble, format!("cannot read the rating feed: {e}"));
                     if stopped_within(&stop, RETRY_AFTER).await {
                         break;
                     }
-                    match poll_or_stop(consumer.as_mut(), POLL_WAIT, &stop).await {
+                    match self.next_batch(consumer.as_mut(), POLL_WAIT, &stop).await {
                         Some(next) => polled = next,
                         None => break,
                     }
                     continue;
                 }
             };
-            if messages.is_empty() {
+            if batch.messages.is_empty() {
                 if let Some(positions) = uncommitted.take() {
                     commit(consumer.as_mut(), &positions).await;
                 }
@@ -223,7 +223,7 @@ impl<A: Apply> Ingester<A> {
                         break;
                     }
                 }
-                match poll_or_stop(consumer.as_mut(), POLL_WAIT, &stop).await {
+                match self.next_batch(consumer.as_mut(), POLL_WAIT, &stop).await {
                     Some(next) => polled = next,
                     None => break,
                 }
@@ -232,16 +232,17 @@ impl<A: Apply> Ingester<A> {
             trouble.recovered("reading the rating feed");
             self.stats.set_problem(None);
             // Pipelined: while this batch is applied, the one before is committed and the
-            // next one read (without waiting: when the feed is drained, this batch is
-            // committed at once, above).
-            let span = batch_span(&self.topic, &messages);
-            let apply = self.ingest(&messages, &stop).instrument(span);
+            // next one read and decoded (without waiting: when the feed is drained, this
+            // batch is committed at once, above).
+            let span = batch_span(&self.topic, &batch.messages);
+            let apply = self.ingest(&batch, &stop).instrument(span);
             let previous = uncommitted.take();
             let next = async {
                 if let Some(positions) = previous {
                     commit(consumer.as_mut(), &positions).await;
                 }
-                poll_or_stop(consumer.as_mut(), Duration::ZERO, &stop).await
+                self.next_batch(consumer.as_mut(), Duration::ZERO, &stop)
+                    .await
             };
             let (applied, next) = tokio::join!(apply, next);
             let Some(applied) = applied else {
@@ -249,7 +250,7 @@ impl<A: Apply> Ingester<A> {
                 break;
             };
             applied_since += applied;
-            uncommitted = Some(next_positions(&messages));
+            uncommitted = Some(next_positions(&batch.messages));
             let Some(next) = next else {
                 break;
             };
@@ -347,13 +348,22 @@ impl<A: Apply> Ingester<A> {
         }
     }
 
-    /// Applies one polled batch: the valid events to the rating service, the others to the
-    /// dead-letter topic. `None` when stopped before finishing (the batch will be
-    /// redelivered). The caller commits its positions afterwards.
-    async fn ingest(&self, messages: &[Message], stop: &CancellationToken) -> Option<u64> {
+    /// The next batch, read and decoded; `None` if stopped first.
+    async fn next_batch(
+        &self,
+        consumer: &mut dyn Consumer,
+        wait: Duration,
+        stop: &CancellationToken,
+    ) -> Option<Result<Batch, BrokerError>> {
+        let polled = poll_or_stop(consumer, wait, stop).await?;
+        Some(polled.map(|messages| self.decode(messages)))
+    }
+
+    /// Decodes a polled batch: the valid events as changes, the others as dead letters.
+    fn decode(&self, messages: Vec<Message>) -> Batch {
         let mut changes = Vec::with_capacity(messages.len());
         let mut dead = Vec::new();
-        for m in messages {
+        for m in &messages {
             match RatingEvent::decode(&m.payload) {
                 Ok(change) => changes.push(change),
                 Err(reason) => {
@@ -362,17 +372,26 @@ impl<A: Apply> Ingester<A> {
                 }
             }
         }
+        Batch {
+            messages,
+            changes: changes.into(),
+            dead,
+        }
+    }
+
+    /// Applies one decoded batch: the valid events to the rating service, the others to
+    /// the dead-letter topic. `None` when stopped before finishing (the batch will be
+    /// redelivered). The caller commits its positions afterwards.
+    async fn ingest(&self, batch: &Batch, stop: &CancellationToken) -> Option<u64> {
+        let Batch { changes, dead, .. } = batch;
         let applied = changes.len() as u64;
         if !changes.is_empty() {
-            let changes: Arc<[RatingChange]> = changes.into();
-            self.until_done(stop, "apply", || self.target.apply(Arc::clone(&changes)))
+            self.until_done(stop, "apply", || self.target.apply(Arc::clone(changes)))
                 .await?;
         }
         if !dead.is_empty() {
-            self.until_done(stop, "dead-letter", || {
-                self.broker.publish(DLQ_TOPIC, &dead)
-            })
-            .await?;
+            self.until_done(stop, "dead-letter", || self.broker.publish(DLQ_TOPIC, dead))
+                .await?;
         }
         self.stats.applied.fetch_add(applied, Ordering::Relaxed);
         self.stats
@@ -474,12 +493,20 @@ fn next_positions(messages: &[Message]) -> Vec<(u32, u64)> {
     positions
 }
 
+/// A polled batch, decoded.
+struct Batch {
+    messages: Vec<Message>,
+    changes: Arc<[RatingChange]>,
+    /// The records that could not be applied, as sent to the dead-letter topic.
+    dead: Vec<Record>,
+}
+
 /// A poll, or `None` if `stop` is cancelled first.
 async fn poll_or_stop(
     consumer: &mut dyn Consumer,
     wait: Duration,
     stop: &CancellationToken,
-) -> Option<Result<Vec<Message>, crate::broker::BrokerError>> {
+) -> Option<Result<Vec<Message>, BrokerError>> {
     tokio::select! {
         polled = consumer.poll(BATCH, wait) => Some(polled),
         () = stop.cancelled() => None,
