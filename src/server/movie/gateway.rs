@@ -149,16 +149,20 @@ where
         if self.route.local.is_some() && self.route.balancer.prefers_colocated() {
             return call(Arc::clone(&self.route), key).await.map_err(Arc::new);
         }
-        let (caller, deadline) = (access::current_caller(), deadline::current());
+        let deadline = deadline::current();
         let flight = (key.clone(), access::forwarded());
-        let work = call(Arc::clone(&self.route), key.clone());
-        let shared = self
-            .flights
-            .run(flight, move || async move {
+        // Made only when no identical call is under way: a joiner builds no call of its own.
+        let start = || {
+            let (caller, work) = (
+                access::current_caller(),
+                call(Arc::clone(&self.route), key.clone()),
+            );
+            async move {
                 let done = deadline::within_if(deadline, access::as_caller(caller, work)).await;
                 (done.map_err(Arc::new), deadline)
-            })
-            .await;
+            }
+        };
+        let shared = self.flights.run(flight, start).await;
         match shared {
             Some((Err(e), ran_with)) if timed_out(&e) && deadline > ran_with => {
                 // Timed out on a shorter deadline than this caller's: its own try.
