@@ -5,7 +5,8 @@
 # - ingestion: events/s from the first publish to the last event applied;
 # - the data: ratings stored, movie 1's share, rating.db bytes per rating;
 # - cold reads (the cache's entry expired): GetAggregatedRating of movie 1 and of a movie
-#   with few ratings, one at a time (median of 15), and 16 at once on movie 1 (the slowest);
+#   with few ratings, one at a time (median of 15), and 16 at once on movie 1 (the slowest),
+#   timed by Python grpcio and, when h2load is there, by h2load;
 # - steady load: GetMovieDetails and GetAggregatedRating of movie 1 with `bench-load`
 #   (4 connections, 8 s each): calls/s, p50, p99 and server CPU per call.
 #
@@ -120,6 +121,29 @@ print(f"  data: {total} ratings, movie 1 has {hot} ({100 * hot / max(total, 1):.
 EOF
     # A movie with few ratings: the generator's records are 1..records.
     "$python" "$work/cold.py" "$rating" 1 2
+    if command -v h2load >/dev/null; then
+      # The same with h2load, whose own cost does not hide the server's: per round, one
+      # cold read alone, then 16 at once on 16 connections, then those 16 again from the
+      # cache; medians of 5 rounds.
+      printf '\x00\x00\x00\x00\x0a\x0a\x011\x12\x05movie' >"$work/agg.body"
+      h2() {
+        rm -f "$work/h2.log" # h2load appends to its log
+        h2load -n "$1" -c "$1" -m 1 -t 1 --log-file="$work/h2.log" -H 'content-type: application/grpc' \
+          -H 'te: trailers' -d "$work/agg.body" "http://$rating/RatingService/GetAggregatedRating" >/dev/null
+        sort -n -k3 "$work/h2.log" | tail -1 | awk '{ print $3 }'
+      }
+      for _ in 1 2 3 4 5; do
+        sleep 1.1; one=$(h2 1)
+        sleep 1.1; many=$(h2 16)
+        echo "$one $many $(h2 16)" # the last: the same 16 answered from the cache
+      done >"$work/rounds"
+      one=$(awk '{ print $1 }' "$work/rounds" | sort -n | sed -n 3p)
+      many=$(awk '{ print $2 }' "$work/rounds" | sort -n | sed -n 3p)
+      cached=$(awk '{ print $3 }' "$work/rounds" | sort -n | sed -n 3p)
+      awk -v one="$one" -v many="$many" -v cached="$cached" 'BEGIN {
+        printf "  16 concurrent cold reads (h2load): slowest %.2f ms, one cold read %.2f ms (%.2fx); 16 cached: slowest %.2f ms\n",
+          many / 1000, one / 1000, many / one, cached / 1000 }'
+    fi
     for call in "MovieService/GetMovieDetails $movie {\"movie_id\":\"1\"}" \
                 "RatingService/GetAggregatedRating $rating {\"record_id\":\"1\",\"record_type\":\"movie\"}"; do
       read -r method target body <<<"$call"
