@@ -65,7 +65,7 @@ pub trait Apply: Send + Sync + 'static {
 }
 
 /// Events applied per transaction at most.
-pub const BATCH: usize = 2_000;
+pub const BATCH: usize = 5_000;
 /// How long a poll waits for new events.
 const POLL_WAIT: Duration = Duration::from_millis(200);
 /// How long to wait before retrying after a failure.
