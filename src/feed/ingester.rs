@@ -4,9 +4,9 @@
 //! Each round: poll a batch, decode and validate every event, apply the valid ones in one
 //! transaction, send the others to the dead-letter topic with the reason, and only then
 //! commit the offsets. Rounds overlap: while a batch is applied, the offsets of the one
-//! before are committed and the next one is read. A crash before the commit redelivers the batch, which is harmless: a
-//! put sets and a delete removes (at-least-once, idempotent). A failed apply is retried, never
-//! skipped; a bad event never stalls the feed.
+//! before are committed and the next one is read. A crash before the commit redelivers the
+//! batch, which is harmless: a put sets and a delete removes (at-least-once, idempotent). A
+//! failed apply is retried, never skipped; a bad event never stalls the feed.
 
 use std::{
     sync::{
@@ -194,21 +194,22 @@ impl<A: Apply> Ingester<A> {
         let mut applied_since = 0u64;
         // Positions of the batch applied last, committed while the next one is applied.
         let mut uncommitted: Option<Vec<(u32, u64)>> = None;
-        let mut polled = match self.next_batch(consumer.as_mut(), POLL_WAIT, &stop).await {
-            Some(polled) => polled,
-            None => return self.stopped(),
-        };
+        // The batch read while the last one was applied, if any.
+        let mut prefetched = None;
         loop {
+            let polled = match prefetched.take() {
+                Some(polled) => polled,
+                None => match self.next_batch(consumer.as_mut(), POLL_WAIT, &stop).await {
+                    Some(polled) => polled,
+                    None => break,
+                },
+            };
             let batch = match polled {
                 Ok(batch) => batch,
                 Err(e) => {
                     self.failed(&mut trouble, format!("cannot read the rating feed: {e}"));
                     if stopped_within(&stop, RETRY_AFTER).await {
                         break;
-                    }
-                    match self.next_batch(consumer.as_mut(), POLL_WAIT, &stop).await {
-                        Some(next) => polled = next,
-                        None => break,
                     }
                     continue;
                 }
@@ -222,10 +223,6 @@ impl<A: Apply> Ingester<A> {
                     if !self.check(&stop, &mut trouble).await {
                         break;
                     }
-                }
-                match self.next_batch(consumer.as_mut(), POLL_WAIT, &stop).await {
-                    Some(next) => polled = next,
-                    None => break,
                 }
                 continue;
             }
@@ -254,7 +251,7 @@ impl<A: Apply> Ingester<A> {
             let Some(next) = next else {
                 break;
             };
-            polled = next;
+            prefetched = Some(next);
             if last_report.elapsed() >= PROGRESS_EVERY {
                 self.report_lag().await;
                 let rate = applied_since as f64 / last_report.elapsed().as_secs_f64();

@@ -185,7 +185,7 @@ where
         F: Future<Output = T> + Send + 'static,
     {
         let mut result = {
-            let mut runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut runs = self.lock();
             match runs.get(&key) {
                 Some(run) => run.result.clone(),
                 None => {
@@ -219,12 +219,8 @@ where
         result.wait_for(Option::is_some).await.ok()?.clone()
     }
 
-    /// Callers of `key` from now on start a new run; those waiting keep waiting for theirs.
-    pub fn forget(&self, key: &K) {
-        self.lock().remove(key);
-    }
-
-    /// The runs under way, to forget several at once.
+    /// The runs under way. Removing one makes later callers of its key start a new run;
+    /// those waiting keep waiting for theirs.
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, Run<T>>> {
         self.runs.lock().unwrap_or_else(PoisonError::into_inner)
     }
