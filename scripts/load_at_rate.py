@@ -14,6 +14,7 @@ import asyncio
 import importlib
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -28,7 +29,12 @@ def load_stubs(proto_dir):
                     f"--grpc_python_out={out}", os.path.join(proto_dir, "movie.proto")]) != 0:
         sys.exit("protoc failed")
     sys.path.insert(0, out)
-    return importlib.import_module("movie_pb2"), importlib.import_module("movie_pb2_grpc")
+    try:
+        return importlib.import_module("movie_pb2"), importlib.import_module("movie_pb2_grpc")
+    finally:
+        # Imported: the generated files are no longer needed.
+        sys.path.remove(out)
+        shutil.rmtree(out, ignore_errors=True)
 
 
 def summary(records):

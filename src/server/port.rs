@@ -35,6 +35,10 @@ use crate::{
     service::{ConnectionSettings, ServiceKind},
 };
 
+/// How many times `connections.maxHeaderListBytes` HTTP/2 itself lets a header block
+/// reach before it stops storing it (past twice that, it ends the connection).
+const H2_HEADER_LIST_FACTOR: u32 = 8;
+
 /// The port's routes: gRPC by content type, then the service's HTTP API, health and
 /// readiness; with size limits on query strings and bodies. Also returns every HTTP route,
 /// to name the endpoints.
@@ -247,10 +251,18 @@ pub async fn serve(
             .http2_keepalive_interval(Some(limits.keepalive_interval.get()))
             .http2_keepalive_timeout(Some(limits.keepalive_timeout.get()))
             .max_concurrent_streams(limits.max_concurrent_streams)
-            // Twice the limit: a block over the limit but under this reaches the endpoint
-            // layer, which refuses it with a status the caller reads (RESOURCE_EXHAUSTED,
-            // 431); past this, HTTP/2 refuses the stream itself.
-            .http2_max_header_list_size(limits.max_header_list_bytes.saturating_mul(2))
+            // A block over the limit but under HTTP/2's own bound reaches the endpoint
+            // layer, which refuses that call alone with a status the caller reads
+            // (RESOURCE_EXHAUSTED, 431). h2 answers a block over its bound with a bare
+            // 431, and one over twice it with a GOAWAY that ends every call on the
+            // connection; its bound is set well above ours so that only a block many
+            // times the limit (8×: 128 KiB by default) goes that far, while the memory
+            // one connection's half-received block may hold stays bounded.
+            .http2_max_header_list_size(
+                limits
+                    .max_header_list_bytes
+                    .saturating_mul(H2_HEADER_LIST_FACTOR),
+            )
             .layer(observe.clone())
             .serve_with_incoming_shutdown(port.clone(), lane, shutdown.clone().cancelled_owned());
         servers.spawn_on(server, worker);

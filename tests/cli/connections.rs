@@ -437,4 +437,33 @@ async fn oversized_headers_are_refused_per_call_with_a_status_the_caller_reads()
         .await
         .unwrap_err();
     assert_eq!(after.code(), tonic::Code::NotFound, "{after:?}");
+
+    // Far over the limit (25 KiB against 4 KiB: past where h2 alone would answer a bare
+    // 431 or end the connection) is still one refused call, while another call is under
+    // way on the same connection.
+    let huge = "b".repeat(25 * 1024);
+    let mut slow = client.clone();
+    let under_way = tokio::spawn(async move {
+        slow.get_metadata(GetMetadataRequest {
+            movie_id: "2".into(),
+        })
+        .await
+    });
+    let mut request = tonic::Request::new(GetMetadataRequest {
+        movie_id: "1".into(),
+    });
+    request
+        .metadata_mut()
+        .insert("x-huge", huge.parse().unwrap());
+    let status = client.get_metadata(request).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    let other = under_way.await.unwrap().unwrap_err();
+    assert_eq!(other.code(), tonic::Code::NotFound, "{other:?}");
+    let after = client
+        .get_metadata(GetMetadataRequest {
+            movie_id: "1".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(after.code(), tonic::Code::NotFound, "{after:?}");
 }

@@ -9,6 +9,7 @@ Prints one line per check; exits non-zero on the first failure.
 
 import importlib
 import os
+import shutil
 import sys
 import tempfile
 
@@ -28,7 +29,12 @@ def load_stubs(proto_dir):
     if status != 0:
         sys.exit(f"protoc failed with status {status}")
     sys.path.insert(0, out)
-    return importlib.import_module("movie_pb2"), importlib.import_module("movie_pb2_grpc")
+    try:
+        return importlib.import_module("movie_pb2"), importlib.import_module("movie_pb2_grpc")
+    finally:
+        # Imported: the generated files are no longer needed.
+        sys.path.remove(out)
+        shutil.rmtree(out, ignore_errors=True)
 
 
 def expect_code(what, call, code):
