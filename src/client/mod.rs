@@ -33,8 +33,8 @@ pub enum ClientError {
         registry: String,
     },
     #[error(
-        "cannot reach the {service} service at {addr}: {reason}; start the services with `movieapp serve`, or point --addr at a running one{}",
-        if *.plaintext { " (if it speaks TLS, pass --cacert or set tls.ca)" } else { "" }
+        "cannot reach the {service} service at {addr}: {reason}; {}",
+        unreachable_hint(reason, *plaintext)
     )]
     Unreachable {
         service: ServiceKind,
@@ -202,6 +202,23 @@ impl Target {
 }
 
 /// The innermost cause of an error, e.g. "Connection refused (os error 111)".
+/// What to do about a connection that failed for `reason` (its root cause), said to a
+/// client that spoke plaintext or TLS: the TLS setting to change when the handshake says
+/// which, else where to find a server.
+pub fn unreachable_hint(reason: &str, plaintext: bool) -> &'static str {
+    if reason.contains("CertificateRequired") {
+        "the server asks for a client certificate (mutual TLS): pass --cert and --key, or set tls.clientCert and tls.clientKey"
+    } else if reason.contains("UnknownIssuer") || reason.contains("invalid peer certificate") {
+        "the server's certificate is not signed by the CA given: pass the CA that signed it with --cacert, or set tls.ca"
+    } else if reason.contains("speaks TLS only") {
+        "pass --cacert with the CA that signed the server's certificate, or set tls.ca"
+    } else if plaintext {
+        "start the services with `movieapp serve`, or point --addr at a running one (if it speaks TLS, pass --cacert or set tls.ca)"
+    } else {
+        "start the services with `movieapp serve`, or point --addr at a running one"
+    }
+}
+
 pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cause = e;
     while let Some(next) = cause.source() {

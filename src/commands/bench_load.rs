@@ -38,9 +38,13 @@ use crate::{
 /// used as by the other clients.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
-  movieapp bench-load --seed --addr 127.0.0.1:8083 --call MovieService/GetMovieDetails -d '{\"movie_id\":\"1\"}'
-  movieapp bench-load --addr 127.0.0.1:8081 --call MetadataService/GetMetadata -d '{\"movie_id\":\"1\"}' -c 1 --streams 64
-  movieapp bench-load --addr 127.0.0.1:8083 --call MovieService/GetMovieDetails -d '{\"movie_id\":\"1\"}' --rate 2000 --duration 30
+  movieapp bench-load --seed --addr 127.0.0.1:8083 \\
+    --call MovieService/GetMovieDetails -d '{\"movie_id\":\"1\"}'
+  movieapp bench-load --addr 127.0.0.1:8081 \\
+    --call MetadataService/GetMetadata -d '{\"movie_id\":\"1\"}' -c 1 --streams 64
+  movieapp bench-load --addr 127.0.0.1:8083 \\
+    --call MovieService/GetMovieDetails -d '{\"movie_id\":\"1\"}' \\
+    --rate 2000 --duration 30s
   movieapp bench-load --addr 127.0.0.1:8083 --http 'GET /movie?id=1' -n 10000 -o json")]
 pub struct Args {
     /// The service's address (host:port)

@@ -45,6 +45,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
     if let Some(tls) = &tls {
         endpoint = endpoint.tls_config(tls.tonic())?;
     }
+    let plaintext = tls.is_none();
     let what = if args.service.is_empty() {
         format!("the server at {}", args.addr)
     } else {
@@ -54,7 +55,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
         let channel = endpoint
             .connect()
             .await
-            .map_err(|e| crate::client::root_cause(&e))?;
+            .map_err(|e| unreachable(&e, plaintext))?;
         HealthClient::new(channel)
             .check(HealthCheckRequest {
                 service: args.service.clone(),
@@ -63,6 +64,11 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
             .map(|r| r.into_inner().status)
             .map_err(|status| match status.code() {
                 tonic::Code::NotFound => "unknown service".to_owned(),
+                // The connection failed (a TLS handshake refused, a plaintext client
+                // hung up on): say why and what to pass, as the other clients do.
+                _ if std::error::Error::source(&status).is_some() => {
+                    unreachable(&status, plaintext)
+                }
                 _ => format!("{:?}: {}", status.code(), status.message()),
             })
     })
@@ -82,4 +88,13 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
         }
         Err(reason) => anyhow::bail!("{what}: {reason}"),
     }
+}
+
+/// Why a connection failed, and what to do about it.
+fn unreachable(e: &(dyn std::error::Error + 'static), plaintext: bool) -> String {
+    let reason = crate::client::root_cause(e);
+    format!(
+        "cannot connect: {reason}; {}",
+        crate::client::unreachable_hint(&reason, plaintext)
+    )
 }

@@ -73,6 +73,14 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("MOVIEAPP_SHUTDOWN_DRAIN_TIMEOUT", "shutdown.drainTimeout"),
 ];
 
+/// Variables whose value may carry a secret (a URL with a password in it): an error
+/// about them says what is wrong without quoting the value.
+const MAY_HOLD_SECRETS: &[&str] = &["MOVIEAPP_DATABASE_URL"];
+
+fn quoted(value: Option<&str>) -> String {
+    value.map(|v| format!("={v:?}")).unwrap_or_default()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
@@ -83,10 +91,11 @@ pub enum ConfigError {
     },
     #[error("config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
-    #[error("environment variable {name}={value:?}: {expected}")]
+    /// `value` is `None` for a variable that may carry a secret: never quoted back.
+    #[error("environment variable {name}{}: {expected}", quoted(value.as_deref()))]
     Env {
         name: &'static str,
-        value: String,
+        value: Option<String>,
         expected: String,
     },
     #[error("invalid {flag} {value:?}: {expected}")]
@@ -271,7 +280,7 @@ impl Config {
             if let Some(value) = env(name) {
                 layer(&mut tree, key, &value).map_err(|expected| ConfigError::Env {
                     name,
-                    value,
+                    value: (!MAY_HOLD_SECRETS.contains(&name)).then_some(value),
                     expected,
                 })?;
                 sources.insert(key.to_owned(), Source::Env(name));

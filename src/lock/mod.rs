@@ -63,13 +63,22 @@ pub struct KeyStatus {
     pub delayed_until_ms: Option<i64>,
 }
 
+/// How long a wait lasted, as a person writes it: `within 2s`, or `at once` for none.
+fn waited_for(waited: Duration) -> String {
+    if waited.is_zero() {
+        "at once (no wait was allowed)".to_owned()
+    } else {
+        format!("within {}", crate::config::value::Duration::from(waited))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error("lock key {key:?}: {reason}")]
     InvalidKey { key: String, reason: &'static str },
     #[error("the lease on {key:?} is lost (it expired or another holder took the key)")]
     Lost { key: String },
-    #[error("no lock on {key:?} within {waited:?}: {holder} holds it")]
+    #[error("no lock on {key:?} {}: {holder} holds it", waited_for(*waited))]
     Timeout {
         key: String,
         waited: Duration,
@@ -374,6 +383,31 @@ mod tests {
         for bad in ["", "/a", "a/", "a//b", "a/../b", "..", "a b", "a\0b", "é"] {
             assert!(check_key(bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// The wait is written as a person writes it, and a wait of none says so.
+    #[tokio::test]
+    async fn a_timeout_says_how_long_it_waited_in_words() {
+        let backend: Arc<dyn LockBackend> = Arc::new(memory::MemoryLocks::new(Duration::ZERO));
+        let locks = Locks::new(backend, Duration::from_secs(30));
+        let stop = CancellationToken::new();
+        let _held = locks.acquire("k", "first", None, &stop).await.unwrap();
+        let at_once = locks
+            .acquire("k", "second", Some(Duration::ZERO), &stop)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            at_once.contains("at once") && at_once.contains("first"),
+            "{at_once}"
+        );
+        assert!(!at_once.contains("ns"), "{at_once}");
+        let waited = locks
+            .acquire("k", "second", Some(Duration::from_millis(20)), &stop)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(waited.contains("within 20ms"), "{waited}");
     }
 
     /// A wait with a timeout makes its last try at the end of the timeout, not a retry

@@ -109,3 +109,46 @@ fn values_that_break_the_service_and_faults_on_unknown_endpoints_are_refused() {
         );
     }
 }
+
+/// A database URL with a password in it is refused, from the environment as from a file,
+/// saying where the password goes and never quoting it back.
+#[test]
+fn a_database_url_with_a_password_is_refused_without_quoting_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let url = "mysql://movie:hunter2secret@db.example:3306/movieapp";
+    let run = movieapp_env(
+        &["--data-dir", data, "db", "status"],
+        &[("MOVIEAPP_DATABASE_URL", url)],
+    );
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("MOVIEAPP_DATABASE_URL")
+            && run.stderr.contains("MOVIEAPP_DATABASE_PASSWORD"),
+        "{}",
+        run.stderr
+    );
+    let file = dir.path().join("db.yaml");
+    std::fs::write(&file, format!("database:\n  url: {url}\n")).unwrap();
+    let from_file = movieapp(&["--config", file.to_str().unwrap(), "config", "check"]);
+    assert_eq!(from_file.code, Some(2), "{}", from_file.stderr);
+    for out in [
+        &run.stdout,
+        &run.stderr,
+        &from_file.stdout,
+        &from_file.stderr,
+    ] {
+        assert!(
+            !out.contains("hunter2secret"),
+            "the password is shown: {out}"
+        );
+    }
+    // A URL that is wrong in another way is still quoted, to show what was read.
+    let run = movieapp_env(
+        &["--data-dir", data, "db", "status"],
+        &[("MOVIEAPP_DATABASE_URL", "mysql://movie@db.example:3306/")],
+    );
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("names no database"), "{}", run.stderr);
+    assert!(run.stderr.contains("db.example"), "{}", run.stderr);
+}

@@ -619,3 +619,43 @@ fn a_trickling_tls_handshake_is_cut_off_on_time() {
         "the handshake lasted {lasted:?}"
     );
 }
+
+/// A client that cannot connect is told which TLS setting to change: under mutual TLS,
+/// that it needs a client certificate; on a TLS port without the CA, about --cacert;
+/// `health` says the same as the other clients.
+#[test]
+fn a_client_refused_by_tls_is_told_what_to_pass() {
+    let secure = Secure::start(true, &[]);
+    let movie = secure.server.addr("movie").to_owned();
+    let ca = secure.certs.join("ca.crt").display().to_string();
+    let data = secure.dir.path().join("client").display().to_string();
+    let run = |args: &[&str]| {
+        let mut all = vec!["--data-dir", data.as_str()];
+        all.extend(args);
+        movieapp_env(&all, &[("MOVIEAPP_CONFIG", "")])
+    };
+    for args in [
+        vec!["movie", "get", "1", "--addr", &movie, "--cacert", &ca],
+        vec!["health", "--addr", &movie, "--cacert", &ca],
+    ] {
+        let out = run(&args);
+        assert_eq!(out.code, Some(1), "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("client certificate")
+                && out.stderr.contains("--cert and --key")
+                && !out.stderr.contains("movieapp serve"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    for args in [
+        vec!["movie", "get", "1", "--addr", &movie],
+        vec!["health", "--addr", &movie],
+    ] {
+        let out = run(&args);
+        assert_eq!(out.code, Some(1), "{args:?}: {}", out.stderr);
+        // A plaintext client cannot always tell a TLS port from a broken one (the port
+        // may only hang up): the hint names --cacert either way.
+        assert!(out.stderr.contains("--cacert"), "{args:?}: {}", out.stderr);
+    }
+}
