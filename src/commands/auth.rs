@@ -172,7 +172,9 @@ async fn users(command: UserCommand, config: Config) -> anyhow::Result<()> {
         UserCommand::List { output: format } => {
             let users = store.list().await?;
             match format {
-                output::Format::Json => output::json(&users)?,
+                output::Format::Json => {
+                    output::json(&users.iter().map(UserJson::from).collect::<Vec<_>>())?
+                }
                 output::Format::Table if users.is_empty() => {
                     output::line("no users; add one with `movieapp auth user add NAME`")?;
                 }
@@ -228,6 +230,27 @@ pub fn read_secret(prompt: &str, confirm: bool) -> anyhow::Result<String> {
         line.to_owned()
     };
     Ok(text)
+}
+
+/// A user as `-o json` prints it: times in RFC 3339, named as the table names them.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UserJson<'a> {
+    name: &'a str,
+    role: String,
+    created: String,
+    password_changed: String,
+}
+
+impl<'a> From<&'a User> for UserJson<'a> {
+    fn from(u: &'a User) -> Self {
+        Self {
+            name: &u.name,
+            role: u.role.to_string(),
+            created: output::rfc3339(u.created_ms),
+            password_changed: output::rfc3339(u.updated_ms),
+        }
+    }
 }
 
 fn table(users: &[User]) -> Table {

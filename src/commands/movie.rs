@@ -160,8 +160,9 @@ async fn put(config: &Config, metadata: Metadata, client: &ClientArgs) -> anyhow
 /// A movie's files, from the movie service.
 async fn files(config: &Config, id: MovieId, client: &ClientArgs) -> anyhow::Result<()> {
     let target = client.target(ServiceKind::Movie, config).await?;
+    let movie_id = id.into_string();
     let request = pb::ListFilesRequest {
-        movie_id: id.into_string(),
+        movie_id: movie_id.clone(),
     };
     let files = target
         .call(|channel, _| {
@@ -175,12 +176,13 @@ async fn files(config: &Config, id: MovieId, client: &ClientArgs) -> anyhow::Res
         })
         .await?;
     match client.output {
+        // The keys and values of the HTTP API's `GET /movie/files`.
         Format::Json => {
             let files: Vec<_> = files
                 .iter()
                 .map(|f| {
                     serde_json::json!({
-                        "filename": f.filename, "size": f.size, "sha256": f.sha256,
+                        "movieId": movie_id, "filename": f.filename, "size": f.size, "sha256": f.sha256,
                         "state": f.state, "contentType": f.content_type,
                         "processedByToken": f.processed_by_token,
                         "uploadedAtMs": f.uploaded_at_ms,

@@ -103,9 +103,33 @@ pub fn fields<'a>(rows: impl IntoIterator<Item = (&'a str, String)>) -> Table {
     table
 }
 
+/// The width tables get when the terminal reports none (a pty whose size was never set
+/// says 0 columns, and a table laid out for 0 puts one character on a line).
+const FALLBACK_WIDTH: u16 = 80;
+
 /// Writes a table to stdout.
 pub fn table(table: &Table) -> Result<(), OutputError> {
-    line(&table.to_string())
+    line(&laid_out(table))
+}
+
+/// The table's text, 80 columns wide when the terminal reports a width of 0.
+fn laid_out(table: &Table) -> String {
+    if table.width() == Some(0) {
+        let mut sized = table.clone();
+        sized.set_width(FALLBACK_WIDTH);
+        return sized.to_string();
+    }
+    table.to_string()
+}
+
+/// Unix milliseconds as an RFC 3339 time in UTC, e.g. `2026-11-23T12:00:00Z`, as JSON
+/// output writes times.
+pub fn rfc3339(ms: i64) -> String {
+    use time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| ms.to_string())
 }
 
 #[cfg(test)]
@@ -119,5 +143,19 @@ mod tests {
         assert_eq!(rating(3.0), "3");
         assert_eq!(cell("\u{1b}[31mred\0"), "\\u{1b}[31mred\\u{0}");
         assert_eq!(cell("two\nlines\tok"), "two\nlines\tok");
+    }
+
+    #[test]
+    fn times_in_json_are_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_795_435_200_250), "2026-11-23T12:00:00.25Z");
+    }
+
+    #[test]
+    fn a_terminal_of_no_width_gets_tables_80_wide() {
+        let mut t = fields([("title", "x ".repeat(100))]);
+        t.set_width(0);
+        let widest = laid_out(&t).lines().map(|l| l.chars().count()).max();
+        assert_eq!(widest, Some(80));
     }
 }

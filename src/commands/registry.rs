@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::{
     discovery::{InstanceInfo, Registry, find},
     model::validate,
+    service::ServiceKind,
 };
 
 /// See which service instances are registered, where, and whether they are healthy
@@ -33,7 +34,7 @@ enum RegistryCommand {
     },
     /// The instances of one service
     Show {
-        /// Service name: metadata, rating or movie
+        /// Service name: metadata, rating, movie, auth, or another name registered
         #[arg(value_parser = service_name)]
         service: String,
         #[arg(long, short, value_enum, default_value_t)]
@@ -133,6 +134,15 @@ async fn show(
 ) -> anyhow::Result<()> {
     let mut instances = registry.instances().await?;
     if let Some(service) = service {
+        let known = known_services(&instances);
+        if !known.iter().any(|k| k == service) {
+            // A typo, not an empty service: say so, and which names there are.
+            anyhow::bail!(
+                "no service {service:?} in registry {}: expected one of {}",
+                registry.describe(),
+                known.join(", ")
+            );
+        }
         instances.retain(|i| i.service == service);
     }
     let listing = Listing {
@@ -160,6 +170,20 @@ async fn show(
         }
     }
     Ok(())
+}
+
+/// movieapp's services, then any other name registered.
+fn known_services(instances: &[InstanceInfo]) -> Vec<String> {
+    let mut known: Vec<String> = ServiceKind::ALL
+        .iter()
+        .map(|k| k.name().to_owned())
+        .collect();
+    for i in instances {
+        if !known.contains(&i.service) {
+            known.push(i.service.clone());
+        }
+    }
+    known
 }
 
 fn table(instances: &[InstanceInfo]) -> Table {

@@ -70,6 +70,14 @@ fn users_are_added_listed_changed_and_removed_and_no_password_is_kept() {
         .map(|u| (u["name"].as_str().unwrap(), u["role"].as_str().unwrap()))
         .collect();
     assert_eq!(users, [("alex", "writer"), ("sam", "reader")]);
+    // Times as RFC 3339 in UTC, under the names the table gives them.
+    for key in ["created", "passwordChanged"] {
+        let when = listed[0][key].as_str().unwrap_or_default();
+        assert!(
+            when.len() >= 20 && when.as_bytes()[10] == b'T' && when.ends_with('Z'),
+            "{key}: {listed}"
+        );
+    }
     let table = run(&["list"], "").ok();
     assert!(table.contains("alex") && table.contains("reader") && !table.contains("argon2"));
 

@@ -187,6 +187,14 @@ fn registry_show_and_deregister() {
         "{}",
         again.stderr
     );
+
+    // A service with no instance left is an empty list; a name no service has is a
+    // mistake, answered with the names there are.
+    let typo = movieapp(&["registry", "show", "metdata", "--data-dir", data_dir]);
+    assert_eq!(typo.code, Some(1), "{typo:?}");
+    for needle in ["\"metdata\"", "metadata, rating, movie, auth"] {
+        assert!(typo.stderr.contains(needle), "{needle}: {}", typo.stderr);
+    }
 }
 
 #[test]

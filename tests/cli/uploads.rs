@@ -72,6 +72,11 @@ fn a_50_mb_file_round_trips_and_the_processor_checks_it() {
     assert_eq!(listed[0]["sha256"], expected.as_str());
     assert_eq!(listed[0]["contentType"], "application/octet-stream");
     assert!(listed[0]["processedByToken"].as_u64().unwrap() >= 1);
+    // The CLI's JSON is the HTTP API's, key for key and value for value.
+    let (status, body) = crate::support::http_get(movie, "/movie/files?id=1");
+    assert_eq!(status, 200, "{body}");
+    let http: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(listed, http);
     assert_eq!(partial(dir.path()), 0);
 }
 
