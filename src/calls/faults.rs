@@ -64,6 +64,27 @@ impl std::fmt::Display for Code {
 
 crate::config::value::serde_via_str!(Code);
 
+/// What the fault does, as a person says it: `answers 200ms late, then fails with
+/// unavailable, on 50% of calls`.
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(delay) = self.delay {
+            parts.push(format!("answers {delay} late"));
+        }
+        if self.hang {
+            parts.push("never answers".to_owned());
+        } else if let Some(code) = self.error {
+            parts.push(format!("fails with {code}"));
+        }
+        f.write_str(&parts.join(", then "))?;
+        if self.rate < 1.0 {
+            write!(f, ", on {}% of calls", self.rate * 100.0)?;
+        }
+        Ok(())
+    }
+}
+
 impl Fault {
     /// Checks what serde cannot: a rate in range and something to do.
     pub fn check(&self) -> Result<(), String> {
@@ -125,4 +146,24 @@ pub fn check_all(faults: &[Fault]) -> Result<(), String> {
         fault.check().map_err(|e| format!("faults[{i}]: {e}"))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fault_is_described_in_words() {
+        let fault = |yaml: &str| serde_yaml_ng::from_str::<Fault>(yaml).unwrap().to_string();
+        assert_eq!(
+            fault(
+                "{service: metadata, endpoint: GetMetadata, delay: 200ms, error: unavailable, rate: 0.5}"
+            ),
+            "answers 200ms late, then fails with unavailable, on 50% of calls"
+        );
+        assert_eq!(
+            fault("{service: rating, endpoint: GetAggregatedRating, hang: true}"),
+            "never answers"
+        );
+    }
 }

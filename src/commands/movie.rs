@@ -10,6 +10,7 @@ use super::{
 };
 use crate::config::Config;
 use crate::{
+    calls::fallback::{STALE_HEADER, read_stale_header},
     client::upload::UploadError,
     model::{Metadata, MovieDetails, MovieId},
     pb::{
@@ -111,17 +112,26 @@ async fn get(config: &Config, id: MovieId, client: &ClientArgs) -> anyhow::Resul
     let request = pb::GetMovieDetailsRequest {
         movie_id: id.into_string(),
     };
-    let (addr, response) = target
+    let (addr, stale, response) = target
         .call(|channel, addr| {
             let (request, addr) = (target.request(request.clone()), addr.to_owned());
             async move {
                 let response = MovieServiceClient::new(channel)
                     .get_movie_details(request)
                     .await?;
-                Ok((addr, response.into_inner()))
+                let stale = read_stale_header(
+                    response
+                        .metadata()
+                        .get(STALE_HEADER)
+                        .and_then(|v| v.to_str().ok()),
+                );
+                Ok((addr, stale, response.into_inner()))
             }
         })
         .await?;
+    if let Some(age) = stale {
+        output::warning(&stale_warning(age));
+    }
     let wire = response
         .movie_details
         .ok_or_else(|| anyhow::anyhow!("the movie service at {addr} answered without details"))?;
@@ -130,6 +140,14 @@ async fn get(config: &Config, id: MovieId, client: &ClientArgs) -> anyhow::Resul
         Format::Json => output::json(&details),
         Format::Table => Ok(output::table(&details_table(&details))?),
     }
+}
+
+/// What a stale answer is, in one line for stderr.
+fn stale_warning(age: std::time::Duration) -> String {
+    format!(
+        "warning: this answer is stale: a service the movie service depends on failed, so it answered with the last value it served, {}s old ({STALE_HEADER})",
+        age.as_secs()
+    )
 }
 
 /// Stores a movie's metadata in the metadata service.

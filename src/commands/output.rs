@@ -61,6 +61,13 @@ fn stdout_closed() -> bool {
     }
 }
 
+/// Writes a warning line to stderr, apart from the answer on stdout (a closed stderr is
+/// not worth failing for).
+pub fn warning(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
+
 /// Writes `value` as pretty JSON to stdout.
 pub fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(value)?;

@@ -34,7 +34,9 @@ impl ValidationError {
     }
 }
 
-/// A value quoted for an error message; long values are cut so a message stays one line.
+/// A value quoted for an error message as JSON quotes a string (`"bad\u0001title"`, the
+/// escape people and tools know, not Rust's `\u{1}`); long values are cut so a message
+/// stays one line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shown(String);
 
@@ -44,12 +46,16 @@ impl Shown {
     pub fn of(value: &str) -> Self {
         let chars = value.chars().count();
         if chars <= Self::MAX_CHARS {
-            Self(format!("{value:?}"))
+            Self(quote(value))
         } else {
             let head: String = value.chars().take(Self::MAX_CHARS).collect();
-            Self(format!("{head:?}… ({} bytes)", value.len()))
+            Self(format!("{}… ({} bytes)", quote(&head), value.len()))
         }
     }
+}
+
+fn quote(value: &str) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| format!("{value:?}"))
 }
 
 impl fmt::Display for Shown {
@@ -171,6 +177,18 @@ fn rating_expectation() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_are_quoted_as_json_quotes_them() {
+        assert_eq!(
+            Shown::of("bad\u{1}title").to_string(),
+            r#""bad\u0001title""#
+        );
+        assert_eq!(Shown::of("say \"hi\"\n").to_string(), r#""say \"hi\"\n""#);
+        assert_eq!(Shown::of("é🎬").to_string(), "\"é🎬\"");
+        let long = Shown::of(&"x".repeat(50)).to_string();
+        assert!(long.ends_with("\"… (50 bytes)"), "{long}");
+    }
 
     #[test]
     fn ids_must_be_non_empty_short_and_printable() {

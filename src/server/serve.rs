@@ -250,7 +250,7 @@ fn warn_of_faults(faults: &[crate::calls::faults::Fault]) {
         tracing::warn!(
             service = %fault.service,
             endpoint = %fault.endpoint,
-            ?fault,
+            fault = %fault,
             "FAULT INJECTION IS ON: this endpoint will misbehave on purpose (faults in the configuration)"
         );
     }

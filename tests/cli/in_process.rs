@@ -146,6 +146,16 @@ async fn colocated_calls_keep_faults_and_auth() {
         &["--config", config.to_str().unwrap()],
         &[("MOVIEAPP_AUTH_MODE", "all")],
     );
+    // The start-up warning says what the fault does in words, not as a Rust value.
+    let logs = server.logs();
+    assert!(
+        logs.contains("FAULT INJECTION IS ON") && logs.contains("fails with unavailable"),
+        "{logs}"
+    );
+    assert!(
+        !logs.contains("Some(") && !logs.contains("Fault {"),
+        "{logs}"
+    );
     let mut tokens = Vec::new();
     for (user, role) in [("walt", "writer"), ("rita", "reader")] {
         crate::access::add_user(&data, user, role);

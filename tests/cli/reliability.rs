@@ -745,6 +745,15 @@ async fn with_metadata_down_the_movie_service_serves_the_last_metadata_marked_st
         .await
         .unwrap();
     assert!(answer.metadata().get("movieapp-stale-seconds").is_some());
+    // The CLI says so on stderr, and still prints the answer.
+    let got = crate::support::movieapp(&["movie", "get", "1", "--addr", &movie, "-o", "json"]);
+    assert_eq!(got.code, Some(0), "{}", got.stderr);
+    assert!(
+        got.stderr.contains("stale") && got.stderr.contains("s old"),
+        "{}",
+        got.stderr
+    );
+    assert!(got.stdout.contains("\"T\""), "{}", got.stdout);
     // Never served: the failure stands.
     let (status, stale, body) = get_marked(&movie, "/movie?id=2").await;
     assert_eq!((status, stale), (503, None), "{body}");
