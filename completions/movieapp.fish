@@ -95,7 +95,7 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and not __fish_
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and not __fish_seen_subcommand_from get put upload files help" -f -a "upload" -d 'Upload a file of a movie\'s (asks the movie service), streamed in 64 KiB chunks'
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and not __fish_seen_subcommand_from get put upload files help" -f -a "files" -d 'List a movie\'s files: size, checksum, and whether the processor has checked them'
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and not __fish_seen_subcommand_from get put upload files help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -l addr -d 'Address of the service (host:port) [default: where the configuration says it listens, e.g. 127.0.0.1:8083 for movie]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -l addr -d 'Address of the service this command calls (host:port) [default: a healthy instance found in the service registry, see --registry]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format' -r -f -a "table\t'A readable table'
 json\t'JSON, one document per command, for scripts'"
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -l token -d 'Token to send (visible to other users in the process list: prefer MOVIEAPP_TOKEN or `movieapp login`) [env: MOVIEAPP_TOKEN; default: the one `movieapp login` kept]' -r
@@ -114,7 +114,7 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -l title -d 'Title, at most 255 bytes' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -l description -d 'Description, at most 64 KiB' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -l director -d 'Director, at most 255 bytes' -r
-complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -l addr -d 'Address of the service (host:port) [default: where the configuration says it listens, e.g. 127.0.0.1:8083 for movie]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -l addr -d 'Address of the service this command calls (host:port) [default: a healthy instance found in the service registry, see --registry]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -s o -l output -d 'Output format' -r -f -a "table\t'A readable table'
 json\t'JSON, one document per command, for scripts'"
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -l token -d 'Token to send (visible to other users in the process list: prefer MOVIEAPP_TOKEN or `movieapp login`) [env: MOVIEAPP_TOKEN; default: the one `movieapp login` kept]' -r
@@ -132,7 +132,7 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from upload" -l name -d 'The name to store it under' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from upload" -l timeout -d 'How long the upload may take' -r
-complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from upload" -l addr -d 'Address of the service (host:port) [default: where the configuration says it listens, e.g. 127.0.0.1:8083 for movie]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from upload" -l addr -d 'Address of the service this command calls (host:port) [default: a healthy instance found in the service registry, see --registry]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from upload" -s o -l output -d 'Output format' -r -f -a "table\t'A readable table'
 json\t'JSON, one document per command, for scripts'"
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from upload" -l token -d 'Token to send (visible to other users in the process list: prefer MOVIEAPP_TOKEN or `movieapp login`) [env: MOVIEAPP_TOKEN; default: the one `movieapp login` kept]' -r
@@ -148,7 +148,7 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from upload" -l key -d 'The client certificate\'s private key [env: MOVIEAPP_TLS_CLIENT_KEY; config: tls.clientKey]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from upload" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from upload" -s V -l version -d 'Print version'
-complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from files" -l addr -d 'Address of the service (host:port) [default: where the configuration says it listens, e.g. 127.0.0.1:8083 for movie]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from files" -l addr -d 'Address of the service this command calls (host:port) [default: a healthy instance found in the service registry, see --registry]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from files" -s o -l output -d 'Output format' -r -f -a "table\t'A readable table'
 json\t'JSON, one document per command, for scripts'"
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from files" -l token -d 'Token to send (visible to other users in the process list: prefer MOVIEAPP_TOKEN or `movieapp login`) [env: MOVIEAPP_TOKEN; default: the one `movieapp login` kept]' -r
@@ -186,7 +186,7 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and not __fish_s
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and not __fish_seen_subcommand_from put get help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -l user -d 'Who rates' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -l type -d 'Record type' -r
-complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -l addr -d 'Address of the service (host:port) [default: where the configuration says it listens, e.g. 127.0.0.1:8083 for movie]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -l addr -d 'Address of the service this command calls (host:port) [default: a healthy instance found in the service registry, see --registry]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -s o -l output -d 'Output format' -r -f -a "table\t'A readable table'
 json\t'JSON, one document per command, for scripts'"
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -l token -d 'Token to send (visible to other users in the process list: prefer MOVIEAPP_TOKEN or `movieapp login`) [env: MOVIEAPP_TOKEN; default: the one `movieapp login` kept]' -r
@@ -203,7 +203,7 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -l type -d 'Record type' -r
-complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -l addr -d 'Address of the service (host:port) [default: where the configuration says it listens, e.g. 127.0.0.1:8083 for movie]' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -l addr -d 'Address of the service this command calls (host:port) [default: a healthy instance found in the service registry, see --registry]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format' -r -f -a "table\t'A readable table'
 json\t'JSON, one document per command, for scripts'"
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -l token -d 'Token to send (visible to other users in the process list: prefer MOVIEAPP_TOKEN or `movieapp login`) [env: MOVIEAPP_TOKEN; default: the one `movieapp login` kept]' -r
@@ -495,7 +495,7 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand lock; and __fish_seen_
 complete -c movieapp -n "__fish_movieapp_using_subcommand lock; and __fish_seen_subcommand_from help" -f -a "status" -d 'Every lock: its holder, fencing token and expiry'
 complete -c movieapp -n "__fish_movieapp_using_subcommand lock; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c movieapp -n "__fish_movieapp_using_subcommand health" -l addr -d 'The server\'s address (host:port)' -r
-complete -c movieapp -n "__fish_movieapp_using_subcommand health" -l service -d 'The gRPC service to ask about (e.g. MovieService); empty: the server as a whole' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand health" -l service -d 'The gRPC service to ask about: its gRPC name (e.g. MovieService) or movieapp\'s name for it (metadata, rating, movie, auth); empty: the server as a whole' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand health" -l timeout -d 'How long to wait for the answer, connection included' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand health" -l config -d 'YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]' -r -F
 complete -c movieapp -n "__fish_movieapp_using_subcommand health" -l data-dir -d 'Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform data directory, e.g. ~/.local/share/movieapp]' -r -F

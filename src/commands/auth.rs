@@ -32,7 +32,7 @@ use crate::{
   movieapp auth user list
   movieapp auth user passwd alex
   movieapp auth user remove alex
-  movieapp auth key rotate                         # a running service picks it up")]
+  movieapp auth key rotate                  # running services pick it up")]
 pub struct Args {
     #[command(subcommand)]
     command: AuthCommand,

@@ -45,7 +45,8 @@ use crate::{
   movieapp bench-load --addr 127.0.0.1:8083 \\
     --call MovieService/GetMovieDetails -d '{\"movie_id\":\"1\"}' \\
     --rate 2000 --duration 30s
-  movieapp bench-load --addr 127.0.0.1:8083 --http 'GET /movie?id=1' -n 10000 -o json")]
+  movieapp bench-load --addr 127.0.0.1:8083 --http 'GET /movie?id=1' \\
+    -n 10000 -o json")]
 pub struct Args {
     /// The service's address (host:port)
     #[arg(long, value_name = "HOST:PORT")]

@@ -6,8 +6,8 @@ use crate::config::value::HostPort;
 /// Options shared by every client command.
 #[derive(Debug, clap::Args)]
 pub struct ClientArgs {
-    /// Address of the service (host:port) [default: where the configuration says it
-    /// listens, e.g. 127.0.0.1:8083 for movie]
+    /// Address of the service this command calls (host:port) [default: a healthy instance
+    /// found in the service registry, see --registry]
     #[arg(long, value_name = "HOST:PORT")]
     pub addr: Option<HostPort>,
     /// Output format

@@ -8,10 +8,27 @@ use super::{Cli, output};
 
 /// Print a shell completion script
 ///
-/// bash: movieapp completions bash > ~/.local/share/bash-completion/completions/movieapp
-/// zsh:  movieapp completions zsh > "${fpath[1]}/_movieapp"
-/// fish: movieapp completions fish > ~/.config/fish/completions/movieapp.fish
+/// Prints the script on stdout; save it where your shell looks for completions, then
+/// start a new shell.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Where each shell looks:
+
+bash:
+  movieapp completions bash \\
+    > ~/.local/share/bash-completion/completions/movieapp
+
+zsh (a directory in $fpath, before compinit runs):
+  movieapp completions zsh > \"${fpath[1]}/_movieapp\"
+
+fish:
+  movieapp completions fish > ~/.config/fish/completions/movieapp.fish
+
+elvish (loaded from rc.elv):
+  movieapp completions elvish > ~/.config/elvish/lib/movieapp.elv
+  echo 'use movieapp' >> ~/.config/elvish/rc.elv
+
+PowerShell (loaded from your profile):
+  movieapp completions powershell >> $PROFILE")]
 pub struct Args {
     /// Shell to generate the script for
     #[arg(value_enum)]

@@ -23,10 +23,11 @@ use crate::{
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   movieapp db status
-  MOVIEAPP_DATABASE_URL=mysql://movie@db:3306/movieapp MOVIEAPP_DATABASE_PASSWORD=… movieapp db migrate
+  MOVIEAPP_DATABASE_URL=mysql://movie@db:3306/movieapp \\
+  MOVIEAPP_DATABASE_PASSWORD=… movieapp db migrate
   movieapp db status --output json
-  movieapp db check                    # do the kept rating aggregates match the ratings?
-  movieapp db check --repair           # ... and make them match")]
+  movieapp db check            # do the kept aggregates match the ratings?
+  movieapp db check --repair   # ... and make them match")]
 pub struct Args {
     #[command(subcommand)]
     command: DbCommand,

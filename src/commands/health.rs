@@ -18,20 +18,30 @@ use crate::config::Config;
 /// --key (or tls.* in the configuration) for TLS and mutual TLS.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
-  movieapp health --addr 127.0.0.1:8081                          # the server as a whole
+  movieapp health --addr 127.0.0.1:8081      # the server as a whole
   movieapp health --addr 127.0.0.1:8081 --service MetadataService
+  movieapp health --addr 127.0.0.1:8083 --service movie
   movieapp health --addr localhost:8083 --cacert certs/ca.crt
   HEALTHCHECK CMD [\"movieapp\", \"health\", \"--addr\", \"127.0.0.1:8083\"]")]
 pub struct Args {
     /// The server's address (host:port)
     #[arg(long, value_name = "HOST:PORT")]
     addr: crate::config::value::HostPort,
-    /// The gRPC service to ask about (e.g. MovieService); empty: the server as a whole
-    #[arg(long, value_name = "NAME", default_value = "")]
+    /// The gRPC service to ask about: its gRPC name (e.g. MovieService) or movieapp's name
+    /// for it (metadata, rating, movie, auth); empty: the server as a whole
+    #[arg(long, value_name = "NAME", default_value = "", value_parser = grpc_service)]
     service: String,
     /// How long to wait for the answer, connection included
     #[arg(long, value_name = "DURATION", default_value = "3s")]
     timeout: crate::config::value::Duration,
+}
+
+/// movieapp's name of a service (`movie`) as the gRPC name health checking knows it by
+/// (`MovieService`); any other name as given, for servers that are not movieapp's.
+fn grpc_service(name: &str) -> Result<String, std::convert::Infallible> {
+    Ok(name
+        .parse::<crate::service::ServiceKind>()
+        .map_or_else(|_| name.to_owned(), |kind| kind.grpc_name().to_owned()))
 }
 
 pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {

@@ -23,8 +23,8 @@ use crate::{
 /// host), consul (the agent of serviceDiscovery.consul.address) or consul://host:port.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
-  movieapp lock run jobs/nightly -- ./nightly.sh          # waits for the lock, then runs
-  movieapp lock run jobs/nightly --timeout 0s -- ./nightly.sh   # only if free now
+  movieapp lock run jobs/nightly -- ./nightly.sh   # waits for it, then runs
+  movieapp lock run jobs/nightly --timeout 0s -- ./nightly.sh  # only if free
   movieapp lock status
   movieapp lock status --output json")]
 pub struct Args {

@@ -19,7 +19,8 @@ use crate::{
 #[command(after_help = "Examples:
   movieapp login --user alex                       # asks for the password
   printf '%s\\n' \"$PASSWORD\" | movieapp login --user ci-bot
-  curl -H \"authorization: Bearer $(movieapp auth token)\" -X PUT 'localhost:8082/rating?id=1&userId=alex&value=5'")]
+  curl -H \"authorization: Bearer $(movieapp auth token)\" \\
+    -X PUT 'localhost:8082/rating?id=1&userId=alex&value=5'")]
 pub struct Args {
     /// The user to log in as
     #[arg(long, value_parser = UserName::new)]

@@ -39,24 +39,24 @@ use crate::{
 
 const EXAMPLES: &str = "\
 Examples:
-  movieapp serve                                   # all four services, data in SQLite
+  movieapp serve                             # all four services, in SQLite
   movieapp movie put 1 --title 'The Movie' --director 'Mr. D'
   movieapp rate put 1 5 --user alex
   movieapp movie get 1
   movieapp movie get 1 --output json | jq .rating
-  movieapp registry list                           # which instances are up
-  movieapp health --addr 127.0.0.1:8083            # one gRPC health check: exit 0 if SERVING
-  movieapp produce                                 # publish fixtures/ratingsdata.json
-  movieapp feed status                             # how far behind the rating service is
-  movieapp bench-serialize                         # JSON vs XML vs Protobuf, as in chapter 4
-  movieapp bench-load --seed --addr 127.0.0.1:8083 --call MovieService/GetMovieDetails -d '{\"movie_id\":\"1\"}'
-  movieapp config show                             # the effective configuration, and why
-  movieapp db status                               # schema versions (SQLite or MySQL)
-  movieapp auth user add alex --role writer        # a user who may get tokens
-  movieapp login --user alex                       # a token for the other commands
-  movieapp lock run jobs/nightly -- ./nightly.sh   # run while holding a distributed lock
-  movieapp certs init                              # a development CA and certificates
-  movieapp version                                 # version, commit, compiler, features";
+  movieapp registry list                     # which instances are up
+  movieapp health --addr 127.0.0.1:8083      # exit 0 if SERVING
+  movieapp produce                           # publish fixtures/ratingsdata.json
+  movieapp feed status                       # how far behind the feed is
+  movieapp bench-serialize                   # JSON, XML, Protobuf (chapter 4)
+  movieapp bench-load --addr 127.0.0.1:8083 --http 'GET /movie?id=1'
+  movieapp config show                       # the configuration, and why
+  movieapp db status                         # schema versions
+  movieapp auth user add alex --role writer  # a user who may get tokens
+  movieapp login --user alex                 # a token for the other commands
+  movieapp lock run jobs/nightly -- ./nightly.sh   # under a distributed lock
+  movieapp certs init                        # a development CA and certificates
+  movieapp version                           # version, commit, compiler";
 
 /// The movie-rating system from "Microservices with Go": metadata, rating, movie and auth
 /// services, and the clients to use them.
@@ -73,40 +73,76 @@ pub struct Cli {
 #[derive(Debug, clap::Args)]
 pub struct GlobalArgs {
     /// YAML configuration file (format: configs/base.yaml) [env: MOVIEAPP_CONFIG]
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "FILE"
+    )]
     pub config: Option<PathBuf>,
     /// Where the services keep their data [env: MOVIEAPP_DATA_DIR; default: the platform
     /// data directory, e.g. ~/.local/share/movieapp]
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "DIR"
+    )]
     pub data_dir: Option<PathBuf>,
     /// Log level (error, warn, info, debug, trace) or a filter such as
     /// `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]
-    #[arg(long, global = true, value_name = "LEVEL")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "LEVEL"
+    )]
     pub log_level: Option<String>,
     /// Log lines on stderr as text, or as JSON objects with `service`, `component` and
     /// `endpoint` fields [env: MOVIEAPP_LOG_FORMAT; config: log.format; default: text]
-    #[arg(long, global = true, value_name = "FORMAT", value_enum)]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "FORMAT",
+        value_enum
+    )]
     pub log_format: Option<LogFormat>,
     /// Service registry: sqlite (default; <data-dir>/registry.db, shared by every movieapp
     /// on this host), memory, static (addresses from config) or consul://host:port
     /// [env: MOVIEAPP_REGISTRY; config: serviceDiscovery.backend]
-    #[arg(long, global = true, value_name = "REGISTRY", value_parser = parse_registry)]
+    #[arg(long, global = true, help_heading = "Global options", value_name = "REGISTRY", value_parser = parse_registry)]
     pub registry: Option<RegistryKind>,
     /// Rating feed broker: sqlite (default; <data-dir>/broker.db, embedded) or
     /// kafka://host:9092[,host2:9092] [env: MOVIEAPP_BROKER; config: broker.backend]
-    #[arg(long, global = true, value_name = "BROKER", value_parser = parse_broker)]
+    #[arg(long, global = true, help_heading = "Global options", value_name = "BROKER", value_parser = parse_broker)]
     pub broker: Option<BrokerKind>,
     /// The CA to verify the services' certificates against; given, clients speak TLS
     /// [env: MOVIEAPP_TLS_CA; config: tls.ca]
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "FILE"
+    )]
     pub cacert: Option<PathBuf>,
     /// The client certificate to present under mutual TLS, with --key [env:
     /// MOVIEAPP_TLS_CLIENT_CERT; config: tls.clientCert]
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "FILE"
+    )]
     pub cert: Option<PathBuf>,
     /// The client certificate's private key [env: MOVIEAPP_TLS_CLIENT_KEY; config:
     /// tls.clientKey]
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "FILE"
+    )]
     pub key: Option<PathBuf>,
 }
 

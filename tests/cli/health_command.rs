@@ -18,6 +18,14 @@ fn health_answers_serving_not_serving_unknown_and_unreachable() {
         format!("the server at {metadata}: SERVING")
     );
     assert_eq!(run(&["--service", "MetadataService"]).code, Some(0));
+    // movieapp's own name for it, as the README and `registry` use.
+    let short = run(&["--service", "metadata"]);
+    assert_eq!(short.code, Some(0), "{}", short.stderr);
+    assert!(
+        short.stdout.contains("MetadataService at"),
+        "{}",
+        short.stdout
+    );
     let unknown = run(&["--service", "Nope"]);
     assert_eq!(unknown.code, Some(1));
     assert!(

@@ -21,6 +21,7 @@ mod gateway;
 mod grpc_clients;
 mod hardening;
 mod health_command;
+mod help;
 mod http;
 mod in_process;
 mod lock;
