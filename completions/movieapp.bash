@@ -52,6 +52,9 @@ _movieapp() {
             movieapp,login)
                 cmd="movieapp__subcmd__login"
                 ;;
+            movieapp,logout)
+                cmd="movieapp__subcmd__logout"
+                ;;
             movieapp,movie)
                 cmd="movieapp__subcmd__movie"
                 ;;
@@ -265,6 +268,9 @@ _movieapp() {
             movieapp__subcmd__help,login)
                 cmd="movieapp__subcmd__help__subcmd__login"
                 ;;
+            movieapp__subcmd__help,logout)
+                cmd="movieapp__subcmd__help__subcmd__logout"
+                ;;
             movieapp__subcmd__help,movie)
                 cmd="movieapp__subcmd__help__subcmd__movie"
                 ;;
@@ -473,7 +479,7 @@ _movieapp() {
 
     case "${cmd}" in
         movieapp)
-            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version serve movie rate produce profile feed registry auth login lock health certs bench-serialize bench-load config db completions version help"
+            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version serve movie rate produce profile feed registry auth login logout lock health certs bench-serialize bench-load config db completions version help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2449,7 +2455,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__help)
-            opts="serve movie rate produce profile feed registry auth login lock health certs bench-serialize bench-load config db completions version help"
+            opts="serve movie rate produce profile feed registry auth login logout lock health certs bench-serialize bench-load config db completions version help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2869,6 +2875,20 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__help__subcmd__login)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__help__subcmd__logout)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -3357,6 +3377,56 @@ _movieapp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__logout)
+            opts="-h -V --config --data-dir --log-level --log-format --registry --broker --cacert --cert --key --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -54,6 +54,18 @@ pub fn save(path: &Path, token: &str) -> Result<(), SessionError> {
     crate::files::replace(path, format!("{token}\n").as_bytes(), true).map_err(failed)
 }
 
+/// Removes the kept token; whether there was one.
+pub fn forget(path: &Path) -> Result<bool, SessionError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(SessionError::Write {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
 /// The kept token, if there is one.
 pub fn load(path: &Path) -> Result<Option<String>, SessionError> {
     match crate::files::read_to_string_at_most(path, MAX_TOKEN_BYTES) {

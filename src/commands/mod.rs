@@ -13,6 +13,7 @@ pub mod feed;
 pub mod health;
 pub mod lock;
 pub mod login;
+pub mod logout;
 pub mod movie;
 pub mod output;
 pub mod produce;
@@ -210,6 +211,7 @@ pub enum Command {
     Registry(registry::Args),
     Auth(auth::Args),
     Login(login::Args),
+    Logout(logout::Args),
     Lock(lock::Args),
     Health(health::Args),
     Certs(certs::Args),
@@ -248,6 +250,7 @@ impl Cli {
             Command::Registry(_) => ("registry", "warn", PROCESS.to_owned()),
             Command::Auth(_) => ("auth", "warn", PROCESS.to_owned()),
             Command::Login(_) => ("login", "warn", PROCESS.to_owned()),
+            Command::Logout(_) => ("logout", "warn", PROCESS.to_owned()),
             Command::Lock(_) => ("lock", "warn", PROCESS.to_owned()),
             Command::Health(_) => ("health", "warn", PROCESS.to_owned()),
             Command::Certs(_) => ("certs", "warn", PROCESS.to_owned()),
@@ -305,6 +308,7 @@ async fn run_command(command: Command, config: Config, global: &GlobalArgs) -> a
         Command::Registry(args) => registry::run(args, config).await,
         Command::Auth(args) => auth::run(args, config).await,
         Command::Login(args) => login::run(args, config).await,
+        Command::Logout(args) => logout::run(args),
         Command::Lock(args) => lock::run(args, config).await,
         Command::Health(args) => health::run(args, config).await,
         Command::Certs(args) => certs::run(args, &config),

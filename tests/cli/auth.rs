@@ -387,3 +387,26 @@ async fn an_oversized_login_body_gets_a_json_error() {
     let message = body["error"].as_str().unwrap();
     assert!(message.contains("larger than"), "{message}");
 }
+
+/// `logout` forgets the kept token, and says when there was none.
+#[test]
+fn logout_forgets_the_kept_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().display().to_string();
+    let env = [("XDG_STATE_HOME", state.as_str()), ("MOVIEAPP_TOKEN", "")];
+    let none = crate::support::movieapp_env(&["logout"], &env);
+    assert_eq!(none.code, Some(0), "{}", none.stderr);
+    assert!(none.stdout.contains("no token kept"), "{}", none.stdout);
+    let token = dir.path().join("movieapp").join("token");
+    std::fs::create_dir_all(token.parent().unwrap()).unwrap();
+    std::fs::write(&token, "kept.token.value\n").unwrap();
+    let removed = crate::support::movieapp_env(&["logout"], &env);
+    assert_eq!(removed.code, Some(0), "{}", removed.stderr);
+    assert!(
+        removed.stdout.contains("removed the token"),
+        "{}",
+        removed.stdout
+    );
+    assert!(!token.exists());
+    assert!(!removed.stdout.contains("kept.token.value"));
+}

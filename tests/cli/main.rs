@@ -16,6 +16,7 @@ mod consul;
 mod consul_lock;
 mod deploy;
 mod discovery;
+mod docs;
 mod feed;
 mod gateway;
 mod grpc_clients;
