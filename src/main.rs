@@ -2,8 +2,7 @@
 
 use std::{io::Write, process::ExitCode};
 
-use clap::Parser;
-use movieapp::commands::{Cli, exit_code, is_quiet, one_line, report_parse_error};
+use movieapp::commands::{exit_code, is_quiet, one_line, report_parse_error};
 
 // The services allocate many small, short-lived buffers per call (HTTP/2 frames, protobuf
 // messages); mimalloc serves them markedly cheaper than the system allocator.
@@ -12,7 +11,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     movieapp::commands::output::note_stdout(stdout_closed_at_start());
-    let cli = match Cli::try_parse() {
+    let cli = match movieapp::commands::parse() {
         Ok(cli) => cli,
         Err(e) => return ExitCode::from(report_parse_error(&e)),
     };

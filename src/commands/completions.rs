@@ -1,10 +1,9 @@
 //! `movieapp completions`: shell completion scripts, generated from the CLI definition.
 //! The committed copies under `completions/` are kept in sync by a test.
 
-use clap::CommandFactory;
 use clap_complete::Shell;
 
-use super::{Cli, output};
+use super::output;
 
 /// Print a shell completion script
 ///
@@ -39,8 +38,37 @@ pub struct Args {
 pub fn render(shell: Shell) -> String {
     let mut buf = Vec::new();
     // Written to memory first: clap_complete panics on a failed write, e.g. to a closed pipe.
-    clap_complete::generate(shell, &mut Cli::command(), "movieapp", &mut buf);
+    clap_complete::generate(shell, &mut completed(), "movieapp", &mut buf);
     String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// The command line as completions offer it: each shared option only on the commands that
+/// use it (the scripts list hidden options too, so hiding is not enough).
+fn completed() -> clap::Command {
+    let mut cli = <super::Cli as clap::CommandFactory>::command();
+    let mut shared = Vec::new();
+    for (option, users) in super::USED_BY {
+        let Some(arg) = cli.get_arguments().find(|a| a.get_id() == option).cloned() else {
+            continue;
+        };
+        cli = cli.mut_arg(option, |a| a.global(false));
+        shared.push((arg, *users));
+    }
+    let names: Vec<String> = cli
+        .get_subcommands()
+        .map(|s| s.get_name().to_owned())
+        .collect();
+    for name in names {
+        cli = cli.mut_subcommand(&name, |mut sub| {
+            for (arg, users) in &shared {
+                if users.contains(&name.as_str()) {
+                    sub = sub.arg(arg.clone());
+                }
+            }
+            sub
+        });
+    }
+    cli
 }
 
 /// Where the committed script for `shell` lives, relative to the repository root.

@@ -70,6 +70,76 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The command line as clap reads it: [`Cli`], with each shared option that a command
+/// does not use left out of that command's help (and completions). It is still accepted
+/// anywhere, as before, so scripts that pass it everywhere keep working.
+pub fn command() -> clap::Command {
+    let mut cli = <Cli as clap::CommandFactory>::command();
+    // A subcommand that has an argument of a shared option's id does not get the shared
+    // one: it gets the same option, hidden.
+    let hidden: Vec<(clap::Arg, &[&str])> = USED_BY
+        .iter()
+        .filter_map(|(option, users)| {
+            let arg = cli.get_arguments().find(|a| a.get_id() == option)?;
+            Some((arg.clone().hide(true), *users))
+        })
+        .collect();
+    let names: Vec<String> = cli
+        .get_subcommands()
+        .map(|s| s.get_name().to_owned())
+        .collect();
+    for name in names {
+        cli = cli.mut_subcommand(&name, |mut sub| {
+            for (arg, users) in &hidden {
+                if !users.contains(&name.as_str()) {
+                    sub = sub.arg(arg.clone());
+                }
+            }
+            sub
+        });
+    }
+    cli
+}
+
+/// Parses the process' arguments with [`command`].
+pub fn parse() -> Result<Cli, clap::Error> {
+    use clap::FromArgMatches;
+    Cli::from_arg_matches(&command().try_get_matches()?)
+}
+
+/// The shared options that only some commands use, and those commands (`config` shows
+/// the configuration they set, so it takes them all).
+pub(crate) const USED_BY: &[(&str, &[&str])] = &[
+    (
+        "registry",
+        &[
+            "serve",
+            "movie",
+            "rate",
+            "registry",
+            "login",
+            "bench-load",
+            "config",
+        ],
+    ),
+    ("broker", &["serve", "produce", "feed", "config"]),
+    ("cacert", CALLERS),
+    ("cert", CALLERS),
+    ("key", CALLERS),
+];
+
+/// The clients that call a service, over TLS when told to.
+const CALLERS: &[&str] = &[
+    "movie",
+    "rate",
+    "login",
+    "health",
+    "profile",
+    "bench-load",
+    "lock",
+    "config",
+];
+
 /// Options every command takes.
 #[derive(Debug, clap::Args)]
 pub struct GlobalArgs {
@@ -257,7 +327,7 @@ impl Cli {
             Command::BenchSerialize(_) => ("bench-serialize", "warn", PROCESS.to_owned()),
             Command::BenchLoad(_) => ("bench-load", "warn", PROCESS.to_owned()),
             Command::Config(_) => ("config", "warn", PROCESS.to_owned()),
-            Command::Db(_) => ("db", "info", PROCESS.to_owned()),
+            Command::Db(_) => ("db", "warn", PROCESS.to_owned()),
             Command::Completions(_) => ("completions", "warn", PROCESS.to_owned()),
             Command::Version(_) => ("version", "warn", PROCESS.to_owned()),
         };
@@ -399,18 +469,20 @@ pub fn report_parse_error(e: &clap::Error) -> u8 {
 /// The error as one line: each cause once, outermost first. Causes whose text the line
 /// already carries (many messages quote their source) are not repeated.
 pub fn one_line(err: &anyhow::Error) -> String {
-    let mut line = String::new();
+    let mut parts: Vec<String> = Vec::new();
     for cause in err.chain() {
         let text = cause.to_string();
-        if line.contains(&text) {
+        if parts.iter().any(|p| p.contains(&text)) {
             continue;
         }
-        if !line.is_empty() {
-            line.push_str(": ");
+        // A cause that says the same as the one before, with more detail ("Input/output
+        // error", then "Input/output error (os error 5)"), takes its place.
+        match parts.last_mut() {
+            Some(last) if text.starts_with(last.as_str()) => *last = text,
+            _ => parts.push(text),
         }
-        line.push_str(&text);
     }
-    line
+    parts.join(": ")
 }
 
 /// True when the error is a write to a closed pipe: the reader went away, nothing to say.
@@ -430,6 +502,7 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+        command().debug_assert();
     }
 
     #[test]
@@ -439,6 +512,16 @@ mod tests {
         assert_eq!(one_line(&err), "cannot write x.db: disk full");
         let err = anyhow::anyhow!("root").context("outer");
         assert_eq!(one_line(&err), "outer: root");
+        // A cause that repeats the one before with more detail replaces it.
+        #[derive(Debug, thiserror::Error)]
+        #[error("Input/output error")]
+        struct Kind(#[source] std::io::Error);
+        let os = std::io::Error::from_raw_os_error(libc::EIO);
+        let err = anyhow::Error::from(Kind(os)).context("cannot read the password");
+        assert_eq!(
+            one_line(&err),
+            "cannot read the password: Input/output error (os error 5)"
+        );
     }
 
     #[test]

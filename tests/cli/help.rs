@@ -1,9 +1,6 @@
 //! `--help` as a reader meets it: examples that can be copied from an 80-column terminal,
 //! and the options every command shares kept apart from the command's own.
 
-use clap::CommandFactory;
-use movieapp::commands::Cli;
-
 /// Every command and subcommand, with its path (`movieapp rate put`).
 fn commands() -> Vec<(String, clap::Command)> {
     fn walk(path: String, cmd: clap::Command, out: &mut Vec<(String, clap::Command)>) {
@@ -15,7 +12,7 @@ fn commands() -> Vec<(String, clap::Command)> {
         out.push((path, cmd));
     }
     let mut out = Vec::new();
-    walk("movieapp".into(), Cli::command(), &mut out);
+    walk("movieapp".into(), movieapp::commands::command(), &mut out);
     out
 }
 
@@ -49,4 +46,61 @@ fn shared_options_have_their_own_heading() {
     let heading = run.stdout.find("Global options:").expect("the heading");
     let data_dir = run.stdout.find("--data-dir").expect("a global option");
     assert!(own < heading && heading < data_dir, "{}", run.stdout);
+}
+
+/// A command's help lists only the shared options it uses: `rate put` no broker, `serve`
+/// none of the clients' TLS options; they are still accepted, as scripts pass them.
+#[test]
+fn each_command_shows_the_shared_options_it_uses() {
+    let help = |args: &[&str]| {
+        let run = crate::support::movieapp(&[args, &["--help"]].concat());
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+        run.stdout
+    };
+    let rate_put = help(&["rate", "put"]);
+    assert!(!rate_put.contains("--broker"), "{rate_put}");
+    assert!(rate_put.contains("--registry") && rate_put.contains("--cacert"));
+    let serve = help(&["serve"]);
+    for client_only in ["--cacert", "--cert ", "--key "] {
+        assert!(!serve.contains(client_only), "{client_only}: {serve}");
+    }
+    assert!(serve.contains("--broker") && serve.contains("--registry"));
+    let produce = help(&["produce"]);
+    assert!(produce.contains("--broker") && !produce.contains("--cacert"));
+    for global in ["--config", "--data-dir", "--log-level", "--log-format"] {
+        assert!(
+            produce.contains(global) && serve.contains(global),
+            "{global}"
+        );
+    }
+    // Still accepted where a script passes it.
+    let run = crate::support::movieapp(&["--broker", "sqlite", "version", "--cacert", "ca.crt"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+}
+
+/// Completions offer each command the shared options it uses, and no others.
+#[test]
+fn completions_offer_only_the_options_a_command_uses() {
+    let run = crate::support::movieapp(&["completions", "bash"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let options = |case: &str| {
+        let at = run.stdout.find(&format!("{case})")).expect(case);
+        let opts = &run.stdout[at..];
+        let line = opts
+            .lines()
+            .find(|l| l.trim_start().starts_with("opts="))
+            .unwrap();
+        line.to_owned()
+    };
+    let rate_put = options("movieapp__subcmd__rate__subcmd__put");
+    assert!(
+        rate_put.contains("--registry") && !rate_put.contains("--broker"),
+        "{rate_put}"
+    );
+    let serve = options("movieapp__subcmd__serve");
+    assert!(
+        serve.contains("--broker") && !serve.contains("--cacert"),
+        "{serve}"
+    );
+    assert!(serve.contains("--data-dir"), "{serve}");
 }
