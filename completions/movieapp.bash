@@ -352,6 +352,9 @@ _movieapp() {
             movieapp__subcmd__help__subcmd__movie,get)
                 cmd="movieapp__subcmd__help__subcmd__movie__subcmd__get"
                 ;;
+            movieapp__subcmd__help__subcmd__movie,list)
+                cmd="movieapp__subcmd__help__subcmd__movie__subcmd__list"
+                ;;
             movieapp__subcmd__help__subcmd__movie,put)
                 cmd="movieapp__subcmd__help__subcmd__movie__subcmd__put"
                 ;;
@@ -360,6 +363,9 @@ _movieapp() {
                 ;;
             movieapp__subcmd__help__subcmd__rate,get)
                 cmd="movieapp__subcmd__help__subcmd__rate__subcmd__get"
+                ;;
+            movieapp__subcmd__help__subcmd__rate,list)
+                cmd="movieapp__subcmd__help__subcmd__rate__subcmd__list"
                 ;;
             movieapp__subcmd__help__subcmd__rate,put)
                 cmd="movieapp__subcmd__help__subcmd__rate__subcmd__put"
@@ -403,6 +409,9 @@ _movieapp() {
             movieapp__subcmd__movie,help)
                 cmd="movieapp__subcmd__movie__subcmd__help"
                 ;;
+            movieapp__subcmd__movie,list)
+                cmd="movieapp__subcmd__movie__subcmd__list"
+                ;;
             movieapp__subcmd__movie,put)
                 cmd="movieapp__subcmd__movie__subcmd__put"
                 ;;
@@ -418,6 +427,9 @@ _movieapp() {
             movieapp__subcmd__movie__subcmd__help,help)
                 cmd="movieapp__subcmd__movie__subcmd__help__subcmd__help"
                 ;;
+            movieapp__subcmd__movie__subcmd__help,list)
+                cmd="movieapp__subcmd__movie__subcmd__help__subcmd__list"
+                ;;
             movieapp__subcmd__movie__subcmd__help,put)
                 cmd="movieapp__subcmd__movie__subcmd__help__subcmd__put"
                 ;;
@@ -430,6 +442,9 @@ _movieapp() {
             movieapp__subcmd__rate,help)
                 cmd="movieapp__subcmd__rate__subcmd__help"
                 ;;
+            movieapp__subcmd__rate,list)
+                cmd="movieapp__subcmd__rate__subcmd__list"
+                ;;
             movieapp__subcmd__rate,put)
                 cmd="movieapp__subcmd__rate__subcmd__put"
                 ;;
@@ -438,6 +453,9 @@ _movieapp() {
                 ;;
             movieapp__subcmd__rate__subcmd__help,help)
                 cmd="movieapp__subcmd__rate__subcmd__help__subcmd__help"
+                ;;
+            movieapp__subcmd__rate__subcmd__help,list)
+                cmd="movieapp__subcmd__rate__subcmd__help__subcmd__list"
                 ;;
             movieapp__subcmd__rate__subcmd__help,put)
                 cmd="movieapp__subcmd__rate__subcmd__help__subcmd__put"
@@ -2499,7 +2517,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__help__subcmd__movie)
-            opts="get put upload files"
+            opts="get put upload list files"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2527,6 +2545,20 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__help__subcmd__movie__subcmd__get)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__help__subcmd__movie__subcmd__list)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2597,7 +2629,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__help__subcmd__rate)
-            opts="put get"
+            opts="put list get"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2611,6 +2643,20 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__help__subcmd__rate__subcmd__get)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__help__subcmd__rate__subcmd__list)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -3019,7 +3065,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__movie)
-            opts="-h -V --registry --cacert --cert --key --config --data-dir --log-level --log-format --help --version get put upload files help"
+            opts="-h -V --registry --cacert --cert --key --config --data-dir --log-level --log-format --help --version get put upload list files help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3189,7 +3235,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__movie__subcmd__help)
-            opts="get put upload files help"
+            opts="get put upload list files help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3244,6 +3290,20 @@ _movieapp() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        movieapp__subcmd__movie__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         movieapp__subcmd__movie__subcmd__help__subcmd__put)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -3265,6 +3325,76 @@ _movieapp() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__movie__subcmd__list)
+            opts="-o -h -V --title-prefix --limit --addr --output --token --registry --cacert --cert --key --config --data-dir --log-level --log-format --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --title-prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --addr)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -3549,7 +3679,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__rate)
-            opts="-h -V --registry --cacert --cert --key --config --data-dir --log-level --log-format --help --version put get help"
+            opts="-h -V --registry --cacert --cert --key --config --data-dir --log-level --log-format --help --version put list get help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3661,7 +3791,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__rate__subcmd__help)
-            opts="put get help"
+            opts="put list get help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3702,6 +3832,20 @@ _movieapp() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        movieapp__subcmd__rate__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         movieapp__subcmd__rate__subcmd__help__subcmd__put)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -3709,6 +3853,76 @@ _movieapp() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__rate__subcmd__list)
+            opts="-o -h -V --type --limit --addr --output --token --registry --cacert --cert --key --config --data-dir --log-level --log-format --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --type)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --addr)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -34,14 +34,13 @@ pub enum ClientError {
     },
     #[error(
         "cannot reach the {service} service at {addr}: {reason}; {}",
-        unreachable_hint(reason, *plaintext)
+        unreachable_hint(reason, *transport)
     )]
     Unreachable {
         service: ServiceKind,
         addr: String,
         reason: String,
-        /// Whether the client spoke plaintext.
-        plaintext: bool,
+        transport: Transport,
     },
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
@@ -95,8 +94,8 @@ pub struct Target {
     balancer: Balancer,
     /// Sent as `authorization: Bearer …` with every call.
     token: Option<tonic::metadata::AsciiMetadataValue>,
-    /// Whether calls speak TLS.
-    tls: bool,
+    /// How calls are made: plaintext, TLS, or TLS with a client certificate.
+    transport: Transport,
 }
 
 impl Target {
@@ -126,7 +125,7 @@ impl Target {
         let tls = config.tls.client()?;
         Ok(Self {
             service,
-            tls: tls.is_some(),
+            transport: Transport::of(tls.as_ref()),
             balancer: Balancer::with_settings(service.name(), registry, config.calls.clone())
                 .with_tls(tls),
             token: None,
@@ -182,14 +181,14 @@ impl Target {
             // A transport error behind it: the server was not reached, or went away (or
             // hung up on a plaintext client: a TLS port does).
             CallError::Status { addr, status }
-                if (instance_failed(&status) || !self.tls)
+                if (instance_failed(&status) || self.transport == Transport::Plaintext)
                     && std::error::Error::source(&status).is_some() =>
             {
                 ClientError::Unreachable {
                     service,
                     addr,
                     reason: root_cause(&status),
-                    plaintext: !self.tls,
+                    transport: self.transport,
                 }
             }
             CallError::Status { addr, status } => ClientError::Call {
@@ -202,20 +201,51 @@ impl Target {
 }
 
 /// The innermost cause of an error, e.g. "Connection refused (os error 111)".
-/// What to do about a connection that failed for `reason` (its root cause), said to a
-/// client that spoke plaintext or TLS: the TLS setting to change when the handshake says
-/// which, else where to find a server.
-pub fn unreachable_hint(reason: &str, plaintext: bool) -> &'static str {
+/// How a client spoke to a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Plaintext,
+    /// TLS without a client certificate.
+    Tls,
+    /// TLS with a client certificate.
+    MutualTls,
+}
+
+impl Transport {
+    /// How a client with `tls` (none: plaintext) speaks.
+    pub fn of(tls: Option<&crate::tls::ClientTls>) -> Self {
+        match tls {
+            None => Self::Plaintext,
+            Some(tls) if tls.has_identity() => Self::MutualTls,
+            Some(_) => Self::Tls,
+        }
+    }
+}
+
+/// What to do about a connection that failed for `reason` (its root cause): the TLS
+/// setting to change when the handshake says which, else where to find a server, with the
+/// TLS settings that could explain it.
+pub fn unreachable_hint(reason: &str, transport: Transport) -> &'static str {
     if reason.contains("CertificateRequired") {
         "the server asks for a client certificate (mutual TLS): pass --cert and --key, or set tls.clientCert and tls.clientKey"
     } else if reason.contains("UnknownIssuer") || reason.contains("invalid peer certificate") {
         "the server's certificate is not signed by the CA given: pass the CA that signed it with --cacert, or set tls.ca"
     } else if reason.contains("speaks TLS only") {
         "pass --cacert with the CA that signed the server's certificate, or set tls.ca"
-    } else if plaintext {
-        "start the services with `movieapp serve`, or point --addr at a running one (if it speaks TLS, pass --cacert or set tls.ca)"
     } else {
-        "start the services with `movieapp serve`, or point --addr at a running one"
+        match transport {
+            Transport::Plaintext => {
+                "start the services with `movieapp serve`, or point --addr at a running one (if it speaks TLS, pass --cacert or set tls.ca)"
+            }
+            // Under TLS 1.3 a server that wants a client certificate may only hang up
+            // after the handshake, so its alert is not always what the client reads.
+            Transport::Tls => {
+                "start the services with `movieapp serve`, or point --addr at a running one (if the server asks for client certificates, mutual TLS, pass --cert and --key)"
+            }
+            Transport::MutualTls => {
+                "start the services with `movieapp serve`, or point --addr at a running one"
+            }
+        }
     }
 }
 

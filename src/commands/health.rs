@@ -55,7 +55,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
     if let Some(tls) = &tls {
         endpoint = endpoint.tls_config(tls.tonic())?;
     }
-    let plaintext = tls.is_none();
+    let transport = crate::client::Transport::of(tls.as_ref());
     let what = if args.service.is_empty() {
         format!("the server at {}", args.addr)
     } else {
@@ -65,7 +65,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
         let channel = endpoint
             .connect()
             .await
-            .map_err(|e| unreachable(&e, plaintext))?;
+            .map_err(|e| unreachable(&e, transport))?;
         HealthClient::new(channel)
             .check(HealthCheckRequest {
                 service: args.service.clone(),
@@ -77,7 +77,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
                 // The connection failed (a TLS handshake refused, a plaintext client
                 // hung up on): say why and what to pass, as the other clients do.
                 _ if std::error::Error::source(&status).is_some() => {
-                    unreachable(&status, plaintext)
+                    unreachable(&status, transport)
                 }
                 _ => format!("{:?}: {}", status.code(), status.message()),
             })
@@ -101,10 +101,13 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
 }
 
 /// Why a connection failed, and what to do about it.
-fn unreachable(e: &(dyn std::error::Error + 'static), plaintext: bool) -> String {
+fn unreachable(
+    e: &(dyn std::error::Error + 'static),
+    transport: crate::client::Transport,
+) -> String {
     let reason = crate::client::root_cause(e);
     format!(
         "cannot connect: {reason}; {}",
-        crate::client::unreachable_hint(&reason, plaintext)
+        crate::client::unreachable_hint(&reason, transport)
     )
 }

@@ -16,6 +16,7 @@ pub mod login;
 pub mod logout;
 pub mod movie;
 pub mod output;
+mod pages;
 pub mod produce;
 pub mod profile;
 pub mod rate;

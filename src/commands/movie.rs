@@ -7,6 +7,7 @@ use super::{
     UsageError,
     client_args::ClientArgs,
     output::{self, Format},
+    pages,
 };
 use crate::config::Config;
 use crate::{
@@ -72,6 +73,25 @@ enum MovieCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// List the movies by id, following pages to the end (asks the metadata service)
+    ///
+    /// Rows are printed as each page arrives: a table per page of up to 1000, or with
+    /// --output json one JSON object per line (JSON Lines), so a catalogue of any size
+    /// streams in constant memory.
+    #[command(after_help = "Examples:
+  movieapp movie list
+  movieapp movie list --title-prefix 'The ' --limit 20
+  movieapp movie list -o json | jq -r .title")]
+    List {
+        /// Only movies whose title starts with this (byte for byte)
+        #[arg(long, value_name = "PREFIX", default_value = "")]
+        title_prefix: String,
+        /// Stop after this many movies
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        limit: Option<u64>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// List a movie's files: size, checksum, and whether the processor has checked them
     Files {
         /// Movie id
@@ -103,7 +123,62 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
             client,
         } => upload(config, id, &file, name, timeout.get(), &client).await,
         MovieCommand::Files { id, client } => files(&config, id, &client).await,
+        MovieCommand::List {
+            title_prefix,
+            limit,
+            client,
+        } => list(&config, title_prefix, limit, &client).await,
     }
+}
+
+/// Every movie (whose title starts with `title_prefix`), page by page.
+async fn list(
+    config: &Config,
+    title_prefix: String,
+    limit: Option<u64>,
+    client: &ClientArgs,
+) -> anyhow::Result<()> {
+    let target = client.target(ServiceKind::Metadata, config).await?;
+    let fetch = |page_size, page_token| {
+        let request = pb::ListMetadataRequest {
+            page_size,
+            page_token,
+            title_prefix: title_prefix.clone(),
+        };
+        let target = &target;
+        async move {
+            let page = target
+                .call(|channel, _| {
+                    let request = target.request(request.clone());
+                    async move {
+                        MetadataServiceClient::new(channel)
+                            .list_metadata(request)
+                            .await
+                            .map(tonic::Response::into_inner)
+                    }
+                })
+                .await?;
+            let movies = page
+                .metadata
+                .into_iter()
+                .map(Metadata::try_from)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((movies, page.next_page_token))
+        }
+    };
+    let row = |m: &Metadata| {
+        vec![
+            m.id().to_string(),
+            m.title().to_owned(),
+            m.director().to_owned(),
+        ]
+    };
+    let columns = ["id", "title", "director"];
+    let printed = pages::follow(limit, client.output, &columns, row, fetch).await?;
+    if printed == 0 && client.output == Format::Table {
+        output::line("no movies")?;
+    }
+    Ok(())
 }
 
 /// A movie's details, from the movie service.

@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::{
     client_args::ClientArgs,
     output::{self, Format},
+    pages,
 };
 use crate::config::Config;
 use crate::{
@@ -14,7 +15,7 @@ use crate::{
     service::ServiceKind,
 };
 
-/// Rate records, or read their aggregated rating
+/// Rate records, read their aggregated rating, or list who rated them
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(subcommand)]
@@ -35,6 +36,20 @@ enum RateCommand {
         user: UserId,
         #[command(flatten)]
         record: RecordTypeArg,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List who rated a record and how, by user id, following pages to the end
+    ///
+    /// A table per page of up to 1000, or with --output json one JSON object per line.
+    List {
+        /// Record id (the movie id for movies)
+        record_id: RecordId,
+        #[command(flatten)]
+        record: RecordTypeArg,
+        /// Stop after this many ratings
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        limit: Option<u64>,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -67,6 +82,15 @@ struct AggregatedRating {
 
 pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
     match args.command {
+        RateCommand::List {
+            record_id,
+            record,
+            limit,
+            client,
+        } => {
+            let key = RecordKey::from_parts(record_id, record.record_type);
+            list(&config, key, limit, &client).await
+        }
         RateCommand::Put {
             record_id,
             value,
@@ -133,4 +157,51 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+/// Every rating of `key`, page by page.
+async fn list(
+    config: &Config,
+    key: RecordKey,
+    limit: Option<u64>,
+    client: &ClientArgs,
+) -> anyhow::Result<()> {
+    let target = client.target(ServiceKind::Rating, config).await?;
+    let fetch = |page_size, page_token| {
+        let request = pb::ListRatingsRequest {
+            record_id: key.record_id().to_owned(),
+            record_type: key.record_type().to_owned(),
+            page_size,
+            page_token,
+        };
+        let (target, key) = (&target, &key);
+        async move {
+            let page = target
+                .call(|channel, _| {
+                    let request = target.request(request.clone());
+                    async move {
+                        RatingServiceClient::new(channel)
+                            .list_ratings(request)
+                            .await
+                            .map(tonic::Response::into_inner)
+                    }
+                })
+                .await?;
+            let ratings = page
+                .ratings
+                .into_iter()
+                .map(|r| {
+                    let value = RatingValue::new(i64::from(r.value))?;
+                    Ok(UserRating::new(key.clone(), UserId::new(r.user_id)?, value))
+                })
+                .collect::<Result<Vec<_>, crate::model::ValidationError>>()?;
+            Ok((ratings, page.next_page_token))
+        }
+    };
+    let row = |r: &UserRating| vec![r.user_id().to_string(), r.value().to_string()];
+    let printed = pages::follow(limit, client.output, &["user", "rating"], row, fetch).await?;
+    if printed == 0 && client.output == Format::Table {
+        output::line(&format!("no ratings of {key}"))?;
+    }
+    Ok(())
 }

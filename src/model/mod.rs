@@ -7,6 +7,7 @@
 mod change;
 mod ids;
 mod metadata;
+pub mod page;
 mod proto;
 mod rating;
 pub mod validate;

@@ -96,6 +96,9 @@ fn param_field(name: &str) -> &'static str {
         "userId" => "query parameter userId",
         "value" => "query parameter value",
         "filename" => "query parameter filename",
+        "pageSize" => "query parameter pageSize",
+        "pageToken" => "query parameter pageToken",
+        "titlePrefix" => "query parameter titlePrefix",
         _ => "query parameter",
     }
 }
@@ -140,6 +143,26 @@ impl Params {
 
     pub fn optional(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
+    }
+
+    /// `pageSize` as given (0 when absent); the listing applies its default and maximum.
+    pub fn page_size(&self) -> Result<i64, ServiceError> {
+        match self.optional("pageSize") {
+            None | Some("") => Ok(0),
+            Some(text) => text.parse().map_err(|_| {
+                validate::ValidationError::new(
+                    param_field("pageSize"),
+                    text,
+                    "expected a whole number of items",
+                )
+                .into()
+            }),
+        }
+    }
+
+    /// `pageToken` as given (empty when absent: the first page).
+    pub fn page_token(&self) -> String {
+        self.optional("pageToken").unwrap_or_default().to_owned()
     }
 }
 

@@ -231,6 +231,11 @@ pub struct ClientTls {
 }
 
 impl ClientTls {
+    /// Whether it presents a client certificate (for mutual TLS).
+    pub fn has_identity(&self) -> bool {
+        self.identity.is_some()
+    }
+
     /// For tonic channels (`https://` endpoints).
     pub fn tonic(&self) -> tonic::transport::ClientTlsConfig {
         let config = tonic::transport::ClientTlsConfig::new()

@@ -25,6 +25,7 @@ mod health_command;
 mod help;
 mod http;
 mod in_process;
+mod listing;
 mod lock;
 mod metrics;
 mod mysql;

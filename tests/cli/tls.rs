@@ -640,10 +640,10 @@ fn a_client_refused_by_tls_is_told_what_to_pass() {
     ] {
         let out = run(&args);
         assert_eq!(out.code, Some(1), "{args:?}: {}", out.stderr);
+        // The server's alert, or (TLS 1.3 lets the server hang up after the handshake)
+        // a broken connection: either way the hint names the client certificate.
         assert!(
-            out.stderr.contains("client certificate")
-                && out.stderr.contains("--cert and --key")
-                && !out.stderr.contains("movieapp serve"),
+            out.stderr.contains("client certificate") && out.stderr.contains("--cert and --key"),
             "{args:?}: {}",
             out.stderr
         );

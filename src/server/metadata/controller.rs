@@ -3,7 +3,7 @@
 use std::future::Future;
 
 use crate::{
-    model::{Metadata, MovieId},
+    model::{Metadata, MovieId, page},
     server::{
         cache::ReadCache,
         error::{RepositoryError, ServiceError},
@@ -15,6 +15,27 @@ use crate::{
 pub trait Repository: Send + Sync + 'static {
     fn get(&self, id: &MovieId) -> impl Future<Output = Result<Metadata, RepositoryError>> + Send;
     fn put(&self, metadata: Metadata) -> impl Future<Output = Result<(), RepositoryError>> + Send;
+    /// Up to `limit` movies whose id sorts after `after` (byte order) and whose title
+    /// starts with `title_prefix`, by id.
+    fn list(
+        &self,
+        after: Option<String>,
+        title_prefix: String,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Metadata>, RepositoryError>> + Send;
+}
+
+/// What a listing asks for: the filter, and the page (size as asked, token as given).
+pub struct ListQuery {
+    pub title_prefix: String,
+    pub page_size: i64,
+    pub page_token: String,
+}
+
+/// One page of movies, and the token of the next (`None` on the last page).
+pub struct MetadataPage {
+    pub movies: Vec<Metadata>,
+    pub next_page_token: Option<String>,
 }
 
 /// How long an entry is served. A Put through this process invalidates at once; this bounds
@@ -51,6 +72,28 @@ impl<R: Repository> Controller<R> {
             } else {
                 e.into()
             }
+        })
+    }
+
+    /// A page of the movies, by id. Read from storage, not the cache: a listing is for
+    /// browsing, and the cache holds single movies.
+    pub async fn list(&self, query: ListQuery) -> Result<MetadataPage, ServiceError> {
+        let size = page::page_size(query.page_size)?;
+        let filters = format!("metadata title:{}", query.title_prefix);
+        let after = page::start_after(&filters, &query.page_token)?;
+        // One more than asked: whether there is a next page.
+        let mut movies = self.repo.list(after, query.title_prefix, size + 1).await?;
+        let next_page_token = if movies.len() > size {
+            movies.truncate(size);
+            movies
+                .last()
+                .map(|m| page::next_token(&filters, m.id().as_str()))
+        } else {
+            None
+        };
+        Ok(MetadataPage {
+            movies,
+            next_page_token,
         })
     }
 
@@ -101,6 +144,23 @@ mod tests {
             self.rows.lock().unwrap().insert(id, m);
             Ok(())
         }
+        async fn list(
+            &self,
+            after: Option<String>,
+            title_prefix: String,
+            limit: usize,
+        ) -> Result<Vec<Metadata>, RepositoryError> {
+            let rows = self.rows.lock().unwrap();
+            let mut movies: Vec<Metadata> = rows
+                .values()
+                .filter(|m| after.as_deref().is_none_or(|a| m.id().as_str() > a))
+                .filter(|m| m.title().starts_with(&title_prefix))
+                .cloned()
+                .collect();
+            movies.sort_by(|a, b| a.id().as_str().cmp(b.id().as_str()));
+            movies.truncate(limit);
+            Ok(movies)
+        }
     }
 
     fn storage_failure() -> RepositoryError {
@@ -135,6 +195,48 @@ mod tests {
             ..Fake::default()
         });
         assert!(matches!(c.get(&id()).await, Err(ServiceError::Internal(_))));
+    }
+
+    #[tokio::test]
+    async fn a_listing_pages_by_id_to_the_end_and_refuses_a_token_for_other_filters() {
+        let c = Controller::new(Fake::default());
+        for n in 0..7 {
+            let id = MovieId::new(format!("m{n}")).unwrap();
+            let title = if n % 2 == 0 { "The even" } else { "Odd" };
+            c.put(Metadata::new(id, title, "", "").unwrap())
+                .await
+                .unwrap();
+        }
+        let query = |prefix: &str, size, token: &str| ListQuery {
+            title_prefix: prefix.into(),
+            page_size: size,
+            page_token: token.into(),
+        };
+        let mut seen = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page = c.list(query("The", 3, &token)).await.unwrap();
+            seen.extend(page.movies.iter().map(|m| m.id().to_string()));
+            match page.next_page_token {
+                Some(next) => token = next,
+                None => break,
+            }
+        }
+        assert_eq!(seen, ["m0", "m2", "m4", "m6"]);
+        let first = c.list(query("The", 2, "")).await.unwrap();
+        let token = first.next_page_token.unwrap();
+        assert!(matches!(
+            c.list(query("Odd", 2, &token)).await,
+            Err(ServiceError::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            c.list(query("", -1, "")).await,
+            Err(ServiceError::InvalidArgument(_))
+        ));
+        // An exact fit has no next page.
+        let all = c.list(query("", 7, "")).await.unwrap();
+        assert_eq!(all.movies.len(), 7);
+        assert!(all.next_page_token.is_none());
     }
 
     #[tokio::test]

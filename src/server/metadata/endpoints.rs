@@ -13,9 +13,13 @@ pub const TABLE: Table = Table {
     grpc: &[
         Grpc::of(Metadata, "GetMetadata", Policy::READ.in_process()),
         Grpc::of(Metadata, "PutMetadata", Policy::WRITE),
+        Grpc::of(Metadata, "ListMetadata", Policy::READ),
     ],
-    http: &[GET_METADATA],
+    http: &[GET_METADATA, LIST_METADATA],
 };
 
 /// `GET /metadata?id=`.
 pub const GET_METADATA: Http = Http::get("/metadata", Policy::READ);
+
+/// `GET /metadata/list?pageSize=&pageToken=&titlePrefix=`.
+pub const LIST_METADATA: Http = Http::get("/metadata/list", Policy::READ);

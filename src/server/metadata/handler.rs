@@ -2,7 +2,7 @@
 
 use tonic::{Request, Response, Status};
 
-use super::controller::{Controller, Repository};
+use super::controller::{Controller, ListQuery, Repository};
 use crate::server::grpc::Handler;
 use crate::{
     model::{Metadata, MovieId, validate},
@@ -33,5 +33,24 @@ impl<R: Repository> MetadataService for Handler<Controller<R>> {
         let metadata = Metadata::try_from(wire)?;
         self.controller().put(metadata).await?;
         Ok::<_, Status>(Response::new(pb::PutMetadataResponse {}))
+    }
+
+    async fn list_metadata(
+        &self,
+        request: Request<pb::ListMetadataRequest>,
+    ) -> Result<Response<pb::ListMetadataResponse>, Status> {
+        let request = request.into_inner();
+        let page = self
+            .controller()
+            .list(ListQuery {
+                title_prefix: request.title_prefix,
+                page_size: i64::from(request.page_size),
+                page_token: request.page_token,
+            })
+            .await?;
+        Ok(Response::new(pb::ListMetadataResponse {
+            metadata: page.movies.into_iter().map(Into::into).collect(),
+            next_page_token: page.next_page_token.unwrap_or_default(),
+        }))
     }
 }

@@ -5,7 +5,7 @@ use std::future::Future;
 
 use crate::{
     calls::fallback::{FallbackSettings, LastKnown, Served},
-    model::{RatingChange, RecordKey, UserRating},
+    model::{RatingChange, RecordKey, UserRating, page},
     server::{
         cache::ReadCache,
         error::{RepositoryError, ServiceError},
@@ -52,6 +52,20 @@ pub trait Repository: Send + Sync + 'static {
         &self,
         changes: std::sync::Arc<[RatingChange]>,
     ) -> impl Future<Output = Result<(), RepositoryError>> + Send;
+    /// Up to `limit` ratings of `key` by users whose id sorts after `after` (byte order), by
+    /// user id.
+    fn list(
+        &self,
+        key: &RecordKey,
+        after: Option<String>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<UserRating>, RepositoryError>> + Send;
+}
+
+/// One page of a record's ratings, and the token of the next (`None` on the last page).
+pub struct RatingsPage {
+    pub ratings: Vec<UserRating>,
+    pub next_page_token: Option<String>,
 }
 
 pub struct Controller<R> {
@@ -108,6 +122,37 @@ impl<R: Repository> Controller<R> {
                 None => Err(e.into()),
             },
         }
+    }
+
+    /// A page of who rated `key` and how, by user id (`page_size` and `page_token` as the
+    /// request gave them).
+    pub async fn list_ratings(
+        &self,
+        key: &RecordKey,
+        page_size: i64,
+        page_token: &str,
+    ) -> Result<RatingsPage, ServiceError> {
+        let size = page::page_size(page_size)?;
+        let filters = format!(
+            "ratings {}:{}\0{}",
+            key.record_type().len(),
+            key.record_type(),
+            key.record_id()
+        );
+        let after = page::start_after(&filters, page_token)?;
+        let mut ratings = self.repo.list(key, after, size + 1).await?;
+        let next_page_token = if ratings.len() > size {
+            ratings.truncate(size);
+            ratings
+                .last()
+                .map(|r| page::next_token(&filters, r.user_id().as_str()))
+        } else {
+            None
+        };
+        Ok(RatingsPage {
+            ratings,
+            next_page_token,
+        })
     }
 
     pub async fn put_rating(&self, rating: UserRating) -> Result<(), ServiceError> {
@@ -198,6 +243,67 @@ mod tests {
             }
             Ok(())
         }
+        async fn list(
+            &self,
+            key: &RecordKey,
+            after: Option<String>,
+            limit: usize,
+        ) -> Result<Vec<UserRating>, RepositoryError> {
+            let rows = self.rows.lock().unwrap();
+            let mut found: Vec<UserRating> = rows
+                .iter()
+                .filter(|((k, user), _)| {
+                    k == key && after.as_deref().is_none_or(|a| user.as_str() > a)
+                })
+                .map(|((k, user), value)| {
+                    UserRating::new(
+                        k.clone(),
+                        UserId::new(user.clone()).unwrap(),
+                        RatingValue::new(i64::from(*value)).unwrap(),
+                    )
+                })
+                .collect();
+            found.sort_by(|a, b| a.user_id().as_str().cmp(b.user_id().as_str()));
+            found.truncate(limit);
+            Ok(found)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_records_ratings_page_by_user_and_a_token_holds_to_its_record() {
+        let c = Controller::new(Fake::default(), &FallbackSettings::default());
+        for n in 0..5 {
+            let user = UserId::new(format!("u{n}")).unwrap();
+            c.put_rating(UserRating::new(
+                key(),
+                user,
+                RatingValue::new(n % 5 + 1).unwrap(),
+            ))
+            .await
+            .unwrap();
+        }
+        let other = RecordKey::new("2", "movie").unwrap();
+        let user = UserId::new("x").unwrap();
+        c.put_rating(UserRating::new(
+            other.clone(),
+            user,
+            RatingValue::new(1).unwrap(),
+        ))
+        .await
+        .unwrap();
+        let first = c.list_ratings(&key(), 2, "").await.unwrap();
+        let users: Vec<&str> = first.ratings.iter().map(|r| r.user_id().as_str()).collect();
+        assert_eq!(users, ["u0", "u1"]);
+        let token = first.next_page_token.unwrap();
+        let second = c.list_ratings(&key(), 2, &token).await.unwrap();
+        assert_eq!(second.ratings[0].user_id().as_str(), "u2");
+        assert!(matches!(
+            c.list_ratings(&other, 2, &token).await,
+            Err(ServiceError::InvalidArgument(_))
+        ));
+        let last = c.list_ratings(&key(), 0, "").await.unwrap();
+        assert_eq!(last.ratings.len(), 5);
+        assert!(last.next_page_token.is_none());
     }
 
     fn key() -> RecordKey {

@@ -38,4 +38,27 @@ impl<R: Repository> RatingService for Handler<Controller<R>> {
         self.controller().put_rating(rating).await?;
         Ok::<_, Status>(Response::new(pb::PutRatingResponse {}))
     }
+
+    async fn list_ratings(
+        &self,
+        request: Request<pb::ListRatingsRequest>,
+    ) -> Result<Response<pb::ListRatingsResponse>, Status> {
+        let req = request.into_inner();
+        let key = RecordKey::new(req.record_id, req.record_type)?;
+        let page = self
+            .controller()
+            .list_ratings(&key, i64::from(req.page_size), &req.page_token)
+            .await?;
+        Ok(Response::new(pb::ListRatingsResponse {
+            ratings: page
+                .ratings
+                .iter()
+                .map(|r| pb::UserRating {
+                    user_id: r.user_id().to_string(),
+                    value: i32::from(r.value().get()),
+                })
+                .collect(),
+            next_page_token: page.next_page_token.unwrap_or_default(),
+        }))
+    }
 }

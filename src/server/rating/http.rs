@@ -1,7 +1,7 @@
 //! HTTP/JSON for the rating service (book ch. 2): `GET /rating?id=&type=` answers the
 //! aggregated rating as a JSON number, as the book's does; `PUT
 //! /rating?id=&type=&userId=&value=` stores a rating and answers it. `type` defaults to
-//! `movie`.
+//! `movie`. `GET /rating/list?id=&type=&pageSize=&pageToken=` lists who rated a record.
 
 use std::sync::Arc;
 
@@ -12,7 +12,7 @@ use axum::{
 
 use super::{
     controller::{Controller, Repository},
-    endpoints::{GET_RATING, PUT_RATING},
+    endpoints::{GET_RATING, LIST_RATINGS, PUT_RATING},
 };
 use crate::{
     model::{MOVIE_RECORD_TYPE, RatingValue, RecordKey, UserId, UserRating, validate},
@@ -26,6 +26,7 @@ pub fn api<R: Repository>(controller: Arc<Controller<R>>) -> Api {
     Api::new()
         .route(GET_RATING, get_rating::<R>)
         .route(PUT_RATING, put_rating::<R>)
+        .route(LIST_RATINGS, list_ratings::<R>)
         .with_state(controller)
 }
 
@@ -61,6 +62,50 @@ async fn put_rating<R: Repository>(
         );
         controller.put_rating(rating.clone()).await?;
         Ok::<_, ServiceError>(rating)
+    };
+    respond(result.await)
+}
+
+/// A page of a record's ratings as JSON: `nextPageToken` is empty on the last page.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RatingList {
+    record_id: String,
+    record_type: String,
+    ratings: Vec<RatingJson>,
+    next_page_token: String,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RatingJson {
+    user_id: String,
+    value: u8,
+}
+
+async fn list_ratings<R: Repository>(
+    State(controller): State<Arc<Controller<R>>>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let result = async {
+        let params = Params::parse(query)?;
+        let key = key(&params)?;
+        let page = controller
+            .list_ratings(&key, params.page_size()?, &params.page_token())
+            .await?;
+        Ok::<_, ServiceError>(RatingList {
+            record_id: key.record_id().to_owned(),
+            record_type: key.record_type().to_owned(),
+            ratings: page
+                .ratings
+                .iter()
+                .map(|r| RatingJson {
+                    user_id: r.user_id().to_string(),
+                    value: r.value().get(),
+                })
+                .collect(),
+            next_page_token: page.next_page_token.unwrap_or_default(),
+        })
     };
     respond(result.await)
 }

@@ -41,6 +41,27 @@ impl controller::Repository for Store {
             Store::Mysql(db) => mysql::put(db, metadata).instrument(span).await,
         }
     }
+
+    async fn list(
+        &self,
+        after: Option<String>,
+        title_prefix: String,
+        limit: usize,
+    ) -> Result<Vec<Metadata>, RepositoryError> {
+        let span = self.span("SELECT movies page");
+        match self {
+            Store::Sqlite(db) => {
+                sqlite::list(db, after, title_prefix, limit)
+                    .instrument(span)
+                    .await
+            }
+            Store::Mysql(db) => {
+                mysql::list(db, after, title_prefix, limit)
+                    .instrument(span)
+                    .await
+            }
+        }
+    }
 }
 
 /// The behaviour every backend must have.
@@ -120,6 +141,41 @@ mod suite {
         }
         let title = repo.get(&id("race")).await.unwrap().title().to_owned();
         assert!(title.starts_with("writer "), "{title}");
+
+        // Listing: by id in byte order, after a key, up to a limit, with a title prefix
+        // taken literally (no wildcards).
+        repo.put(movie("pct", "%_ literal")).await.unwrap();
+        let all = repo.list(None, String::new(), 1000).await.unwrap();
+        let ids: Vec<&str> = all.iter().map(|m| m.id().as_str()).collect();
+        let mut sorted = ids.clone();
+        sorted.sort_unstable();
+        assert_eq!(ids, sorted, "byte order");
+        assert_eq!(ids.len(), 1 + odd.len() + 3);
+        let after = repo.list(Some("a".into()), String::new(), 2).await.unwrap();
+        let expected: Vec<&str> = sorted
+            .iter()
+            .copied()
+            .filter(|i| *i > "a")
+            .take(2)
+            .collect();
+        assert_eq!(
+            after.iter().map(|m| m.id().as_str()).collect::<Vec<_>>(),
+            expected
+        );
+        let titled = repo.list(None, "title 1".into(), 10).await.unwrap();
+        assert_eq!(titled.len(), 1);
+        assert_eq!(titled[0].id().as_str(), odd[1]);
+        let literal = repo.list(None, "%_".into(), 10).await.unwrap();
+        assert_eq!(literal.len(), 1);
+        assert_eq!(literal[0].id().as_str(), "pct");
+        let unicode = repo.list(None, "tit".into(), 100).await.unwrap();
+        assert_eq!(unicode.len(), odd.len());
+        assert!(
+            repo.list(Some("\u{10ffff}".into()), String::new(), 5)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[tokio::test]

@@ -61,3 +61,51 @@ pub async fn put(db: &Arc<Mysql>, m: Metadata) -> Result<(), RepositoryError> {
     .await?;
     Ok(())
 }
+
+pub async fn list(
+    db: &Arc<Mysql>,
+    after: Option<String>,
+    title_prefix: String,
+    limit: usize,
+) -> Result<Vec<Metadata>, RepositoryError> {
+    type Row = (Vec<u8>, Option<String>, Option<String>, Option<String>);
+    let limit = u64::try_from(limit).unwrap_or(u64::MAX);
+    let rows: Vec<Row> = db
+        .run(|mut conn| {
+            let (after, prefix) = (after.as_deref().map(str::as_bytes), title_prefix.as_str());
+            async move {
+                // Ids are VARBINARY and titles utf8mb4_bin: both compare byte for byte, as
+                // on SQLite.
+                conn.exec(
+                    "SELECT id, title, description, director FROM movies
+                     WHERE (? IS NULL OR id > ?)
+                       AND (? = '' OR LEFT(title, CHAR_LENGTH(?)) = ?)
+                     ORDER BY id LIMIT ?",
+                    (after, after, prefix, prefix, prefix, limit),
+                )
+                .await
+            }
+        })
+        .await?;
+    rows.into_iter()
+        .map(|(id, title, description, director)| {
+            let id = String::from_utf8(id)
+                .map_err(|e| {
+                    crate::model::ValidationError::new(
+                        "movie id",
+                        &String::from_utf8_lossy(e.as_bytes()),
+                        "must be UTF-8",
+                    )
+                })
+                .and_then(MovieId::new)
+                .map_err(RepositoryError::Corrupt)?;
+            Metadata::new(
+                id,
+                title.unwrap_or_default(),
+                description.unwrap_or_default(),
+                director.unwrap_or_default(),
+            )
+            .map_err(RepositoryError::Corrupt)
+        })
+        .collect()
+}

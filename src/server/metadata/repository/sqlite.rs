@@ -53,3 +53,35 @@ pub async fn put(db: &Arc<Database>, m: Metadata) -> Result<(), RepositoryError>
     .await?;
     Ok(())
 }
+
+pub async fn list(
+    db: &Arc<Database>,
+    after: Option<String>,
+    title_prefix: String,
+    limit: usize,
+) -> Result<Vec<Metadata>, RepositoryError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = db
+        .read(move |c| {
+            // Ids compare as bytes (BINARY), the primary key's order: a range scan from
+            // `after`, never an OFFSET.
+            let mut stmt = c.prepare_cached(
+                "SELECT id, title, description, director FROM movies
+                 WHERE (?1 IS NULL OR id > ?1)
+                   AND (?2 = '' OR substr(title, 1, length(?2)) = ?2)
+                 ORDER BY id LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![after, title_prefix, limit], |r| {
+                let text = |i| r.get::<_, Option<String>>(i).map(Option::unwrap_or_default);
+                Ok((r.get::<_, String>(0)?, text(1)?, text(2)?, text(3)?))
+            })?;
+            rows.collect::<Result<Vec<_>, _>>()
+        })
+        .await?;
+    rows.into_iter()
+        .map(|(id, title, description, director)| {
+            let id = MovieId::new(id).map_err(RepositoryError::Corrupt)?;
+            Metadata::new(id, title, description, director).map_err(RepositoryError::Corrupt)
+        })
+        .collect()
+}

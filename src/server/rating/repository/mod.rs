@@ -13,7 +13,7 @@ use tracing::Instrument;
 use super::controller::{self, Aggregate};
 use crate::{
     database::Schema,
-    model::{RatingChange, RecordKey, UserRating},
+    model::{RatingChange, RatingValue, RecordKey, UserId, UserRating},
     server::error::RepositoryError,
 };
 
@@ -48,6 +48,26 @@ impl controller::Repository for Store {
             Store::Sqlite(db) => sqlite::apply(db, changes).instrument(span).await,
             Store::Mysql(db) => mysql::apply(db, changes).instrument(span).await,
         }
+    }
+
+    async fn list(
+        &self,
+        key: &RecordKey,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<UserRating>, RepositoryError> {
+        let span = self.span("SELECT ratings page");
+        let rows = match self {
+            Store::Sqlite(db) => sqlite::list(db, key, after, limit).instrument(span).await,
+            Store::Mysql(db) => mysql::list(db, key, after, limit).instrument(span).await,
+        }?;
+        rows.into_iter()
+            .map(|(user, value)| {
+                let user = UserId::new(user).map_err(RepositoryError::Corrupt)?;
+                let value = RatingValue::new(value).map_err(RepositoryError::Corrupt)?;
+                Ok(UserRating::new(key.clone(), user, value))
+            })
+            .collect()
     }
 }
 
@@ -249,6 +269,27 @@ mod suite {
         }
         let expected = (0..32).map(|n| f64::from(n % 5 + 1)).sum::<f64>() / 32.0;
         assert_eq!(mean(&repo, "busy").await, Some((expected, 32)));
+
+        // A record's ratings listed by user id (byte order), after a user, up to a limit;
+        // another record's are not among them.
+        let busy = key("busy");
+        let all = repo.list(&busy, None, 100).await.unwrap();
+        let users: Vec<&str> = all.iter().map(|r| r.user_id().as_str()).collect();
+        let mut sorted = users.clone();
+        sorted.sort_unstable();
+        assert_eq!(users, sorted);
+        assert_eq!(users.len(), 32);
+        assert!(all.iter().all(|r| r.key() == &busy));
+        let page = repo.list(&busy, Some("u1".into()), 2).await.unwrap();
+        let users: Vec<&str> = page.iter().map(|r| r.user_id().as_str()).collect();
+        assert_eq!(users, ["u10", "u11"]);
+        assert_eq!(page[0].value().get(), 1, "u10 rated 10 % 5 + 1");
+        assert!(
+            repo.list(&key("nothing"), None, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
 
         // The same rating again changes nothing; the kept aggregates match the ratings.
         repo.put(rating("busy", "u1", 2)).await.unwrap();

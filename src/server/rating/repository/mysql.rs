@@ -140,3 +140,37 @@ pub async fn check(db: &Arc<Mysql>, repair: bool) -> Result<Vec<Difference>, Rep
         })
         .collect())
 }
+
+/// Up to `limit` (user id, value) of `key` after user `after`, by user id (bytes).
+pub async fn list(
+    db: &Arc<Mysql>,
+    key: &RecordKey,
+    after: Option<String>,
+    limit: usize,
+) -> Result<Vec<(String, i64)>, RepositoryError> {
+    let limit = u64::try_from(limit).unwrap_or(u64::MAX);
+    let rows: Vec<(Vec<u8>, i64)> = db
+        .run(|mut conn| {
+            let after = after.as_deref().map(str::as_bytes);
+            async move {
+                conn.exec(
+                    "SELECT user_id, value FROM ratings
+                     WHERE record_id = ? AND record_type = ? AND (? IS NULL OR user_id > ?)
+                     ORDER BY user_id LIMIT ?",
+                    (
+                        key.record_id().as_bytes(),
+                        key.record_type().as_bytes(),
+                        after,
+                        after,
+                        limit,
+                    ),
+                )
+                .await
+            }
+        })
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(user, value)| (String::from_utf8_lossy(&user).into_owned(), value))
+        .collect())
+}

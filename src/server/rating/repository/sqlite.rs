@@ -165,3 +165,29 @@ pub async fn check(db: &Arc<Database>, repair: bool) -> Result<Vec<Difference>, 
         .map(|(id, kind, (count, sum), actual)| Difference::new(&id, &kind, count.zip(sum), actual))
         .collect())
 }
+
+/// Up to `limit` (user id, value) of `key` after user `after`, by user id.
+pub async fn list(
+    db: &Arc<Database>,
+    key: &RecordKey,
+    after: Option<String>,
+    limit: usize,
+) -> Result<Vec<(String, i64)>, RepositoryError> {
+    let key = key.clone();
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    Ok(db
+        .read(move |c| {
+            // The clustered key (record_id, record_type, user_id): a range scan.
+            let mut stmt = c.prepare_cached(
+                "SELECT user_id, value FROM ratings
+                 WHERE record_id = ?1 AND record_type = ?2 AND (?3 IS NULL OR user_id > ?3)
+                 ORDER BY user_id LIMIT ?4",
+            )?;
+            let rows = stmt.query_map(
+                params![key.record_id(), key.record_type(), after, limit],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            rows.collect::<Result<Vec<_>, _>>()
+        })
+        .await?)
+}
