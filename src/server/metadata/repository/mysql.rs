@@ -72,16 +72,20 @@ pub async fn list(
     let limit = u64::try_from(limit).unwrap_or(u64::MAX);
     let rows: Vec<Row> = db
         .run(|mut conn| {
-            let (after, prefix) = (after.as_deref().map(str::as_bytes), title_prefix.as_str());
+            // '' sorts before every id: the first page.
+            let (after, prefix) = (
+                after.as_deref().unwrap_or_default().as_bytes(),
+                title_prefix.as_str(),
+            );
             async move {
                 // Ids are VARBINARY and titles utf8mb4_bin: both compare byte for byte, as
                 // on SQLite.
                 conn.exec(
                     "SELECT id, title, description, director FROM movies
-                     WHERE (? IS NULL OR id > ?)
+                     WHERE id > ?
                        AND (? = '' OR LEFT(title, CHAR_LENGTH(?)) = ?)
                      ORDER BY id LIMIT ?",
-                    (after, after, prefix, prefix, prefix, limit),
+                    (after, prefix, prefix, prefix, limit),
                 )
                 .await
             }

@@ -64,13 +64,15 @@ pub async fn list(
     let rows = db
         .read(move |c| {
             // Ids compare as bytes (BINARY), the primary key's order: a range scan from
-            // `after`, never an OFFSET.
+            // `after` ('' sorts before every id), never an OFFSET. (`?1 IS NULL OR id > ?1`
+            // would read the table from its start.)
             let mut stmt = c.prepare_cached(
                 "SELECT id, title, description, director FROM movies
-                 WHERE (?1 IS NULL OR id > ?1)
+                 WHERE id > ?1
                    AND (?2 = '' OR substr(title, 1, length(?2)) = ?2)
                  ORDER BY id LIMIT ?3",
             )?;
+            let after = after.unwrap_or_default();
             let rows = stmt.query_map(params![after, title_prefix, limit], |r| {
                 let text = |i| r.get::<_, Option<String>>(i).map(Option::unwrap_or_default);
                 Ok((r.get::<_, String>(0)?, text(1)?, text(2)?, text(3)?))

@@ -151,16 +151,15 @@ pub async fn list(
     let limit = u64::try_from(limit).unwrap_or(u64::MAX);
     let rows: Vec<(Vec<u8>, i64)> = db
         .run(|mut conn| {
-            let after = after.as_deref().map(str::as_bytes);
+            let after = after.as_deref().unwrap_or_default().as_bytes();
             async move {
                 conn.exec(
                     "SELECT user_id, value FROM ratings
-                     WHERE record_id = ? AND record_type = ? AND (? IS NULL OR user_id > ?)
+                     WHERE record_id = ? AND record_type = ? AND user_id > ?
                      ORDER BY user_id LIMIT ?",
                     (
                         key.record_id().as_bytes(),
                         key.record_type().as_bytes(),
-                        after,
                         after,
                         limit,
                     ),

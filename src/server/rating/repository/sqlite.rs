@@ -177,12 +177,14 @@ pub async fn list(
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     Ok(db
         .read(move |c| {
-            // The clustered key (record_id, record_type, user_id): a range scan.
+            // The clustered key (record_id, record_type, user_id): a range scan from
+            // `after` ('' sorts before every user id).
             let mut stmt = c.prepare_cached(
                 "SELECT user_id, value FROM ratings
-                 WHERE record_id = ?1 AND record_type = ?2 AND (?3 IS NULL OR user_id > ?3)
+                 WHERE record_id = ?1 AND record_type = ?2 AND user_id > ?3
                  ORDER BY user_id LIMIT ?4",
             )?;
+            let after = after.unwrap_or_default();
             let rows = stmt.query_map(
                 params![key.record_id(), key.record_type(), after, limit],
                 |r| Ok((r.get(0)?, r.get(1)?)),
