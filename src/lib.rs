@@ -5,7 +5,8 @@
 //! - [`client`]: calling a service from the command line; [`loadgen`]: `bench-load`.
 //! - [`server`]: the four services (metadata, rating, movie, auth), their endpoint tables, and `serve`.
 //! - [`config`]: the configuration tree (YAML, environment, flags).
-//! - [`uploads`]: movie files and their processor; [`lock`]: the distributed lock.
+//! - [`uploads`]: movie files and their processor; [`lock`]: the distributed lock;
+//!   [`top`]: the figures `movieapp top` shows.
 //! - [`feed`]: the rating feed (events, producer, ingester); [`auth`]: users, keys, tokens, access.
 //! - [`calls`]: outgoing-call policy (retries, budget, deadlines, fallbacks, faults).
 //! - [`discovery`]: registries, heartbeats, picking instances; [`broker`]: the feed's log.
@@ -35,6 +36,7 @@ pub mod server;
 pub mod service;
 pub mod telemetry;
 pub mod tls;
+pub mod top;
 pub mod uploads;
 
 /// A boxed, sendable future: what object-safe async traits (registry, broker) return.

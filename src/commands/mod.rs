@@ -23,6 +23,7 @@ pub mod rate;
 pub mod registry;
 pub mod serve;
 mod signals;
+pub mod top;
 pub mod version;
 
 use std::{io::Write as _, path::PathBuf};
@@ -132,6 +133,7 @@ pub(crate) const USED_BY: &[(&str, &[&str])] = &[
 /// The clients that call a service, over TLS when told to.
 const CALLERS: &[&str] = &[
     "movie",
+    "top",
     "rate",
     "login",
     "health",
@@ -285,6 +287,7 @@ pub enum Command {
     Logout(logout::Args),
     Lock(lock::Args),
     Health(health::Args),
+    Top(top::Args),
     Certs(certs::Args),
     BenchSerialize(bench_serialize::Args),
     BenchLoad(bench_load::Args),
@@ -324,6 +327,7 @@ impl Cli {
             Command::Logout(_) => ("logout", "warn", PROCESS.to_owned()),
             Command::Lock(_) => ("lock", "warn", PROCESS.to_owned()),
             Command::Health(_) => ("health", "warn", PROCESS.to_owned()),
+            Command::Top(_) => ("top", "warn", PROCESS.to_owned()),
             Command::Certs(_) => ("certs", "warn", PROCESS.to_owned()),
             Command::BenchSerialize(_) => ("bench-serialize", "warn", PROCESS.to_owned()),
             Command::BenchLoad(_) => ("bench-load", "warn", PROCESS.to_owned()),
@@ -382,6 +386,7 @@ async fn run_command(command: Command, config: Config, global: &GlobalArgs) -> a
         Command::Logout(args) => logout::run(args),
         Command::Lock(args) => lock::run(args, config).await,
         Command::Health(args) => health::run(args, config).await,
+        Command::Top(args) => top::run(args, config).await,
         Command::Certs(args) => certs::run(args, &config),
         Command::BenchSerialize(args) => bench_serialize::run(args),
         Command::BenchLoad(args) => bench_load::run(args, config).await,

@@ -37,4 +37,5 @@ mod startup;
 mod support;
 mod telemetry;
 mod tls;
+mod top;
 mod uploads;
