@@ -8,7 +8,7 @@
 #   kustomize overlays) and kubernetes-validate (the Kubernetes schema), from
 #   tests/python/requirements.txt;
 # - promtool, from Debian's prometheus package (about 20 MB), which checks /metrics and the
-#   alerting rules in deploy/;
+#   alerting rules in deploy/; tmux, in which `movieapp top`'s terminal view is tested;
 # - MariaDB, from Debian's mariadb-server (about 30 MB): scripts/mariadb.sh starts a
 #   throwaway server as the current user in a temp directory (its own socket and port) for
 #   the MySQL tests, and it is stopped and removed when the tests end;
@@ -41,6 +41,15 @@ if ! command -v promtool >/dev/null; then
 fi
 PROMTOOL="$(command -v promtool)"
 export PROMTOOL
+
+if ! command -v tmux >/dev/null; then
+  echo "scripts/test.sh: installing tmux (Debian package) for the terminal view's test" >&2
+  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends tmux >/dev/null
+fi
+TMUX_BIN="$(command -v tmux)"
+export TMUX_BIN
 
 tansu_version=0.6.0
 if ! tansu broker --help 2>/dev/null | grep -q 'memory://'; then

@@ -72,7 +72,7 @@ enum LockCommand {
 /// How long a command killed for a lost lease gets between SIGTERM and SIGKILL.
 const KILL_GRACE: Duration = Duration::from_secs(2);
 
-async fn open(config: &Config) -> anyhow::Result<Locks> {
+pub(super) async fn open(config: &Config) -> anyhow::Result<Locks> {
     let tls = config
         .tls
         .client()?

@@ -3,6 +3,8 @@
 //! from counter and histogram deltas rather than lifetime averages.
 
 pub mod prometheus;
+pub mod view;
+pub mod watch;
 
 use std::time::Duration;
 
@@ -157,6 +159,48 @@ pub fn figures(
     }
 }
 
+/// The figures of each of `service`'s endpoints (the operator's own left out) between two
+/// scrapes, `elapsed` apart.
+pub fn endpoint_figures(
+    service: &str,
+    before: &[Sample],
+    after: &[Sample],
+    elapsed: Duration,
+) -> Vec<(String, Figures)> {
+    let mut names: Vec<&str> = after
+        .iter()
+        .filter(|s| s.name == "movieapp_calls_total" && s.label("service") == Some(service))
+        .filter_map(|s| s.label("endpoint"))
+        .filter(|e| !is_operational(e))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let seconds = elapsed.as_secs_f64().max(1e-9);
+    names
+        .into_iter()
+        .map(|endpoint| {
+            let of = |s: &Sample| {
+                s.label("service") == Some(service) && s.label("endpoint") == Some(endpoint)
+            };
+            let calls = delta(before, after, "movieapp_calls_total", &of);
+            let errors = delta(before, after, "movieapp_errors_total", &of);
+            let shed = delta(before, after, "movieapp_errors_total", &|s: &Sample| {
+                of(s) && s.label("error") == Some("resource_exhausted")
+            });
+            let buckets = bucket_deltas(before, after, &of);
+            let figures = Figures {
+                calls_per_sec: calls / seconds,
+                error_percent: (calls > 0.0).then(|| 100.0 * errors / calls),
+                p50_ms: quantile(&buckets, 0.5).map(|s| s * 1e3),
+                p99_ms: quantile(&buckets, 0.99).map(|s| s * 1e3),
+                shed_per_sec: shed / seconds,
+                ..Figures::default()
+            };
+            (endpoint.to_owned(), figures)
+        })
+        .collect()
+}
+
 fn is_operational(endpoint: &str) -> bool {
     OPERATIONAL.contains(&endpoint)
 }
@@ -295,6 +339,16 @@ process_start_time_seconds 1000
         let rating = figures("rating", &before, &after, Duration::from_secs(2), 1060.0);
         assert_eq!(rating.calls_per_sec, 15.0);
         assert_eq!(rating.p50_ms, None, "no histogram for it here");
+    }
+
+    #[test]
+    fn each_endpoint_has_its_own_figures() {
+        let (before, after) = (parse(BEFORE), parse(AFTER));
+        let endpoints = endpoint_figures("movie", &before, &after, Duration::from_secs(2));
+        assert_eq!(endpoints.len(), 1, "{endpoints:?}: GET /metrics left out");
+        assert_eq!(endpoints[0].0, "GetMovieDetails");
+        assert_eq!(endpoints[0].1.calls_per_sec, 100.0);
+        assert_eq!(endpoints[0].1.p50_ms, Some(1.0));
     }
 
     #[test]

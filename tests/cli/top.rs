@@ -90,3 +90,99 @@ fn a_snapshot_shows_each_instances_rates_and_unreachable_ones_fail_it() {
         "{snapshot}"
     );
 }
+
+/// The live view under a real terminal (tmux): it lists the instances of two processes that
+/// share a registry, its calls/s move under load, a killed process's instances show as
+/// unreachable within two intervals, and `q` exits 0 with the terminal restored.
+#[test]
+fn the_live_view_follows_the_instances_and_restores_the_terminal_on_q() {
+    let Some(tmux) = crate::support::test_tool("TMUX_BIN") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap().to_owned();
+    let metadata = Server::start_with(dir.path(), &["--services", "metadata"]);
+    let rest = Server::start_with(dir.path(), &["--services", "rating,movie"]);
+    movieapp(&["--data-dir", &data, "movie", "put", "1", "--title", "T"]).ok();
+    let socket = format!("movieapp-test-{}", std::process::id());
+    let tmux_cmd = |args: &[&str]| {
+        Command::new(&tmux)
+            .args(["-L", &socket])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let script = format!(
+        "NO_COLOR=1 MOVIEAPP_DATA_DIR='{data}' '{BIN}' top --interval 500ms; echo TOP-EXIT=$?; sleep 60"
+    );
+    let started = tmux_cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "top",
+        "-x",
+        "160",
+        "-y",
+        "40",
+        &script,
+    ]);
+    assert!(started.status.success(), "{started:?}");
+    let screen = || {
+        String::from_utf8_lossy(&tmux_cmd(&["capture-pane", "-p", "-t", "top"]).stdout).into_owned()
+    };
+    let (metadata_addr, movie_addr) = (
+        metadata.addr("metadata").to_owned(),
+        rest.addr("movie").to_owned(),
+    );
+    crate::support::eventually(Duration::from_secs(15), "both processes' instances", || {
+        let s = screen();
+        s.contains(&metadata_addr) && s.contains(&movie_addr) && s.contains("serving")
+    });
+
+    // Under load, the movie row's calls/s moves.
+    let mut load = Command::new(BIN)
+        .args([
+            "bench-load",
+            "--addr",
+            &movie_addr,
+            "--http",
+            "GET /movie?id=1",
+        ])
+        .args(["--rate", "200", "--duration", "4s"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    crate::support::eventually(Duration::from_secs(4), "movie's calls/s above 50", || {
+        screen()
+            .lines()
+            .filter(|l| l.contains(&movie_addr))
+            .any(|l| {
+                l.split(|c: char| c.is_whitespace() || c == '│' || c == '┆')
+                    .filter_map(|w| w.parse::<f64>().ok())
+                    .any(|v| v > 50.0)
+            })
+    });
+    let _ = load.wait();
+
+    // A killed process: its instance is unreachable within two intervals (and a margin).
+    metadata.kill();
+    crate::support::eventually(Duration::from_secs(3), "metadata unreachable", || {
+        screen()
+            .lines()
+            .any(|l| l.contains(&metadata_addr) && l.contains("unreachable"))
+    });
+
+    // q: exit 0, and the shell's screen is back (the view's title is gone).
+    tmux_cmd(&["send-keys", "-t", "top", "q"]);
+    crate::support::eventually(Duration::from_secs(5), "top exits 0", || {
+        screen().contains("TOP-EXIT=0")
+    });
+    let after = screen();
+    assert!(
+        !after.contains("movieapp top —"),
+        "the alternate screen is left: {after}"
+    );
+    tmux_cmd(&["kill-server"]);
+    drop(rest);
+}

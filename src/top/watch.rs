@@ -1,0 +1,257 @@
+//! Reading every registered instance each interval, and the snapshot `top` shows.
+
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+use super::{Figures, Reading, State, prometheus::Sample};
+use crate::{
+    discovery::{InstanceInfo, Registry},
+    lock::{KeyStatus, LockBackend},
+};
+
+/// One instance in a snapshot.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Instance {
+    pub service: String,
+    pub instance_id: String,
+    pub address: String,
+    /// `serving`, `not_serving`, `refused` or `unreachable`.
+    pub state: &'static str,
+    /// Why, when not serving.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Callers that have ejected it (outlier detection).
+    pub ejected_by: Vec<String>,
+    #[serde(flatten)]
+    pub figures: Figures,
+    /// The same figures per endpoint that had calls in the interval, busiest first.
+    pub endpoints: Vec<Endpoint>,
+}
+
+/// One endpoint's figures.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Endpoint {
+    pub endpoint: String,
+    #[serde(flatten)]
+    pub figures: Figures,
+}
+
+/// The rating feed, from the rating instances' metrics.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Feed {
+    /// Events published but not yet applied, summed over partitions (the largest report
+    /// when several instances report).
+    pub lag_events: Option<f64>,
+    pub dead_lettered: Option<f64>,
+}
+
+/// Everything `top` shows at one moment.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Snapshot {
+    pub registry: String,
+    pub interval_secs: f64,
+    pub instances: Vec<Instance>,
+    pub feed: Feed,
+    /// The lock store's keys; `None` when there is no store to read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locks: Option<Vec<KeyStatus>>,
+    /// Why the locks could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locks_error: Option<String>,
+}
+
+impl Snapshot {
+    /// The instances that did not answer at all.
+    pub fn unreachable(&self) -> Vec<&str> {
+        self.instances
+            .iter()
+            .filter(|i| i.state == "unreachable")
+            .map(|i| i.instance_id.as_str())
+            .collect()
+    }
+}
+
+/// What was read at one moment.
+struct Round {
+    instances: Vec<InstanceInfo>,
+    readings: Vec<Reading>,
+    at: Instant,
+}
+
+/// Reads the registry's instances, and each one's `/readyz` and `/metrics`.
+pub struct Watcher {
+    registry: Arc<dyn Registry>,
+    client: reqwest::Client,
+    scheme: &'static str,
+    locks: Option<Arc<dyn LockBackend>>,
+    previous: Option<Round>,
+}
+
+impl Watcher {
+    /// `scheme` is `http` or `https` (the client then knows the CA).
+    pub fn new(
+        registry: Arc<dyn Registry>,
+        client: reqwest::Client,
+        scheme: &'static str,
+        locks: Option<Arc<dyn LockBackend>>,
+    ) -> Self {
+        Self {
+            registry,
+            client,
+            scheme,
+            locks,
+            previous: None,
+        }
+    }
+
+    /// Reads everything now; the figures are over the time since the last call (the
+    /// first call's, since itself: none).
+    pub async fn snapshot(&mut self) -> Result<Snapshot, crate::discovery::RegistryError> {
+        let round = self.round().await?;
+        let previous = self.previous.take();
+        let elapsed = previous
+            .as_ref()
+            .map_or(Duration::ZERO, |p| round.at.duration_since(p.at));
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let empty: &[Sample] = &[];
+        let instances = round
+            .instances
+            .iter()
+            .zip(&round.readings)
+            .map(|(info, reading)| {
+                let before = previous
+                    .as_ref()
+                    .and_then(|p| {
+                        let at = p
+                            .instances
+                            .iter()
+                            .position(|i| i.instance_id == info.instance_id)?;
+                        Some(&p.readings[at].samples[..])
+                    })
+                    .unwrap_or(empty);
+                instance(info, reading, before, elapsed, now)
+            })
+            .collect();
+        let feed = feed(&round.readings);
+        let (locks, locks_error) = match &self.locks {
+            None => (None, None),
+            Some(store) => match store.status().await {
+                Ok(keys) => (Some(keys), None),
+                Err(e) => (None, Some(e.to_string())),
+            },
+        };
+        self.previous = Some(round);
+        Ok(Snapshot {
+            registry: self.registry.describe(),
+            interval_secs: elapsed.as_secs_f64(),
+            instances,
+            feed,
+            locks,
+            locks_error,
+        })
+    }
+
+    async fn round(&self) -> Result<Round, crate::discovery::RegistryError> {
+        let instances = self.registry.instances().await?;
+        // Every instance at once: a slow one does not hold up the others.
+        let reads: Vec<_> = instances
+            .iter()
+            .map(|i| {
+                let client = self.client.clone();
+                let base = format!("{}://{}", self.scheme, i.address);
+                tokio::spawn(async move { super::read(&client, &base).await })
+            })
+            .collect();
+        let mut readings = Vec::with_capacity(reads.len());
+        for read in reads {
+            readings.push(read.await.unwrap_or_else(|e| Reading {
+                state: State::Unreachable(e.to_string()),
+                samples: Vec::new(),
+            }));
+        }
+        Ok(Round {
+            instances,
+            readings,
+            at: Instant::now(),
+        })
+    }
+}
+
+fn instance(
+    info: &InstanceInfo,
+    reading: &Reading,
+    before: &[Sample],
+    elapsed: Duration,
+    now: f64,
+) -> Instance {
+    let (state, reason) = match &reading.state {
+        State::Serving => ("serving", None),
+        State::NotServing(why) => ("not_serving", Some(why.clone())),
+        State::Refused(status) => ("refused", Some(format!("HTTP {status}"))),
+        State::Unreachable(why) => ("unreachable", Some(why.clone())),
+    };
+    let (figures, endpoints) = if reading.samples.is_empty() || elapsed.is_zero() {
+        (Figures::default(), Vec::new())
+    } else {
+        let mut endpoints: Vec<Endpoint> =
+            super::endpoint_figures(&info.service, before, &reading.samples, elapsed)
+                .into_iter()
+                .map(|(endpoint, figures)| Endpoint { endpoint, figures })
+                .collect();
+        // Those without calls in the interval (unused routes, the catch-alls) say nothing.
+        endpoints.retain(|e| e.figures.calls_per_sec > 0.0);
+        endpoints.sort_by(|a, b| {
+            b.figures
+                .calls_per_sec
+                .total_cmp(&a.figures.calls_per_sec)
+                .then_with(|| a.endpoint.cmp(&b.endpoint))
+        });
+        (
+            super::figures(&info.service, before, &reading.samples, elapsed, now),
+            endpoints,
+        )
+    };
+    Instance {
+        service: info.service.clone(),
+        instance_id: info.instance_id.clone(),
+        address: info.address.clone(),
+        state,
+        reason,
+        ejected_by: info.ejections.iter().map(|e| e.by.clone()).collect(),
+        figures,
+        endpoints,
+    }
+}
+
+/// The feed's lag and dead letters, as the rating instances report them.
+fn feed(readings: &[Reading]) -> Feed {
+    let total = |name: &str| {
+        readings
+            .iter()
+            .filter_map(|r| {
+                let values: Vec<f64> = r
+                    .samples
+                    .iter()
+                    .filter(|s| s.name == name)
+                    .map(|s| s.value)
+                    .collect();
+                (!values.is_empty()).then(|| values.iter().sum::<f64>() + 0.0)
+            })
+            .reduce(f64::max)
+    };
+    Feed {
+        lag_events: total("movieapp_feed_lag_events"),
+        dead_lettered: total("movieapp_feed_events_dead_lettered_total"),
+    }
+}
