@@ -125,6 +125,7 @@ fn table(rows: &[Instance]) -> Table {
         table.add_row([
             output::cell(&r.service),
             r.address.clone(),
+            output::cell(r.process.as_deref().unwrap_or("—")),
             output::cell(&state),
             f.uptime_secs.map_or_else(|| "—".into(), uptime),
             number(f.calls_per_sec),

@@ -360,10 +360,11 @@ async fn renew(
 
 /// A holder's name for `lock status`: `ROLE-PID@HOST`.
 pub fn default_holder(role: &str) -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "localhost".to_owned());
-    format!("{role}-{}@{host}", std::process::id())
+    format!(
+        "{role}-{}@{}",
+        std::process::id(),
+        crate::telemetry::hostname()
+    )
 }
 
 pub use crate::database::sqlite::now_ms;

@@ -29,6 +29,8 @@ pub const CACHE_HITS: &str = "movieapp_metadata_cache_hits_total";
 pub const CACHE_MISSES: &str = "movieapp_metadata_cache_misses_total";
 pub const RATING_CACHE_HITS: &str = "movieapp_rating_cache_hits_total";
 pub const RATING_CACHE_MISSES: &str = "movieapp_rating_cache_misses_total";
+/// 1, labelled with the build (`version`, `commit`) and the process (`pid`, `host`).
+pub const BUILD_INFO: &str = "movieapp_build_info";
 
 /// How often histogram samples are folded into their buckets when nobody scrapes.
 const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
@@ -77,6 +79,16 @@ pub fn install() {
             }
         }
         describe();
+        // Which process this is, for `movieapp top` and dashboards.
+        let build = crate::telemetry::build_info::BUILD;
+        metrics::gauge!(
+            BUILD_INFO,
+            "version" => build.version,
+            "commit" => build.commit,
+            "pid" => std::process::id().to_string(),
+            "host" => crate::telemetry::hostname()
+        )
+        .set(1.0);
         let process = metrics_process::Collector::default();
         process.describe();
         Exporter { handle, process }
@@ -94,6 +106,10 @@ fn describe() {
         "Time from receiving a call to its response headers."
     );
     describe_counter!(STARTED, "Times the service started.");
+    describe_gauge!(
+        BUILD_INFO,
+        "Always 1: the build (version, commit) and the process (pid, host) serving these metrics."
+    );
     describe_counter!(
         CONNECTIONS,
         "Connections accepted on the service's port (calls made in process make none)."

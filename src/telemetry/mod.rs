@@ -133,6 +133,16 @@ pub enum TelemetryError {
 
 static EXPORTING: AtomicBool = AtomicBool::new(false);
 
+/// This host's name (`/proc/sys/kernel/hostname`), or `localhost` when it cannot be read:
+/// who holds a lock, which process `movieapp top` shows.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
 /// True when traces are exported, so trace context is worth reading and writing.
 pub fn exporting() -> bool {
     EXPORTING.load(Ordering::Relaxed)

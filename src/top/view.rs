@@ -202,8 +202,8 @@ impl App {
 
     fn draw_instances(&self, frame: &mut Frame, area: ratatui::layout::Rect, snapshot: &Snapshot) {
         let header = [
-            "service", "address", "state", "uptime", "calls/s", "err %", "p50 ms", "p99 ms",
-            "stale/s", "shed/s",
+            "service", "address", "process", "version", "state", "uptime", "calls/s", "err %",
+            "p50 ms", "p99 ms", "stale/s", "shed/s",
         ];
         let rows: Vec<Row> = self
             .visible(snapshot)
@@ -220,6 +220,8 @@ impl App {
                 Row::new([
                     Cell::from(i.service.clone()),
                     Cell::from(i.address.clone()),
+                    Cell::from(i.process.clone().unwrap_or_else(|| "—".into())),
+                    Cell::from(i.version.clone().unwrap_or_else(|| "—".into())),
                     Cell::from(state).style(self.state_style(i.state)),
                     Cell::from(f.uptime_secs.map_or_else(|| "—".into(), uptime)),
                     Cell::from(format!("{:.1}", f.calls_per_sec)),
@@ -234,6 +236,8 @@ impl App {
         let widths = [
             Constraint::Length(9),
             Constraint::Length(22),
+            Constraint::Length(16),
+            Constraint::Length(8),
             Constraint::Min(12),
             Constraint::Length(7),
             Constraint::Length(9),
@@ -437,6 +441,8 @@ mod tests {
             state,
             reason: (state != "serving").then(|| "connection refused".to_owned()),
             ejected_by: Vec::new(),
+            process: Some("4242@vm".into()),
+            version: Some("0.1.0".into()),
             figures: Figures {
                 calls_per_sec: calls,
                 ..Figures::default()
@@ -504,7 +510,7 @@ mod tests {
     fn the_screen_names_each_state_in_words() {
         let snap = snapshot();
         let app = App::new(false);
-        let mut terminal = Terminal::new(TestBackend::new(140, 12)).unwrap();
+        let mut terminal = Terminal::new(TestBackend::new(170, 12)).unwrap();
         terminal.draw(|f| app.draw(f, Some(&snap), "")).unwrap();
         let screen: String = terminal
             .backend()

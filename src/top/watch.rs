@@ -28,6 +28,11 @@ pub struct Instance {
     pub reason: Option<String>,
     /// Callers that have ejected it (outlier detection).
     pub ejected_by: Vec<String>,
+    /// `pid@host` of the process serving it, and its version, as its metrics say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub process: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     #[serde(flatten)]
     pub figures: Figures,
     /// The same figures per endpoint that had calls in the interval, busiest first.
@@ -222,6 +227,10 @@ fn instance(
             endpoints,
         )
     };
+    let build = reading
+        .samples
+        .iter()
+        .find(|s| s.name == "movieapp_build_info");
     Instance {
         service: info.service.clone(),
         instance_id: info.instance_id.clone(),
@@ -229,6 +238,8 @@ fn instance(
         state,
         reason,
         ejected_by: info.ejections.iter().map(|e| e.by.clone()).collect(),
+        process: build.and_then(|b| Some(format!("{}@{}", b.label("pid")?, b.label("host")?))),
+        version: build.and_then(|b| b.label("version")).map(str::to_owned),
         figures,
         endpoints,
     }

@@ -51,6 +51,11 @@ fn a_snapshot_shows_each_instances_rates_and_unreachable_ones_fail_it() {
     );
     assert!(p50 > 0.0 && p99 >= p50, "{movie_row}");
     assert!(movie_row["uptimeSecs"].as_f64().unwrap() >= 0.0);
+    assert_eq!(
+        movie_row["process"],
+        format!("{}@{}", server.pid(), movieapp::telemetry::hostname())
+    );
+    assert_eq!(movie_row["version"], env!("CARGO_PKG_VERSION"));
     // Each call reads the movie's metadata once (then the cache): metadata is counted
     // apart, and top's own scrapes are not counted anywhere.
     assert!(
