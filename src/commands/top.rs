@@ -129,6 +129,7 @@ fn table(rows: &[Instance]) -> Table {
             output::cell(&state),
             f.uptime_secs.map_or_else(|| "—".into(), uptime),
             number(f.calls_per_sec),
+            maybe(f.in_flight, 0),
             maybe(f.error_percent, 1),
             maybe(f.p50_ms, 2),
             maybe(f.p99_ms, 2),

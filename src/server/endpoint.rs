@@ -41,6 +41,9 @@ pub struct Endpoint {
     grpc: bool,
     calls: Counter,
     successes: Counter,
+    /// Calls of its service's API under way (one gauge per service, shared by its
+    /// endpoints; probes and scrapes are not counted).
+    in_flight: metrics::Gauge,
     /// Registered on first use: an empty histogram is many lines of zeros per scrape.
     duration: OnceLock<Histogram>,
     /// The span log lines of its calls are written in when traces are not exported: made
@@ -52,6 +55,23 @@ pub struct Endpoint {
     faults: Vec<Fault>,
     /// Its entry's policy; `None`: it has no entry in the endpoint table, and is refused.
     policy: Option<Policy>,
+}
+
+/// Counts a call as under way until it is dropped: when it is answered, or when its caller
+/// goes away and the call with it.
+struct InFlight<'a>(&'a metrics::Gauge);
+
+impl<'a> InFlight<'a> {
+    fn enter(gauge: &'a metrics::Gauge) -> Self {
+        gauge.increment(1.0);
+        Self(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
 }
 
 /// The deadline of a long-running call whose caller set none.
@@ -77,6 +97,7 @@ impl Endpoint {
             service: service.name(),
             calls: metrics::counter!(names::CALLS, &labels),
             successes: metrics::counter!(names::SUCCESSES, &labels),
+            in_flight: metrics::gauge!(names::IN_FLIGHT, "service" => service.name()),
             duration: OnceLock::new(),
             log_span: OnceLock::new(),
             local_log_span: OnceLock::new(),
@@ -202,6 +223,10 @@ impl Endpoint {
             "request"
         );
         let result = async {
+            let _in_flight = self
+                .policy
+                .is_some_and(|p| p.limited)
+                .then(|| InFlight::enter(&self.in_flight));
             if let Some(refused) = self.unlisted() {
                 return Err(refused);
             }
@@ -534,6 +559,8 @@ where
         let future = span.in_scope(|| self.inner.call(request));
         Box::pin(
             async move {
+                // The service's own calls, not probes, scrapes or reflection.
+                let _in_flight = policy.limited.then(|| InFlight::enter(&endpoint.in_flight));
                 let token = match guarded {
                     None => None,
                     Some(guard) => match endpoint.authorize(guard, started).await {

@@ -29,6 +29,8 @@ pub const CACHE_HITS: &str = "movieapp_metadata_cache_hits_total";
 pub const CACHE_MISSES: &str = "movieapp_metadata_cache_misses_total";
 pub const RATING_CACHE_HITS: &str = "movieapp_rating_cache_hits_total";
 pub const RATING_CACHE_MISSES: &str = "movieapp_rating_cache_misses_total";
+/// Calls under way, per `service`.
+pub const IN_FLIGHT: &str = "movieapp_calls_in_flight";
 /// 1, labelled with the build (`version`, `commit`) and the process (`pid`, `host`).
 pub const BUILD_INFO: &str = "movieapp_build_info";
 
@@ -106,6 +108,7 @@ fn describe() {
         "Time from receiving a call to its response headers."
     );
     describe_counter!(STARTED, "Times the service started.");
+    describe_gauge!(IN_FLIGHT, "Calls under way, per service.");
     describe_gauge!(
         BUILD_INFO,
         "Always 1: the build (version, commit) and the process (pid, host) serving these metrics."

@@ -123,6 +123,8 @@ pub struct Figures {
     pub shed_per_sec: f64,
     /// Since the process started; `None` when it does not say.
     pub uptime_secs: Option<f64>,
+    /// Calls under way when it was read; `None` when it does not say.
+    pub in_flight: Option<f64>,
 }
 
 /// The figures of `service` between two scrapes of its process, `elapsed` apart. `now` is
@@ -156,6 +158,10 @@ pub fn figures(
         fallbacks_per_sec: fallbacks / seconds,
         shed_per_sec: shed / seconds,
         uptime_secs: uptime,
+        in_flight: after
+            .iter()
+            .find(|s| s.name == "movieapp_calls_in_flight" && of_service(s))
+            .map(|s| s.value.max(0.0)),
     }
 }
 
@@ -314,6 +320,7 @@ movieapp_request_duration_seconds_bucket{service="movie",endpoint="GetMovieDetai
 movieapp_request_duration_seconds_bucket{service="movie",endpoint="GetMovieDetails",le="+Inf"} 300
 movieapp_fallbacks_total{service="movie",dependency="metadata"} 4
 process_start_time_seconds 1000
+movieapp_calls_in_flight{service="movie"} 3
 "#;
 
     #[test]
@@ -336,6 +343,7 @@ process_start_time_seconds 1000
         let p99 = f.p99_ms.unwrap();
         assert!((p99 - 10.0).abs() < 1e-9, "{p99}");
         assert_eq!(f.uptime_secs, Some(60.0));
+        assert_eq!(f.in_flight, Some(3.0));
         let rating = figures("rating", &before, &after, Duration::from_secs(2), 1060.0);
         assert_eq!(rating.calls_per_sec, 15.0);
         assert_eq!(rating.p50_ms, None, "no histogram for it here");

@@ -202,8 +202,19 @@ impl App {
 
     fn draw_instances(&self, frame: &mut Frame, area: ratatui::layout::Rect, snapshot: &Snapshot) {
         let header = [
-            "service", "address", "process", "version", "state", "uptime", "calls/s", "err %",
-            "p50 ms", "p99 ms", "stale/s", "shed/s",
+            "service",
+            "address",
+            "process",
+            "version",
+            "state",
+            "uptime",
+            "calls/s",
+            "in flight",
+            "err %",
+            "p50 ms",
+            "p99 ms",
+            "stale/s",
+            "shed/s",
         ];
         let rows: Vec<Row> = self
             .visible(snapshot)
@@ -225,6 +236,7 @@ impl App {
                     Cell::from(state).style(self.state_style(i.state)),
                     Cell::from(f.uptime_secs.map_or_else(|| "—".into(), uptime)),
                     Cell::from(format!("{:.1}", f.calls_per_sec)),
+                    Cell::from(maybe(f.in_flight, 0)),
                     Cell::from(maybe(f.error_percent, 1)),
                     Cell::from(maybe(f.p50_ms, 2)),
                     Cell::from(maybe(f.p99_ms, 2)),
@@ -240,6 +252,7 @@ impl App {
             Constraint::Length(8),
             Constraint::Min(12),
             Constraint::Length(7),
+            Constraint::Length(9),
             Constraint::Length(9),
             Constraint::Length(6),
             Constraint::Length(7),

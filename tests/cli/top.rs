@@ -191,3 +191,61 @@ fn the_live_view_follows_the_instances_and_restores_the_terminal_on_q() {
     tmux_cmd(&["kill-server"]);
     drop(rest);
 }
+
+/// Calls under way show as in flight, and no longer once their caller gives up.
+#[test]
+fn calls_under_way_show_in_flight_until_their_caller_gives_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap().to_owned();
+    let config = dir.path().join("hang.yaml");
+    std::fs::write(
+        &config,
+        "faults:\n  - service: metadata\n    endpoint: GetMetadata\n    hang: true\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap().to_owned();
+    let server = Server::start_with(dir.path(), &["--services", "metadata", "--config", &config]);
+    let metadata = server.addr("metadata").to_owned();
+    let in_flight = || {
+        let run = movieapp(&[
+            "--data-dir",
+            &data,
+            "top",
+            "--once",
+            "--interval",
+            "300ms",
+            "-o",
+            "json",
+        ]);
+        let snapshot: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        snapshot["instances"][0]["inFlight"].as_f64()
+    };
+    assert_eq!(in_flight(), Some(0.0));
+    // Two calls that hang until their 3 s deadline.
+    let callers: Vec<_> = (0..2)
+        .map(|_| {
+            let metadata = metadata.clone();
+            std::thread::spawn(move || {
+                Command::new(BIN)
+                    .args([
+                        "bench-load",
+                        "--addr",
+                        &metadata,
+                        "--call",
+                        "MetadataService/GetMetadata",
+                    ])
+                    .args(["-d", r#"{"movie_id":"1"}"#, "-n", "1", "--timeout", "3s"])
+                    .output()
+                    .unwrap()
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(in_flight(), Some(2.0));
+    for caller in callers {
+        caller.join().unwrap();
+    }
+    crate::support::eventually(Duration::from_secs(5), "no call in flight", || {
+        in_flight() == Some(0.0)
+    });
+}
