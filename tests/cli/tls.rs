@@ -659,3 +659,43 @@ fn a_client_refused_by_tls_is_told_what_to_pass() {
         assert!(out.stderr.contains("--cacert"), "{args:?}: {}", out.stderr);
     }
 }
+
+/// `movieapp top` reads instances over mutual TLS with the configured CA and certificate,
+/// and under auth (its scrapes need no token).
+#[test]
+fn top_reads_instances_over_mutual_tls() {
+    let secure = Secure::start(true, &[]);
+    let run = client(
+        secure.dir.path(),
+        &secure.config,
+        &["top", "--once", "--interval", "300ms", "-o", "json"],
+        &[],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let snapshot: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let instances = snapshot["instances"].as_array().unwrap();
+    assert_eq!(instances.len(), 4, "{snapshot}");
+    assert!(
+        instances.iter().all(|i| i["state"] == "serving"),
+        "{snapshot}"
+    );
+    // Without the client certificate, it says it cannot read them.
+    let data = secure.dir.path().join("elsewhere").display().to_string();
+    let ca = secure.certs.join("ca.crt").display().to_string();
+    let registry = secure.dir.path().display().to_string();
+    let refused = movieapp_env(
+        &[
+            "--data-dir",
+            &registry,
+            "--cacert",
+            &ca,
+            "top",
+            "--once",
+            "--interval",
+            "200ms",
+        ],
+        &[("MOVIEAPP_CONFIG", ""), ("XDG_STATE_HOME", &data)],
+    );
+    assert_eq!(refused.code, Some(1), "{}", refused.stderr);
+    assert!(refused.stdout.contains("unreachable"), "{}", refused.stdout);
+}
