@@ -345,13 +345,24 @@ pub fn uptime(secs: f64) -> String {
 
 /// The feed and the locks, two lines.
 fn footer(snapshot: &Snapshot) -> Vec<Line<'static>> {
-    let feed = match (snapshot.feed.lag_events, snapshot.feed.dead_lettered) {
-        (None, None) => "feed: no rating instance reports one".to_owned(),
-        (lag, dead) => format!(
-            "feed: lag {} events, {} dead-lettered",
-            lag.map_or_else(|| "—".into(), |l| format!("{l:.0}")),
-            dead.map_or_else(|| "—".into(), |d| format!("{d:.0}"))
-        ),
+    let feed = if snapshot.feeds.is_empty() {
+        "feed: no rating instance reports one".to_owned()
+    } else {
+        let topics: Vec<String> = snapshot
+            .feeds
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}: lag {} events, {} dead-lettered",
+                    f.topic,
+                    f.lag_events
+                        .map_or_else(|| "—".into(), |l| format!("{l:.0}")),
+                    f.dead_lettered
+                        .map_or_else(|| "0".into(), |d| format!("{d:.0}"))
+                )
+            })
+            .collect();
+        format!("feed {}", topics.join("; "))
     };
     let locks = match (&snapshot.locks, &snapshot.locks_error) {
         (_, Some(e)) => format!("locks: cannot read them ({e})"),
@@ -470,10 +481,11 @@ mod tests {
                 instance("movie", "127.0.0.1:8083", "unreachable", 0.0),
                 instance("metadata", "127.0.0.1:8081", "serving", 50.0),
             ],
-            feed: Feed {
+            feeds: vec![Feed {
+                topic: "ratings".into(),
                 lag_events: Some(3.0),
-                dead_lettered: Some(0.0),
-            },
+                dead_lettered: None,
+            }],
             locks: Some(Vec::new()),
             locks_error: None,
         }
@@ -536,7 +548,7 @@ mod tests {
             "127.0.0.1:8081",
             "serving",
             "unreachable: connection refused",
-            "lag 3 events",
+            "feed ratings: lag 3 events, 0 dead-lettered",
             "locks: none held",
         ] {
             assert!(screen.contains(needle), "{needle}");

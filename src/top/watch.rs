@@ -48,12 +48,13 @@ pub struct Endpoint {
     pub figures: Figures,
 }
 
-/// The rating feed, from the rating instances' metrics.
+/// A feed topic, from the metrics of the rating instances that consume it.
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Feed {
-    /// Events published but not yet applied, summed over partitions (the largest report
-    /// when several instances report).
+    pub topic: String,
+    /// Events published but not yet applied (the largest report when several instances
+    /// consume it).
     pub lag_events: Option<f64>,
     pub dead_lettered: Option<f64>,
 }
@@ -65,7 +66,8 @@ pub struct Snapshot {
     pub registry: String,
     pub interval_secs: f64,
     pub instances: Vec<Instance>,
-    pub feed: Feed,
+    /// Per topic, by name.
+    pub feeds: Vec<Feed>,
     /// The lock store's keys; `None` when there is no store to read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub locks: Option<Vec<KeyStatus>>,
@@ -148,7 +150,7 @@ impl Watcher {
                 instance(info, reading, before, elapsed, now)
             })
             .collect();
-        let feed = feed(&round.readings);
+        let feeds = feeds(&round.readings);
         let (locks, locks_error) = match &self.locks {
             None => (None, None),
             Some(store) => match store.status().await {
@@ -161,7 +163,7 @@ impl Watcher {
             registry: self.registry.describe(),
             interval_secs: elapsed.as_secs_f64(),
             instances,
-            feed,
+            feeds,
             locks,
             locks_error,
         })
@@ -245,24 +247,28 @@ fn instance(
     }
 }
 
-/// The feed's lag and dead letters, as the rating instances report them.
-fn feed(readings: &[Reading]) -> Feed {
-    let total = |name: &str| {
-        readings
-            .iter()
-            .filter_map(|r| {
-                let values: Vec<f64> = r
-                    .samples
-                    .iter()
-                    .filter(|s| s.name == name)
-                    .map(|s| s.value)
-                    .collect();
-                (!values.is_empty()).then(|| values.iter().sum::<f64>() + 0.0)
-            })
-            .reduce(f64::max)
-    };
-    Feed {
-        lag_events: total("movieapp_feed_lag_events"),
-        dead_lettered: total("movieapp_feed_events_dead_lettered_total"),
+/// Each topic's lag and dead letters, as the rating instances report them.
+fn feeds(readings: &[Reading]) -> Vec<Feed> {
+    use std::collections::BTreeMap;
+    let mut topics: BTreeMap<String, Feed> = BTreeMap::new();
+    for reading in readings {
+        for sample in &reading.samples {
+            let lag = sample.name == crate::feed::ingester::LAG_METRIC;
+            let dead = sample.name == crate::feed::ingester::DEAD_LETTERED_METRIC;
+            let Some(topic) = sample.label("topic").filter(|_| lag || dead) else {
+                continue;
+            };
+            let feed = topics.entry(topic.to_owned()).or_insert_with(|| Feed {
+                topic: topic.to_owned(),
+                ..Feed::default()
+            });
+            let slot = if lag {
+                &mut feed.lag_events
+            } else {
+                &mut feed.dead_lettered
+            };
+            *slot = Some(slot.map_or(sample.value, |v| v.max(sample.value)));
+        }
     }
+    topics.into_values().collect()
 }
