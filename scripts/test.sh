@@ -33,21 +33,20 @@ export HADOLINT="$PWD/$venv/bin/hadolint"
 export KUBECTL="$PWD/$venv/bin/kubectl"
 export KUBERNETES_VALIDATE="$PWD/$venv/bin/kubernetes-validate"
 
-if ! command -v promtool >/dev/null; then
-  echo "scripts/test.sh: installing promtool (Debian package prometheus) to check metrics and rules" >&2
+# apt_install COMMAND PACKAGE WHY: installs a Debian package when its command is missing.
+apt_install() {
+  command -v "$1" >/dev/null && return
+  echo "scripts/test.sh: installing $1 (Debian package $2) $3" >&2
   if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
   $sudo apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$2" >/dev/null
+}
+
+apt_install promtool prometheus "to check metrics and rules"
 PROMTOOL="$(command -v promtool)"
 export PROMTOOL
 
-if ! command -v tmux >/dev/null; then
-  echo "scripts/test.sh: installing tmux (Debian package) for the terminal view's test" >&2
-  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
-  $sudo apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends tmux >/dev/null
-fi
+apt_install tmux tmux "for the terminal view's test"
 TMUX_BIN="$(command -v tmux)"
 export TMUX_BIN
 

@@ -54,11 +54,7 @@ fn completed() -> clap::Command {
         cli = cli.mut_arg(option, |a| a.global(false));
         shared.push((arg, *users));
     }
-    let names: Vec<String> = cli
-        .get_subcommands()
-        .map(|s| s.get_name().to_owned())
-        .collect();
-    for name in names {
+    for name in super::subcommand_names(&cli) {
         cli = cli.mut_subcommand(&name, |mut sub| {
             for (arg, users) in &shared {
                 if users.contains(&name.as_str()) {

@@ -86,11 +86,7 @@ pub fn command() -> clap::Command {
             Some((arg.clone().hide(true), *users))
         })
         .collect();
-    let names: Vec<String> = cli
-        .get_subcommands()
-        .map(|s| s.get_name().to_owned())
-        .collect();
-    for name in names {
+    for name in subcommand_names(&cli) {
         cli = cli.mut_subcommand(&name, |mut sub| {
             for (arg, users) in &hidden {
                 if !users.contains(&name.as_str()) {
@@ -101,6 +97,13 @@ pub fn command() -> clap::Command {
         });
     }
     cli
+}
+
+/// The names of `cli`'s subcommands.
+pub(crate) fn subcommand_names(cli: &clap::Command) -> Vec<String> {
+    cli.get_subcommands()
+        .map(|s| s.get_name().to_owned())
+        .collect()
 }
 
 /// Parses the process' arguments with [`command`].

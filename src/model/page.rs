@@ -74,6 +74,23 @@ pub fn start_after(query: &str, token: &str) -> Result<Option<String>, Validatio
         .map_err(|_| invalid())
 }
 
+/// A page from `items`, read with one item more than `size` to learn whether another page
+/// follows: the first `size` items, and the token of the next page (after the last item's
+/// `key`), or `None` on the last page.
+pub fn cut<T>(
+    mut items: Vec<T>,
+    size: usize,
+    query: &str,
+    key: impl Fn(&T) -> &str,
+) -> (Vec<T>, Option<String>) {
+    if items.len() <= size {
+        return (items, None);
+    }
+    items.truncate(size);
+    let next = items.last().map(|last| next_token(query, key(last)));
+    (items, next)
+}
+
 fn tag(query: &str, body: &[u8]) -> [u8; TAG_BYTES] {
     let mut context = ring::digest::Context::new(&ring::digest::SHA256);
     context.update(b"movieapp page token\0");

@@ -140,15 +140,9 @@ impl<R: Repository> Controller<R> {
             key.record_id()
         );
         let after = page::start_after(&filters, page_token)?;
-        let mut ratings = self.repo.list(key, after, size + 1).await?;
-        let next_page_token = if ratings.len() > size {
-            ratings.truncate(size);
-            ratings
-                .last()
-                .map(|r| page::next_token(&filters, r.user_id().as_str()))
-        } else {
-            None
-        };
+        let ratings = self.repo.list(key, after, size + 1).await?;
+        let (ratings, next_page_token) =
+            page::cut(ratings, size, &filters, |r| r.user_id().as_str());
         Ok(RatingsPage {
             ratings,
             next_page_token,
