@@ -82,15 +82,8 @@ impl<R: Repository> Controller<R> {
         let filters = format!("metadata title:{}", query.title_prefix);
         let after = page::start_after(&filters, &query.page_token)?;
         // One more than asked: whether there is a next page.
-        let mut movies = self.repo.list(after, query.title_prefix, size + 1).await?;
-        let next_page_token = if movies.len() > size {
-            movies.truncate(size);
-            movies
-                .last()
-                .map(|m| page::next_token(&filters, m.id().as_str()))
-        } else {
-            None
-        };
+        let movies = self.repo.list(after, query.title_prefix, size + 1).await?;
+        let (movies, next_page_token) = page::cut(movies, size, &filters, |m| m.id().as_str());
         Ok(MetadataPage {
             movies,
             next_page_token,
