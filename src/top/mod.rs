@@ -139,29 +139,40 @@ pub fn figures(
     let seconds = elapsed.as_secs_f64().max(1e-9);
     let of_service = |s: &Sample| s.label("service") == Some(service);
     let counted = |s: &Sample| of_service(s) && !s.label("endpoint").is_some_and(is_operational);
-    let calls = delta(before, after, "movieapp_calls_total", &counted);
-    let errors = delta(before, after, "movieapp_errors_total", &counted);
+    Figures {
+        fallbacks_per_sec: delta(before, after, "movieapp_fallbacks_total", &of_service) / seconds,
+        uptime_secs: after
+            .iter()
+            .find(|s| s.name == "process_start_time_seconds")
+            .map(|s| (now_unix_secs - s.value).max(0.0)),
+        in_flight: after
+            .iter()
+            .find(|s| s.name == "movieapp_calls_in_flight" && of_service(s))
+            .map(|s| s.value.max(0.0)),
+        ..calls_over(before, after, seconds, &counted)
+    }
+}
+
+/// Calls/s, error %, shed/s and p50/p99 of the calls `keep` selects, over `seconds`.
+fn calls_over(
+    before: &[Sample],
+    after: &[Sample],
+    seconds: f64,
+    keep: &dyn Fn(&Sample) -> bool,
+) -> Figures {
+    let calls = delta(before, after, "movieapp_calls_total", keep);
+    let errors = delta(before, after, "movieapp_errors_total", keep);
     let shed = delta(before, after, "movieapp_errors_total", &|s: &Sample| {
-        counted(s) && s.label("error") == Some("resource_exhausted")
+        keep(s) && s.label("error") == Some("resource_exhausted")
     });
-    let fallbacks = delta(before, after, "movieapp_fallbacks_total", &of_service);
-    let buckets = bucket_deltas(before, after, &counted);
-    let uptime = after
-        .iter()
-        .find(|s| s.name == "process_start_time_seconds")
-        .map(|s| (now_unix_secs - s.value).max(0.0));
+    let buckets = bucket_deltas(before, after, keep);
     Figures {
         calls_per_sec: calls / seconds,
         error_percent: (calls > 0.0).then(|| 100.0 * errors / calls),
         p50_ms: quantile(&buckets, 0.5).map(|s| s * 1e3),
         p99_ms: quantile(&buckets, 0.99).map(|s| s * 1e3),
-        fallbacks_per_sec: fallbacks / seconds,
         shed_per_sec: shed / seconds,
-        uptime_secs: uptime,
-        in_flight: after
-            .iter()
-            .find(|s| s.name == "movieapp_calls_in_flight" && of_service(s))
-            .map(|s| s.value.max(0.0)),
+        ..Figures::default()
     }
 }
 
@@ -188,21 +199,7 @@ pub fn endpoint_figures(
             let of = |s: &Sample| {
                 s.label("service") == Some(service) && s.label("endpoint") == Some(endpoint)
             };
-            let calls = delta(before, after, "movieapp_calls_total", &of);
-            let errors = delta(before, after, "movieapp_errors_total", &of);
-            let shed = delta(before, after, "movieapp_errors_total", &|s: &Sample| {
-                of(s) && s.label("error") == Some("resource_exhausted")
-            });
-            let buckets = bucket_deltas(before, after, &of);
-            let figures = Figures {
-                calls_per_sec: calls / seconds,
-                error_percent: (calls > 0.0).then(|| 100.0 * errors / calls),
-                p50_ms: quantile(&buckets, 0.5).map(|s| s * 1e3),
-                p99_ms: quantile(&buckets, 0.99).map(|s| s * 1e3),
-                shed_per_sec: shed / seconds,
-                ..Figures::default()
-            };
-            (endpoint.to_owned(), figures)
+            (endpoint.to_owned(), calls_over(before, after, seconds, &of))
         })
         .collect()
 }
