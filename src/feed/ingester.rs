@@ -182,6 +182,9 @@ impl<A: Apply> Ingester<A> {
     pub async fn run(self, stop: CancellationToken) {
         let broker = self.broker.describe();
         tracing::info!(topic = %self.topic, group = %self.group, %broker, "consuming the rating feed");
+        // The topic's counters exist from the start, at 0: "none yet" is not "not reported".
+        metrics::counter!(APPLIED_METRIC, "topic" => self.topic.clone()).increment(0);
+        metrics::counter!(DEAD_LETTERED_METRIC, "topic" => self.topic.clone()).increment(0);
         let mut trouble = Trouble::default();
         let Some(mut consumer) = self.join(&stop, &mut trouble).await else {
             return self.stopped();

@@ -153,6 +153,20 @@ async fn counters_per_endpoint_and_error_kind_are_exact() {
         text.contains(r#"movieapp_feed_lag_events{topic="ratings",group="rating"}"#),
         "{text}"
     );
+    // The feed's counters are there at 0 before any event; no call is under way now;
+    // which process and build this is.
+    for zero in [
+        r#"movieapp_feed_events_applied_total{topic="ratings"}"#,
+        r#"movieapp_feed_events_dead_lettered_total{topic="ratings"}"#,
+        r#"movieapp_calls_in_flight{service="metadata"}"#,
+    ] {
+        assert!(text.contains(&format!("{zero} 0\n")), "{zero}: {text}");
+    }
+    assert!(
+        text.contains(&format!(r#"pid="{}""#, server.pid()))
+            && text.contains("movieapp_build_info{"),
+        "{text}"
+    );
     // Never an id or a user value as a label.
     assert!(
         !text.contains("secret-id"),
