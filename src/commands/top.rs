@@ -9,7 +9,7 @@ use super::output::{self, Format};
 use crate::{
     config::Config,
     top::{
-        view::uptime,
+        view,
         watch::{Instance, Watcher},
     },
 };
@@ -105,37 +105,11 @@ async fn locks(config: &Config) -> Option<std::sync::Arc<dyn crate::lock::LockBa
 
 fn table(rows: &[Instance]) -> Table {
     let mut table = Table::new();
-    table.load_style(UTF8_FULL_CONDENSED).set_header([
-        "service", "address", "state", "uptime", "calls/s", "err %", "p50 ms", "p99 ms", "stale/s",
-        "shed/s",
-    ]);
-    let number = |v: f64| format!("{v:.1}");
-    let maybe =
-        |v: Option<f64>, digits: usize| v.map_or_else(|| "—".into(), |v| format!("{v:.digits$}"));
+    table
+        .load_style(UTF8_FULL_CONDENSED)
+        .set_header(view::COLUMNS);
     for r in rows {
-        // State in words, never by colour alone.
-        let mut state = match &r.reason {
-            Some(why) => format!("{}: {why}", r.state.replace('_', " ")),
-            None => r.state.to_owned(),
-        };
-        if !r.ejected_by.is_empty() {
-            state.push_str(&format!("; ejected by {}", r.ejected_by.join(", ")));
-        }
-        let f = &r.figures;
-        table.add_row([
-            output::cell(&r.service),
-            r.address.clone(),
-            output::cell(r.process.as_deref().unwrap_or("—")),
-            output::cell(&state),
-            f.uptime_secs.map_or_else(|| "—".into(), uptime),
-            number(f.calls_per_sec),
-            maybe(f.in_flight, 0),
-            maybe(f.error_percent, 1),
-            maybe(f.p50_ms, 2),
-            maybe(f.p99_ms, 2),
-            number(f.fallbacks_per_sec),
-            number(f.shed_per_sec),
-        ]);
+        table.add_row(view::cells(r).iter().map(|c| output::cell(c)));
     }
     table
 }

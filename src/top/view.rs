@@ -201,48 +201,13 @@ impl App {
     }
 
     fn draw_instances(&self, frame: &mut Frame, area: ratatui::layout::Rect, snapshot: &Snapshot) {
-        let header = [
-            "service",
-            "address",
-            "process",
-            "version",
-            "state",
-            "uptime",
-            "calls/s",
-            "in flight",
-            "err %",
-            "p50 ms",
-            "p99 ms",
-            "stale/s",
-            "shed/s",
-        ];
         let rows: Vec<Row> = self
             .visible(snapshot)
             .into_iter()
             .map(|i| {
-                let f = &i.figures;
-                let mut state = match &i.reason {
-                    Some(why) => format!("{}: {why}", i.state.replace('_', " ")),
-                    None => i.state.to_owned(),
-                };
-                if !i.ejected_by.is_empty() {
-                    state.push_str(&format!("; ejected by {}", i.ejected_by.join(", ")));
-                }
-                Row::new([
-                    Cell::from(i.service.clone()),
-                    Cell::from(i.address.clone()),
-                    Cell::from(i.process.clone().unwrap_or_else(|| "—".into())),
-                    Cell::from(i.version.clone().unwrap_or_else(|| "—".into())),
-                    Cell::from(state).style(self.state_style(i.state)),
-                    Cell::from(f.uptime_secs.map_or_else(|| "—".into(), uptime)),
-                    Cell::from(format!("{:.1}", f.calls_per_sec)),
-                    Cell::from(maybe(f.in_flight, 0)),
-                    Cell::from(maybe(f.error_percent, 1)),
-                    Cell::from(maybe(f.p50_ms, 2)),
-                    Cell::from(maybe(f.p99_ms, 2)),
-                    Cell::from(format!("{:.1}", f.fallbacks_per_sec)),
-                    Cell::from(format!("{:.1}", f.shed_per_sec)),
-                ])
+                let mut cells: Vec<Cell> = cells(i).into_iter().map(Cell::from).collect();
+                cells[STATE_COLUMN] = cells[STATE_COLUMN].clone().style(self.state_style(i.state));
+                Row::new(cells)
             })
             .collect();
         let widths = [
@@ -261,7 +226,7 @@ impl App {
             Constraint::Length(7),
         ];
         let table = Table::new(rows, widths)
-            .header(Row::new(header).style(Style::new().add_modifier(Modifier::BOLD)))
+            .header(Row::new(COLUMNS).style(Style::new().add_modifier(Modifier::BOLD)))
             .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
             .highlight_symbol("› ");
         let mut state = TableState::default().with_selected(Some(self.selected));
@@ -326,6 +291,55 @@ impl App {
             Style::new()
         }
     }
+}
+
+/// The instance table's columns, in the live view and in `--once`'s table alike.
+pub const COLUMNS: [&str; 13] = [
+    "service",
+    "address",
+    "process",
+    "version",
+    "state",
+    "uptime",
+    "calls/s",
+    "in flight",
+    "err %",
+    "p50 ms",
+    "p99 ms",
+    "stale/s",
+    "shed/s",
+];
+
+/// Where the state is among [`COLUMNS`].
+const STATE_COLUMN: usize = 4;
+
+/// An instance's row, one text per column of [`COLUMNS`]; state always in words (with
+/// why, and who ejected it), never by colour alone.
+pub fn cells(i: &Instance) -> Vec<String> {
+    let f = &i.figures;
+    let mut state = match &i.reason {
+        Some(why) => format!("{}: {why}", i.state.replace('_', " ")),
+        None => i.state.to_owned(),
+    };
+    if !i.ejected_by.is_empty() {
+        state.push_str(&format!("; ejected by {}", i.ejected_by.join(", ")));
+    }
+    let none = || "—".to_owned();
+    vec![
+        i.service.clone(),
+        i.address.clone(),
+        i.process.clone().unwrap_or_else(none),
+        i.version.clone().unwrap_or_else(none),
+        state,
+        f.uptime_secs.map_or_else(none, uptime),
+        format!("{:.1}", f.calls_per_sec),
+        maybe(f.in_flight, 0),
+        maybe(f.error_percent, 1),
+        maybe(f.p50_ms, 2),
+        maybe(f.p99_ms, 2),
+        format!("{:.1}", f.fallbacks_per_sec),
+        format!("{:.1}", f.shed_per_sec),
+    ]
 }
 
 fn maybe(v: Option<f64>, digits: usize) -> String {
