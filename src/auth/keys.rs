@@ -163,7 +163,7 @@ impl SigningKey {
 }
 
 /// One public key as RFC 8037 writes an Ed25519 JWK.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Jwk {
     pub kty: String,
     pub crv: String,
@@ -189,7 +189,7 @@ impl Jwk {
 }
 
 /// What `/.well-known/jwks.json` serves.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JwkSet {
     pub keys: Vec<Jwk>,
 }

@@ -6,7 +6,7 @@ use super::{
 };
 
 /// A movie's metadata, valid by construction. JSON field names are the book's.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Metadata {
     pub(super) id: MovieId,
     pub(super) title: String,
@@ -57,7 +57,7 @@ impl Metadata {
 }
 
 /// A movie's metadata with its aggregated rating, if it has any ratings.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct MovieDetails {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rating: Option<f64>,

@@ -8,7 +8,7 @@ use super::{
 };
 
 /// What a rating is about: a record of some type (today always `movie`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordKey {
     record_id: RecordId,
@@ -60,6 +60,14 @@ impl fmt::Display for RecordKey {
 #[serde(transparent)]
 pub struct RatingValue(u8);
 
+impl utoipa::PartialSchema for RatingValue {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        validate::rating_schema()
+    }
+}
+
+impl utoipa::ToSchema for RatingValue {}
+
 impl RatingValue {
     pub fn new(value: i64) -> Result<Self, ValidationError> {
         validate::rating_value(value).map(Self)
@@ -86,7 +94,7 @@ impl fmt::Display for RatingValue {
 
 /// One user's rating of one record. A user has at most one rating per record: a new one
 /// replaces the old (docs/design.md §1).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserRating {
     #[serde(flatten)]

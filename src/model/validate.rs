@@ -73,6 +73,45 @@ pub fn id(field: &'static str, value: impl Into<String>) -> Result<String, Valid
     Ok(value)
 }
 
+/// What [`id`] accepts, as a JSON Schema string for the OpenAPI documents. JSON Schema
+/// counts characters where the rule counts bytes: the two agree on ASCII, and the
+/// description says which it is.
+pub fn id_schema(field: &str) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::{Type, schema::ObjectBuilder};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(MAX_ID_BYTES))
+        .pattern(Some(NO_CONTROL_CHARACTERS))
+        .description(Some(format!(
+            "A {field}: 1 to {MAX_ID_BYTES} bytes of UTF-8, no control characters"
+        )))
+        .into()
+}
+
+/// A JSON Schema pattern: no control characters (Unicode category Cc, as
+/// [`char::is_control`]).
+pub const NO_CONTROL_CHARACTERS: &str = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$";
+
+/// The control characters (category Cc) in a JSON Schema pattern's character class.
+pub const CONTROL_CHARACTERS_CLASS: &str = "\\u0000-\\u001F\\u007F-\\u009F";
+
+/// A JSON Schema string of at most `max` bytes (counted as characters: the two agree on
+/// ASCII) matching `pattern`, for the OpenAPI documents.
+pub fn text_schema(
+    description: String,
+    max: usize,
+    pattern: &str,
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::{Type, schema::ObjectBuilder};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(max))
+        .pattern(Some(pattern))
+        .description(Some(description))
+        .into()
+}
+
 fn check_id(field: &'static str, value: &str) -> Result<(), ValidationError> {
     if value.is_empty() {
         return Err(ValidationError::new(field, value, "must not be empty"));
@@ -164,6 +203,17 @@ pub fn rating_value_text(value: &str) -> Result<u8, ValidationError> {
             rating_expectation(),
         )),
     }
+}
+
+/// What [`rating_value`] accepts, as a JSON Schema integer.
+pub fn rating_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::{Type, schema::ObjectBuilder};
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(*RATING_RANGE.start()))
+        .maximum(Some(*RATING_RANGE.end()))
+        .description(Some("A rating: an integer from 1 to 5"))
+        .into()
 }
 
 fn rating_expectation() -> String {

@@ -7,13 +7,18 @@ use std::collections::HashMap;
 use axum::{
     Json, Router,
     body::Body,
+    extract::State,
     http::{Method, Request, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{MethodFilter, on},
 };
 use serde_json::json;
 
-use super::{ServiceError, table::Http};
+use super::{
+    ServiceError,
+    openapi::{ApiError, Binary, Documented},
+    table::Http,
+};
 use crate::model::{MovieId, validate};
 
 /// Longest query string accepted, in bytes.
@@ -148,7 +153,7 @@ impl Params {
     /// `pageSize` as given (0 when absent); the listing applies its default and maximum.
     pub fn page_size(&self) -> Result<i64, ServiceError> {
         match self.optional("pageSize") {
-            None | Some("") => Ok(0),
+            None => Ok(0),
             Some(text) => text.parse().map_err(|_| {
                 validate::ValidationError::new(
                     param_field("pageSize"),
@@ -197,10 +202,18 @@ fn decode(raw: &str) -> Result<String, &'static str> {
 }
 
 /// A service's HTTP routes, each added with its entry in the endpoint table
-/// ([`super::table`]) and recorded, so each is a named endpoint ([`super::endpoint`]).
+/// ([`super::table`]) and its handler's `#[utoipa::path]`, and recorded, so each is a named
+/// endpoint ([`super::endpoint`]) and documented ([`super::openapi`]).
 pub struct Api<S = ()> {
     router: Router<S>,
-    routes: Vec<Http>,
+    routes: Vec<Route>,
+}
+
+/// A route served: its endpoint-table entry and what its handler documents.
+#[derive(Clone)]
+pub struct Route {
+    pub entry: Http,
+    pub doc: Documented,
 }
 
 impl<S: Clone + Send + Sync + 'static> Api<S> {
@@ -211,11 +224,13 @@ impl<S: Clone + Send + Sync + 'static> Api<S> {
         }
     }
 
-    /// Serves the route of `entry` with `handler`.
-    pub fn route<H, T>(mut self, entry: Http, handler: H) -> Self
+    /// Serves the route of `entry` with `handler`, documented by `doc` (the handler's
+    /// `__path_<fn>`, made by `#[utoipa::path]`).
+    pub fn route<H, T, P>(mut self, entry: Http, handler: H, doc: P) -> Self
     where
         H: axum::handler::Handler<T, S>,
         T: 'static,
+        P: utoipa::Path + utoipa::__dev::SchemaReferences,
     {
         // The tables name standard methods only; an unknown one serves nothing.
         let filter = Method::from_bytes(entry.method.as_bytes())
@@ -223,7 +238,10 @@ impl<S: Clone + Send + Sync + 'static> Api<S> {
             .and_then(|m| MethodFilter::try_from(m).ok());
         if let Some(filter) = filter {
             self.router = self.router.route(entry.path, on(filter, handler));
-            self.routes.push(entry);
+            self.routes.push(Route {
+                entry,
+                doc: Documented::of(doc),
+            });
         }
         self
     }
@@ -238,8 +256,8 @@ impl<S: Clone + Send + Sync + 'static> Api<S> {
 }
 
 impl Api {
-    /// The router, and the entries of the routes it serves.
-    pub fn into_parts(self) -> (Router, Vec<Http>) {
+    /// The router, and the routes it serves.
+    pub fn into_parts(self) -> (Router, Vec<Route>) {
         (self.router, self.routes)
     }
 
@@ -257,17 +275,32 @@ impl<S: Clone + Send + Sync + 'static> Default for Api<S> {
     }
 }
 
-/// The debug endpoints a port serves.
+/// The debug endpoints a port serves, and how its document describes access.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Debug {
+    /// The auth mode: which routes the OpenAPI document marks as needing a token.
+    pub auth: crate::auth::settings::Mode,
     /// `GET /debug/pprof/profile` (`debug.profiling`).
     pub profiling: bool,
     /// Answer only callers on this machine (auth is off, so no token can say who calls).
     pub loopback_only: bool,
 }
 
-/// `GET /debug/pprof/profile?seconds=N[&format=flamegraph]`.
-pub async fn profile(loopback_only: bool, request: Request<Body>) -> Response {
+/// A CPU profile of the whole process, taken over `seconds` (`debug.profiling`).
+#[utoipa::path(get, path = super::table::PROFILE.path, tag = "operations",
+    params(
+        ("seconds" = Option<u64>, Query, minimum = 1, maximum = 60,
+            description = "How long to profile, in seconds (default 30)"),
+        ("format" = Option<String>, Query, description = "pprof (the default) or flamegraph"),
+    ),
+    responses(
+        (status = 200, description = "The profile: pprof protobuf, or an SVG flame graph",
+            content((Binary = "application/octet-stream"), (String = "image/svg+xml"))),
+        (status = 400, description = "A parameter is not valid", body = ApiError),
+        (status = 403, description = "Auth is off and the caller is not on this machine", body = ApiError),
+        (status = 409, description = "A profile is already being taken", body = ApiError),
+    ))]
+pub async fn profile(State(loopback_only): State<bool>, request: Request<Body>) -> Response {
     let peer = request
         .extensions()
         .get::<tonic::transport::server::TcpConnectInfo>()

@@ -12,6 +12,8 @@ pub mod http;
 pub mod metadata;
 pub mod metrics;
 pub mod movie;
+pub mod openapi;
+pub mod operational;
 pub mod parts;
 pub mod port;
 pub mod rating;

@@ -4,18 +4,17 @@
 
 use std::{
     convert::Infallible,
-    sync::Arc,
+    sync::{Arc, OnceLock},
     task::{Context, Poll},
 };
 
 use axum::{
-    Json, Router,
+    Router,
     body::Body,
     extract::DefaultBodyLimit,
     http::{Request, StatusCode, header},
-    response::{IntoResponse, Response},
+    response::Response,
 };
-use serde_json::json;
 use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 use tonic::{codegen::BoxFuture, transport::Server};
@@ -26,7 +25,8 @@ use super::{
     endpoint::ObserveLayer,
     grpc::{ContentKind, GrpcServices, content_kind},
     health::Readiness,
-    http::{Api, Debug, MAX_BODY_BYTES, MAX_QUERY_BYTES, error, profile},
+    http::{Api, Debug, MAX_BODY_BYTES, MAX_QUERY_BYTES, Route, error, profile},
+    openapi, operational,
     table::{self, Table},
 };
 use crate::{
@@ -49,37 +49,30 @@ pub fn combine(
     readiness: Arc<Readiness>,
     registry: Arc<dyn Registry>,
     debug: Debug,
-) -> (Port, Vec<table::Http>) {
+) -> (Port, Vec<Route>) {
     let api = if debug.profiling {
-        let loopback_only = debug.loopback_only;
-        api.route(table::PROFILE, move |request: Request<Body>| {
-            profile(loopback_only, request)
-        })
+        api.merge(
+            Api::new()
+                .route(table::PROFILE, profile, super::http::__path_profile)
+                .with_state(debug.loopback_only),
+        )
     } else {
         api
     };
-    let api = api
-        .route(table::HEALTHZ, || async { Json(json!({ "status": "ok" })) })
-        .route(table::METRICS, || async {
-            (
-                [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                super::metrics::render(),
-            )
-        })
-        .route(table::READYZ, move || {
-            let readiness = Arc::clone(&readiness);
-            async move {
-                match readiness.check().await {
-                    Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready" }))).into_response(),
-                    Err(reasons) => (
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        Json(json!({ "status": "not ready", "reasons": reasons })),
-                    )
-                        .into_response(),
-                }
-            }
-        });
+    let document = Arc::new(OnceLock::new());
+    let api = operational::routes(api, readiness, Arc::clone(&document));
     let (router, routes) = api.into_parts();
+    let doc = openapi::document(
+        table.service,
+        routes.iter().map(|r| (&r.entry, &r.doc)),
+        debug.auth,
+    );
+    match serde_json::to_vec(&doc) {
+        Ok(json) => {
+            let _ = document.set(bytes::Bytes::from(json));
+        }
+        Err(e) => tracing::error!(error = %e, "the OpenAPI document could not be written"),
+    }
     let http = router
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(axum::middleware::from_fn(json_errors))

@@ -337,6 +337,7 @@ async fn start(
     let debug = http::Debug {
         profiling: config.debug.profiling,
         loopback_only: config.auth.mode == Mode::Off,
+        auth: config.auth.mode,
     };
     let table = table(service);
     let (routes, endpoints, reporter, tasks) =
@@ -797,6 +798,7 @@ async fn serve_port(
     ));
     let registry = Arc::clone(shared.registry);
     let (routes, http_routes) = port::combine(table, grpc, api, readiness, registry, debug);
+    let http_routes: Vec<_> = http_routes.into_iter().map(|r| r.entry).collect();
     let endpoints = Endpoints::new(table, &http_routes, faults);
     Ok((routes, endpoints, reporter, tasks))
 }
@@ -824,7 +826,7 @@ pub fn check_faults(faults: &[crate::calls::faults::Fault]) -> Result<(), String
 }
 
 /// The endpoint table of `service`.
-fn table(service: ServiceKind) -> &'static Table {
+pub fn table(service: ServiceKind) -> &'static Table {
     match service {
         ServiceKind::Metadata => &metadata::endpoints::TABLE,
         ServiceKind::Rating => &rating::endpoints::TABLE,
@@ -924,6 +926,7 @@ mod tests {
             let debug = http::Debug {
                 profiling: true,
                 loopback_only: true,
+                ..Default::default()
             };
             let sub = dir.path().join(service.name());
             std::fs::create_dir_all(&sub).unwrap();
@@ -937,6 +940,17 @@ mod tests {
                 registry,
                 debug,
             );
+            for route in &routes {
+                if !route.doc.describes(&route.entry) {
+                    problems.push(format!(
+                        "HTTP route {} on the {service} port is documented as {:?} {}: its handler's #[utoipa::path] must name the entry's method and path",
+                        route.entry.name(),
+                        route.doc.methods.iter().map(crate::server::openapi::method_name).collect::<Vec<_>>(),
+                        route.doc.path,
+                    ));
+                }
+            }
+            let routes: Vec<Http> = routes.into_iter().map(|r| r.entry).collect();
             let key = |r: &Http| (r.method, r.path);
             for route in &routes {
                 let entries = table.https().filter(|e| key(e) == key(route)).count();

@@ -162,6 +162,8 @@ pub const HEALTHZ: Http = Http::get("/healthz", Policy::OPERATIONAL);
 pub const READYZ: Http = Http::get("/readyz", Policy::OPERATIONAL);
 /// `GET /metrics`: Prometheus.
 pub const METRICS: Http = Http::get("/metrics", Policy::OPERATIONAL);
+/// `GET /openapi.json`: the port's HTTP API as OpenAPI 3.1.
+pub const OPENAPI: Http = Http::get("/openapi.json", Policy::OPERATIONAL);
 /// `GET /debug/pprof/profile`: a CPU profile, when `debug.profiling` is on.
 pub const PROFILE: Http = Http::get(crate::profiling::PROFILE_PATH, Policy::ADMIN);
 
@@ -182,7 +184,7 @@ pub const COMMON_GRPC: &[Grpc] = &[
 ];
 
 /// The HTTP routes every port serves besides its service's own.
-pub const COMMON_HTTP: &[Http] = &[HEALTHZ, READYZ, METRICS, PROFILE];
+pub const COMMON_HTTP: &[Http] = &[HEALTHZ, READYZ, METRICS, OPENAPI, PROFILE];
 
 impl Table {
     /// The entry of the gRPC method `method` of `service` on this service's port.

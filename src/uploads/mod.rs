@@ -97,6 +97,26 @@ const MAX_NAME_BYTES: usize = 255;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileName(String);
 
+impl utoipa::PartialSchema for FileName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        // Not `.` or `..`: no dot first, or one dot and then another character, or two
+        // and then at least one more (JSON Schema patterns have no look-ahead to say it).
+        let c = crate::model::validate::CONTROL_CHARACTERS_CLASS;
+        let pattern = format!(
+            "^(?:[^./\\\\{c}][^/\\\\{c}]*|\\.[^./\\\\{c}][^/\\\\{c}]*|\\.\\.[^/\\\\{c}]+)$"
+        );
+        crate::model::validate::text_schema(
+            format!(
+                "A plain file name: 1 to {MAX_NAME_BYTES} bytes, not . or .., without / or \\, no control characters"
+            ),
+            MAX_NAME_BYTES,
+            &pattern,
+        )
+    }
+}
+
+impl utoipa::ToSchema for FileName {}
+
 impl FileName {
     pub fn new(value: impl Into<String>) -> Result<Self, ValidationError> {
         let value = value.into();
@@ -145,7 +165,7 @@ fn movie_dir(id: &MovieId) -> String {
 }
 
 /// What the processor found a file to be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum FileState {
     /// Stored, not yet checked.
@@ -175,7 +195,7 @@ impl FileState {
 }
 
 /// A stored file and its record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StoredFile {
     pub movie_id: String,

@@ -29,6 +29,7 @@ mod listing;
 mod lock;
 mod metrics;
 mod mysql;
+mod openapi;
 mod packaging;
 mod profiling;
 mod reliability;

@@ -16,10 +16,12 @@ use super::{
     endpoints::{JWKS, POST_TOKEN},
 };
 use crate::{
+    auth::keys::JwkSet,
     model::ValidationError,
     server::{
         ServiceError,
         http::{Api, error, respond},
+        openapi::ApiError,
     },
 };
 
@@ -28,23 +30,34 @@ pub const MAX_BODY_BYTES: usize = 8 * 1024;
 
 pub fn api(controller: Arc<Controller>) -> Api {
     Api::new()
-        .route(POST_TOKEN, post_token)
-        .route(JWKS, get_jwks)
+        .route(POST_TOKEN, post_token, __path_post_token)
+        .route(JWKS, get_jwks, __path_get_jwks)
         .with_state(controller)
 }
 
-#[derive(Deserialize)]
+/// A user's name and password.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Credentials {
     username: String,
     password: String,
 }
 
-#[derive(Serialize)]
+/// A signed token (JWT, EdDSA) to send as `Authorization: Bearer …`.
+#[derive(Serialize, utoipa::ToSchema)]
 struct Token {
     token: String,
 }
 
+/// A token for a user, given their password. Failed logins are slowed and limited per
+/// user and per address.
+#[utoipa::path(post, path = POST_TOKEN.path, tag = "auth",
+    request_body(content = Credentials, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The token", body = Token),
+        (status = 401, description = "Unknown user or wrong password", body = ApiError),
+        (status = 415, description = "The body is not JSON", body = ApiError),
+    ))]
 async fn post_token(
     State(controller): State<Arc<Controller>>,
     headers: HeaderMap,
@@ -90,6 +103,9 @@ async fn post_token(
     respond(result.await)
 }
 
+/// The public keys tokens are checked with (RFC 7517).
+#[utoipa::path(get, path = JWKS.path, tag = "auth",
+    responses((status = 200, description = "The JWK set", body = JwkSet)))]
 async fn get_jwks(State(controller): State<Arc<Controller>>) -> Response {
     respond(Ok(controller.jwks()))
 }

@@ -3,7 +3,7 @@
 use std::future::Future;
 
 use crate::{
-    model::{Metadata, MovieId, page},
+    model::{Metadata, MovieId, page, validate},
     server::{
         cache::ReadCache,
         error::{RepositoryError, ServiceError},
@@ -79,6 +79,14 @@ impl<R: Repository> Controller<R> {
     /// browsing, and the cache holds single movies.
     pub async fn list(&self, query: ListQuery) -> Result<MetadataPage, ServiceError> {
         let size = page::page_size(query.page_size)?;
+        // No title is longer or holds control characters: such a prefix matches nothing,
+        // and is more likely a mistake than a question.
+        validate::text(
+            "title prefix",
+            &query.title_prefix,
+            validate::MAX_TITLE_BYTES,
+            validate::Lines::One,
+        )?;
         let filters = format!("metadata title:{}", query.title_prefix);
         let after = page::start_after(&filters, &query.page_token)?;
         // One more than asked: whether there is a next page.

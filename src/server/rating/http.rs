@@ -15,18 +15,22 @@ use super::{
     endpoints::{GET_RATING, LIST_RATINGS, PUT_RATING},
 };
 use crate::{
-    model::{MOVIE_RECORD_TYPE, RatingValue, RecordKey, UserId, UserRating, validate},
+    model::{
+        MOVIE_RECORD_TYPE, RatingValue, RecordId, RecordKey, RecordType, UserId, UserRating,
+        validate,
+    },
     server::{
         ServiceError,
         http::{Api, Params, respond, respond_served},
+        openapi::ApiError,
     },
 };
 
 pub fn api<R: Repository>(controller: Arc<Controller<R>>) -> Api {
     Api::new()
-        .route(GET_RATING, get_rating::<R>)
-        .route(PUT_RATING, put_rating::<R>)
-        .route(LIST_RATINGS, list_ratings::<R>)
+        .route(GET_RATING, get_rating::<R>, __path_get_rating)
+        .route(PUT_RATING, put_rating::<R>, __path_put_rating)
+        .route(LIST_RATINGS, list_ratings::<R>, __path_list_ratings)
         .with_state(controller)
 }
 
@@ -35,6 +39,17 @@ fn key(params: &Params) -> Result<RecordKey, ServiceError> {
     Ok(RecordKey::new(params.required("id")?, record_type)?)
 }
 
+/// A record's aggregated rating: the mean of its ratings, as a bare JSON number.
+#[utoipa::path(get, path = GET_RATING.path, tag = "rating",
+    params(
+        ("id" = inline(RecordId), Query, description = "The record's id (for movies, the movie id)"),
+        ("type" = inline(Option<RecordType>), Query, description = "The record type; movie when absent"),
+    ),
+    responses(
+        (status = 200, description = "The mean rating. With `x-movieapp-stale`, a fallback's last known answer",
+            content_type = "application/json", body = f64),
+        (status = 404, description = "The record has no ratings", body = ApiError),
+    ))]
 async fn get_rating<R: Repository>(
     State(controller): State<Arc<Controller<R>>>,
     RawQuery(query): RawQuery,
@@ -47,6 +62,15 @@ async fn get_rating<R: Repository>(
     respond_served(result.await.map(|aggregate| aggregate.map(|a| a.mean)))
 }
 
+/// Stores a user's rating of a record (replacing theirs), and answers it.
+#[utoipa::path(put, path = PUT_RATING.path, tag = "rating",
+    params(
+        ("id" = inline(RecordId), Query, description = "The record's id (for movies, the movie id)"),
+        ("type" = inline(Option<RecordType>), Query, description = "The record type; movie when absent"),
+        ("userId" = inline(UserId), Query, description = "Who rates"),
+        ("value" = inline(RatingValue), Query, description = "The rating, 1 to 5"),
+    ),
+    responses((status = 200, description = "The rating stored", body = UserRating)))]
 async fn put_rating<R: Repository>(
     State(controller): State<Arc<Controller<R>>>,
     RawQuery(query): RawQuery,
@@ -67,7 +91,7 @@ async fn put_rating<R: Repository>(
 }
 
 /// A page of a record's ratings as JSON: `nextPageToken` is empty on the last page.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct RatingList {
     record_id: String,
@@ -76,13 +100,25 @@ struct RatingList {
     next_page_token: String,
 }
 
-#[derive(serde::Serialize)]
+/// One user's rating.
+#[derive(serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct RatingJson {
     user_id: String,
     value: u8,
 }
 
+/// Who rated a record and how, by user id, a page at a time.
+#[utoipa::path(get, path = LIST_RATINGS.path, tag = "rating",
+    params(
+        ("id" = inline(RecordId), Query, description = "The record's id (for movies, the movie id)"),
+        ("type" = inline(Option<RecordType>), Query, description = "The record type; movie when absent"),
+        ("pageSize" = Option<i64>, Query, minimum = 0, maximum = 9223372036854775807i64,
+            description = "Items per page: 0 or absent is 50, above 1000 is 1000"),
+        ("pageToken" = Option<String>, Query,
+            description = "The nextPageToken of the previous page; absent for the first. Opaque and tamper-evident: a token not from a previous page is refused (400)"),
+    ),
+    responses((status = 200, description = "A page of ratings", body = RatingList)))]
 async fn list_ratings<R: Repository>(
     State(controller): State<Arc<Controller<R>>>,
     RawQuery(query): RawQuery,
