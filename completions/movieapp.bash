@@ -3131,7 +3131,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__movie__subcmd__files)
-            opts="-o -h -V --addr --output --token --registry --cacert --cert --key --config --data-dir --log-level --log-format --help --version"
+            opts="-o -v -h -V --addr --output --token --verbose --registry --cacert --cert --key --config --data-dir --log-level --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3193,7 +3193,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__movie__subcmd__get)
-            opts="-o -h -V --addr --output --token --registry --cacert --cert --key --config --data-dir --log-level --log-format --help --version"
+            opts="-o -v -h -V --addr --output --token --verbose --registry --cacert --cert --key --config --data-dir --log-level --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3353,7 +3353,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__movie__subcmd__list)
-            opts="-o -h -V --title-prefix --limit --addr --output --token --registry --cacert --cert --key --config --data-dir --log-level --log-format --help --version"
+            opts="-o -v -h -V --title-prefix --limit --addr --output --token --verbose --registry --cacert --cert --key --config --data-dir --log-level --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3423,7 +3423,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__movie__subcmd__put)
-            opts="-o -h -V --title --description --director --addr --output --token --registry --cacert --cert --key --config --data-dir --log-level --log-format --help --version"
+            opts="-o -v -h -V --title --description --director --addr --output --token --verbose --registry --cacert --cert --key --config --data-dir --log-level --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3497,7 +3497,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__movie__subcmd__upload)
-            opts="-o -h -V --name --timeout --addr --output --token --registry --cacert --cert --key --config --data-dir --log-level --log-format --help --version"
+            opts="-o -v -h -V --name --timeout --addr --output --token --verbose --registry --cacert --cert --key --config --data-dir --log-level --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3745,7 +3745,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__rate__subcmd__get)
-            opts="-o -h -V --type --addr --output --token --registry --cacert --cert --key --config --data-dir --log-level --log-format --help --version"
+            opts="-o -v -h -V --type --addr --output --token --verbose --registry --cacert --cert --key --config --data-dir --log-level --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3881,7 +3881,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__rate__subcmd__list)
-            opts="-o -h -V --type --limit --addr --output --token --registry --cacert --cert --key --config --data-dir --log-level --log-format --help --version"
+            opts="-o -v -h -V --type --limit --addr --output --token --verbose --registry --cacert --cert --key --config --data-dir --log-level --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3951,7 +3951,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__rate__subcmd__put)
-            opts="-o -h -V --user --type --addr --output --token --registry --cacert --cert --key --config --data-dir --log-level --log-format --help --version"
+            opts="-o -v -h -V --user --type --addr --output --token --verbose --registry --cacert --cert --key --config --data-dir --log-level --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -107,6 +107,7 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -l log-format -d 'Log lines on stderr as text, or as JSON objects with `service`, `component` and `endpoint` fields [env: MOVIEAPP_LOG_FORMAT; config: log.format; default: text]' -r -f -a "text\t''
 json\t''"
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -s v -l verbose -d 'Print the trace id of each call that succeeds, on stderr (a failed call\'s error always ends with it), to find the call\'s log lines: `grep <trace id>`'
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from get" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -l title -d 'Title, at most 255 bytes' -r
@@ -125,6 +126,7 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -l log-format -d 'Log lines on stderr as text, or as JSON objects with `service`, `component` and `endpoint` fields [env: MOVIEAPP_LOG_FORMAT; config: log.format; default: text]' -r -f -a "text\t''
 json\t''"
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -s v -l verbose -d 'Print the trace id of each call that succeeds, on stderr (a failed call\'s error always ends with it), to find the call\'s log lines: `grep <trace id>`'
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from put" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from upload" -l name -d 'The name to store it under' -r
@@ -142,6 +144,7 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from upload" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from upload" -l log-format -d 'Log lines on stderr as text, or as JSON objects with `service`, `component` and `endpoint` fields [env: MOVIEAPP_LOG_FORMAT; config: log.format; default: text]' -r -f -a "text\t''
 json\t''"
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from upload" -s v -l verbose -d 'Print the trace id of each call that succeeds, on stderr (a failed call\'s error always ends with it), to find the call\'s log lines: `grep <trace id>`'
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from upload" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from upload" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from list" -l title-prefix -d 'Only movies whose title starts with this (byte for byte)' -r
@@ -159,6 +162,7 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from list" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from list" -l log-format -d 'Log lines on stderr as text, or as JSON objects with `service`, `component` and `endpoint` fields [env: MOVIEAPP_LOG_FORMAT; config: log.format; default: text]' -r -f -a "text\t''
 json\t''"
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Print the trace id of each call that succeeds, on stderr (a failed call\'s error always ends with it), to find the call\'s log lines: `grep <trace id>`'
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from files" -l addr -d 'Address of the service this command calls (host:port) [default: a healthy instance found in the service registry, see --registry]' -r
@@ -174,6 +178,7 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from files" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from files" -l log-format -d 'Log lines on stderr as text, or as JSON objects with `service`, `component` and `endpoint` fields [env: MOVIEAPP_LOG_FORMAT; config: log.format; default: text]' -r -f -a "text\t''
 json\t''"
+complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from files" -s v -l verbose -d 'Print the trace id of each call that succeeds, on stderr (a failed call\'s error always ends with it), to find the call\'s log lines: `grep <trace id>`'
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from files" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from files" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand movie; and __fish_seen_subcommand_from help" -f -a "get" -d 'Show a movie\'s metadata and aggregated rating (asks the movie service)'
@@ -212,6 +217,7 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -l log-format -d 'Log lines on stderr as text, or as JSON objects with `service`, `component` and `endpoint` fields [env: MOVIEAPP_LOG_FORMAT; config: log.format; default: text]' -r -f -a "text\t''
 json\t''"
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -s v -l verbose -d 'Print the trace id of each call that succeeds, on stderr (a failed call\'s error always ends with it), to find the call\'s log lines: `grep <trace id>`'
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from put" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from list" -l type -d 'Record type' -r
@@ -229,6 +235,7 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from list" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from list" -l log-format -d 'Log lines on stderr as text, or as JSON objects with `service`, `component` and `endpoint` fields [env: MOVIEAPP_LOG_FORMAT; config: log.format; default: text]' -r -f -a "text\t''
 json\t''"
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Print the trace id of each call that succeeds, on stderr (a failed call\'s error always ends with it), to find the call\'s log lines: `grep <trace id>`'
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -l type -d 'Record type' -r
@@ -245,6 +252,7 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -l log-level -d 'Log level (error, warn, info, debug, trace) or a filter such as `movieapp=debug`; overrides RUST_LOG [default: info for serve, warn for clients]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -l log-format -d 'Log lines on stderr as text, or as JSON objects with `service`, `component` and `endpoint` fields [env: MOVIEAPP_LOG_FORMAT; config: log.format; default: text]' -r -f -a "text\t''
 json\t''"
+complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -s v -l verbose -d 'Print the trace id of each call that succeeds, on stderr (a failed call\'s error always ends with it), to find the call\'s log lines: `grep <trace id>`'
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from get" -s V -l version -d 'Print version'
 complete -c movieapp -n "__fish_movieapp_using_subcommand rate; and __fish_seen_subcommand_from help" -f -a "put" -d 'Rate a record from 1 to 5; a user\'s new rating of a record replaces their old one'

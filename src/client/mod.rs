@@ -15,6 +15,7 @@ use crate::{
         DiscoveryError, Registry, RegistryError, balancer::Balancer, static_list::StaticRegistry,
     },
     service::ServiceKind,
+    telemetry::trace_ids::{self, TraceIds},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -49,8 +50,9 @@ pub enum ClientError {
     /// Every instance is out of rotation (outlier detection).
     #[error(transparent)]
     Ejected(DiscoveryError),
-    /// The service answered with an error; its message names the problem and the value.
-    #[error("{}", describe(*.service, .addr, .status))]
+    /// The service answered with an error; its message names the problem and the value,
+    /// and ends with the call's trace id (its log lines carry it too).
+    #[error("{}{}", describe(*.service, .addr, .status), trace_of(.status))]
     Call {
         service: ServiceKind,
         addr: String,
@@ -69,6 +71,16 @@ impl ClientError {
                 | Self::Tls(_)
         )
     }
+}
+
+/// ` (trace …)`: the trace id the server answered with, if it did.
+fn trace_of(status: &Status) -> String {
+    status
+        .metadata()
+        .get(trace_ids::TRACERESPONSE)
+        .and_then(|v| trace_ids::parse(v.as_bytes()))
+        .map(|ids| format!(" (trace {})", ids.trace_id()))
+        .unwrap_or_default()
 }
 
 fn describe(service: ServiceKind, addr: &str, status: &Status) -> String {
@@ -96,6 +108,11 @@ pub struct Target {
     token: Option<tonic::metadata::AsciiMetadataValue>,
     /// How calls are made: plaintext, TLS, or TLS with a client certificate.
     transport: Transport,
+    /// The trace its calls are made in, sent as `traceparent`: the services answer and
+    /// log under it.
+    trace: TraceIds,
+    /// Print the trace id of each call that succeeds (failures always say it).
+    verbose: bool,
 }
 
 impl Target {
@@ -129,7 +146,15 @@ impl Target {
             balancer: Balancer::with_settings(service.name(), registry, config.calls.clone())
                 .with_tls(tls),
             token: None,
+            trace: TraceIds::new(None),
+            verbose: false,
         })
+    }
+
+    /// Prints the trace id of each call that succeeds, on stderr.
+    pub fn verbose(mut self, verbose: bool) -> Self {
+        self.verbose = verbose;
+        self
     }
 
     /// Sends `token` with every call (`None`: none).
@@ -155,6 +180,9 @@ impl Target {
                 .metadata_mut()
                 .insert("authorization", token.clone());
         }
+        if let Ok(value) = self.trace.header().parse() {
+            request.metadata_mut().insert(trace_ids::TRACEPARENT, value);
+        }
         request
     }
 
@@ -164,7 +192,18 @@ impl Target {
         F: FnMut(Channel, &str) -> Fut,
         Fut: Future<Output = Result<T, Status>>,
     {
-        self.balancer.call(call).await.map_err(|e| self.failed(e))
+        let answer = self.balancer.call(call).await.map_err(|e| self.failed(e))?;
+        if self.verbose {
+            use std::io::Write;
+            // A closed stderr is no reason to fail a call that succeeded.
+            let _ = writeln!(
+                std::io::stderr(),
+                "{} answered (trace {})",
+                self.service,
+                self.trace.trace_id()
+            );
+        }
+        Ok(answer)
     }
 
     fn failed(&self, e: CallError) -> ClientError {

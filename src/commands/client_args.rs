@@ -17,6 +17,10 @@ pub struct ClientArgs {
     /// `movieapp login`) [env: MOVIEAPP_TOKEN; default: the one `movieapp login` kept]
     #[arg(long, value_name = "TOKEN")]
     pub token: Option<String>,
+    /// Print the trace id of each call that succeeds, on stderr (a failed call's error
+    /// always ends with it), to find the call's log lines: `grep <trace id>`
+    #[arg(long, short)]
+    pub verbose: bool,
 }
 
 impl ClientArgs {
@@ -30,5 +34,6 @@ impl ClientArgs {
         crate::client::Target::open(service, self.addr.as_ref(), config)
             .await?
             .with_token(token.as_deref())
+            .map(|target| target.verbose(self.verbose))
     }
 }

@@ -198,8 +198,11 @@ where
                             result: result.clone(),
                         },
                     );
-                    // In the starting caller's span: its trace shows the read.
-                    let work = tracing::Instrument::in_current_span(start());
+                    // In the starting caller's span and trace: its trace shows the read,
+                    // and the read's log lines carry its trace id.
+                    let work = crate::telemetry::trace_ids::TraceIds::carry(
+                        tracing::Instrument::in_current_span(start()),
+                    );
                     let runs = Arc::clone(&self.runs);
                     tokio::spawn(async move {
                         let value = work.await;

@@ -25,6 +25,7 @@ use crate::{
     auth::access::{Denied, Gate},
     calls::faults::{Fault, Injected},
     service::ServiceKind,
+    telemetry::trace_ids::{self, TraceIds},
 };
 
 /// Where each request is logged, at debug level: `--log-level movieapp::requests=debug`.
@@ -505,8 +506,9 @@ where
         let started = Instant::now();
         let endpoint = Arc::clone(self.endpoints.of(&request));
         let span = endpoint.span(request.headers());
+        let ids = call_ids(&span, request.headers());
         let Some(policy) = endpoint.policy else {
-            let response = endpoint.refuse_unlisted(started);
+            let response = stamped(endpoint.refuse_unlisted(started), ids);
             return Box::pin(async move { Ok(response) });
         };
         let header_bytes = header_list_bytes(request.headers());
@@ -521,6 +523,7 @@ where
             if !endpoint.grpc {
                 *response.status_mut() = http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
             }
+            let response = stamped(response, ids);
             return Box::pin(async move { Ok(response) });
         }
         let budget = budget(request.headers(), policy, self.default_deadline);
@@ -530,12 +533,13 @@ where
             parent: &span,
             path = request.uri().path(),
             deadline_ms = budget.as_millis() as u64,
+            trace_id = %ids.trace_id(),
             "request"
         );
         let permit = match self.admit(&request, policy) {
             Ok(permit) => permit,
             Err(refused) => {
-                let response = refused_response(endpoint.grpc, refused);
+                let response = stamped(refused_response(endpoint.grpc, refused), ids);
                 endpoint.record(started, tonic::Code::ResourceExhausted);
                 return Box::pin(async move { Ok(response) });
             }
@@ -557,55 +561,74 @@ where
         });
         let injected = endpoint.draw_fault();
         let future = span.in_scope(|| self.inner.call(request));
-        Box::pin(
-            async move {
-                // The service's own calls, not probes, scrapes or reflection.
-                let _in_flight = policy.limited.then(|| InFlight::enter(&endpoint.in_flight));
-                let token = match guarded {
-                    None => None,
-                    Some(guard) => match endpoint.authorize(guard, started).await {
-                        Ok(caller) => Some(caller),
-                        Err(response) => return Ok(response),
-                    },
-                };
-                let call = async {
-                    match injected {
-                        None => future.await,
-                        Some(fault) => inject(fault, endpoint.grpc, future).await,
-                    }
-                };
-                let call = crate::auth::access::as_caller(token, call);
-                let result = match tokio::time::timeout_at(
-                    deadline,
-                    crate::calls::deadline::within(deadline, call),
-                )
-                .await
-                {
-                    Ok(result) => result,
-                    // Past the deadline the work is dropped, and the caller told so.
-                    Err(_) => Ok(error_response(
-                        endpoint.grpc,
-                        tonic::Code::DeadlineExceeded,
-                        &format!("deadline exceeded after {budget:?}"),
-                    )),
-                };
-                let mut result = result;
-                if endpoint.grpc
-                    && let Ok(response) = &mut result
-                {
-                    super::grpc::too_large_is_resource_exhausted(response);
+        let call = async move {
+            // The service's own calls, not probes, scrapes or reflection.
+            let _in_flight = policy.limited.then(|| InFlight::enter(&endpoint.in_flight));
+            let token = match guarded {
+                None => None,
+                Some(guard) => match endpoint.authorize(guard, started).await {
+                    Ok(caller) => Some(caller),
+                    Err(response) => return Ok(stamped(response, ids)),
+                },
+            };
+            let call = async {
+                match injected {
+                    None => future.await,
+                    Some(fault) => inject(fault, endpoint.grpc, future).await,
                 }
-                let code = match &result {
-                    Ok(response) => outcome(endpoint.grpc, response),
-                    Err(_) => tonic::Code::Internal,
-                };
-                endpoint.record(started, code);
-                drop(permit);
-                result
+            };
+            let call = crate::auth::access::as_caller(token, call);
+            let result = match tokio::time::timeout_at(
+                deadline,
+                crate::calls::deadline::within(deadline, call),
+            )
+            .await
+            {
+                Ok(result) => result,
+                // Past the deadline the work is dropped, and the caller told so.
+                Err(_) => Ok(error_response(
+                    endpoint.grpc,
+                    tonic::Code::DeadlineExceeded,
+                    &format!("deadline exceeded after {budget:?}"),
+                )),
+            };
+            let mut result = result;
+            if endpoint.grpc
+                && let Ok(response) = &mut result
+            {
+                super::grpc::too_large_is_resource_exhausted(response);
             }
-            .instrument(span),
-        )
+            let code = match &result {
+                Ok(response) => outcome(endpoint.grpc, response),
+                Err(_) => tonic::Code::Internal,
+            };
+            endpoint.record(started, code);
+            drop(permit);
+            result.map(|response| stamped(response, ids))
+        };
+        Box::pin(ids.scope(call.instrument(span)))
     }
+}
+
+/// The trace ids of a call: its exported span's, else the caller's trace (`traceparent`)
+/// or a new one.
+fn call_ids(span: &tracing::Span, headers: &http::HeaderMap) -> TraceIds {
+    if crate::telemetry::exporting()
+        && let Some(ids) = crate::telemetry::propagation::ids_of(span)
+    {
+        return ids;
+    }
+    TraceIds::from_traceparent(headers.get(trace_ids::TRACEPARENT).map(|v| v.as_bytes()))
+}
+
+/// `response` with the call's `traceresponse`.
+fn stamped(mut response: Response<Body>, ids: TraceIds) -> Response<Body> {
+    if let Ok(value) = http::HeaderValue::try_from(ids.header()) {
+        response
+            .headers_mut()
+            .insert(trace_ids::TRACERESPONSE, value);
+    }
+    response
 }
 
 impl<S> Observe<S> {

@@ -6,6 +6,9 @@
 //! `component` and `endpoint`. They come from spans: a request span per call (see
 //! `server::grpc`) and a [`context`] span around each background task.
 //!
+//! Every call has a trace id ([`trace_ids`]): on its answer (`traceresponse`), on its log
+//! lines (`trace_id`), and sent on with the calls it makes.
+//!
 //! Traces go to an OTLP/gRPC collector when one is configured (`telemetry.otlp.endpoint`
 //! or `OTEL_EXPORTER_OTLP_ENDPOINT`); otherwise nothing is exported and no trace context is
 //! read or written. [`propagation`] carries W3C trace context across gRPC calls and feed
@@ -14,6 +17,7 @@
 pub mod build_info;
 mod export;
 pub mod propagation;
+pub mod trace_ids;
 
 use std::{
     io::IsTerminal,
@@ -287,6 +291,7 @@ pub fn init(settings: &Setup) -> Result<Telemetry, TelemetryError> {
 fn log_layer(format: LogFormat) -> Box<dyn Layer<Registry> + Send + Sync> {
     match format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
+            .event_format(trace_ids::WithTraceId::new())
             .with_writer(std::io::stderr)
             .with_ansi(std::io::stderr().is_terminal())
             .boxed(),
@@ -312,6 +317,9 @@ where
     layer.add_multiple_dynamic_fields(|event, context, fields| {
         if context.event_scope(event).is_none() {
             let _ = fields.write_field("service", PROCESS);
+        }
+        if let Some(ids) = trace_ids::TraceIds::current() {
+            let _ = fields.write_field("trace_id", ids.trace_id().to_string());
         }
     });
     layer

@@ -22,9 +22,28 @@ pub fn continue_trace(span: &Span, headers: &http::HeaderMap) {
     }
 }
 
-/// Adds the current span's trace context to an outgoing gRPC request.
+/// The trace and span ids of `span` (exported traces only); `None` if it has none.
+pub fn ids_of(span: &Span) -> Option<super::trace_ids::TraceIds> {
+    let cx = span.context();
+    let span_context = cx.span().span_context().clone();
+    span_context.is_valid().then(|| super::trace_ids::TraceIds {
+        trace: u128::from_be_bytes(span_context.trace_id().to_bytes()),
+        span: u64::from_be_bytes(span_context.span_id().to_bytes()),
+    })
+}
+
+/// Adds the current span's trace context to an outgoing gRPC request; when traces are not
+/// exported, the trace id of the call being served ([`super::trace_ids`]), so the callee's
+/// log lines carry it too.
 pub fn inject<T>(request: &mut tonic::Request<T>) {
     if !exporting() {
+        if let Some(ids) = super::trace_ids::TraceIds::current()
+            && let Ok(value) = ids.header().parse()
+        {
+            request
+                .metadata_mut()
+                .insert(super::trace_ids::TRACEPARENT, value);
+        }
         return;
     }
     let cx = Span::current().context();

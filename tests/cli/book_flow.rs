@@ -143,15 +143,16 @@ fn failures_are_one_line_naming_the_value_with_exit_code_1() {
     let server = Server::start(dir.path());
     let run = movieapp(&["movie", "get", "42", "--addr", server.addr("movie")]);
     assert_eq!(run.code, Some(1), "{run:?}");
-    assert_eq!(run.stderr.trim(), r#"error: movie "42" not found"#);
+    // The message, then the call's trace id (its log lines carry it).
+    let (message, trace) = run.stderr.trim().split_once(" (trace ").unwrap();
+    assert_eq!(message, r#"error: movie "42" not found"#);
+    assert!(trace.len() == 33 && trace.ends_with(')'), "{}", run.stderr);
     assert!(run.stdout.is_empty());
 
     let run = movieapp(&["rate", "get", "42", "--addr", server.addr("rating")]);
     assert_eq!(run.code, Some(1), "{run:?}");
-    assert_eq!(
-        run.stderr.trim(),
-        r#"error: ratings not found for movie "42""#
-    );
+    let (message, _) = run.stderr.trim().split_once(" (trace ").unwrap();
+    assert_eq!(message, r#"error: ratings not found for movie "42""#);
 }
 
 #[test]

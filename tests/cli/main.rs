@@ -39,4 +39,5 @@ mod support;
 mod telemetry;
 mod tls;
 mod top;
+mod trace_ids;
 mod uploads;
