@@ -623,10 +623,9 @@ fn call_ids(span: &tracing::Span, headers: &http::HeaderMap) -> TraceIds {
 
 /// `response` with the call's `traceresponse`.
 fn stamped(mut response: Response<Body>, ids: TraceIds) -> Response<Body> {
-    if let Ok(value) = http::HeaderValue::try_from(ids.header()) {
-        response
-            .headers_mut()
-            .insert(trace_ids::TRACERESPONSE, value);
+    static NAME: http::HeaderName = http::HeaderName::from_static(trace_ids::TRACERESPONSE);
+    if let Ok(value) = http::HeaderValue::from_bytes(&ids.header_bytes()) {
+        response.headers_mut().insert(NAME.clone(), value);
     }
     response
 }
