@@ -229,11 +229,17 @@ _movieapp() {
             movieapp__subcmd__feed,status)
                 cmd="movieapp__subcmd__feed__subcmd__status"
                 ;;
+            movieapp__subcmd__feed,tail)
+                cmd="movieapp__subcmd__feed__subcmd__tail"
+                ;;
             movieapp__subcmd__feed__subcmd__help,help)
                 cmd="movieapp__subcmd__feed__subcmd__help__subcmd__help"
                 ;;
             movieapp__subcmd__feed__subcmd__help,status)
                 cmd="movieapp__subcmd__feed__subcmd__help__subcmd__status"
+                ;;
+            movieapp__subcmd__feed__subcmd__help,tail)
+                cmd="movieapp__subcmd__feed__subcmd__help__subcmd__tail"
                 ;;
             movieapp__subcmd__help,auth)
                 cmd="movieapp__subcmd__help__subcmd__auth"
@@ -345,6 +351,9 @@ _movieapp() {
                 ;;
             movieapp__subcmd__help__subcmd__feed,status)
                 cmd="movieapp__subcmd__help__subcmd__feed__subcmd__status"
+                ;;
+            movieapp__subcmd__help__subcmd__feed,tail)
+                cmd="movieapp__subcmd__help__subcmd__feed__subcmd__tail"
                 ;;
             movieapp__subcmd__help__subcmd__lock,run)
                 cmd="movieapp__subcmd__help__subcmd__lock__subcmd__run"
@@ -1895,7 +1904,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__feed)
-            opts="-h -V --broker --config --data-dir --log-level --log-format --help --version status help"
+            opts="-h -V --broker --config --data-dir --log-level --log-format --help --version status tail help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1929,7 +1938,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__feed__subcmd__help)
-            opts="status help"
+            opts="status tail help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1970,6 +1979,20 @@ _movieapp() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        movieapp__subcmd__feed__subcmd__help__subcmd__tail)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         movieapp__subcmd__feed__subcmd__status)
             opts="-o -h -V --topic --group --output --broker --config --data-dir --log-level --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1985,6 +2008,48 @@ _movieapp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__feed__subcmd__tail)
+            opts="-o -h -V --from-beginning --output --broker --config --data-dir --log-level --log-format --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --output)
                     COMPREPLY=($(compgen -W "table json" -- "${cur}"))
                     return 0
@@ -2397,7 +2462,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__help__subcmd__feed)
-            opts="status"
+            opts="status tail"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2411,6 +2476,20 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__help__subcmd__feed__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        movieapp__subcmd__help__subcmd__feed__subcmd__tail)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -25,6 +25,7 @@ pub mod commands;
 pub mod config;
 pub mod database;
 pub mod discovery;
+pub mod events;
 pub mod feed;
 pub mod files;
 pub mod loadgen;

@@ -11,7 +11,7 @@ use crate::{
     feed::{DLQ_TOPIC, RATING_GROUP, RATINGS_TOPIC},
 };
 
-/// Inspect the rating feed
+/// Inspect the rating feed, and follow topics such as rating-changes
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(subcommand)]
@@ -29,6 +29,19 @@ enum FeedCommand {
         /// Consumer group
         #[arg(long, default_value = RATING_GROUP)]
         group: String,
+        #[arg(long, short, value_enum, default_value_t)]
+        output: output::Format,
+    },
+    /// Follow a topic as `tail -f` follows a file: each record as it is published, until
+    /// Ctrl-C. E.g. `movieapp feed tail rating-changes -o json | jq .userId`
+    Tail {
+        /// The topic, e.g. rating-changes (every rating change) or ratings (the feed)
+        topic: String,
+        /// Start at the topic's first record, not at its end
+        #[arg(long)]
+        from_beginning: bool,
+        /// table: partition:offset, key and payload on one line; json: each payload as a
+        /// JSON line (a payload that is not JSON, as a string)
         #[arg(long, short, value_enum, default_value_t)]
         output: output::Format,
     },
@@ -52,6 +65,17 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
     // A cluster that is down fails here, in seconds, naming it.
     broker.check().await?;
     match args.command {
+        FeedCommand::Tail {
+            topic,
+            from_beginning,
+            output,
+        } => {
+            tokio::select! {
+                result = tail(broker.as_ref(), &topic, from_beginning, output) => result,
+                // Ctrl-C is how a tail ends: not a failure.
+                _ = tokio::signal::ctrl_c() => Ok(()),
+            }
+        }
         FeedCommand::Status {
             topic,
             group,
@@ -82,6 +106,57 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
                     output::table(&table(&status.partitions))?;
                     Ok(())
                 }
+            }
+        }
+    }
+}
+
+/// Prints the records of `topic` as they come, from its start or its end, in a consumer
+/// group of its own (so no other consumer's position moves).
+async fn tail(
+    broker: &dyn crate::broker::Broker,
+    topic: &str,
+    from_beginning: bool,
+    format: output::Format,
+) -> anyhow::Result<()> {
+    let group = format!("tail-{:016x}", rand::random::<u64>());
+    if !from_beginning {
+        // Start at the end: the group's first position is where the topic ends now.
+        let ends: Vec<(u32, u64)> = broker
+            .lag(topic, &group)
+            .await?
+            .iter()
+            .map(|p| (p.partition, p.end_offset))
+            .collect();
+        if !ends.is_empty() {
+            broker.consumer(topic, &group).await?.commit(&ends).await?;
+        }
+    }
+    let mut consumer = broker.consumer(topic, &group).await?;
+    loop {
+        for message in consumer
+            .poll(500, std::time::Duration::from_millis(500))
+            .await?
+        {
+            let payload = String::from_utf8_lossy(&message.payload);
+            match format {
+                output::Format::Json => {
+                    // A JSON payload as it was published (its fields in their order);
+                    // anything else as a JSON string.
+                    let is_json = serde_json::from_str::<serde::de::IgnoredAny>(&payload).is_ok();
+                    if is_json && !payload.contains('\n') {
+                        output::line(payload.trim())?;
+                    } else {
+                        output::line(&serde_json::Value::String(payload.into_owned()).to_string())?;
+                    }
+                }
+                output::Format::Table => output::line(&format!(
+                    "{}:{} {} {}",
+                    message.partition,
+                    message.offset,
+                    message.key.as_deref().unwrap_or("-"),
+                    payload
+                ))?,
             }
         }
     }

@@ -129,15 +129,7 @@ fn laid_out(table: &Table) -> String {
     table.to_string()
 }
 
-/// Unix milliseconds as an RFC 3339 time in UTC, e.g. `2026-11-23T12:00:00Z`, as JSON
-/// output writes times.
-pub fn rfc3339(ms: i64) -> String {
-    use time::format_description::well_known::Rfc3339;
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| ms.to_string())
-}
+pub use crate::model::rfc3339;
 
 #[cfg(test)]
 mod tests {

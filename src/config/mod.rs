@@ -10,6 +10,7 @@
 //! names the file and key, the variable, or the flag, with the value and what was expected.
 //! [`Loaded::sources`] remembers where each value came from, for `movieapp config show`.
 
+pub mod features;
 pub mod value;
 
 use std::{
@@ -156,6 +157,10 @@ pub struct Config {
     pub debug: crate::profiling::Settings,
     /// Who answers for the services, registered with each instance.
     pub ownership: discovery::Ownership,
+    /// Feature toggles.
+    pub features: features::Features,
+    /// Change events: the outbox and its relay.
+    pub events: crate::events::Settings,
 }
 
 impl Default for Config {
@@ -183,6 +188,8 @@ impl Default for Config {
             uploads: crate::uploads::Settings::default(),
             debug: crate::profiling::Settings::default(),
             ownership: discovery::Ownership::default(),
+            features: features::Features::default(),
+            events: crate::events::Settings::default(),
         };
         config.fill_defaults();
         config

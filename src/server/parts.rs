@@ -11,6 +11,7 @@ use super::{grpc::GrpcServices, health::Readiness, http::Api};
 use crate::{
     broker::Broker,
     calls::{CallSettings, fallback::FallbackSettings},
+    config::features::Toggles,
     discovery::Registry,
     tls::ClientTls,
 };
@@ -27,6 +28,10 @@ pub struct Shared<'a> {
     pub calls: &'a CallSettings,
     /// Stale answers when a dependency fails.
     pub fallback: &'a FallbackSettings,
+    /// The feature toggles' live values.
+    pub toggles: &'a Arc<Toggles>,
+    /// Change events: the outbox and its relay.
+    pub events: &'a crate::events::Settings,
 }
 
 /// A service, built: its gRPC service, its HTTP API, what it needs to be ready, and its

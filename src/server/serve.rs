@@ -197,12 +197,15 @@ pub async fn run(
     tracing::info!(registry = %registry.describe(), "service registry");
     let gate = gate(config, &stores, &registry, client_tls.as_ref())?;
     let broker = broker(config, &services).await?;
+    let toggles = Arc::new(crate::config::features::Toggles::new(&config.features));
     let shared = Shared {
         tls: client_tls.as_ref(),
         registry: &registry,
         broker: broker.as_ref(),
         calls: &config.calls,
         fallback: &config.fallback,
+        toggles: &toggles,
+        events: &config.events,
     };
     let mut servers = JoinSet::new();
     let mut running = Vec::new();
@@ -851,12 +854,16 @@ mod tests {
         let registry: Arc<dyn Registry> =
             Arc::new(crate::discovery::memory::MemoryRegistry::default());
         let (calls, fallback) = Default::default();
+        let toggles = Arc::new(crate::config::features::Toggles::new(&Default::default()));
+        let events = Default::default();
         let shared = Shared {
             tls: None,
             registry: &registry,
             broker: None,
             calls: &calls,
             fallback: &fallback,
+            toggles: &toggles,
+            events: &events,
         };
         let stop = CancellationToken::new();
         let readiness = Readiness::default();

@@ -17,6 +17,7 @@ mod consul_lock;
 mod deploy;
 mod discovery;
 mod docs;
+mod events;
 mod feed;
 mod gateway;
 mod grpc_clients;

@@ -5,6 +5,8 @@ use std::future::Future;
 
 use crate::{
     calls::fallback::{FallbackSettings, LastKnown, Served},
+    config::features::Toggles,
+    events::{Source, relay::Backlog},
     model::{RatingChange, RecordKey, UserRating, page},
     server::{
         cache::ReadCache,
@@ -45,13 +47,21 @@ pub trait Repository: Send + Sync + 'static {
         &self,
         key: &RecordKey,
     ) -> impl Future<Output = Result<Aggregate, RepositoryError>> + Send;
-    /// Stores the rating, replacing the same user's earlier rating of the record.
-    fn put(&self, rating: UserRating) -> impl Future<Output = Result<(), RepositoryError>> + Send;
-    /// Applies puts and deletes in order, all or none.
+    /// Stores the rating, replacing the same user's earlier rating of the record; with
+    /// `events`, writes the change's event to the outbox in the same transaction. How many
+    /// events it wrote (none when nothing changed).
+    fn put(
+        &self,
+        rating: UserRating,
+        events: Option<Source>,
+    ) -> impl Future<Output = Result<u64, RepositoryError>> + Send;
+    /// Applies puts and deletes in order, all or none, with their events as for
+    /// [`Self::put`].
     fn apply(
         &self,
         changes: std::sync::Arc<[RatingChange]>,
-    ) -> impl Future<Output = Result<(), RepositoryError>> + Send;
+        events: Option<Source>,
+    ) -> impl Future<Output = Result<u64, RepositoryError>> + Send;
     /// Up to `limit` ratings of `key` by users whose id sorts after `after` (byte order), by
     /// user id.
     fn list(
@@ -73,6 +83,15 @@ pub struct Controller<R> {
     cache: ReadCache<RecordKey, Aggregate>,
     /// The aggregates last served, for when the database cannot be read.
     last_known: LastKnown<RecordKey, Aggregate>,
+    /// Publishing changes, when this process has a broker to publish them to.
+    events: Option<ChangeEvents>,
+}
+
+/// What publishing changes needs: the toggle, the outbox's backlog and its limit.
+pub struct ChangeEvents {
+    pub toggles: std::sync::Arc<Toggles>,
+    pub backlog: std::sync::Arc<Backlog>,
+    pub max_pending: u64,
 }
 
 impl<R: Repository> Controller<R> {
@@ -90,6 +109,40 @@ impl<R: Repository> Controller<R> {
                 metric_names::RATING_CACHE_MISSES,
             ),
             last_known: LastKnown::new(fallback, "rating", "database"),
+            events: None,
+        }
+    }
+
+    /// Publishes the changes it makes, while the toggle is on.
+    #[must_use]
+    pub fn with_events(mut self, events: ChangeEvents) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    /// Whether a write from `source` writes its events: `None` when events are off; an
+    /// error when the outbox is full.
+    fn events_for(&self, source: Source) -> Result<Option<Source>, ServiceError> {
+        let Some(events) = &self.events else {
+            return Ok(None);
+        };
+        if !events.toggles.rating_change_events() {
+            return Ok(None);
+        }
+        let pending = events.backlog.pending();
+        if pending >= events.max_pending {
+            return Err(ServiceError::Unavailable(format!(
+                "{pending} change events wait in the outbox for the broker (events.outbox.maxPending is {}); nothing was stored: try again once the broker is back",
+                events.max_pending
+            )));
+        }
+        Ok(Some(source))
+    }
+
+    /// The relay was told of `written` new outbox rows.
+    fn published(&self, written: &Result<u64, RepositoryError>) {
+        if let (Some(events), Ok(n)) = (&self.events, written) {
+            events.backlog.added(*n);
         }
     }
 
@@ -149,12 +202,16 @@ impl<R: Repository> Controller<R> {
         })
     }
 
-    pub async fn put_rating(&self, rating: UserRating) -> Result<(), ServiceError> {
+    /// Stores `rating`, which came in by `source`.
+    pub async fn put_rating(&self, rating: UserRating, source: Source) -> Result<(), ServiceError> {
+        let events = self.events_for(source)?;
         let key = rating.key().clone();
-        let result = self.repo.put(rating).await;
+        let result = self.repo.put(rating, events).await;
+        self.published(&result);
         // Invalidated even on failure: the write may have reached the database.
         self.cache.invalidate([&key]);
-        Ok(result?)
+        result?;
+        Ok(())
     }
 }
 
@@ -164,10 +221,16 @@ impl<R: Repository> crate::feed::Apply for Controller<R> {
     type Error = ServiceError;
 
     async fn apply(&self, changes: std::sync::Arc<[RatingChange]>) -> Result<(), ServiceError> {
-        let result = self.repo.apply(std::sync::Arc::clone(&changes)).await;
+        let events = self.events_for(Source::Feed)?;
+        let result = self
+            .repo
+            .apply(std::sync::Arc::clone(&changes), events)
+            .await;
+        self.published(&result);
         self.cache
             .invalidate(changes.iter().map(|change| change.target().0));
-        Ok(result?)
+        result?;
+        Ok(())
     }
 }
 
@@ -216,14 +279,18 @@ mod tests {
                 count: values.len() as u64,
             })
         }
-        async fn put(&self, r: UserRating) -> Result<(), RepositoryError> {
+        async fn put(&self, r: UserRating, _: Option<Source>) -> Result<u64, RepositoryError> {
             self.rows
                 .lock()
                 .unwrap()
                 .insert((r.key().clone(), r.user_id().to_string()), r.value().get());
-            Ok(())
+            Ok(0)
         }
-        async fn apply(&self, changes: Arc<[RatingChange]>) -> Result<(), RepositoryError> {
+        async fn apply(
+            &self,
+            changes: Arc<[RatingChange]>,
+            _: Option<Source>,
+        ) -> Result<u64, RepositoryError> {
             let mut rows = self.rows.lock().unwrap();
             for change in changes.iter() {
                 match change {
@@ -235,7 +302,7 @@ mod tests {
                     }
                 }
             }
-            Ok(())
+            Ok(0)
         }
         async fn list(
             &self,
@@ -268,21 +335,19 @@ mod tests {
         let c = Controller::new(Fake::default(), &FallbackSettings::default());
         for n in 0..5 {
             let user = UserId::new(format!("u{n}")).unwrap();
-            c.put_rating(UserRating::new(
-                key(),
-                user,
-                RatingValue::new(n % 5 + 1).unwrap(),
-            ))
+            c.put_rating(
+                UserRating::new(key(), user, RatingValue::new(n % 5 + 1).unwrap()),
+                Source::Grpc,
+            )
             .await
             .unwrap();
         }
         let other = RecordKey::new("2", "movie").unwrap();
         let user = UserId::new("x").unwrap();
-        c.put_rating(UserRating::new(
-            other.clone(),
-            user,
-            RatingValue::new(1).unwrap(),
-        ))
+        c.put_rating(
+            UserRating::new(other.clone(), user, RatingValue::new(1).unwrap()),
+            Source::Grpc,
+        )
         .await
         .unwrap();
         let first = c.list_ratings(&key(), 2, "").await.unwrap();
@@ -335,9 +400,12 @@ mod tests {
             std::time::Duration::ZERO,
         );
         let user = UserId::new("u").unwrap();
-        c.put_rating(UserRating::new(key(), user, RatingValue::new(4).unwrap()))
-            .await
-            .unwrap();
+        c.put_rating(
+            UserRating::new(key(), user, RatingValue::new(4).unwrap()),
+            Source::Grpc,
+        )
+        .await
+        .unwrap();
         let fresh = c.aggregated_rating(&key()).await.unwrap();
         assert_eq!((fresh.value.mean, fresh.stale), (4.0, None));
         fake.fail.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -363,14 +431,14 @@ mod tests {
                 RatingValue::new(value).unwrap(),
             )
         };
-        c.put_rating(rate("a", 4)).await.unwrap();
+        c.put_rating(rate("a", 4), Source::Grpc).await.unwrap();
         assert_eq!(c.aggregated_rating(&key()).await.unwrap().value.mean, 4.0);
         // Cached: a change behind the controller's back is not seen yet...
         fake.rows.lock().unwrap().insert((key(), "b".into()), 2);
         assert_eq!(c.aggregated_rating(&key()).await.unwrap().value.mean, 4.0);
         assert_eq!(c.cache.stats(), (1, 1));
         // ...a write through the controller, or a feed batch, invalidates at once.
-        c.put_rating(rate("c", 3)).await.unwrap();
+        c.put_rating(rate("c", 3), Source::Grpc).await.unwrap();
         assert_eq!(c.aggregated_rating(&key()).await.unwrap().value.mean, 3.0);
         c.apply(vec![RatingChange::Put(rate("d", 5))].into())
             .await
@@ -410,7 +478,7 @@ mod tests {
         for (user, value) in [("user0", 5), ("user0", 1), ("user1", 4)] {
             let user = UserId::new(user).unwrap();
             let rating = UserRating::new(key(), user, RatingValue::new(value).unwrap());
-            c.put_rating(rating).await.unwrap();
+            c.put_rating(rating, Source::Grpc).await.unwrap();
         }
         let agg = c.aggregated_rating(&key()).await.unwrap().value;
         assert_eq!(

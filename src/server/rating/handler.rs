@@ -35,7 +35,9 @@ impl<R: Repository> RatingService for Handler<Controller<R>> {
         let key = RecordKey::new(req.record_id, req.record_type)?;
         let value = RatingValue::new(i64::from(req.rating_value))?;
         let rating = UserRating::new(key, UserId::new(req.user_id)?, value);
-        self.controller().put_rating(rating).await?;
+        self.controller()
+            .put_rating(rating, crate::events::Source::Grpc)
+            .await?;
         Ok::<_, Status>(Response::new(pb::PutRatingResponse {}))
     }
 

@@ -84,7 +84,9 @@ async fn put_rating<R: Repository>(
             UserId::new(params.required("userId")?)?,
             RatingValue::new(i64::from(value))?,
         );
-        controller.put_rating(rating.clone()).await?;
+        controller
+            .put_rating(rating.clone(), crate::events::Source::Http)
+            .await?;
         Ok::<_, ServiceError>(rating)
     };
     respond(result.await)

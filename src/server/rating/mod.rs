@@ -16,7 +16,11 @@ use super::{
     parts::{Parts, Shared},
 };
 use crate::{
-    feed, pb::rating_service_server::RatingServiceServer, service::ServiceKind, telemetry,
+    events::{self, relay::Backlog},
+    feed,
+    pb::rating_service_server::RatingServiceServer,
+    service::ServiceKind,
+    telemetry,
 };
 
 /// The rating service's controller over its store, which the movie service of the same
@@ -32,7 +36,27 @@ pub fn build(
     stop: &CancellationToken,
 ) -> (Parts, Local) {
     let mut readiness = readiness.database(store.clone());
-    let controller = Arc::new(controller::Controller::new(store, shared.fallback));
+    let mut controller = controller::Controller::new(store.clone(), shared.fallback);
+    // Changes are published where there is a broker to publish them to.
+    let backlog = Arc::new(Backlog::default());
+    if shared.broker.is_some() {
+        controller = controller.with_events(controller::ChangeEvents {
+            toggles: Arc::clone(shared.toggles),
+            backlog: Arc::clone(&backlog),
+            max_pending: shared.events.outbox.max_pending,
+        });
+    }
+    let relay = shared.broker.map(|broker| {
+        events::relay::run(
+            Arc::new(store.clone()),
+            Arc::clone(broker),
+            events::RATING_CHANGES,
+            shared.events.outbox.clone(),
+            backlog,
+            stop.clone(),
+        )
+    });
+    let controller = Arc::new(controller);
     let ingester = shared.broker.map(|broker| {
         let feed = feed::Ingester::new(
             Arc::clone(&controller),
@@ -51,6 +75,12 @@ pub fn build(
     if let Some(feed) = ingester {
         let context = telemetry::context(ServiceKind::Rating.name(), "ingester");
         parts.spawn(context, feed.run(stop.clone()));
+    }
+    if let Some(relay) = relay {
+        parts.spawn(
+            telemetry::context(ServiceKind::Rating.name(), "relay"),
+            relay,
+        );
     }
     (parts, controller)
 }

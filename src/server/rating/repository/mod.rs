@@ -13,6 +13,7 @@ use tracing::Instrument;
 use super::controller::{self, Aggregate};
 use crate::{
     database::Schema,
+    events::{AggregateAfter, Answer, OutboxError, Pending, RatingChanged, Source},
     model::{RatingChange, RatingValue, RecordKey, UserId, UserRating},
     server::error::RepositoryError,
 };
@@ -37,16 +38,25 @@ impl controller::Repository for Store {
         }
     }
 
-    async fn put(&self, rating: UserRating) -> Result<(), RepositoryError> {
-        self.apply(Arc::from([RatingChange::Put(rating)])).await
+    async fn put(
+        &self,
+        rating: UserRating,
+        events: Option<Source>,
+    ) -> Result<u64, RepositoryError> {
+        self.apply(Arc::from([RatingChange::Put(rating)]), events)
+            .await
     }
 
-    async fn apply(&self, changes: Arc<[RatingChange]>) -> Result<(), RepositoryError> {
+    async fn apply(
+        &self,
+        changes: Arc<[RatingChange]>,
+        events: Option<Source>,
+    ) -> Result<u64, RepositoryError> {
         let span = self.span("apply ratings");
         span.record("changes", changes.len());
         match self {
-            Store::Sqlite(db) => sqlite::apply(db, changes).instrument(span).await,
-            Store::Mysql(db) => mysql::apply(db, changes).instrument(span).await,
+            Store::Sqlite(db) => sqlite::apply(db, changes, events).instrument(span).await,
+            Store::Mysql(db) => mysql::apply(db, changes, events).instrument(span).await,
         }
     }
 
@@ -69,6 +79,101 @@ impl controller::Repository for Store {
             })
             .collect()
     }
+}
+
+/// The outbox lives beside the ratings, in the same database.
+impl crate::events::Outbox for Store {
+    fn unsent(&self, limit: usize) -> Answer<Vec<Pending>> {
+        let store = self.clone();
+        Box::pin(async move {
+            match &store {
+                Store::Sqlite(db) => sqlite::unsent(db, limit).await,
+                Store::Mysql(db) => mysql::unsent(db, limit).await,
+            }
+            .map_err(outbox_error)
+        })
+    }
+
+    fn mark_sent(&self, through: i64, now_ms: i64) -> Answer<()> {
+        let store = self.clone();
+        Box::pin(async move {
+            match &store {
+                Store::Sqlite(db) => sqlite::mark_sent(db, through, now_ms).await,
+                Store::Mysql(db) => mysql::mark_sent(db, through, now_ms).await,
+            }
+            .map_err(outbox_error)
+        })
+    }
+
+    fn prune(&self, before_ms: i64) -> Answer<u64> {
+        let store = self.clone();
+        Box::pin(async move {
+            match &store {
+                Store::Sqlite(db) => sqlite::prune(db, before_ms).await,
+                Store::Mysql(db) => mysql::prune(db, before_ms).await,
+            }
+            .map_err(outbox_error)
+        })
+    }
+
+    fn pending(&self) -> Answer<u64> {
+        let store = self.clone();
+        Box::pin(async move {
+            match &store {
+                Store::Sqlite(db) => sqlite::pending(db).await,
+                Store::Mysql(db) => mysql::pending(db).await,
+            }
+            .map_err(outbox_error)
+        })
+    }
+}
+
+fn outbox_error(e: RepositoryError) -> OutboxError {
+    OutboxError(e.to_string())
+}
+
+/// A change a write made: the user's rating of the record before and after.
+struct Applied {
+    key: RecordKey,
+    user: UserId,
+    before: Option<i64>,
+    after: Option<i64>,
+}
+
+/// The outbox rows (key, event) of the changes a write `applied`, in order, each with its
+/// record's aggregate after it, from each record's aggregate after the whole write
+/// (`finals`; missing: no ratings left).
+fn outbox_rows(
+    applied: &[Applied],
+    finals: &HashMap<RecordKey, (i64, i64)>,
+    source: Source,
+    now_ms: i64,
+) -> Vec<(String, String)> {
+    // Walking back from the end: each change's aggregate is the final one less the deltas
+    // of the record's later changes.
+    let mut running = finals.clone();
+    let mut rows: Vec<(String, String)> = applied
+        .iter()
+        .rev()
+        .map(|a| {
+            let (count, sum) = running.get(&a.key).copied().unwrap_or((0, 0));
+            let event = RatingChanged::new(
+                &a.key,
+                &a.user,
+                a.before,
+                a.after,
+                AggregateAfter::new(count, sum),
+                now_ms,
+                source,
+            );
+            let entry = running.entry(a.key.clone()).or_insert((0, 0));
+            entry.0 -= i64::from(a.after.is_some()) - i64::from(a.before.is_some());
+            entry.1 -= a.after.unwrap_or(0) - a.before.unwrap_or(0);
+            (a.key.record_id().to_owned(), event.to_json())
+        })
+        .collect();
+    rows.reverse();
+    rows
 }
 
 /// How a write changes each record's count and sum, summed over its changes.
@@ -186,13 +291,13 @@ mod suite {
     async fn behaves(repo: Store) {
         assert_eq!(mean(&repo, "1").await, None);
         // A user's new rating replaces the old one.
-        repo.put(rating("1", "user0", 5)).await.unwrap();
-        repo.put(rating("1", "user0", 1)).await.unwrap();
+        repo.put(rating("1", "user0", 5), None).await.unwrap();
+        repo.put(rating("1", "user0", 1), None).await.unwrap();
         assert_eq!(mean(&repo, "1").await, Some((1.0, 1)));
-        repo.put(rating("1", "user1", 4)).await.unwrap();
+        repo.put(rating("1", "user1", 4), None).await.unwrap();
         assert_eq!(mean(&repo, "1").await, Some((2.5, 2)));
         // A mean that is not a round number.
-        repo.put(rating("1", "user2", 5)).await.unwrap();
+        repo.put(rating("1", "user2", 5), None).await.unwrap();
         assert_eq!(mean(&repo, "1").await, Some((10.0 / 3.0, 3)));
         // Another record type with the same id is another record.
         let series = RecordKey::new("1", "series").unwrap();
@@ -221,6 +326,7 @@ mod suite {
                 },
             ]
             .into(),
+            None,
         )
         .await
         .unwrap();
@@ -233,6 +339,7 @@ mod suite {
                 user_id: UserId::new("user1").unwrap(),
             }]
             .into(),
+            None,
         )
         .await
         .unwrap();
@@ -245,7 +352,7 @@ mod suite {
             .enumerate()
         {
             let value = i64::try_from(n % 5 + 1).unwrap();
-            repo.put(rating(odd, odd, value)).await.unwrap();
+            repo.put(rating(odd, odd, value), None).await.unwrap();
         }
         for (n, odd) in ["b", "B", "b ", "é", "e\u{301}", "🎬", long.as_str()]
             .iter()
@@ -259,9 +366,10 @@ mod suite {
         let writers: Vec<_> = (0..32)
             .map(|n| {
                 let repo = repo.clone();
-                tokio::spawn(
-                    async move { repo.put(rating("busy", &format!("u{n}"), n % 5 + 1)).await },
-                )
+                tokio::spawn(async move {
+                    repo.put(rating("busy", &format!("u{n}"), n % 5 + 1), None)
+                        .await
+                })
             })
             .collect();
         for w in writers {
@@ -292,7 +400,7 @@ mod suite {
         );
 
         // The same rating again changes nothing; the kept aggregates match the ratings.
-        repo.put(rating("busy", "u1", 2)).await.unwrap();
+        repo.put(rating("busy", "u1", 2), None).await.unwrap();
         assert_eq!(mean(&repo, "busy").await, Some((expected, 32)));
         assert_eq!(repo.check_aggregates(false).await.unwrap(), vec![]);
 
@@ -312,6 +420,79 @@ mod suite {
         assert_eq!(mean(&repo, "busy").await, Some((expected, 32)));
         assert_eq!(mean(&repo, "1").await, Some((2.5, 2)));
         assert_eq!(mean(&repo, "ghost").await, None);
+
+        outbox(&repo).await;
+    }
+
+    /// The outbox: events written with the changes that change something, in order, with
+    /// each one's aggregate; unsent until marked; sent ones pruned.
+    async fn outbox(repo: &Store) {
+        use crate::events::Outbox;
+        let source = Some(Source::Grpc);
+        assert_eq!(repo.pending().await.unwrap(), 0);
+        assert_eq!(repo.put(rating("ev", "a", 4), source).await.unwrap(), 1);
+        assert_eq!(repo.put(rating("ev", "a", 4), source).await.unwrap(), 0);
+        let changes = vec![
+            RatingChange::Put(rating("ev", "b", 2)),
+            RatingChange::Put(rating("ev", "a", 5)),
+            RatingChange::Put(rating("other", "a", 1)),
+            RatingChange::Delete {
+                key: key("ev"),
+                user_id: UserId::new("b").unwrap(),
+            },
+            // Nothing to delete: no event.
+            RatingChange::Delete {
+                key: key("ev"),
+                user_id: UserId::new("nobody").unwrap(),
+            },
+        ];
+        let written = repo
+            .apply(changes.into(), Some(Source::Feed))
+            .await
+            .unwrap();
+        assert_eq!(written, 4);
+        // Without events, nothing is written.
+        assert_eq!(repo.put(rating("ev", "c", 3), None).await.unwrap(), 0);
+        assert_eq!(repo.pending().await.unwrap(), 5);
+        let rows = repo.unsent(100).await.unwrap();
+        let events: Vec<RatingChanged> = rows
+            .iter()
+            .map(|r| serde_json::from_str(&r.payload).unwrap())
+            .collect();
+        assert!(rows.windows(2).all(|w| w[0].seq < w[1].seq));
+        let seen: Vec<_> = rows
+            .iter()
+            .zip(&events)
+            .map(|(r, e)| {
+                assert_eq!(r.key, e.record_id);
+                (
+                    e.record_id.as_str(),
+                    e.user_id.as_str(),
+                    e.previous_value,
+                    e.value,
+                    (e.aggregate.count, e.aggregate.sum),
+                    e.source,
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("ev", "a", None, Some(4), (1, 4), Source::Grpc),
+                ("ev", "b", None, Some(2), (2, 6), Source::Feed),
+                ("ev", "a", Some(4), Some(5), (2, 7), Source::Feed),
+                ("other", "a", None, Some(1), (1, 1), Source::Feed),
+                ("ev", "b", Some(2), None, (1, 5), Source::Feed),
+            ]
+        );
+        // Marked sent up to the third: two left; pruning keeps what is unsent.
+        repo.mark_sent(rows[2].seq, 1_000).await.unwrap();
+        assert_eq!(repo.pending().await.unwrap(), 2);
+        assert_eq!(repo.unsent(100).await.unwrap()[0].seq, rows[3].seq);
+        assert_eq!(repo.prune(999).await.unwrap(), 0);
+        assert_eq!(repo.prune(1_001).await.unwrap(), 3);
+        assert_eq!(repo.unsent(1).await.unwrap().len(), 1);
+        assert_eq!(repo.pending().await.unwrap(), 2);
     }
 
     /// Breaks the kept aggregates behind the repository's back.

@@ -7,10 +7,13 @@ use std::sync::Arc;
 
 use mysql_async::{TxOpts, prelude::Queryable};
 
-use super::{Deltas, Difference, differences_query};
+use std::collections::HashMap;
+
+use super::{Applied, Deltas, Difference, differences_query, outbox_rows};
 
 use crate::{
     database::mysql::Mysql,
+    events::{Pending, Source},
     model::{RatingChange, RecordKey},
     server::{error::RepositoryError, rating::controller::Aggregate},
 };
@@ -36,6 +39,16 @@ pub const MIGRATIONS: &[&str] = &[
         SELECT record_id, record_type, COUNT(*), SUM(value) FROM ratings
         GROUP BY record_id, record_type
      ON DUPLICATE KEY UPDATE count = VALUES(count), sum = VALUES(sum)",
+    // The outbox of change events (issue 28), written in the ratings' transaction after
+    // the aggregates, whose row locks order a record's rows by commit.
+    "CREATE TABLE IF NOT EXISTS rating_outbox (
+        seq BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+        record_id VARBINARY(255) NOT NULL,
+        payload BLOB NOT NULL,
+        created_ms BIGINT NOT NULL,
+        sent_ms BIGINT NULL,
+        INDEX rating_outbox_unsent (sent_ms, seq)
+    ) ENGINE = InnoDB",
 ];
 
 const UPSERT: &str = "INSERT INTO ratings (record_id, record_type, user_id, value)
@@ -63,12 +76,17 @@ pub async fn aggregate(db: &Arc<Mysql>, key: &RecordKey) -> Result<Aggregate, Re
     Aggregate::of(row).ok_or(RepositoryError::NotFound)
 }
 
-pub async fn apply(db: &Arc<Mysql>, changes: Arc<[RatingChange]>) -> Result<(), RepositoryError> {
-    db.run(|mut conn| {
+pub async fn apply(
+    db: &Arc<Mysql>,
+    changes: Arc<[RatingChange]>,
+    events: Option<Source>,
+) -> Result<u64, RepositoryError> {
+    let written = db.run(|mut conn| {
         let changes = &changes;
         async move {
             let mut tx = conn.start_transaction(TxOpts::default()).await?;
             let mut deltas = Deltas::default();
+            let mut applied = Vec::new();
             for change in changes.iter() {
                 let (key, user) = change.target();
                 let target = (
@@ -89,6 +107,14 @@ pub async fn apply(db: &Arc<Mysql>, changes: Arc<[RatingChange]>) -> Result<(), 
                     None => tx.exec_drop(DELETE, target).await?,
                 }
                 deltas.add(key, before, after);
+                if events.is_some() {
+                    applied.push(Applied {
+                        key: key.clone(),
+                        user: user.clone(),
+                        before,
+                        after,
+                    });
+                }
             }
             for (key, (count, sum)) in deltas.iter() {
                 let record = (key.record_id().as_bytes(), key.record_type().as_bytes());
@@ -97,11 +123,99 @@ pub async fn apply(db: &Arc<Mysql>, changes: Arc<[RatingChange]>) -> Result<(), 
                     tx.exec_drop(DROP_EMPTY, record).await?;
                 }
             }
-            tx.commit().await
+            let mut written = 0;
+            if let Some(source) = events
+                && !applied.is_empty()
+            {
+                let mut finals = HashMap::new();
+                for a in &applied {
+                    if !finals.contains_key(&a.key) {
+                        let row: Option<(i64, i64)> = tx
+                            .exec_first(
+                                "SELECT count, sum FROM rating_aggregates WHERE record_id = ? AND record_type = ?",
+                                (a.key.record_id().as_bytes(), a.key.record_type().as_bytes()),
+                            )
+                            .await?;
+                        finals.insert(a.key.clone(), row.unwrap_or((0, 0)));
+                    }
+                }
+                let now = crate::events::now_ms();
+                let rows = outbox_rows(&applied, &finals, source, now);
+                tx.exec_batch(
+                    "INSERT INTO rating_outbox (record_id, payload, created_ms) VALUES (?, ?, ?)",
+                    rows.iter()
+                        .map(|(key, payload)| (key.as_bytes(), payload.as_bytes(), now)),
+                )
+                .await?;
+                written = rows.len() as u64;
+            }
+            tx.commit().await?;
+            Ok(written)
         }
     })
     .await?;
+    Ok(written)
+}
+
+/// Up to `limit` unsent outbox rows, in seq order.
+pub async fn unsent(db: &Arc<Mysql>, limit: usize) -> Result<Vec<Pending>, RepositoryError> {
+    let limit = u64::try_from(limit).unwrap_or(u64::MAX);
+    let rows: Vec<(i64, Vec<u8>, Vec<u8>)> = db
+        .run(|mut conn| async move {
+            conn.exec(
+                "SELECT seq, record_id, payload FROM rating_outbox WHERE sent_ms IS NULL ORDER BY seq LIMIT ?",
+                (limit,),
+            )
+            .await
+        })
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(seq, key, payload)| Pending {
+            seq,
+            key: String::from_utf8_lossy(&key).into_owned(),
+            payload: String::from_utf8_lossy(&payload).into_owned(),
+        })
+        .collect())
+}
+
+/// Marks unsent rows up to `through` sent.
+pub async fn mark_sent(db: &Arc<Mysql>, through: i64, now: i64) -> Result<(), RepositoryError> {
+    db.run(|mut conn| async move {
+        conn.exec_drop(
+            "UPDATE rating_outbox SET sent_ms = ? WHERE sent_ms IS NULL AND seq <= ?",
+            (now, through),
+        )
+        .await
+    })
+    .await?;
     Ok(())
+}
+
+/// Removes rows sent before `before`.
+pub async fn prune(db: &Arc<Mysql>, before: i64) -> Result<u64, RepositoryError> {
+    let n = db
+        .run(|mut conn| async move {
+            conn.exec_drop(
+                "DELETE FROM rating_outbox WHERE sent_ms IS NOT NULL AND sent_ms < ?",
+                (before,),
+            )
+            .await?;
+            Ok(conn.affected_rows())
+        })
+        .await?;
+    Ok(n)
+}
+
+/// How many rows are unsent.
+pub async fn pending(db: &Arc<Mysql>) -> Result<u64, RepositoryError> {
+    let n: Option<i64> = db
+        .run(|mut conn| async move {
+            conn.query_first("SELECT COUNT(*) FROM rating_outbox WHERE sent_ms IS NULL")
+                .await
+        })
+        .await?;
+    Ok(n.and_then(|n| u64::try_from(n).ok()).unwrap_or(0))
 }
 
 /// As on SQLite. The repair recomputes every aggregate in the transaction that found the

@@ -7,11 +7,14 @@ use std::sync::Arc;
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Deltas, Difference, differences_query};
+use std::collections::HashMap;
+
+use super::{Applied, Deltas, Difference, differences_query, outbox_rows};
 
 use crate::server::rating::controller::Aggregate;
 use crate::{
     database::sqlite::Database,
+    events::{Pending, Source},
     model::{RatingChange, RecordKey},
     server::error::RepositoryError,
 };
@@ -44,6 +47,13 @@ pub const MIGRATIONS: &[&str] = &[
         ORDER BY record_id, record_type, user_id;
      DROP TABLE ratings;
      ALTER TABLE ratings_by_key RENAME TO ratings;",
+    // The outbox of change events (issue 28), written in the ratings' transaction; the
+    // relay publishes unsent rows in `seq` order and marks them sent.
+    "CREATE TABLE rating_outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        record_id TEXT NOT NULL, payload TEXT NOT NULL,
+        created_ms INTEGER NOT NULL, sent_ms INTEGER);
+     CREATE INDEX rating_outbox_unsent ON rating_outbox (seq) WHERE sent_ms IS NULL;",
 ];
 
 /// Recomputes every aggregate from the ratings.
@@ -72,10 +82,12 @@ pub async fn aggregate(db: &Arc<Database>, key: &RecordKey) -> Result<Aggregate,
 pub async fn apply(
     db: &Arc<Database>,
     changes: Arc<[RatingChange]>,
-) -> Result<(), RepositoryError> {
-    db
+    events: Option<Source>,
+) -> Result<u64, RepositoryError> {
+    let written = db
         .write(move |c| {
             let tx = c.transaction()?;
+            let mut applied = Vec::new();
             {
                 let mut previous = tx.prepare_cached(
                     "SELECT value FROM ratings WHERE record_id = ?1 AND record_type = ?2 AND user_id = ?3",
@@ -114,6 +126,14 @@ pub async fn apply(
                         }
                     }
                     deltas.add(key, before, after);
+                    if events.is_some() {
+                        applied.push(Applied {
+                            key: key.clone(),
+                            user: user.clone(),
+                            before,
+                            after,
+                        });
+                    }
                 }
                 let mut add = tx.prepare_cached(
                     "INSERT INTO rating_aggregates (record_id, record_type, count, sum) VALUES (?1, ?2, ?3, ?4)
@@ -130,10 +150,103 @@ pub async fn apply(
                     }
                 }
             }
-            tx.commit()
+            let written = match events {
+                Some(source) if !applied.is_empty() => write_outbox(&tx, &applied, source)?,
+                _ => 0,
+            };
+            tx.commit()?;
+            Ok(written)
         })
         .await?;
+    Ok(written)
+}
+
+/// Writes the outbox rows of `applied` in the write's transaction: how many.
+fn write_outbox(
+    tx: &rusqlite::Transaction<'_>,
+    applied: &[Applied],
+    source: Source,
+) -> rusqlite::Result<u64> {
+    let mut finals = HashMap::new();
+    {
+        let mut read = tx.prepare_cached(
+            "SELECT count, sum FROM rating_aggregates WHERE record_id = ?1 AND record_type = ?2",
+        )?;
+        for a in applied {
+            if !finals.contains_key(&a.key) {
+                let row: Option<(i64, i64)> = read
+                    .query_row(params![a.key.record_id(), a.key.record_type()], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
+                    .optional()?;
+                finals.insert(a.key.clone(), row.unwrap_or((0, 0)));
+            }
+        }
+    }
+    let now = crate::events::now_ms();
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO rating_outbox (record_id, payload, created_ms) VALUES (?1, ?2, ?3)",
+    )?;
+    let rows = outbox_rows(applied, &finals, source, now);
+    for (key, payload) in &rows {
+        insert.execute(params![key, payload, now])?;
+    }
+    Ok(rows.len() as u64)
+}
+
+/// Up to `limit` unsent outbox rows, in commit order.
+pub async fn unsent(db: &Arc<Database>, limit: usize) -> Result<Vec<Pending>, RepositoryError> {
+    Ok(db
+        .read(move |c| {
+            c.prepare_cached(
+                "SELECT seq, record_id, payload FROM rating_outbox WHERE sent_ms IS NULL ORDER BY seq LIMIT ?1",
+            )?
+            .query_map(params![limit as i64], |r| {
+                Ok(Pending {
+                    seq: r.get(0)?,
+                    key: r.get(1)?,
+                    payload: r.get(2)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .await?)
+}
+
+/// Marks unsent rows up to `through` sent.
+pub async fn mark_sent(db: &Arc<Database>, through: i64, now: i64) -> Result<(), RepositoryError> {
+    db.write(move |c| {
+        c.prepare_cached(
+            "UPDATE rating_outbox SET sent_ms = ?1 WHERE sent_ms IS NULL AND seq <= ?2",
+        )?
+        .execute(params![now, through])
+    })
+    .await?;
     Ok(())
+}
+
+/// Removes rows sent before `before`.
+pub async fn prune(db: &Arc<Database>, before: i64) -> Result<u64, RepositoryError> {
+    let n = db
+        .write(move |c| {
+            c.prepare_cached(
+                "DELETE FROM rating_outbox WHERE sent_ms IS NOT NULL AND sent_ms < ?1",
+            )?
+            .execute(params![before])
+        })
+        .await?;
+    Ok(n as u64)
+}
+
+/// How many rows are unsent.
+pub async fn pending(db: &Arc<Database>) -> Result<u64, RepositoryError> {
+    let n: i64 = db
+        .read(|c| {
+            c.prepare_cached("SELECT COUNT(*) FROM rating_outbox WHERE sent_ms IS NULL")?
+                .query_row([], |r| r.get(0))
+        })
+        .await?;
+    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 /// Every record whose kept aggregate differs from its ratings; with `repair`, all

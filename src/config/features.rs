@@ -1,0 +1,80 @@
+//! Feature toggles: the `features` section of the configuration, each with a default and a
+//! one-line description, and their live values, which a running `serve` reads on each use.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+/// The gauge of each toggle: 1 on, 0 off.
+pub const ENABLED_METRIC: &str = "movieapp_feature_enabled";
+
+/// The `features` section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct Features {
+    /// Publish every rating change to the `rating-changes` topic, through the outbox.
+    pub rating_change_events: bool,
+}
+
+impl Default for Features {
+    fn default() -> Self {
+        Self {
+            rating_change_events: true,
+        }
+    }
+}
+
+impl Features {
+    /// Each toggle: its key, its value, and what it does.
+    pub fn list(&self) -> [(&'static str, bool, &'static str); 1] {
+        [(
+            "ratingChangeEvents",
+            self.rating_change_events,
+            "publish every rating change to the rating-changes topic, through the outbox",
+        )]
+    }
+}
+
+/// The toggles' live values.
+#[derive(Debug)]
+pub struct Toggles {
+    rating_change_events: AtomicBool,
+}
+
+impl Toggles {
+    pub fn new(features: &Features) -> Self {
+        let toggles = Self {
+            rating_change_events: AtomicBool::new(features.rating_change_events),
+        };
+        toggles.report(features);
+        toggles
+    }
+
+    /// Whether rating changes are published.
+    pub fn rating_change_events(&self) -> bool {
+        self.rating_change_events.load(Ordering::Relaxed)
+    }
+
+    /// Takes the values of `features`; each change is logged once, with its old and new
+    /// value.
+    pub fn set(&self, features: &Features) {
+        let old = self
+            .rating_change_events
+            .swap(features.rating_change_events, Ordering::Relaxed);
+        if old != features.rating_change_events {
+            tracing::info!(
+                feature = "ratingChangeEvents",
+                old,
+                new = features.rating_change_events,
+                "feature toggled"
+            );
+        }
+        self.report(features);
+    }
+
+    fn report(&self, features: &Features) {
+        for (name, on, _) in features.list() {
+            metrics::gauge!(ENABLED_METRIC, "feature" => name).set(if on { 1.0 } else { 0.0 });
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! The outbox relay: publishes unsent outbox rows, in commit order, to their topic, then
+//! marks them sent; removes sent rows after the retention. A broker that cannot be reached
+//! leaves the rows where they are (writes go on; `movieapp_outbox_pending` grows) and is
+//! tried again, so every change is published once it is back.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::{Outbox, now_ms};
+use crate::broker::{Broker, Record};
+
+/// The gauge of unsent outbox rows.
+pub const PENDING_METRIC: &str = "movieapp_outbox_pending";
+
+/// Rows published at once.
+const BATCH: usize = 500;
+/// How often an idle relay looks anyway (a write in another process, say).
+const IDLE: Duration = Duration::from_millis(200);
+/// The longest wait between attempts while the broker is unreachable.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// How often sent rows past the retention are removed.
+const PRUNE_EVERY: Duration = Duration::from_secs(10);
+
+/// The `events.outbox` section of the configuration.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct OutboxSettings {
+    /// Sent rows are kept this long, then removed.
+    pub retention: crate::config::value::Duration,
+    /// Past this many unsent rows (the broker down for long), writes that would add one
+    /// are refused (UNAVAILABLE, HTTP 503) rather than let the outbox grow without bound.
+    pub max_pending: u64,
+}
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        Self {
+            retention: crate::config::value::Duration::from_secs(3600),
+            max_pending: 1_000_000,
+        }
+    }
+}
+
+/// What writers and the relay share: how many rows are unsent (kept by the relay, added to
+/// by writers), and the bell writers ring after a commit that added some.
+#[derive(Debug, Default)]
+pub struct Backlog {
+    pending: AtomicU64,
+    wake: Notify,
+}
+
+impl Backlog {
+    /// Rows unsent, as last counted plus those added since.
+    pub fn pending(&self) -> u64 {
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    /// A writer committed `n` rows: the relay is told at once.
+    pub fn added(&self, n: u64) {
+        if n > 0 {
+            self.pending.fetch_add(n, Ordering::Relaxed);
+            self.wake.notify_one();
+        }
+    }
+
+    fn counted(&self, n: u64) {
+        self.pending.store(n, Ordering::Relaxed);
+        metrics::gauge!(PENDING_METRIC).set(n as f64);
+    }
+}
+
+/// Runs the relay of `outbox` to `topic` until `stop`.
+pub async fn run<O: Outbox>(
+    outbox: Arc<O>,
+    broker: Arc<dyn Broker>,
+    topic: &'static str,
+    settings: OutboxSettings,
+    backlog: Arc<Backlog>,
+    stop: CancellationToken,
+) {
+    let mut backoff = Duration::from_millis(50);
+    let mut last_warning: Option<Instant> = None;
+    let mut last_prune = Instant::now();
+    if let Ok(n) = outbox.pending().await {
+        backlog.counted(n);
+    }
+    loop {
+        if stop.is_cancelled() {
+            return;
+        }
+        if last_prune.elapsed() >= PRUNE_EVERY {
+            last_prune = Instant::now();
+            let before = now_ms().saturating_sub(
+                i64::try_from(settings.retention.get().as_millis()).unwrap_or(i64::MAX),
+            );
+            if let Err(e) = outbox.prune(before).await {
+                tracing::warn!(error = %e, "could not remove sent outbox rows");
+            }
+        }
+        let published = relay_once(outbox.as_ref(), broker.as_ref(), topic).await;
+        match published {
+            Ok(0) => {
+                if let Ok(n) = outbox.pending().await {
+                    backlog.counted(n);
+                }
+                backoff = Duration::from_millis(50);
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = backlog.wake.notified() => {}
+                    () = tokio::time::sleep(IDLE) => {}
+                }
+            }
+            Ok(_) => backoff = Duration::from_millis(50),
+            Err(e) => {
+                if last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                    last_warning = Some(Instant::now());
+                    tracing::warn!(error = %e, topic, broker = %broker.describe(), "cannot publish change events; they stay in the outbox and are published when the broker is back");
+                }
+                if let Ok(n) = outbox.pending().await {
+                    backlog.counted(n);
+                }
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+/// Publishes one batch of unsent rows and marks them sent: how many.
+async fn relay_once<O: Outbox>(
+    outbox: &O,
+    broker: &dyn Broker,
+    topic: &str,
+) -> Result<usize, String> {
+    let rows = outbox.unsent(BATCH).await.map_err(|e| e.to_string())?;
+    let Some(last) = rows.last().map(|r| r.seq) else {
+        return Ok(0);
+    };
+    let records: Vec<Record> = rows
+        .into_iter()
+        .map(|row| Record {
+            key: row.key,
+            payload: row.payload.into_bytes(),
+            headers: Vec::new(),
+        })
+        .collect();
+    broker
+        .publish(topic, &records)
+        .await
+        .map_err(|e| e.to_string())?;
+    // Published but not marked (a crash here) is published again: at least once.
+    outbox
+        .mark_sent(last, now_ms())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(records.len())
+}

@@ -1,0 +1,244 @@
+//! Change events (issue 28): every accepted rating change that changes something reaches
+//! the `rating-changes` topic once written, with the record's aggregate after it and where
+//! it came in; `movieapp feed tail` follows the topic; with the toggle off nothing is
+//! written.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
+
+use movieapp::pb::{PutRatingRequest, rating_service_client::RatingServiceClient};
+use serde_json::Value;
+
+use crate::support::{BIN, Server, http_get, movieapp, sample};
+
+/// `movieapp feed tail rating-changes` in the background: its JSON lines as they come.
+struct Tail {
+    child: std::process::Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Tail {
+    fn start(data: &str, from_beginning: bool) -> Self {
+        let mut cmd = Command::new(BIN);
+        cmd.args([
+            "--data-dir",
+            data,
+            "feed",
+            "tail",
+            "rating-changes",
+            "-o",
+            "json",
+        ]);
+        if from_beginning {
+            cmd.arg("--from-beginning");
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// The next `n` events, each within 10 s.
+    fn next(&self, n: usize) -> Vec<Value> {
+        (0..n)
+            .map(|i| {
+                let line = self
+                    .lines
+                    .recv_timeout(Duration::from_secs(10))
+                    .unwrap_or_else(|e| panic!("event {i} of {n}: {e}"));
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
+            })
+            .collect()
+    }
+
+    /// Whatever comes within `wait`.
+    fn more(&self, wait: Duration) -> Vec<String> {
+        let mut lines = Vec::new();
+        while let Ok(line) = self.lines.recv_timeout(wait) {
+            lines.push(line);
+        }
+        lines
+    }
+
+    /// Ctrl-C: it exits 0.
+    fn interrupt(mut self) {
+        crate::support::signal(self.child.id(), "INT");
+        let code = crate::support::wait_with_timeout(&mut self.child, Duration::from_secs(10));
+        assert_eq!(code, Some(0), "feed tail exits 0 on Ctrl-C");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_change_reaches_rating_changes_once_with_its_aggregate_and_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap().to_owned();
+    let server = Server::start_async(dir.path()).await;
+    let mut rating = RatingServiceClient::new(server.channel("rating").await);
+    let put = |user: &str, value: i32| PutRatingRequest {
+        user_id: user.into(),
+        record_id: "1".into(),
+        record_type: "movie".into(),
+        rating_value: value,
+    };
+    rating.put_rating(put("ann", 5)).await.unwrap();
+    // The same value again changes nothing, and publishes nothing.
+    rating.put_rating(put("ann", 5)).await.unwrap();
+    let rating_addr = server.addr("rating").to_owned();
+    let http = tokio::task::spawn_blocking(move || {
+        crate::support::http_put(&rating_addr, "/rating?id=1&userId=bob&value=2")
+    })
+    .await
+    .unwrap();
+    assert_eq!(http.0, 200, "{}", http.1);
+    rating.put_rating(put("ann", 4)).await.unwrap();
+    // Through the feed: a put, and a delete of bob's rating.
+    let events = dir.path().join("events.json");
+    std::fs::write(
+        &events,
+        r#"[{"userId":"cat","recordId":"1","recordType":"movie","value":3,"eventType":"put"},
+            {"userId":"bob","recordId":"1","recordType":"movie","eventType":"delete"}]"#,
+    )
+    .unwrap();
+    let data2 = data.clone();
+    tokio::task::spawn_blocking(move || {
+        let run = movieapp(&[
+            "--data-dir",
+            &data2,
+            "produce",
+            "--file",
+            events.to_str().unwrap(),
+        ]);
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+        let tail = Tail::start(&data2, true);
+        let got = tail.next(5);
+        let summary: Vec<(String, Value, Value, String, i64, i64)> = got
+            .iter()
+            .map(|e| {
+                (
+                    e["userId"].as_str().unwrap().to_owned(),
+                    e["value"].clone(),
+                    e["previousValue"].clone(),
+                    e["source"].as_str().unwrap().to_owned(),
+                    e["aggregate"]["count"].as_i64().unwrap(),
+                    e["aggregate"]["sum"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        use serde_json::json;
+        assert_eq!(
+            summary,
+            [
+                ("ann".into(), json!(5), Value::Null, "grpc".into(), 1, 5),
+                ("bob".into(), json!(2), Value::Null, "http".into(), 2, 7),
+                ("ann".into(), json!(4), json!(5), "grpc".into(), 2, 6),
+                ("cat".into(), json!(3), Value::Null, "feed".into(), 3, 9),
+                ("bob".into(), Value::Null, json!(2), "feed".into(), 2, 7),
+            ]
+        );
+        for e in &got {
+            assert_eq!(e["recordId"], "1");
+            assert_eq!(e["recordType"], "movie");
+            let id = e["eventId"].as_str().unwrap();
+            assert!(
+                id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()),
+                "{e}"
+            );
+            let at = e["changedAt"].as_str().unwrap();
+            assert!(at.starts_with("20") && at.ends_with('Z'), "{e}");
+            let mean = e["aggregate"]["mean"].as_f64().unwrap();
+            let (count, sum) = (
+                e["aggregate"]["count"].as_f64().unwrap(),
+                e["aggregate"]["sum"].as_f64().unwrap(),
+            );
+            assert!((mean - sum / count).abs() < 1e-9, "{e}");
+        }
+        let ids: std::collections::HashSet<&str> =
+            got.iter().map(|e| e["eventId"].as_str().unwrap()).collect();
+        assert_eq!(ids.len(), 5);
+        assert!(tail.more(Duration::from_millis(700)).is_empty());
+        tail.interrupt();
+    })
+    .await
+    .unwrap();
+
+    // A tail from the end sees only what comes after it.
+    let data2 = data.clone();
+    let tail = tokio::task::spawn_blocking(move || {
+        let tail = Tail::start(&data2, false);
+        std::thread::sleep(Duration::from_millis(1500));
+        tail
+    })
+    .await
+    .unwrap();
+    rating.put_rating(put("dan", 1)).await.unwrap();
+    let metrics_addr = server.addr("rating").to_owned();
+    tokio::task::spawn_blocking(move || {
+        let got = tail.next(1);
+        assert_eq!(got[0]["userId"], "dan");
+        tail.interrupt();
+        let metrics = http_get(&metrics_addr, "/metrics").1;
+        assert_eq!(sample(&metrics, "movieapp_outbox_pending"), 0.0);
+        assert_eq!(
+            sample(
+                &metrics,
+                "movieapp_feature_enabled{feature=\"ratingChangeEvents\"}"
+            ),
+            1.0
+        );
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_the_toggle_off_no_change_is_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap().to_owned();
+    let config = dir.path().join("off.yaml");
+    std::fs::write(&config, "features:\n  ratingChangeEvents: false\n").unwrap();
+    let server = Server::start_with(dir.path(), &["--config", config.to_str().unwrap()]);
+    let mut rating = RatingServiceClient::new(server.channel("rating").await);
+    rating
+        .put_rating(PutRatingRequest {
+            user_id: "ann".into(),
+            record_id: "1".into(),
+            record_type: "movie".into(),
+            rating_value: 5,
+        })
+        .await
+        .unwrap();
+    let addr = server.addr("rating").to_owned();
+    tokio::task::spawn_blocking(move || {
+        let metrics = http_get(&addr, "/metrics").1;
+        assert_eq!(
+            sample(
+                &metrics,
+                "movieapp_feature_enabled{feature=\"ratingChangeEvents\"}"
+            ),
+            0.0
+        );
+        // The write is stored; the topic has nothing (the relay runs, and found no row).
+        let tail = Tail::start(&data, true);
+        assert_eq!(tail.more(Duration::from_millis(1500)), Vec::<String>::new());
+        tail.interrupt();
+        let run = movieapp(&["--data-dir", &data, "rate", "get", "1"]);
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+    })
+    .await
+    .unwrap();
+}
