@@ -377,7 +377,7 @@ impl Cli {
 
 async fn run_command(command: Command, config: Config, global: &GlobalArgs) -> anyhow::Result<()> {
     match command {
-        Command::Serve(args) => serve::run(args, config).await,
+        Command::Serve(args) => serve::run(args, config, global).await,
         Command::Movie(args) => movie::run(args, config).await,
         Command::Rate(args) => rate::run(args, config).await,
         Command::Produce(args) => produce::run(args, config).await,

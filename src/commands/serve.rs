@@ -1,7 +1,11 @@
 //! `movieapp serve`: run the services.
 
 use super::{UsageError, output};
-use crate::config::{Config, Override};
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, Override, features::Toggles, reload::Reloader};
 use crate::{auth::settings::Mode, server::serve, service::ServiceKind};
 
 /// Run the metadata, rating, movie and auth services in this process, data in SQLite
@@ -89,7 +93,7 @@ impl Args {
     }
 }
 
-pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
+pub async fn run(args: Args, config: Config, global: &super::GlobalArgs) -> anyhow::Result<()> {
     if config.auth.mode == Mode::Off && !args.insecure && !is_loopback(&config.listen_host) {
         return Err(UsageError(anyhow::anyhow!(
             "refusing to listen on {} with auth.mode off, where anyone who reaches a port can change any movie or rating: set auth.mode to writes or all (MOVIEAPP_AUTH_MODE), listen on 127.0.0.1, or pass --insecure",
@@ -103,7 +107,22 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
     let mut announce_failed = None;
     let stop = super::signals::stop_requested()
         .map_err(|e| anyhow::anyhow!("cannot listen for SIGINT and SIGTERM: {e}"))?;
-    serve::run(&config, &args.services, stop, |started| {
+    // Feature toggles change while it runs: on SIGHUP, and when the file changes.
+    let toggles = Arc::new(Toggles::new(&config.features));
+    let mut flags = global.overrides();
+    flags.extend(args.overrides());
+    let reloader = Arc::new(Reloader::new(
+        global.config.clone(),
+        flags,
+        config.clone(),
+        Arc::clone(&toggles),
+    ));
+    let watching = CancellationToken::new();
+    let watch = tokio::spawn(tracing::Instrument::instrument(
+        reloader.watch(watching.clone()),
+        crate::telemetry::context(crate::telemetry::PROCESS, "config"),
+    ));
+    let served = serve::run(&config, &args.services, &toggles, stop, |started| {
         for s in started {
             // Scripts and tests read these lines to learn the ports.
             if let Err(e) = output::line(&format!("{} listening on {}", s.service, s.addr)) {
@@ -111,7 +130,10 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
             }
         }
     })
-    .await?;
+    .await;
+    watching.cancel();
+    let _ = watch.await;
+    served?;
     // A closed stdout must not stop the services, but is worth a log line.
     if let Some(e) = announce_failed {
         tracing::warn!(error = %e, "could not print the listening addresses");

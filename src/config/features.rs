@@ -43,11 +43,16 @@ pub struct Toggles {
 
 impl Toggles {
     pub fn new(features: &Features) -> Self {
-        let toggles = Self {
+        Self {
             rating_change_events: AtomicBool::new(features.rating_change_events),
-        };
-        toggles.report(features);
-        toggles
+        }
+    }
+
+    /// The values now, as the section holds them.
+    pub fn current(&self) -> Features {
+        Features {
+            rating_change_events: self.rating_change_events(),
+        }
     }
 
     /// Whether rating changes are published.
@@ -69,11 +74,12 @@ impl Toggles {
                 "feature toggled"
             );
         }
-        self.report(features);
+        self.report();
     }
 
-    fn report(&self, features: &Features) {
-        for (name, on, _) in features.list() {
+    /// Sets `movieapp_feature_enabled` of each toggle (once metrics are installed).
+    pub fn report(&self) {
+        for (name, on, _) in self.current().list() {
             metrics::gauge!(ENABLED_METRIC, "feature" => name).set(if on { 1.0 } else { 0.0 });
         }
     }

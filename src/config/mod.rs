@@ -11,6 +11,7 @@
 //! [`Loaded::sources`] remembers where each value came from, for `movieapp config show`.
 
 pub mod features;
+pub mod reload;
 pub mod value;
 
 use std::{
@@ -623,9 +624,10 @@ impl Loaded {
             let value =
                 serde_json::to_value(&value).map_err(|e| ConfigError::Invalid(e.to_string()))?;
             let source = self.source(&path).to_string();
+            let reloadable = reload::reloadable(&path);
             out.insert(
                 path,
-                serde_json::json!({ "value": value, "source": source }),
+                serde_json::json!({ "value": value, "source": source, "reloadable": reloadable }),
             );
         }
         Ok(serde_json::Value::Object(out))
@@ -664,7 +666,12 @@ impl Loaded {
                 }
                 _ => {
                     let text = inline(child);
-                    let _ = writeln!(out, "{pad}{key}: {text}  # {}", self.source(&path));
+                    let reload = if reload::reloadable(&path) {
+                        ", reloadable"
+                    } else {
+                        ""
+                    };
+                    let _ = writeln!(out, "{pad}{key}: {text}  # {}{reload}", self.source(&path));
                 }
             }
         }

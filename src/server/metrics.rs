@@ -133,6 +133,14 @@ fn describe() {
         "Answers served stale from the last value because a dependency failed."
     );
     crate::feed::ingester::describe_metrics();
+    describe_gauge!(
+        crate::events::relay::PENDING_METRIC,
+        "Change events in the outbox not yet published to their topic."
+    );
+    describe_gauge!(
+        crate::config::features::ENABLED_METRIC,
+        "1 while the feature toggle is on, 0 while off."
+    );
     crate::discovery::balancer::describe_metrics();
 }
 

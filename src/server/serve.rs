@@ -158,10 +158,12 @@ pub struct Started {
 pub async fn run(
     config: &Config,
     services: &[ServiceKind],
+    toggles: &Arc<crate::config::features::Toggles>,
     shutdown: impl Future<Output = ()>,
     on_ready: impl FnOnce(&[Started]),
 ) -> Result<(), ServeError> {
     super::metrics::install();
+    toggles.report();
     warn_of_faults(&config.faults);
     let mut services = services.to_vec();
     services.sort();
@@ -197,14 +199,13 @@ pub async fn run(
     tracing::info!(registry = %registry.describe(), "service registry");
     let gate = gate(config, &stores, &registry, client_tls.as_ref())?;
     let broker = broker(config, &services).await?;
-    let toggles = Arc::new(crate::config::features::Toggles::new(&config.features));
     let shared = Shared {
         tls: client_tls.as_ref(),
         registry: &registry,
         broker: broker.as_ref(),
         calls: &config.calls,
         fallback: &config.fallback,
-        toggles: &toggles,
+        toggles,
         events: &config.events,
     };
     let mut servers = JoinSet::new();

@@ -242,3 +242,80 @@ async fn with_the_toggle_off_no_change_is_published() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn toggling_events_in_a_running_serve_by_editing_its_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap().to_owned();
+    let config = dir.path().join("serve.yaml");
+    let write = |text: &str| std::fs::write(&config, text).unwrap();
+    write("features:\n  ratingChangeEvents: true\n");
+    let server = Server::start_with(
+        dir.path(),
+        &["--config", config.to_str().unwrap(), "--log-level", "info"],
+    );
+    let mut rating = RatingServiceClient::new(server.channel("rating").await);
+    let tail = {
+        let data = data.clone();
+        tokio::task::spawn_blocking(move || Tail::start(&data, true))
+            .await
+            .unwrap()
+    };
+    let put = |user: &str| PutRatingRequest {
+        user_id: user.into(),
+        record_id: "1".into(),
+        record_type: "movie".into(),
+        rating_value: 3,
+    };
+    // Waits until the serve log has `count` lines containing `needle`.
+    let logged = |needle: &'static str, count: usize| {
+        crate::support::eventually(Duration::from_secs(10), needle, || {
+            server.logs().matches(needle).count() >= count
+        });
+    };
+
+    rating.put_rating(put("on-1")).await.unwrap();
+    // Off, by editing the file: the watch notices.
+    write("features:\n  ratingChangeEvents: false\n");
+    logged("feature toggled", 1);
+    rating.put_rating(put("off-1")).await.unwrap();
+    // A file that does not load changes nothing.
+    write("features:\n  ratingChangeEvents: maybe\n");
+    logged("the configuration cannot be reloaded", 1);
+    rating.put_rating(put("off-2")).await.unwrap();
+    // On again, told by SIGHUP; a key that needs a restart is named.
+    write("features:\n  ratingChangeEvents: true\ncalls:\n  maxAttempts: 4\n");
+    crate::support::signal(server.pid(), "HUP");
+    logged("feature toggled", 2);
+    logged("takes effect only after a restart", 1);
+    assert!(
+        server.logs().contains("calls.maxAttempts"),
+        "{}",
+        server.logs()
+    );
+    rating.put_rating(put("on-2")).await.unwrap();
+
+    let logs = server.logs();
+    tokio::task::spawn_blocking(move || {
+        let users: Vec<String> = tail
+            .next(2)
+            .iter()
+            .map(|e| e["userId"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(users, ["on-1", "on-2"]);
+        assert!(tail.more(Duration::from_millis(700)).is_empty());
+        tail.interrupt();
+        // Each change logged once, with its old and new value.
+        let toggled: Vec<&str> = logs
+            .lines()
+            .filter(|l| l.contains("feature toggled"))
+            .collect();
+        assert_eq!(toggled.len(), 2, "{logs}");
+        assert!(
+            toggled[0].contains("old=true") && toggled[0].contains("new=false"),
+            "{logs}"
+        );
+    })
+    .await
+    .unwrap();
+}

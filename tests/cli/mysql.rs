@@ -274,8 +274,8 @@ fn migrations_can_run_apart_from_serve() {
         })
         .sum();
     assert_eq!(
-        applied, 4,
-        "metadata's one migration and rating's three, applied once each"
+        applied, 5,
+        "metadata's one migration and rating's four, applied once each"
     );
     let current = status();
     assert_eq!(current[0]["state"], "current", "{current}");
