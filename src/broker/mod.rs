@@ -142,6 +142,25 @@ pub trait Consumer: Send {
     ) -> BoxFuture<'a, Result<(), BrokerError>>;
 }
 
+/// A consumer of `topic` in `group` that starts where the topic ends now (for a group
+/// that has no position yet): what follows the topic, not what is in it.
+pub async fn consumer_at_end(
+    broker: &dyn Broker,
+    topic: &str,
+    group: &str,
+) -> Result<Box<dyn Consumer>, BrokerError> {
+    let ends: Vec<(u32, u64)> = broker
+        .lag(topic, group)
+        .await?
+        .iter()
+        .map(|p| (p.partition, p.end_offset))
+        .collect();
+    if !ends.is_empty() {
+        broker.consumer(topic, group).await?.commit(&ends).await?;
+    }
+    broker.consumer(topic, group).await
+}
+
 /// Lag of `group` on `topic`, summed over partitions.
 pub async fn total_lag(broker: &dyn Broker, topic: &str, group: &str) -> Result<u64, BrokerError> {
     Ok(broker.lag(topic, group).await?.iter().map(|l| l.lag).sum())

@@ -120,19 +120,10 @@ async fn tail(
     format: output::Format,
 ) -> anyhow::Result<()> {
     let group = format!("tail-{:016x}", rand::random::<u64>());
-    if !from_beginning {
-        // Start at the end: the group's first position is where the topic ends now.
-        let ends: Vec<(u32, u64)> = broker
-            .lag(topic, &group)
-            .await?
-            .iter()
-            .map(|p| (p.partition, p.end_offset))
-            .collect();
-        if !ends.is_empty() {
-            broker.consumer(topic, &group).await?.commit(&ends).await?;
-        }
-    }
-    let mut consumer = broker.consumer(topic, &group).await?;
+    let mut consumer = match from_beginning {
+        true => broker.consumer(topic, &group).await?,
+        false => crate::broker::consumer_at_end(broker, topic, &group).await?,
+    };
     loop {
         for message in consumer
             .poll(500, std::time::Duration::from_millis(500))

@@ -4,6 +4,7 @@
 //! once: a relay stopped at any point publishes again what it had not marked sent, so
 //! consumers deduplicate by `eventId`.
 
+pub mod listener;
 pub mod relay;
 
 use serde::{Deserialize, Serialize};

@@ -22,10 +22,13 @@ pub const PENDING_METRIC: &str = "movieapp_outbox_pending";
 
 /// Rows published at once.
 const BATCH: usize = 500;
-/// How often an idle relay looks anyway (a write in another process, say).
-const IDLE: Duration = Duration::from_millis(200);
+/// How often an idle relay looks anyway: a write through another process sharing the
+/// database rings no bell here, and its event should not wait long.
+const IDLE: Duration = Duration::from_millis(50);
 /// The longest wait between attempts while the broker is unreachable.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// How often the unsent rows are counted.
+const COUNT_EVERY: Duration = Duration::from_secs(1);
 /// How often sent rows past the retention are removed.
 const PRUNE_EVERY: Duration = Duration::from_secs(10);
 
@@ -75,6 +78,78 @@ impl Backlog {
         self.pending.store(n, Ordering::Relaxed);
         metrics::gauge!(PENDING_METRIC).set(n as f64);
     }
+}
+
+/// Runs the relay while holding [`crate::lock::RELAY_KEY`], until `stop`: the processes
+/// sharing a database share its outbox, and one publishes it at a time (the others wait
+/// for the lock, and take over when its holder stops or loses it).
+#[allow(clippy::too_many_arguments)]
+pub async fn run_holding<O: Outbox>(
+    locks: crate::lock::Locks,
+    holder: String,
+    outbox: Arc<O>,
+    broker: Arc<dyn Broker>,
+    topic: &'static str,
+    settings: OutboxSettings,
+    backlog: Arc<Backlog>,
+    stop: CancellationToken,
+) {
+    // Whether or not this process publishes, its writers must know how full the outbox
+    // is: they refuse writes past its limit.
+    let counting = async {
+        loop {
+            if let Ok(n) = outbox.pending().await {
+                backlog.counted(n);
+            }
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(COUNT_EVERY) => {}
+            }
+        }
+    };
+    let publishing = async {
+        loop {
+            let held = match locks
+                .acquire(crate::lock::RELAY_KEY, &holder, None, &stop)
+                .await
+            {
+                Ok(Some(held)) => held,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox relay: cannot take the lock; trying again");
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    }
+                }
+            };
+            tracing::debug!(token = held.token(), "outbox relay: holding the lock");
+            let lost = held.lost();
+            let working = stop.child_token();
+            tokio::select! {
+                () = run(
+                    Arc::clone(&outbox),
+                    Arc::clone(&broker),
+                    topic,
+                    settings.clone(),
+                    Arc::clone(&backlog),
+                    working.clone(),
+                ) => {}
+                () = lost.cancelled() => {
+                    working.cancel();
+                    tracing::warn!("outbox relay: the lease is lost; another process may publish now");
+                    continue;
+                }
+            }
+            if stop.is_cancelled() {
+                if let Err(e) = held.release().await {
+                    tracing::warn!(error = %e, "outbox relay: cannot release the lock");
+                }
+                return;
+            }
+        }
+    };
+    tokio::join!(counting, publishing);
 }
 
 /// Runs the relay of `outbox` to `topic` until `stop`.

@@ -520,7 +520,8 @@ fn server_failure(
 /// A service with its storage opened, ready to be built.
 enum Prepared {
     Metadata(metadata::repository::Store),
-    Rating(rating::repository::Store),
+    /// Its store, and the locks its outbox relays compete for (set once opened).
+    Rating(rating::repository::Store, Option<Locks>),
     /// Its files, and the locks its processor competes for.
     Movie(FileStore, Locks),
     Auth(UserStore, Arc<Keyring>),
@@ -545,8 +546,8 @@ fn build(
             let (parts, local) = metadata::build(store, readiness);
             (parts, Some(Local::Metadata(local)))
         }
-        Prepared::Rating(store) => {
-            let (parts, local) = rating::build(store, readiness, shared, stop);
+        Prepared::Rating(store, locks) => {
+            let (parts, local) = rating::build(store, locks, readiness, shared, stop);
             (parts, Some(Local::Rating(local)))
         }
         Prepared::Movie(files, locks) => {
@@ -636,13 +637,18 @@ async fn open_stores(
     if let Some(options) = mysql {
         opened.extend(open_mysql(&options, services).await?);
     }
+    let tls = tls.map(crate::tls::ClientTls::rustls).transpose()?;
+    let consul = &config.registry_settings()?.consul_address;
     if services.contains(&ServiceKind::Movie) {
         let files = FileStore::open(data_dir, &config.uploads).await?;
-        let tls = tls.map(crate::tls::ClientTls::rustls).transpose()?;
-        let consul = &config.registry_settings()?.consul_address;
-        let locks = config.lock.open(data_dir, consul, tls).await?;
+        let locks = config.lock.open(data_dir, consul, tls.clone()).await?;
         opened.insert(ServiceKind::Movie, Prepared::Movie(files, locks));
     }
+    // The rating services sharing a database share its outbox: one relay publishes it.
+    let relay_locks = match services.contains(&ServiceKind::Rating) {
+        true => Some(config.lock.open(data_dir, consul, tls).await?),
+        false => None,
+    };
     let key_source =
         KeySource::resolve(&config.auth, data_dir, std::env::var(SIGNING_KEY_ENV).ok());
     let tokens = config.auth.tokens();
@@ -656,6 +662,9 @@ async fn open_stores(
         source: std::io::Error::other(e),
     })??;
     opened.extend(on_sqlite);
+    if let Some(Prepared::Rating(_, locks)) = opened.get_mut(&ServiceKind::Rating) {
+        *locks = relay_locks;
+    }
     Ok(services
         .iter()
         .filter_map(|service| opened.remove(service))
@@ -688,6 +697,7 @@ async fn open_mysql(
                     auto,
                 )
                 .await?,
+                None,
             ),
             ServiceKind::Movie | ServiceKind::Auth => continue,
         };
@@ -720,6 +730,7 @@ fn open_sqlite(
             ),
             ServiceKind::Rating if !on_mysql => Prepared::Rating(
                 rating::repository::Store::sqlite(dir, &rating::repository::SCHEMA)?,
+                None,
             ),
             ServiceKind::Auth => {
                 let keyring =

@@ -319,3 +319,74 @@ async fn toggling_events_in_a_running_serve_by_editing_its_configuration() {
     .await
     .unwrap();
 }
+
+/// How long after each of `rounds` writes through `a` the rating service of `b` serves
+/// the new value, in milliseconds, sorted.
+async fn staleness(a: &Server, b: &Server, rounds: usize) -> Vec<u128> {
+    use movieapp::pb::GetAggregatedRatingRequest;
+    let mut writer = RatingServiceClient::new(a.channel("rating").await);
+    let mut reader = RatingServiceClient::new(b.channel("rating").await);
+    let read = GetAggregatedRatingRequest {
+        record_id: "shared".into(),
+        record_type: "movie".into(),
+    };
+    let mut delays = Vec::new();
+    for round in 0..rounds {
+        let value = (round % 5 + 1) as i32;
+        // B reads, and caches, the value before the write.
+        let before = reader.get_aggregated_rating(read.clone()).await;
+        let _ = before;
+        let started = std::time::Instant::now();
+        writer
+            .put_rating(PutRatingRequest {
+                user_id: "ann".into(),
+                record_id: "shared".into(),
+                record_type: "movie".into(),
+                rating_value: value,
+            })
+            .await
+            .unwrap();
+        loop {
+            let seen = reader
+                .get_aggregated_rating(read.clone())
+                .await
+                .map(|r| r.into_inner().rating_value);
+            if seen.is_ok_and(|v| v == f64::from(value)) {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(3),
+                "round {round}: B never saw {value}"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        delays.push(started.elapsed().as_millis());
+        // The next round starts from a value B has cached.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    delays.sort_unstable();
+    delays
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn another_process_on_the_same_database_sees_a_write_at_once_with_events_on() {
+    // Two processes on one data directory: one rating database, one broker.
+    let dir = tempfile::tempdir().unwrap();
+    let a = Server::start_async(dir.path()).await;
+    let b = Server::start_async(dir.path()).await;
+    let delays = staleness(&a, &b, 20).await;
+    eprintln!("events on: {delays:?} ms");
+    // Well under the caches' 1 s TTL: the event dropped B's cached value.
+    assert!(delays[delays.len() - 2] < 500, "{delays:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("off.yaml");
+    std::fs::write(&config, "features:\n  ratingChangeEvents: false\n").unwrap();
+    let args = ["--config", config.to_str().unwrap()];
+    let a = Server::start_with(dir.path(), &args);
+    let b = Server::start_with(dir.path(), &args);
+    let delays = staleness(&a, &b, 4).await;
+    eprintln!("events off: {delays:?} ms");
+    // Still within the TTL.
+    assert!(delays.iter().all(|d| *d <= 1_500), "{delays:?}");
+}

@@ -120,6 +120,12 @@ impl<R: Repository> Controller<R> {
         self
     }
 
+    /// Another process changed `key`'s ratings: what is cached of it is stale.
+    pub fn changed_elsewhere(&self, key: &RecordKey) {
+        self.cache.invalidate([key]);
+        self.last_known.forget(key);
+    }
+
     /// Whether a write from `source` writes its events: `None` when events are off; an
     /// error when the outbox is full.
     fn events_for(&self, source: Source) -> Result<Option<Source>, ServiceError> {

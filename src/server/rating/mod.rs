@@ -31,6 +31,7 @@ pub type Local = Arc<controller::Controller<repository::Store>>;
 /// a broker, running until `stop`), and its controller for in-process calls.
 pub fn build(
     store: repository::Store,
+    locks: Option<crate::lock::Locks>,
     readiness: Readiness,
     shared: &Shared<'_>,
     stop: &CancellationToken,
@@ -46,8 +47,10 @@ pub fn build(
             max_pending: shared.events.outbox.max_pending,
         });
     }
-    let relay = shared.broker.map(|broker| {
-        events::relay::run(
+    let relay = shared.broker.zip(locks).map(|(broker, locks)| {
+        events::relay::run_holding(
+            locks,
+            crate::lock::default_holder(ServiceKind::Rating.name()),
             Arc::new(store.clone()),
             Arc::clone(broker),
             events::RATING_CHANGES,
@@ -80,6 +83,26 @@ pub fn build(
         parts.spawn(
             telemetry::context(ServiceKind::Rating.name(), "relay"),
             relay,
+        );
+    }
+    // Writes through other processes on the same database: their events drop what is
+    // cached here at once.
+    if let Some(broker) = shared.broker {
+        let local = Arc::clone(&controller);
+        let listener = events::listener::follow(
+            Arc::clone(broker),
+            events::RATING_CHANGES,
+            format!("caches-{:016x}", rand::random::<u64>()),
+            stop.clone(),
+            move |event| {
+                if let Ok(key) = crate::model::RecordKey::new(event.record_id, event.record_type) {
+                    local.changed_elsewhere(&key);
+                }
+            },
+        );
+        parts.spawn(
+            telemetry::context(ServiceKind::Rating.name(), "caches"),
+            listener,
         );
     }
     (parts, controller)
