@@ -80,20 +80,29 @@ impl Backlog {
     }
 }
 
+/// A relay: the outbox it publishes, where to, and what writers share with it.
+pub struct Relay<O> {
+    pub outbox: Arc<O>,
+    pub broker: Arc<dyn Broker>,
+    pub topic: &'static str,
+    pub settings: OutboxSettings,
+    pub backlog: Arc<Backlog>,
+}
+
 /// Runs the relay while holding [`crate::lock::RELAY_KEY`], until `stop`: the processes
 /// sharing a database share its outbox, and one publishes it at a time (the others wait
 /// for the lock, and take over when its holder stops or loses it).
-#[allow(clippy::too_many_arguments)]
 pub async fn run_holding<O: Outbox>(
+    relay: Relay<O>,
     locks: crate::lock::Locks,
     holder: String,
-    outbox: Arc<O>,
-    broker: Arc<dyn Broker>,
-    topic: &'static str,
-    settings: OutboxSettings,
-    backlog: Arc<Backlog>,
     stop: CancellationToken,
 ) {
+    let Relay {
+        ref outbox,
+        ref backlog,
+        ..
+    } = relay;
     // Whether or not this process publishes, its writers must know how full the outbox
     // is: they refuse writes past its limit.
     let counting = async {
@@ -127,14 +136,7 @@ pub async fn run_holding<O: Outbox>(
             let lost = held.lost();
             let working = stop.child_token();
             tokio::select! {
-                () = run(
-                    Arc::clone(&outbox),
-                    Arc::clone(&broker),
-                    topic,
-                    settings.clone(),
-                    Arc::clone(&backlog),
-                    working.clone(),
-                ) => {}
+                () = run(&relay, working.clone()) => {}
                 () = lost.cancelled() => {
                     working.cancel();
                     tracing::warn!("outbox relay: the lease is lost; another process may publish now");
@@ -152,15 +154,16 @@ pub async fn run_holding<O: Outbox>(
     tokio::join!(counting, publishing);
 }
 
-/// Runs the relay of `outbox` to `topic` until `stop`.
-pub async fn run<O: Outbox>(
-    outbox: Arc<O>,
-    broker: Arc<dyn Broker>,
-    topic: &'static str,
-    settings: OutboxSettings,
-    backlog: Arc<Backlog>,
-    stop: CancellationToken,
-) {
+/// Runs `relay` until `stop`.
+pub async fn run<O: Outbox>(relay: &Relay<O>, stop: CancellationToken) {
+    let Relay {
+        outbox,
+        broker,
+        topic,
+        settings,
+        backlog,
+    } = relay;
+    let topic: &str = topic;
     let mut backoff = Duration::from_millis(50);
     let mut last_warning: Option<Instant> = None;
     let mut last_prune = Instant::now();

@@ -284,7 +284,10 @@ fn migrations_can_run_apart_from_serve() {
     let history = db.sql(&format!(
         "SELECT component, version FROM {name}.movieapp_migrations ORDER BY 1, 2"
     ));
-    assert_eq!(history, "metadata\t1\nrating\t1\nrating\t2\nrating\t3\n");
+    assert_eq!(
+        history,
+        "metadata\t1\nrating\t1\nrating\t2\nrating\t3\nrating\t4\n"
+    );
 
     // Now serve starts, and works.
     let server = Server::start_with_env(dir.path(), &["--services", "metadata,rating"], &env);

@@ -13,7 +13,7 @@ use movieapp::{server::serve::table, service::ServiceKind};
 
 use crate::{
     access::{add_user, login},
-    support::{Server, http_get, repo_root, test_tool},
+    support::{Server, http_get, http_request, repo_root, test_tool},
 };
 
 /// The (METHOD, path) pairs a document lists.
@@ -36,24 +36,8 @@ fn document(addr: &str) -> serde_json::Value {
 /// A request with `method` to `path` and no parameters: the status, and whether the
 /// port's fallback answered (the route is not served).
 fn call(addr: &str, method: &str, path: &str) -> (u16, bool) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
-        .expect("timeout");
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: movieapp\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read");
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, response.contains("no such endpoint"))
+    let (status, _, body) = http_request(addr, method, path, "");
+    (status, body.contains("no such endpoint"))
 }
 
 #[test]

@@ -336,18 +336,18 @@ pub fn http_get(addr: &str, path: &str) -> (u16, String) {
 
 /// A plain HTTP/1.1 PUT with no body to `addr`: the status code and the body.
 pub fn http_put(addr: &str, path: &str) -> (u16, String) {
-    let (status, _, body) = http_call(addr, "PUT", path);
+    let (status, _, body) = http_request(addr, "PUT", path, "");
     (status, body)
 }
 
 /// [`http_get`], with the response's header block too.
 pub fn http_get_full(addr: &str, path: &str) -> (u16, String, String) {
-    http_call(addr, "GET", path)
+    http_request(addr, "GET", path, "")
 }
 
-/// A plain HTTP/1.1 request without a body: the status code, the header block and the
-/// body.
-fn http_call(addr: &str, method: &str, path: &str) -> (u16, String, String) {
+/// A plain HTTP/1.1 request without a body, with `headers` (`name: value\r\n` lines)
+/// besides its own: the status code, the header block and the body.
+pub fn http_request(addr: &str, method: &str, path: &str, headers: &str) -> (u16, String, String) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).expect("connect");
     // A server that never answers fails the test instead of hanging it.
@@ -356,7 +356,7 @@ fn http_call(addr: &str, method: &str, path: &str) -> (u16, String, String) {
         .expect("set a read timeout");
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: movieapp\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: movieapp\r\n{headers}Content-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .expect("send");
     let mut response = String::new();

@@ -14,23 +14,14 @@ const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
 /// A request to `addr`: the status and the `traceresponse` value.
 fn http(addr: &str, method: &str, path: &str, traceparent: Option<&str>) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
     let extra = traceparent
         .map(|t| format!("traceparent: {t}\r\n"))
         .unwrap_or_default();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: m\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let header = response
+    let (status, head, _) = crate::support::http_request(addr, method, path, &extra);
+    let header = head
         .lines()
         .find_map(|l| l.strip_prefix("traceresponse: "))
-        .unwrap_or_else(|| panic!("no traceresponse in {response}"))
+        .unwrap_or_else(|| panic!("no traceresponse in {head}"))
         .trim()
         .to_owned();
     (status, header)

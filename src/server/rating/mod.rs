@@ -48,16 +48,15 @@ pub fn build(
         });
     }
     let relay = shared.broker.zip(locks).map(|(broker, locks)| {
-        events::relay::run_holding(
-            locks,
-            crate::lock::default_holder(ServiceKind::Rating.name()),
-            Arc::new(store.clone()),
-            Arc::clone(broker),
-            events::RATING_CHANGES,
-            shared.events.outbox.clone(),
+        let relay = events::relay::Relay {
+            outbox: Arc::new(store.clone()),
+            broker: Arc::clone(broker),
+            topic: events::RATING_CHANGES,
+            settings: shared.events.outbox.clone(),
             backlog,
-            stop.clone(),
-        )
+        };
+        let holder = crate::lock::default_holder(ServiceKind::Rating.name());
+        events::relay::run_holding(relay, locks, holder, stop.clone())
     });
     let controller = Arc::new(controller);
     let ingester = shared.broker.map(|broker| {
