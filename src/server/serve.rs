@@ -199,6 +199,15 @@ pub async fn run(
     tracing::info!(registry = %registry.describe(), "service registry");
     let gate = gate(config, &stores, &registry, client_tls.as_ref())?;
     let broker = broker(config, &services).await?;
+    if services.contains(&ServiceKind::Rating)
+        && config.features.rating_change_events
+        && matches!(config.database.url, crate::database::DatabaseUrl::Mysql(_))
+        && config.broker.backend == crate::broker::BrokerKind::Sqlite
+    {
+        tracing::warn!(
+            "rating changes on MySQL with the embedded broker: only the processes sharing this data directory hear each other's changes; hosts sharing the database need a shared broker (broker.backend: kafka://…) and a shared lock (lock.backend: consul)"
+        );
+    }
     let shared = Shared {
         tls: client_tls.as_ref(),
         registry: &registry,

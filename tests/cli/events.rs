@@ -322,7 +322,7 @@ async fn toggling_events_in_a_running_serve_by_editing_its_configuration() {
 
 /// How long after each of `rounds` writes through `a` the rating service of `b` serves
 /// the new value, in milliseconds, sorted.
-async fn staleness(a: &Server, b: &Server, rounds: usize) -> Vec<u128> {
+pub async fn staleness(a: &Server, b: &Server, rounds: usize) -> Vec<u128> {
     use movieapp::pb::GetAggregatedRatingRequest;
     let mut writer = RatingServiceClient::new(a.channel("rating").await);
     let mut reader = RatingServiceClient::new(b.channel("rating").await);

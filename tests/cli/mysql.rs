@@ -372,3 +372,20 @@ fn a_database_restart_is_survived_without_restarting_serve() {
         "One"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_processes_on_one_mysql_see_each_others_writes_at_once_with_events_on() {
+    let Some(db) = MariaDb::shared() else {
+        return;
+    };
+    let env = db.database("events");
+    let env = borrowed(&env);
+    // One data directory (so one embedded broker, and one lock for the outbox relay), one
+    // database.
+    let dir = tempfile::tempdir().unwrap();
+    let a = Server::start_with_env(dir.path(), &[], &env);
+    let b = Server::start_with_env(dir.path(), &[], &env);
+    let delays = crate::events::staleness(&a, &b, 20).await;
+    eprintln!("MySQL, events on: {delays:?} ms");
+    assert!(delays[delays.len() - 2] < 500, "{delays:?}");
+}

@@ -35,6 +35,16 @@ struct Tansu {
 
 impl Tansu {
     fn start() -> Option<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Self::start_on(port)
+    }
+
+    /// A tansu on `port`.
+    fn start_on(port: u16) -> Option<Self> {
         let bin = match std::env::var("TANSU") {
             Ok(bin) => bin,
             Err(_) if std::env::var_os("CI").is_some() => {
@@ -47,11 +57,6 @@ impl Tansu {
                 return None;
             }
         };
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let listener = format!("tcp://127.0.0.1:{port}");
         // An empty directory: tansu reads any .env in its working directory.
         let dir = tempfile::tempdir().unwrap();
@@ -383,4 +388,88 @@ fn record_headers_round_trip_on_kafka_and_the_embedded_broker() {
             assert_eq!(received.payload, record.payload, "{kind}");
         });
     }
+}
+
+/// `movieapp_outbox_pending` of the serve whose rating service is at `addr`.
+fn outbox_pending(addr: &str) -> f64 {
+    support::sample(
+        &support::http_get(addr, "/metrics").1,
+        "movieapp_outbox_pending",
+    )
+}
+
+#[test]
+fn rating_changes_reach_kafka_for_kafka_python_and_wait_out_an_outage() {
+    let Some(kafka) = Tansu::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let server = Server::start_with(
+        dir.path(),
+        &[
+            "--broker",
+            &kafka.url,
+            "--config",
+            &tansu_config(dir.path()),
+        ],
+    );
+    let rating_addr = server.addr("rating").to_owned();
+    let url = kafka.url.clone();
+    let put = |user: &str, value: &str| {
+        let run = run(data_dir, &url, &["rate", "put", "1", value, "--user", user]);
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+    };
+    put("ann", "5");
+    put("bob", "3");
+    put("ann", "4");
+    support::eventually(Duration::from_secs(30), "the outbox is published", || {
+        outbox_pending(&rating_addr) == 0.0
+    });
+    // An independent client reads the events, keyed by record id, as the docs describe.
+    let read = |kafka: &Tansu| -> Vec<Value> {
+        let mut records = read_topic(kafka.bootstrap(), "rating-changes");
+        records.sort_by_key(|r| (r["partition"].as_u64(), r["offset"].as_u64()));
+        records
+            .iter()
+            .map(|r| {
+                assert_eq!(r["key"], "1", "{r}");
+                serde_json::from_str(r["value"].as_str().unwrap()).unwrap()
+            })
+            .collect()
+    };
+    let events = read(&kafka);
+    let seen: Vec<(&str, i64, &str)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["userId"].as_str().unwrap(),
+                e["aggregate"]["count"].as_i64().unwrap(),
+                e["source"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [("ann", 1, "grpc"), ("bob", 2, "grpc"), ("ann", 2, "grpc")]
+    );
+    assert_eq!(events[2]["previousValue"], 5);
+    assert_eq!(events[2]["aggregate"]["mean"], 3.5);
+
+    // The broker stops answering (stopped, not killed: tansu keeps topics in memory):
+    // writes still succeed, and wait in the outbox.
+    support::signal(kafka.child.id(), "STOP");
+    put("cat", "2");
+    put("dan", "1");
+    support::eventually(Duration::from_secs(30), "two events wait", || {
+        outbox_pending(&rating_addr) == 2.0
+    });
+    // It answers again: both are published, after the others, in order.
+    support::signal(kafka.child.id(), "CONT");
+    support::eventually(Duration::from_secs(60), "the outbox drains", || {
+        outbox_pending(&rating_addr) == 0.0
+    });
+    let users: Vec<String> = read(&kafka)
+        .iter()
+        .map(|e| e["userId"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(users, ["ann", "bob", "ann", "cat", "dan"]);
 }
