@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod movie;
 pub mod openapi;
 pub mod operational;
+pub mod outbox;
 pub mod parts;
 pub mod port;
 pub mod rating;

@@ -49,7 +49,10 @@ pub fn build(
     }
     let relay = shared.broker.zip(locks).map(|(broker, locks)| {
         let relay = events::relay::Relay {
-            outbox: Arc::new(store.clone()),
+            outbox: Arc::new(crate::server::outbox::OutboxTable {
+                store: store.clone(),
+                table: repository::OUTBOX,
+            }),
             broker: Arc::clone(broker),
             topic: events::RATING_CHANGES,
             settings: shared.events.outbox.clone(),

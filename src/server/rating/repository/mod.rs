@@ -13,10 +13,13 @@ use tracing::Instrument;
 use super::controller::{self, Aggregate};
 use crate::{
     database::Schema,
-    events::{AggregateAfter, Answer, OutboxError, Pending, RatingChanged, Source},
+    events::{AggregateAfter, RatingChanged, Source},
     model::{RatingChange, RatingValue, RecordKey, UserId, UserRating},
     server::error::RepositoryError,
 };
+
+/// The table of its change events.
+pub use sqlite::OUTBOX;
 
 /// The schema on each backend, for `movieapp db`.
 pub const SCHEMA: Schema = Schema {
@@ -79,57 +82,6 @@ impl controller::Repository for Store {
             })
             .collect()
     }
-}
-
-/// The outbox lives beside the ratings, in the same database.
-impl crate::events::Outbox for Store {
-    fn unsent(&self, limit: usize) -> Answer<Vec<Pending>> {
-        let store = self.clone();
-        Box::pin(async move {
-            match &store {
-                Store::Sqlite(db) => sqlite::unsent(db, limit).await,
-                Store::Mysql(db) => mysql::unsent(db, limit).await,
-            }
-            .map_err(outbox_error)
-        })
-    }
-
-    fn mark_sent(&self, through: i64, now_ms: i64) -> Answer<()> {
-        let store = self.clone();
-        Box::pin(async move {
-            match &store {
-                Store::Sqlite(db) => sqlite::mark_sent(db, through, now_ms).await,
-                Store::Mysql(db) => mysql::mark_sent(db, through, now_ms).await,
-            }
-            .map_err(outbox_error)
-        })
-    }
-
-    fn prune(&self, before_ms: i64) -> Answer<u64> {
-        let store = self.clone();
-        Box::pin(async move {
-            match &store {
-                Store::Sqlite(db) => sqlite::prune(db, before_ms).await,
-                Store::Mysql(db) => mysql::prune(db, before_ms).await,
-            }
-            .map_err(outbox_error)
-        })
-    }
-
-    fn pending(&self) -> Answer<u64> {
-        let store = self.clone();
-        Box::pin(async move {
-            match &store {
-                Store::Sqlite(db) => sqlite::pending(db).await,
-                Store::Mysql(db) => mysql::pending(db).await,
-            }
-            .map_err(outbox_error)
-        })
-    }
-}
-
-fn outbox_error(e: RepositoryError) -> OutboxError {
-    OutboxError(e.to_string())
 }
 
 /// A change a write made: the user's rating of the record before and after.
@@ -428,8 +380,12 @@ mod suite {
     /// each one's aggregate; unsent until marked; sent ones pruned.
     async fn outbox(repo: &Store) {
         use crate::events::Outbox;
+        let table = crate::server::outbox::OutboxTable {
+            store: repo.clone(),
+            table: sqlite::OUTBOX,
+        };
         let source = Some(Source::Grpc);
-        assert_eq!(repo.pending().await.unwrap(), 0);
+        assert_eq!(table.pending().await.unwrap(), 0);
         assert_eq!(repo.put(rating("ev", "a", 4), source).await.unwrap(), 1);
         assert_eq!(repo.put(rating("ev", "a", 4), source).await.unwrap(), 0);
         let changes = vec![
@@ -453,8 +409,8 @@ mod suite {
         assert_eq!(written, 4);
         // Without events, nothing is written.
         assert_eq!(repo.put(rating("ev", "c", 3), None).await.unwrap(), 0);
-        assert_eq!(repo.pending().await.unwrap(), 5);
-        let rows = repo.unsent(100).await.unwrap();
+        assert_eq!(table.pending().await.unwrap(), 5);
+        let rows = table.unsent(100).await.unwrap();
         let events: Vec<RatingChanged> = rows
             .iter()
             .map(|r| serde_json::from_str(&r.payload).unwrap())
@@ -486,13 +442,13 @@ mod suite {
             ]
         );
         // Marked sent up to the third: two left; pruning keeps what is unsent.
-        repo.mark_sent(rows[2].seq, 1_000).await.unwrap();
-        assert_eq!(repo.pending().await.unwrap(), 2);
-        assert_eq!(repo.unsent(100).await.unwrap()[0].seq, rows[3].seq);
-        assert_eq!(repo.prune(999).await.unwrap(), 0);
-        assert_eq!(repo.prune(1_001).await.unwrap(), 3);
-        assert_eq!(repo.unsent(1).await.unwrap().len(), 1);
-        assert_eq!(repo.pending().await.unwrap(), 2);
+        table.mark_sent(rows[2].seq, 1_000).await.unwrap();
+        assert_eq!(table.pending().await.unwrap(), 2);
+        assert_eq!(table.unsent(100).await.unwrap()[0].seq, rows[3].seq);
+        assert_eq!(table.prune(999).await.unwrap(), 0);
+        assert_eq!(table.prune(1_001).await.unwrap(), 3);
+        assert_eq!(table.unsent(1).await.unwrap().len(), 1);
+        assert_eq!(table.pending().await.unwrap(), 2);
     }
 
     /// Breaks the kept aggregates behind the repository's back.

@@ -13,7 +13,7 @@ use super::{Applied, Deltas, Difference, differences_query, outbox_rows};
 
 use crate::{
     database::mysql::Mysql,
-    events::{Pending, Source},
+    events::Source,
     model::{RatingChange, RecordKey},
     server::{error::RepositoryError, rating::controller::Aggregate},
 };
@@ -41,14 +41,7 @@ pub const MIGRATIONS: &[&str] = &[
      ON DUPLICATE KEY UPDATE count = VALUES(count), sum = VALUES(sum)",
     // The outbox of change events (issue 28), written in the ratings' transaction after
     // the aggregates, whose row locks order a record's rows by commit.
-    "CREATE TABLE IF NOT EXISTS rating_outbox (
-        seq BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
-        record_id VARBINARY(255) NOT NULL,
-        payload BLOB NOT NULL,
-        created_ms BIGINT NOT NULL,
-        sent_ms BIGINT NULL,
-        INDEX rating_outbox_unsent (sent_ms, seq)
-    ) ENGINE = InnoDB",
+    crate::server::outbox::mysql_migration!("rating_outbox"),
 ];
 
 const UPSERT: &str = "INSERT INTO ratings (record_id, record_type, user_id, value)
@@ -141,13 +134,9 @@ pub async fn apply(
                 }
                 let now = crate::events::now_ms();
                 let rows = outbox_rows(&applied, &finals, source, now);
-                tx.exec_batch(
-                    "INSERT INTO rating_outbox (record_id, payload, created_ms) VALUES (?, ?, ?)",
-                    rows.iter()
-                        .map(|(key, payload)| (key.as_bytes(), payload.as_bytes(), now)),
-                )
-                .await?;
-                written = rows.len() as u64;
+                written =
+                    crate::server::outbox::insert_mysql(&mut tx, super::sqlite::OUTBOX, &rows, now)
+                        .await?;
             }
             tx.commit().await?;
             Ok(written)
@@ -155,67 +144,6 @@ pub async fn apply(
     })
     .await?;
     Ok(written)
-}
-
-/// Up to `limit` unsent outbox rows, in seq order.
-pub async fn unsent(db: &Arc<Mysql>, limit: usize) -> Result<Vec<Pending>, RepositoryError> {
-    let limit = u64::try_from(limit).unwrap_or(u64::MAX);
-    let rows: Vec<(i64, Vec<u8>, Vec<u8>)> = db
-        .run(|mut conn| async move {
-            conn.exec(
-                "SELECT seq, record_id, payload FROM rating_outbox WHERE sent_ms IS NULL ORDER BY seq LIMIT ?",
-                (limit,),
-            )
-            .await
-        })
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(seq, key, payload)| Pending {
-            seq,
-            key: String::from_utf8_lossy(&key).into_owned(),
-            payload: String::from_utf8_lossy(&payload).into_owned(),
-        })
-        .collect())
-}
-
-/// Marks unsent rows up to `through` sent.
-pub async fn mark_sent(db: &Arc<Mysql>, through: i64, now: i64) -> Result<(), RepositoryError> {
-    db.run(|mut conn| async move {
-        conn.exec_drop(
-            "UPDATE rating_outbox SET sent_ms = ? WHERE sent_ms IS NULL AND seq <= ?",
-            (now, through),
-        )
-        .await
-    })
-    .await?;
-    Ok(())
-}
-
-/// Removes rows sent before `before`.
-pub async fn prune(db: &Arc<Mysql>, before: i64) -> Result<u64, RepositoryError> {
-    let n = db
-        .run(|mut conn| async move {
-            conn.exec_drop(
-                "DELETE FROM rating_outbox WHERE sent_ms IS NOT NULL AND sent_ms < ?",
-                (before,),
-            )
-            .await?;
-            Ok(conn.affected_rows())
-        })
-        .await?;
-    Ok(n)
-}
-
-/// How many rows are unsent.
-pub async fn pending(db: &Arc<Mysql>) -> Result<u64, RepositoryError> {
-    let n: Option<i64> = db
-        .run(|mut conn| async move {
-            conn.query_first("SELECT COUNT(*) FROM rating_outbox WHERE sent_ms IS NULL")
-                .await
-        })
-        .await?;
-    Ok(n.and_then(|n| u64::try_from(n).ok()).unwrap_or(0))
 }
 
 /// As on SQLite. The repair recomputes every aggregate in the transaction that found the

@@ -14,10 +14,13 @@ use super::{Applied, Deltas, Difference, differences_query, outbox_rows};
 use crate::server::rating::controller::Aggregate;
 use crate::{
     database::sqlite::Database,
-    events::{Pending, Source},
+    events::Source,
     model::{RatingChange, RecordKey},
     server::error::RepositoryError,
 };
+
+/// The outbox of its change events.
+pub const OUTBOX: &str = "rating_outbox";
 
 /// The file in the data directory.
 pub const FILE: &str = "rating.db";
@@ -49,11 +52,7 @@ pub const MIGRATIONS: &[&str] = &[
      ALTER TABLE ratings_by_key RENAME TO ratings;",
     // The outbox of change events (issue 28), written in the ratings' transaction; the
     // relay publishes unsent rows in `seq` order and marks them sent.
-    "CREATE TABLE rating_outbox (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        record_id TEXT NOT NULL, payload TEXT NOT NULL,
-        created_ms INTEGER NOT NULL, sent_ms INTEGER);
-     CREATE INDEX rating_outbox_unsent ON rating_outbox (seq) WHERE sent_ms IS NULL;",
+    crate::server::outbox::sqlite_migration!("rating_outbox"),
 ];
 
 /// Recomputes every aggregate from the ratings.
@@ -184,69 +183,8 @@ fn write_outbox(
         }
     }
     let now = crate::events::now_ms();
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO rating_outbox (record_id, payload, created_ms) VALUES (?1, ?2, ?3)",
-    )?;
     let rows = outbox_rows(applied, &finals, source, now);
-    for (key, payload) in &rows {
-        insert.execute(params![key, payload, now])?;
-    }
-    Ok(rows.len() as u64)
-}
-
-/// Up to `limit` unsent outbox rows, in commit order.
-pub async fn unsent(db: &Arc<Database>, limit: usize) -> Result<Vec<Pending>, RepositoryError> {
-    Ok(db
-        .read(move |c| {
-            c.prepare_cached(
-                "SELECT seq, record_id, payload FROM rating_outbox WHERE sent_ms IS NULL ORDER BY seq LIMIT ?1",
-            )?
-            .query_map(params![limit as i64], |r| {
-                Ok(Pending {
-                    seq: r.get(0)?,
-                    key: r.get(1)?,
-                    payload: r.get(2)?,
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()
-        })
-        .await?)
-}
-
-/// Marks unsent rows up to `through` sent.
-pub async fn mark_sent(db: &Arc<Database>, through: i64, now: i64) -> Result<(), RepositoryError> {
-    db.write(move |c| {
-        c.prepare_cached(
-            "UPDATE rating_outbox SET sent_ms = ?1 WHERE sent_ms IS NULL AND seq <= ?2",
-        )?
-        .execute(params![now, through])
-    })
-    .await?;
-    Ok(())
-}
-
-/// Removes rows sent before `before`.
-pub async fn prune(db: &Arc<Database>, before: i64) -> Result<u64, RepositoryError> {
-    let n = db
-        .write(move |c| {
-            c.prepare_cached(
-                "DELETE FROM rating_outbox WHERE sent_ms IS NOT NULL AND sent_ms < ?1",
-            )?
-            .execute(params![before])
-        })
-        .await?;
-    Ok(n as u64)
-}
-
-/// How many rows are unsent.
-pub async fn pending(db: &Arc<Database>) -> Result<u64, RepositoryError> {
-    let n: i64 = db
-        .read(|c| {
-            c.prepare_cached("SELECT COUNT(*) FROM rating_outbox WHERE sent_ms IS NULL")?
-                .query_row([], |r| r.get(0))
-        })
-        .await?;
-    Ok(u64::try_from(n).unwrap_or(0))
+    crate::server::outbox::insert_sqlite(tx, OUTBOX, &rows, now)
 }
 
 /// Every record whose kept aggregate differs from its ratings; with `repair`, all
