@@ -14,24 +14,34 @@ pub const ENABLED_METRIC: &str = "movieapp_feature_enabled";
 pub struct Features {
     /// Publish every rating change to the `rating-changes` topic, through the outbox.
     pub rating_change_events: bool,
+    /// Publish every metadata change to the `metadata-changes` topic, through the outbox.
+    pub metadata_change_events: bool,
 }
 
 impl Default for Features {
     fn default() -> Self {
         Self {
             rating_change_events: true,
+            metadata_change_events: true,
         }
     }
 }
 
 impl Features {
     /// Each toggle: its key, its value, and what it does.
-    pub fn list(&self) -> [(&'static str, bool, &'static str); 1] {
-        [(
-            "ratingChangeEvents",
-            self.rating_change_events,
-            "publish every rating change to the rating-changes topic, through the outbox",
-        )]
+    pub fn list(&self) -> [(&'static str, bool, &'static str); 2] {
+        [
+            (
+                "ratingChangeEvents",
+                self.rating_change_events,
+                "publish every rating change to the rating-changes topic, through the outbox",
+            ),
+            (
+                "metadataChangeEvents",
+                self.metadata_change_events,
+                "publish every metadata change to the metadata-changes topic, through the outbox",
+            ),
+        ]
     }
 }
 
@@ -39,12 +49,14 @@ impl Features {
 #[derive(Debug)]
 pub struct Toggles {
     rating_change_events: AtomicBool,
+    metadata_change_events: AtomicBool,
 }
 
 impl Toggles {
     pub fn new(features: &Features) -> Self {
         Self {
             rating_change_events: AtomicBool::new(features.rating_change_events),
+            metadata_change_events: AtomicBool::new(features.metadata_change_events),
         }
     }
 
@@ -52,6 +64,7 @@ impl Toggles {
     pub fn current(&self) -> Features {
         Features {
             rating_change_events: self.rating_change_events(),
+            metadata_change_events: self.metadata_change_events(),
         }
     }
 
@@ -60,19 +73,20 @@ impl Toggles {
         self.rating_change_events.load(Ordering::Relaxed)
     }
 
+    /// Whether metadata changes are published.
+    pub fn metadata_change_events(&self) -> bool {
+        self.metadata_change_events.load(Ordering::Relaxed)
+    }
+
     /// Takes the values of `features`; each change is logged once, with its old and new
     /// value.
     pub fn set(&self, features: &Features) {
-        let old = self
-            .rating_change_events
-            .swap(features.rating_change_events, Ordering::Relaxed);
-        if old != features.rating_change_events {
-            tracing::info!(
-                feature = "ratingChangeEvents",
-                old,
-                new = features.rating_change_events,
-                "feature toggled"
-            );
+        let cells = [&self.rating_change_events, &self.metadata_change_events];
+        for ((name, new, _), cell) in features.list().into_iter().zip(cells) {
+            let old = cell.swap(new, Ordering::Relaxed);
+            if old != new {
+                tracing::info!(feature = name, old, new, "feature toggled");
+            }
         }
         self.report();
     }

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use super::RatingChanged;
 use crate::broker::{Broker, consumer_at_end};
 
 /// The most events read at once.
@@ -17,12 +16,12 @@ const WAIT: Duration = Duration::from_millis(500);
 /// Follows `topic` from its end, in a consumer group of this process's own (`group`),
 /// handing each change to `changed`, until `stop`. A broker that fails is tried again; the
 /// caches' TTL bounds staleness meanwhile.
-pub async fn follow(
+pub async fn follow<E: serde::de::DeserializeOwned>(
     broker: std::sync::Arc<dyn Broker>,
     topic: &'static str,
     group: String,
     stop: CancellationToken,
-    changed: impl Fn(RatingChanged) + Send + Sync + 'static,
+    changed: impl Fn(E) + Send + Sync + 'static,
 ) {
     let mut last_warning: Option<Instant> = None;
     let mut warn = |e: &dyn std::fmt::Display| {
@@ -54,8 +53,7 @@ pub async fn follow(
                 Ok(messages) => {
                     for message in messages {
                         // Not ours to judge: an event that does not parse names nothing.
-                        if let Ok(event) = serde_json::from_slice::<RatingChanged>(&message.payload)
-                        {
+                        if let Ok(event) = serde_json::from_slice::<E>(&message.payload) {
                             changed(event);
                         }
                     }

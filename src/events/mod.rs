@@ -13,6 +13,8 @@ use crate::model::{RecordKey, UserId};
 
 /// The topic rating changes are published to.
 pub const RATING_CHANGES: &str = "rating-changes";
+/// The topic metadata changes are published to.
+pub const METADATA_CHANGES: &str = "metadata-changes";
 
 /// The `events` section of the configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,6 +100,63 @@ impl RatingChanged {
 
     pub fn to_json(&self) -> String {
         // A struct of strings and numbers always serializes.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// A movie's metadata fields, as an event carries them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetadataFields {
+    pub title: String,
+    pub description: String,
+    pub director: String,
+}
+
+impl MetadataFields {
+    pub fn of(metadata: &crate::model::Metadata) -> Self {
+        Self {
+            title: metadata.title().to_owned(),
+            description: metadata.description().to_owned(),
+            director: metadata.director().to_owned(),
+        }
+    }
+}
+
+/// One change of one movie's metadata, as published (JSON) to `metadata-changes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetadataChanged {
+    /// Unique, and the same however many times the event is published.
+    pub event_id: String,
+    pub movie_id: String,
+    /// The metadata after the change.
+    #[serde(flatten)]
+    pub metadata: MetadataFields,
+    /// Before; `null` when the movie is new.
+    pub previous: Option<MetadataFields>,
+    /// When it was committed: RFC 3339, UTC.
+    pub changed_at: String,
+    pub source: Source,
+}
+
+impl MetadataChanged {
+    pub fn new(
+        metadata: &crate::model::Metadata,
+        previous: Option<MetadataFields>,
+        now_ms: i64,
+        source: Source,
+    ) -> Self {
+        Self {
+            event_id: format!("{:032x}", rand::random::<u128>()),
+            movie_id: metadata.id().as_str().to_owned(),
+            metadata: MetadataFields::of(metadata),
+            previous,
+            changed_at: crate::model::rfc3339(now_ms),
+            source,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
 }

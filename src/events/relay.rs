@@ -85,11 +85,13 @@ pub struct Relay<O> {
     pub outbox: Arc<O>,
     pub broker: Arc<dyn Broker>,
     pub topic: &'static str,
+    /// The lock its relays compete for.
+    pub lock_key: &'static str,
     pub settings: OutboxSettings,
     pub backlog: Arc<Backlog>,
 }
 
-/// Runs the relay while holding [`crate::lock::RELAY_KEY`], until `stop`: the processes
+/// Runs the relay while holding its lock, until `stop`: the processes
 /// sharing a database share its outbox, and one publishes it at a time (the others wait
 /// for the lock, and take over when its holder stops or loses it).
 pub async fn run_holding<O: Outbox>(
@@ -118,10 +120,7 @@ pub async fn run_holding<O: Outbox>(
     };
     let publishing = async {
         loop {
-            let held = match locks
-                .acquire(crate::lock::RELAY_KEY, &holder, None, &stop)
-                .await
-            {
+            let held = match locks.acquire(relay.lock_key, &holder, None, &stop).await {
                 Ok(Some(held)) => held,
                 Ok(None) => return,
                 Err(e) => {
@@ -162,6 +161,7 @@ pub async fn run<O: Outbox>(relay: &Relay<O>, stop: CancellationToken) {
         topic,
         settings,
         backlog,
+        ..
     } = relay;
     let topic: &str = topic;
     let mut backoff = Duration::from_millis(50);

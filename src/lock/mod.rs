@@ -33,6 +33,8 @@ pub const TOKEN_ENV: &str = "MOVIEAPP_LOCK_TOKEN";
 pub const PROCESSOR_KEY: &str = "locks/service/movie/processor";
 /// The key the rating services' outbox relays compete for: one publishes at a time.
 pub const RELAY_KEY: &str = "locks/service/rating/relay";
+/// The same for the metadata services' outbox.
+pub const METADATA_RELAY_KEY: &str = "locks/service/metadata/relay";
 
 /// A lease on a key: who holds it, with which fencing token, until when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -244,3 +244,115 @@ where
         Box::pin(async move { self.await.map_err(outbox_error) })
     }
 }
+
+/// What a controller needs to publish its changes: its toggle, its outbox's backlog and
+/// limit.
+pub struct ChangeEvents {
+    pub toggles: Arc<crate::config::features::Toggles>,
+    /// Whether its toggle is on.
+    pub enabled: fn(&crate::config::features::Toggles) -> bool,
+    pub backlog: Arc<crate::events::relay::Backlog>,
+    pub max_pending: u64,
+}
+
+impl ChangeEvents {
+    /// Whether a write from `source` writes its events: `None` while the toggle is off; an
+    /// error when the outbox is full (nothing is written then).
+    pub fn gate(
+        &self,
+        source: crate::events::Source,
+    ) -> Result<Option<crate::events::Source>, crate::server::ServiceError> {
+        if !(self.enabled)(&self.toggles) {
+            return Ok(None);
+        }
+        let pending = self.backlog.pending();
+        if pending >= self.max_pending {
+            return Err(crate::server::ServiceError::Unavailable(format!(
+                "{pending} change events wait in the outbox for the broker (events.outbox.maxPending is {}); nothing was stored: try again once the broker is back",
+                self.max_pending
+            )));
+        }
+        Ok(Some(source))
+    }
+
+    /// Tells the relay of the rows a write added.
+    pub fn written(&self, written: &Result<u64, RepositoryError>) {
+        if let Ok(n) = written {
+            self.backlog.added(*n);
+        }
+    }
+}
+
+/// How a service publishes its changes and hears others'.
+pub struct Wiring {
+    pub service: crate::service::ServiceKind,
+    /// Its outbox table.
+    pub table: &'static str,
+    pub topic: &'static str,
+    /// The lock its relays compete for.
+    pub lock_key: &'static str,
+    /// Its toggle.
+    pub enabled: fn(&crate::config::features::Toggles) -> bool,
+}
+
+impl Wiring {
+    /// Where the process has a broker (and the locks): the gate for the service's
+    /// controller, and its relay, to run until `stop`.
+    pub fn publishing(
+        &self,
+        store: &Store,
+        locks: Option<crate::lock::Locks>,
+        shared: &super::parts::Shared<'_>,
+        stop: &tokio_util::sync::CancellationToken,
+    ) -> Option<(
+        ChangeEvents,
+        impl std::future::Future<Output = ()> + Send + 'static,
+    )> {
+        let (broker, locks) = shared.broker.zip(locks)?;
+        let backlog = Arc::new(crate::events::relay::Backlog::default());
+        let events = ChangeEvents {
+            toggles: Arc::clone(shared.toggles),
+            enabled: self.enabled,
+            backlog: Arc::clone(&backlog),
+            max_pending: shared.events.outbox.max_pending,
+        };
+        let relay = crate::events::relay::Relay {
+            outbox: Arc::new(OutboxTable {
+                store: store.clone(),
+                table: self.table,
+            }),
+            broker: Arc::clone(broker),
+            topic: self.topic,
+            lock_key: self.lock_key,
+            settings: shared.events.outbox.clone(),
+            backlog,
+        };
+        let holder = crate::lock::default_holder(self.service.name());
+        Some((
+            events,
+            crate::events::relay::run_holding(relay, locks, holder, stop.clone()),
+        ))
+    }
+
+    /// Where the process has a broker: the follower of the topic, handing each event (of
+    /// another process's write, or this one's) to `changed`, until `stop`.
+    pub fn listening<E: serde::de::DeserializeOwned + Send + 'static>(
+        &self,
+        shared: &super::parts::Shared<'_>,
+        stop: &tokio_util::sync::CancellationToken,
+        changed: impl Fn(E) + Send + Sync + 'static,
+    ) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+        let broker = Arc::clone(shared.broker?);
+        Some(crate::events::listener::follow(
+            broker,
+            self.topic,
+            format!(
+                "caches-{}-{:016x}",
+                self.service.name(),
+                rand::random::<u64>()
+            ),
+            stop.clone(),
+            changed,
+        ))
+    }
+}

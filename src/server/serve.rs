@@ -274,7 +274,8 @@ async fn broker(
     config: &Config,
     services: &[ServiceKind],
 ) -> Result<Option<Arc<dyn crate::broker::Broker>>, ServeError> {
-    if !services.contains(&ServiceKind::Rating) {
+    // The rating feed, and the change events of ratings and metadata.
+    if !services.contains(&ServiceKind::Rating) && !services.contains(&ServiceKind::Metadata) {
         return Ok(None);
     }
     let broker = config.broker_settings()?.open().await;
@@ -528,7 +529,8 @@ fn server_failure(
 
 /// A service with its storage opened, ready to be built.
 enum Prepared {
-    Metadata(metadata::repository::Store),
+    /// Its store, and the locks its outbox relays compete for (set once opened).
+    Metadata(metadata::repository::Store, Option<Locks>),
     /// Its store, and the locks its outbox relays compete for (set once opened).
     Rating(rating::repository::Store, Option<Locks>),
     /// Its files, and the locks its processor competes for.
@@ -551,8 +553,8 @@ fn build(
     stop: &CancellationToken,
 ) -> (Parts, Option<Local>) {
     match prepared {
-        Prepared::Metadata(store) => {
-            let (parts, local) = metadata::build(store, readiness);
+        Prepared::Metadata(store, locks) => {
+            let (parts, local) = metadata::build(store, locks, readiness, shared, stop);
             (parts, Some(Local::Metadata(local)))
         }
         Prepared::Rating(store, locks) => {
@@ -653,11 +655,14 @@ async fn open_stores(
         let locks = config.lock.open(data_dir, consul, tls.clone()).await?;
         opened.insert(ServiceKind::Movie, Prepared::Movie(files, locks));
     }
-    // The rating services sharing a database share its outbox: one relay publishes it.
-    let relay_locks = match services.contains(&ServiceKind::Rating) {
-        true => Some(config.lock.open(data_dir, consul, tls).await?),
-        false => None,
-    };
+    // The services sharing a database share its outboxes: one relay publishes each.
+    let mut relay_locks = BTreeMap::new();
+    for service in [ServiceKind::Rating, ServiceKind::Metadata] {
+        if services.contains(&service) {
+            let locks = config.lock.open(data_dir, consul, tls.clone()).await?;
+            relay_locks.insert(service, locks);
+        }
+    }
     let key_source =
         KeySource::resolve(&config.auth, data_dir, std::env::var(SIGNING_KEY_ENV).ok());
     let tokens = config.auth.tokens();
@@ -671,8 +676,10 @@ async fn open_stores(
         source: std::io::Error::other(e),
     })??;
     opened.extend(on_sqlite);
-    if let Some(Prepared::Rating(_, locks)) = opened.get_mut(&ServiceKind::Rating) {
-        *locks = relay_locks;
+    for (service, prepared) in opened.iter_mut() {
+        if let Prepared::Rating(_, locks) | Prepared::Metadata(_, locks) = prepared {
+            *locks = relay_locks.remove(service);
+        }
     }
     Ok(services
         .iter()
@@ -698,6 +705,7 @@ async fn open_mysql(
                     auto,
                 )
                 .await?,
+                None,
             ),
             ServiceKind::Rating => Prepared::Rating(
                 rating::repository::Store::mysql(
@@ -736,6 +744,7 @@ fn open_sqlite(
         let store = match service {
             ServiceKind::Metadata if !on_mysql => Prepared::Metadata(
                 metadata::repository::Store::sqlite(dir, &metadata::repository::SCHEMA)?,
+                None,
             ),
             ServiceKind::Rating if !on_mysql => Prepared::Rating(
                 rating::repository::Store::sqlite(dir, &rating::repository::SCHEMA)?,

@@ -36,6 +36,11 @@ impl Tail {
         if from_beginning {
             cmd.arg("--from-beginning");
         }
+        Self::spawn(cmd)
+    }
+
+    /// Runs `cmd`, a `feed tail`, reading its lines.
+    fn spawn(mut cmd: Command) -> Self {
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -526,4 +531,68 @@ async fn every_acknowledged_write_is_published_through_three_sigkills_in_order_p
         .await
         .unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metadata_changes_are_published_and_another_process_hears_them() {
+    use movieapp::pb::{
+        GetMetadataRequest, Metadata, PutMetadataRequest,
+        metadata_service_client::MetadataServiceClient,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap().to_owned();
+    let a = Server::start_async(dir.path()).await;
+    let b = Server::start_async(dir.path()).await;
+    let mut writer = MetadataServiceClient::new(a.channel("metadata").await);
+    let mut reader = MetadataServiceClient::new(b.channel("metadata").await);
+    let put = |title: &str| PutMetadataRequest {
+        metadata: Some(Metadata {
+            id: "m1".into(),
+            title: title.into(),
+            description: String::new(),
+            director: "D".into(),
+        }),
+    };
+    let title = |reader: &mut MetadataServiceClient<_>| {
+        let mut reader = reader.clone();
+        async move {
+            reader
+                .get_metadata(GetMetadataRequest {
+                    movie_id: "m1".into(),
+                })
+                .await
+                .map(|r| r.into_inner().metadata.unwrap().title)
+        }
+    };
+    writer.put_metadata(put("First")).await.unwrap();
+    // The same again changes nothing and publishes nothing.
+    writer.put_metadata(put("First")).await.unwrap();
+    // B reads, and caches, the first title; A changes it; B serves the new one at once.
+    assert_eq!(title(&mut reader).await.unwrap(), "First");
+    let started = std::time::Instant::now();
+    writer.put_metadata(put("Second")).await.unwrap();
+    while title(&mut reader).await.unwrap() != "Second" {
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "B kept its cached title"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    tokio::task::spawn_blocking(move || {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["--data-dir", &data, "feed", "tail", "metadata-changes"])
+            .args(["--from-beginning", "-o", "json"]);
+        let tail = Tail::spawn(cmd);
+        let got = tail.next(2);
+        assert_eq!(got[0]["movieId"], "m1");
+        assert_eq!(got[0]["title"], "First");
+        assert_eq!(got[0]["previous"], Value::Null);
+        assert_eq!(got[1]["title"], "Second");
+        assert_eq!(got[1]["previous"]["title"], "First");
+        assert_eq!(got[1]["source"], "grpc");
+        assert!(tail.more(Duration::from_millis(700)).is_empty());
+        tail.interrupt();
+    })
+    .await
+    .unwrap();
 }

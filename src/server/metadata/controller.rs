@@ -3,18 +3,27 @@
 use std::future::Future;
 
 use crate::{
+    events::Source,
     model::{Metadata, MovieId, page, validate},
     server::{
         cache::ReadCache,
         error::{RepositoryError, ServiceError},
         metrics as metric_names,
+        outbox::ChangeEvents,
     },
 };
 
 /// Storage the controller reads through.
 pub trait Repository: Send + Sync + 'static {
     fn get(&self, id: &MovieId) -> impl Future<Output = Result<Metadata, RepositoryError>> + Send;
-    fn put(&self, metadata: Metadata) -> impl Future<Output = Result<(), RepositoryError>> + Send;
+    /// Stores `metadata`, replacing the movie's; with `events`, writes the change's event
+    /// to the outbox in the same transaction. How many events it wrote (none when nothing
+    /// changed).
+    fn put(
+        &self,
+        metadata: Metadata,
+        events: Option<Source>,
+    ) -> impl Future<Output = Result<u64, RepositoryError>> + Send;
     /// Up to `limit` movies whose id sorts after `after` (byte order) and whose title
     /// starts with `title_prefix`, by id.
     fn list(
@@ -46,6 +55,8 @@ const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 pub struct Controller<R> {
     repo: std::sync::Arc<R>,
     cache: ReadCache<MovieId, Metadata>,
+    /// Publishing changes, when this process has a broker to publish them to.
+    events: Option<ChangeEvents>,
 }
 
 impl<R: Repository> Controller<R> {
@@ -57,7 +68,20 @@ impl<R: Repository> Controller<R> {
                 metric_names::CACHE_HITS,
                 metric_names::CACHE_MISSES,
             ),
+            events: None,
         }
+    }
+
+    /// Publishes the changes it makes, while the toggle is on.
+    #[must_use]
+    pub fn with_events(mut self, events: ChangeEvents) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    /// Another process changed movie `id`: what is cached of it is stale.
+    pub fn changed_elsewhere(&self, id: &MovieId) {
+        self.cache.invalidate([id]);
     }
 
     /// The metadata of movie `id`. Concurrent misses of `id` share one read.
@@ -98,13 +122,22 @@ impl<R: Repository> Controller<R> {
         })
     }
 
-    /// Stores (or replaces) `metadata` and invalidates its cache entry.
-    pub async fn put(&self, metadata: Metadata) -> Result<(), ServiceError> {
+    /// Stores (or replaces) `metadata`, which came in by `source`, and invalidates its
+    /// cache entry.
+    pub async fn put(&self, metadata: Metadata, source: Source) -> Result<(), ServiceError> {
+        let events = match &self.events {
+            Some(events) => events.gate(source)?,
+            None => None,
+        };
         let id = metadata.id().clone();
-        let result = self.repo.put(metadata).await;
+        let result = self.repo.put(metadata, events).await;
+        if let Some(events) = &self.events {
+            events.written(&result);
+        }
         // Invalidate even on failure: the write may have reached the database.
         self.cache.invalidate([&id]);
-        Ok(result?)
+        result?;
+        Ok(())
     }
 }
 
@@ -140,10 +173,10 @@ mod tests {
                 .cloned()
                 .ok_or(RepositoryError::NotFound)
         }
-        async fn put(&self, m: Metadata) -> Result<(), RepositoryError> {
+        async fn put(&self, m: Metadata, _: Option<Source>) -> Result<u64, RepositoryError> {
             let id = m.id().as_str().to_owned();
             self.rows.lock().unwrap().insert(id, m);
-            Ok(())
+            Ok(0)
         }
         async fn list(
             &self,
@@ -204,7 +237,7 @@ mod tests {
         for n in 0..7 {
             let id = MovieId::new(format!("m{n}")).unwrap();
             let title = if n % 2 == 0 { "The even" } else { "Odd" };
-            c.put(Metadata::new(id, title, "", "").unwrap())
+            c.put(Metadata::new(id, title, "", "").unwrap(), Source::Grpc)
                 .await
                 .unwrap();
         }
@@ -244,7 +277,7 @@ mod tests {
     async fn success_is_cached_and_a_put_invalidates() {
         let fake = Fake::default();
         let c = Controller::new(fake.clone());
-        c.put(movie("one")).await.unwrap();
+        c.put(movie("one"), Source::Grpc).await.unwrap();
         assert_eq!(c.get(&id()).await.unwrap(), movie("one"));
         assert_eq!(c.get(&id()).await.unwrap(), movie("one"));
         assert_eq!(
@@ -253,7 +286,7 @@ mod tests {
             "second get is a cache hit"
         );
         assert_eq!(c.cache.stats(), (1, 1));
-        c.put(movie("two")).await.unwrap();
+        c.put(movie("two"), Source::Grpc).await.unwrap();
         assert_eq!(c.get(&id()).await.unwrap(), movie("two"));
         assert_eq!(fake.gets.load(Ordering::Relaxed), 2);
     }

@@ -31,7 +31,9 @@ impl<R: Repository> MetadataService for Handler<Controller<R>> {
             .metadata
             .ok_or_else(|| validate::missing("metadata"))?;
         let metadata = Metadata::try_from(wire)?;
-        self.controller().put(metadata).await?;
+        self.controller()
+            .put(metadata, crate::events::Source::Grpc)
+            .await?;
         Ok::<_, Status>(Response::new(pb::PutMetadataResponse {}))
     }
 

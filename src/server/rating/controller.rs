@@ -5,13 +5,13 @@ use std::future::Future;
 
 use crate::{
     calls::fallback::{FallbackSettings, LastKnown, Served},
-    config::features::Toggles,
-    events::{Source, relay::Backlog},
+    events::Source,
     model::{RatingChange, RecordKey, UserRating, page},
     server::{
         cache::ReadCache,
         error::{RepositoryError, ServiceError},
         metrics as metric_names,
+        outbox::ChangeEvents,
     },
 };
 
@@ -87,13 +87,6 @@ pub struct Controller<R> {
     events: Option<ChangeEvents>,
 }
 
-/// What publishing changes needs: the toggle, the outbox's backlog and its limit.
-pub struct ChangeEvents {
-    pub toggles: std::sync::Arc<Toggles>,
-    pub backlog: std::sync::Arc<Backlog>,
-    pub max_pending: u64,
-}
-
 impl<R: Repository> Controller<R> {
     pub fn new(repo: R, fallback: &FallbackSettings) -> Self {
         Self::with_cache_ttl(repo, fallback, CACHE_TTL)
@@ -129,26 +122,16 @@ impl<R: Repository> Controller<R> {
     /// Whether a write from `source` writes its events: `None` when events are off; an
     /// error when the outbox is full.
     fn events_for(&self, source: Source) -> Result<Option<Source>, ServiceError> {
-        let Some(events) = &self.events else {
-            return Ok(None);
-        };
-        if !events.toggles.rating_change_events() {
-            return Ok(None);
+        match &self.events {
+            Some(events) => events.gate(source),
+            None => Ok(None),
         }
-        let pending = events.backlog.pending();
-        if pending >= events.max_pending {
-            return Err(ServiceError::Unavailable(format!(
-                "{pending} change events wait in the outbox for the broker (events.outbox.maxPending is {}); nothing was stored: try again once the broker is back",
-                events.max_pending
-            )));
-        }
-        Ok(Some(source))
     }
 
     /// The relay was told of `written` new outbox rows.
     fn published(&self, written: &Result<u64, RepositoryError>) {
-        if let (Some(events), Ok(n)) = (&self.events, written) {
-            events.backlog.added(*n);
+        if let Some(events) = &self.events {
+            events.written(written);
         }
     }
 

@@ -16,11 +16,16 @@ use super::{
     parts::{Parts, Shared},
 };
 use crate::{
-    events::{self, relay::Backlog},
-    feed,
-    pb::rating_service_server::RatingServiceServer,
-    service::ServiceKind,
-    telemetry,
+    events, feed, pb::rating_service_server::RatingServiceServer, service::ServiceKind, telemetry,
+};
+
+/// How the rating service publishes its changes and hears others'.
+const WIRING: crate::server::outbox::Wiring = crate::server::outbox::Wiring {
+    service: ServiceKind::Rating,
+    table: repository::OUTBOX,
+    topic: events::RATING_CHANGES,
+    lock_key: crate::lock::RELAY_KEY,
+    enabled: crate::config::features::Toggles::rating_change_events,
 };
 
 /// The rating service's controller over its store, which the movie service of the same
@@ -39,28 +44,13 @@ pub fn build(
     let mut readiness = readiness.database(store.clone());
     let mut controller = controller::Controller::new(store.clone(), shared.fallback);
     // Changes are published where there is a broker to publish them to.
-    let backlog = Arc::new(Backlog::default());
-    if shared.broker.is_some() {
-        controller = controller.with_events(controller::ChangeEvents {
-            toggles: Arc::clone(shared.toggles),
-            backlog: Arc::clone(&backlog),
-            max_pending: shared.events.outbox.max_pending,
-        });
-    }
-    let relay = shared.broker.zip(locks).map(|(broker, locks)| {
-        let relay = events::relay::Relay {
-            outbox: Arc::new(crate::server::outbox::OutboxTable {
-                store: store.clone(),
-                table: repository::OUTBOX,
-            }),
-            broker: Arc::clone(broker),
-            topic: events::RATING_CHANGES,
-            settings: shared.events.outbox.clone(),
-            backlog,
-        };
-        let holder = crate::lock::default_holder(ServiceKind::Rating.name());
-        events::relay::run_holding(relay, locks, holder, stop.clone())
-    });
+    let relay = match WIRING.publishing(&store, locks, shared, stop) {
+        Some((events, relay)) => {
+            controller = controller.with_events(events);
+            Some(relay)
+        }
+        None => None,
+    };
     let controller = Arc::new(controller);
     let ingester = shared.broker.map(|broker| {
         let feed = feed::Ingester::new(
@@ -89,19 +79,13 @@ pub fn build(
     }
     // Writes through other processes on the same database: their events drop what is
     // cached here at once.
-    if let Some(broker) = shared.broker {
-        let local = Arc::clone(&controller);
-        let listener = events::listener::follow(
-            Arc::clone(broker),
-            events::RATING_CHANGES,
-            format!("caches-{:016x}", rand::random::<u64>()),
-            stop.clone(),
-            move |event| {
-                if let Ok(key) = crate::model::RecordKey::new(event.record_id, event.record_type) {
-                    local.changed_elsewhere(&key);
-                }
-            },
-        );
+    let local = Arc::clone(&controller);
+    let listener = WIRING.listening(shared, stop, move |event: events::RatingChanged| {
+        if let Ok(key) = crate::model::RecordKey::new(event.record_id, event.record_type) {
+            local.changed_elsewhere(&key);
+        }
+    });
+    if let Some(listener) = listener {
         parts.spawn(
             telemetry::context(ServiceKind::Rating.name(), "caches"),
             listener,

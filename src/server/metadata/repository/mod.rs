@@ -10,9 +10,13 @@ use tracing::Instrument;
 use super::controller;
 use crate::{
     database::Schema,
+    events::Source,
     model::{Metadata, MovieId},
     server::error::RepositoryError,
 };
+
+/// The table of its change events.
+pub use sqlite::OUTBOX;
 
 /// The schema on each backend, for `movieapp db`.
 pub const SCHEMA: Schema = Schema {
@@ -34,11 +38,15 @@ impl controller::Repository for Store {
         }
     }
 
-    async fn put(&self, metadata: Metadata) -> Result<(), RepositoryError> {
+    async fn put(
+        &self,
+        metadata: Metadata,
+        events: Option<Source>,
+    ) -> Result<u64, RepositoryError> {
         let span = self.span("UPSERT movies");
         match self {
-            Store::Sqlite(db) => sqlite::put(db, metadata).instrument(span).await,
-            Store::Mysql(db) => mysql::put(db, metadata).instrument(span).await,
+            Store::Sqlite(db) => sqlite::put(db, metadata, events).instrument(span).await,
+            Store::Mysql(db) => mysql::put(db, metadata, events).instrument(span).await,
         }
     }
 
@@ -86,10 +94,10 @@ mod suite {
             repo.get(&id("1")).await,
             Err(RepositoryError::NotFound)
         ));
-        repo.put(movie("1", "First")).await.unwrap();
+        repo.put(movie("1", "First"), None).await.unwrap();
         assert_eq!(repo.get(&id("1")).await.unwrap(), movie("1", "First"));
         // A put replaces the row whole.
-        repo.put(movie("1", "Second")).await.unwrap();
+        repo.put(movie("1", "Second"), None).await.unwrap();
         assert_eq!(repo.get(&id("1")).await.unwrap().title(), "Second");
 
         // Ids are compared byte for byte: case, trailing spaces and Unicode forms are
@@ -105,7 +113,7 @@ mod suite {
             "%_*",
         ];
         for (n, odd_id) in odd.iter().enumerate() {
-            repo.put(movie(odd_id, &format!("title {n}")))
+            repo.put(movie(odd_id, &format!("title {n}")), None)
                 .await
                 .unwrap();
         }
@@ -126,14 +134,16 @@ mod suite {
             "r",
         )
         .unwrap();
-        repo.put(long.clone()).await.unwrap();
+        repo.put(long.clone(), None).await.unwrap();
         assert_eq!(repo.get(&id(&long_id)).await.unwrap(), long);
 
         // Concurrent writers of one id: every put lands whole, the last one wins.
         let writers: Vec<_> = (0..16)
             .map(|n| {
                 let repo = repo.clone();
-                tokio::spawn(async move { repo.put(movie("race", &format!("writer {n}"))).await })
+                tokio::spawn(
+                    async move { repo.put(movie("race", &format!("writer {n}")), None).await },
+                )
             })
             .collect();
         for w in writers {
@@ -144,7 +154,7 @@ mod suite {
 
         // Listing: by id in byte order, after a key, up to a limit, with a title prefix
         // taken literally (no wildcards).
-        repo.put(movie("pct", "%_ literal")).await.unwrap();
+        repo.put(movie("pct", "%_ literal"), None).await.unwrap();
         let all = repo.list(None, String::new(), 1000).await.unwrap();
         let ids: Vec<&str> = all.iter().map(|m| m.id().as_str()).collect();
         let mut sorted = ids.clone();
@@ -176,6 +186,34 @@ mod suite {
                 .unwrap()
                 .is_empty()
         );
+
+        // The outbox: an event per put that changes something, with what was before.
+        use crate::events::{MetadataChanged, Outbox};
+        let table = crate::server::outbox::OutboxTable {
+            store: repo.clone(),
+            table: OUTBOX,
+        };
+        let events = Some(Source::Grpc);
+        assert_eq!(repo.put(movie("ev", "One"), events).await.unwrap(), 1);
+        assert_eq!(repo.put(movie("ev", "One"), events).await.unwrap(), 0);
+        assert_eq!(repo.put(movie("ev", "Two"), events).await.unwrap(), 1);
+        assert_eq!(repo.put(movie("ev", "Three"), None).await.unwrap(), 0);
+        assert_eq!(repo.get(&id("ev")).await.unwrap().title(), "Three");
+        let rows = table.unsent(10).await.unwrap();
+        let changes: Vec<MetadataChanged> = rows
+            .iter()
+            .map(|r| serde_json::from_str(&r.payload).unwrap())
+            .collect();
+        assert_eq!(rows.len(), 2);
+        assert!(rows.iter().all(|r| r.key == "ev"));
+        assert_eq!(changes[0].metadata.title, "One");
+        assert_eq!(changes[0].previous, None);
+        assert_eq!(changes[1].metadata.title, "Two");
+        assert_eq!(
+            changes[1].previous.as_ref().map(|p| p.title.as_str()),
+            Some("One")
+        );
+        assert_eq!(table.pending().await.unwrap(), 2);
     }
 
     #[tokio::test]

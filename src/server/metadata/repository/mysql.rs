@@ -3,21 +3,25 @@
 
 use std::sync::Arc;
 
-use mysql_async::prelude::Queryable;
+use mysql_async::{TxOpts, prelude::Queryable};
 
 use crate::{
     database::mysql::Mysql,
+    events::{MetadataChanged, MetadataFields, Source},
     model::{Metadata, MovieId},
     server::error::RepositoryError,
 };
 
 /// Schema history; append only, each statement safe to run twice.
-pub const MIGRATIONS: &[&str] = &["CREATE TABLE IF NOT EXISTS movies (
+pub const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS movies (
         id VARBINARY(255) NOT NULL PRIMARY KEY,
         title VARCHAR(255),
         description MEDIUMTEXT,
         director VARCHAR(255)
-    ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin"];
+    ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin",
+    crate::server::outbox::mysql_migration!("metadata_outbox"),
+];
 
 pub async fn get(db: &Arc<Mysql>, id: &MovieId) -> Result<Metadata, RepositoryError> {
     type Row = (Option<String>, Option<String>, Option<String>);
@@ -40,26 +44,61 @@ pub async fn get(db: &Arc<Mysql>, id: &MovieId) -> Result<Metadata, RepositoryEr
     .map_err(RepositoryError::Corrupt)
 }
 
-pub async fn put(db: &Arc<Mysql>, m: Metadata) -> Result<(), RepositoryError> {
-    db.run(|mut conn| {
-        let m = &m;
-        async move {
-            conn.exec_drop(
-                "INSERT INTO movies (id, title, description, director) VALUES (?, ?, ?, ?)
-                     ON DUPLICATE KEY UPDATE title = VALUES(title),
-                         description = VALUES(description), director = VALUES(director)",
-                (
-                    m.id().as_str().as_bytes(),
-                    m.title(),
-                    m.description(),
-                    m.director(),
-                ),
-            )
-            .await
-        }
-    })
-    .await?;
-    Ok(())
+/// As on SQLite; the movie's row is locked from reading it until the commit.
+pub async fn put(
+    db: &Arc<Mysql>,
+    m: Metadata,
+    events: Option<Source>,
+) -> Result<u64, RepositoryError> {
+    type Row = (Option<String>, Option<String>, Option<String>);
+    let written = db
+        .run(|mut conn| {
+            let m = &m;
+            async move {
+                let mut tx = conn.start_transaction(TxOpts::default()).await?;
+                let id = m.id().as_str().as_bytes();
+                let previous: Option<Row> = tx
+                    .exec_first(
+                        "SELECT title, description, director FROM movies WHERE id = ? FOR UPDATE",
+                        (id,),
+                    )
+                    .await?;
+                let previous = previous.map(|(title, description, director)| MetadataFields {
+                    title: title.unwrap_or_default(),
+                    description: description.unwrap_or_default(),
+                    director: director.unwrap_or_default(),
+                });
+                let fields = MetadataFields::of(m);
+                if previous.as_ref() == Some(&fields) {
+                    tx.commit().await?;
+                    return Ok(0);
+                }
+                tx.exec_drop(
+                    "INSERT INTO movies (id, title, description, director) VALUES (?, ?, ?, ?)
+                         ON DUPLICATE KEY UPDATE title = VALUES(title),
+                             description = VALUES(description), director = VALUES(director)",
+                    (id, m.title(), m.description(), m.director()),
+                )
+                .await?;
+                let mut written = 0;
+                if let Some(source) = events {
+                    let now = crate::events::now_ms();
+                    let event = MetadataChanged::new(m, previous, now, source);
+                    let rows = [(m.id().as_str().to_owned(), event.to_json())];
+                    written = crate::server::outbox::insert_mysql(
+                        &mut tx,
+                        super::sqlite::OUTBOX,
+                        &rows,
+                        now,
+                    )
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(written)
+            }
+        })
+        .await?;
+    Ok(written)
 }
 
 pub async fn list(

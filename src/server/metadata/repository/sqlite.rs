@@ -6,6 +6,7 @@ use rusqlite::{OptionalExtension, params};
 
 use crate::{
     database::sqlite::Database,
+    events::{MetadataChanged, MetadataFields, Source},
     model::{Metadata, MovieId},
     server::error::RepositoryError,
 };
@@ -14,8 +15,13 @@ use crate::{
 pub const FILE: &str = "metadata.db";
 
 /// Schema history; append only (docs/design.md §2).
-pub const MIGRATIONS: &[&str] =
-    &["CREATE TABLE movies (id TEXT PRIMARY KEY, title TEXT, description TEXT, director TEXT);"];
+pub const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE movies (id TEXT PRIMARY KEY, title TEXT, description TEXT, director TEXT);",
+    crate::server::outbox::sqlite_migration!("metadata_outbox"),
+];
+
+/// The outbox of its change events.
+pub const OUTBOX: &str = "metadata_outbox";
 
 pub async fn get(db: &Arc<Database>, id: &MovieId) -> Result<Metadata, RepositoryError> {
     let key = id.as_str().to_owned();
@@ -35,23 +41,57 @@ pub async fn get(db: &Arc<Database>, id: &MovieId) -> Result<Metadata, Repositor
     Metadata::new(id.clone(), title, description, director).map_err(RepositoryError::Corrupt)
 }
 
-pub async fn put(db: &Arc<Database>, m: Metadata) -> Result<(), RepositoryError> {
-    let (id, title, description, director) = (
-        m.id().to_string(),
-        m.title().to_owned(),
-        m.description().to_owned(),
-        m.director().to_owned(),
-    );
-    db.write(move |c| {
-        c.prepare_cached(
-            "INSERT INTO movies (id, title, description, director) VALUES (?1, ?2, ?3, ?4)
+/// Stores `m` (replacing the movie's), with its event in the outbox when `events` says
+/// where it came from; a put that changes nothing writes nothing. How many events.
+pub async fn put(
+    db: &Arc<Database>,
+    m: Metadata,
+    events: Option<Source>,
+) -> Result<u64, RepositoryError> {
+    let written = db
+        .write(move |c| {
+            let tx = c.transaction()?;
+            let id = m.id().as_str();
+            let previous = tx
+                .prepare_cached("SELECT title, description, director FROM movies WHERE id = ?1")?
+                .query_row(params![id], |r| {
+                    let text = |i| r.get::<_, Option<String>>(i).map(Option::unwrap_or_default);
+                    Ok(MetadataFields {
+                        title: text(0)?,
+                        description: text(1)?,
+                        director: text(2)?,
+                    })
+                })
+                .optional()?;
+            let fields = MetadataFields::of(&m);
+            if previous.as_ref() == Some(&fields) {
+                return Ok(0);
+            }
+            tx.prepare_cached(
+                "INSERT INTO movies (id, title, description, director) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (id) DO UPDATE SET title = excluded.title,
                      description = excluded.description, director = excluded.director",
-        )?
-        .execute(params![id, title, description, director])
-    })
-    .await?;
-    Ok(())
+            )?
+            .execute(params![
+                id,
+                fields.title,
+                fields.description,
+                fields.director
+            ])?;
+            let written = match events {
+                Some(source) => {
+                    let now = crate::events::now_ms();
+                    let event = MetadataChanged::new(&m, previous, now, source);
+                    let rows = [(id.to_owned(), event.to_json())];
+                    crate::server::outbox::insert_sqlite(&tx, OUTBOX, &rows, now)?
+                }
+                None => 0,
+            };
+            tx.commit()?;
+            Ok(written)
+        })
+        .await?;
+    Ok(written)
 }
 
 pub async fn list(
