@@ -29,7 +29,7 @@ use crate::{
 pub type Local = Arc<controller::Controller<repository::Store>>;
 
 /// How the metadata service publishes its changes and hears others'.
-const WIRING: Wiring = Wiring {
+pub const WIRING: Wiring = Wiring {
     service: ServiceKind::Metadata,
     table: repository::OUTBOX,
     topic: events::METADATA_CHANGES,

@@ -39,6 +39,11 @@ impl<M: MetadataGateway, R: RatingGateway> Controller<M, R> {
         }
     }
 
+    /// Movie `id`'s metadata changed: the last served is no answer to fall back on.
+    pub fn metadata_changed(&self, id: &MovieId) {
+        self.last_known.forget(id);
+    }
+
     /// Details of movie `id`. Missing metadata is `NotFound`; a missing rating gives
     /// details without one; any other failure is an error (the book's controller inverts
     /// this check and silently drops real rating errors). When the metadata service is
@@ -213,6 +218,12 @@ mod tests {
         let other = MovieId::new("2").unwrap();
         assert!(matches!(
             c.get(&other).await,
+            Err(ServiceError::Unavailable(_))
+        ));
+        // Its metadata changed (an event): the last served is no answer any more.
+        c.metadata_changed(&id());
+        assert!(matches!(
+            c.get(&id()).await,
             Err(ServiceError::Unavailable(_))
         ));
     }

@@ -71,6 +71,18 @@ pub fn build(
         crate::lock::default_holder(ServiceKind::Movie.name()),
         stop.clone(),
     );
+    // A movie whose metadata changed has no last value to fall back on any more; heard
+    // where the process has a broker (it runs metadata or rating too).
+    let local = Arc::clone(&controller);
+    let listener = super::metadata::WIRING.listening(
+        shared,
+        stop,
+        move |event: crate::events::MetadataChanged| {
+            if let Ok(id) = crate::model::MovieId::new(event.movie_id) {
+                local.metadata_changed(&id);
+            }
+        },
+    );
     let api = http::api(Arc::clone(&controller), files.clone());
     let handler = handler::Handler::new(controller, files);
     let grpc = GrpcServices::default().with(MovieServiceServer::new(handler));
@@ -79,5 +91,11 @@ pub fn build(
         telemetry::context(ServiceKind::Movie.name(), "processor"),
         processor,
     );
+    if let Some(listener) = listener {
+        parts.spawn(
+            telemetry::context(ServiceKind::Movie.name(), "fallbacks"),
+            listener,
+        );
+    }
     parts
 }
