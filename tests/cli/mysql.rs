@@ -222,7 +222,7 @@ fn migrations_can_run_apart_from_serve() {
     };
     let pending = status();
     assert_eq!(pending[0]["schema"], "metadata");
-    assert_eq!(pending[0]["state"], "1 pending", "{pending}");
+    assert_eq!(pending[0]["state"], "2 pending", "{pending}");
 
     // With autoMigrate off, serve refuses an outdated schema, saying what to run.
     let mut refused = Command::new(crate::support::BIN);
@@ -274,8 +274,8 @@ fn migrations_can_run_apart_from_serve() {
         })
         .sum();
     assert_eq!(
-        applied, 5,
-        "metadata's one migration and rating's four, applied once each"
+        applied, 6,
+        "metadata's two migrations and rating's four, applied once each"
     );
     let current = status();
     assert_eq!(current[0]["state"], "current", "{current}");
@@ -286,7 +286,7 @@ fn migrations_can_run_apart_from_serve() {
     ));
     assert_eq!(
         history,
-        "metadata\t1\nrating\t1\nrating\t2\nrating\t3\nrating\t4\n"
+        "metadata\t1\nmetadata\t2\nrating\t1\nrating\t2\nrating\t3\nrating\t4\n"
     );
 
     // Now serve starts, and works.
