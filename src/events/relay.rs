@@ -69,11 +69,27 @@ impl Backlog {
     /// A writer committed `n` rows: the relay is told at once.
     pub fn added(&self, n: u64) {
         if n > 0 {
-            self.pending.fetch_add(n, Ordering::Relaxed);
+            let now = self
+                .pending
+                .fetch_add(n, Ordering::Relaxed)
+                .saturating_add(n);
+            metrics::gauge!(PENDING_METRIC).set(now as f64);
             self.wake.notify_one();
         }
     }
 
+    /// The relay published `n` rows.
+    fn sent(&self, n: u64) {
+        let before = self
+            .pending
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |p| {
+                Some(p.saturating_sub(n))
+            })
+            .unwrap_or(0);
+        metrics::gauge!(PENDING_METRIC).set(before.saturating_sub(n) as f64);
+    }
+
+    /// The rows counted in the outbox: the gauge and the writers' limit follow the count.
     fn counted(&self, n: u64) {
         self.pending.store(n, Ordering::Relaxed);
         metrics::gauge!(PENDING_METRIC).set(n as f64);
@@ -196,7 +212,11 @@ pub async fn run<O: Outbox>(relay: &Relay<O>, stop: CancellationToken) {
                     () = tokio::time::sleep(IDLE) => {}
                 }
             }
-            Ok(_) => backoff = Duration::from_millis(50),
+            Ok(n) => {
+                // Between counts, the gauge follows what is sent (and writers add).
+                backlog.sent(n as u64);
+                backoff = Duration::from_millis(50);
+            }
             Err(e) => {
                 if last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
                     last_warning = Some(Instant::now());
