@@ -13,7 +13,10 @@ use std::{
 use movieapp::pb::{PutRatingRequest, rating_service_client::RatingServiceClient};
 use serde_json::Value;
 
-use crate::support::{BIN, Server, http_get, movieapp, sample};
+use crate::{
+    crash_writes,
+    support::{BIN, Server, http_get, movieapp, sample},
+};
 
 /// `movieapp feed tail rating-changes` in the background: its JSON lines as they come.
 struct Tail {
@@ -398,139 +401,43 @@ async fn another_process_on_the_same_database_sees_a_write_at_once_with_events_o
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_acknowledged_write_is_published_through_three_sigkills_in_order_per_record() {
-    use std::{
-        collections::{HashMap, HashSet},
-        sync::{
-            Arc, Mutex,
-            atomic::{AtomicUsize, Ordering::Relaxed},
-        },
-    };
-    const WRITES: usize = 12_000;
-    const WORKERS: usize = 8;
+    use std::collections::HashSet;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap().to_owned();
-    // Write i: record r(i % 40), user u(i), value 1 + i % 5, so each changes something.
-    // Worker w does the writes i ≡ w (mod 8), in order: a record's writes are one worker's,
-    // one at a time, so their commit order is their order.
-    let acked = Arc::new(Mutex::new(Vec::<usize>::new()));
-    let attempted = Arc::new(Mutex::new(HashSet::<usize>::new()));
-    let progress: Arc<Vec<AtomicUsize>> = Arc::new((0..WORKERS).map(AtomicUsize::new).collect());
-    for round in 0..4 {
-        let server = Server::start_async(dir.path()).await;
-        let channel =
-            tonic::transport::Endpoint::from_shared(format!("http://{}", server.addr("rating")))
-                .unwrap()
-                .connect()
-                .await
-                .unwrap();
-        let workers: Vec<_> = (0..WORKERS)
-            .map(|w| {
-                let (channel, acked, attempted, progress) = (
-                    channel.clone(),
-                    acked.clone(),
-                    attempted.clone(),
-                    progress.clone(),
-                );
-                tokio::spawn(async move {
-                    let mut client = RatingServiceClient::new(channel);
-                    loop {
-                        let i = progress[w].load(Relaxed);
-                        if i >= WRITES {
-                            return;
-                        }
-                        attempted.lock().unwrap().insert(i);
-                        let request = PutRatingRequest {
-                            user_id: format!("u{i}"),
-                            record_id: format!("r{}", i % 40),
-                            record_type: "movie".into(),
-                            rating_value: (1 + i % 5) as i32,
-                        };
-                        // A write the dead server did not answer is not retried: attempted,
-                        // maybe stored, not acknowledged.
-                        progress[w].store(i + WORKERS, Relaxed);
-                        match client.put_rating(request).await {
-                            Ok(_) => acked.lock().unwrap().push(i),
-                            Err(_) => return,
-                        }
-                    }
-                })
-            })
-            .collect();
-        if round < 3 {
-            let kill_at = WRITES * (round + 1) / 4;
-            while acked.lock().unwrap().len() < kill_at {
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-            tokio::task::spawn_blocking(move || server.kill())
-                .await
-                .unwrap();
-            for w in workers {
-                let _ = w.await;
-            }
-            continue;
-        }
-        for w in workers {
-            w.await.unwrap();
-        }
-        let (acked, attempted) = (
-            acked.lock().unwrap().clone(),
-            attempted.lock().unwrap().clone(),
-        );
-        let data = data.clone();
-        tokio::task::spawn_blocking(move || {
-            // Read the topic from its start until every acknowledged write is there.
-            let tail = Tail::start(&data, true);
-            let wanted: HashSet<usize> = acked.iter().copied().collect();
-            let mut found = HashSet::new();
-            let mut events: Vec<Value> = Vec::new();
-            let deadline = std::time::Instant::now() + Duration::from_secs(120);
-            while found.len() < wanted.len() {
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "{} of {} acknowledged writes published",
-                    found.len(),
-                    wanted.len()
-                );
-                for line in tail.more(Duration::from_millis(500)) {
-                    let event: Value = serde_json::from_str(&line).unwrap();
-                    let i: usize = event["userId"].as_str().unwrap()[1..].parse().unwrap();
-                    if wanted.contains(&i) {
-                        found.insert(i);
-                    }
-                    events.push(event);
-                }
-            }
-            tail.interrupt();
-            // Nothing that was not written; duplicates (a relay killed before marking
-            // its rows sent) carry the same eventId; each record's first copies in order.
-            let mut first = HashSet::new();
-            let mut last: HashMap<String, usize> = HashMap::new();
-            for event in &events {
-                let i: usize = event["userId"].as_str().unwrap()[1..].parse().unwrap();
-                assert!(attempted.contains(&i), "never written: {event}");
-                let record = event["recordId"].as_str().unwrap().to_owned();
-                assert_eq!(record, format!("r{}", i % 40), "{event}");
-                if !first.insert(event["eventId"].as_str().unwrap().to_owned()) {
-                    continue;
-                }
-                if let Some(before) = last.insert(record.clone(), i) {
-                    assert!(
-                        i > before,
-                        "record {record}: write {i} published after {before}"
-                    );
-                }
-            }
-            eprintln!(
-                "{} acknowledged of {} attempted, {} events read, {} distinct",
-                wanted.len(),
-                attempted.len(),
-                events.len(),
-                first.len()
+    // A short lease: a killed relay's lock is free again within a second.
+    let config = dir.path().join("short-lease.yaml");
+    std::fs::write(&config, "lock:\n  ttl: 1s\n").unwrap();
+    let config = config.to_str().unwrap().to_owned();
+    let start = {
+        let (dir, config) = (dir.path().to_owned(), config.clone());
+        move || Server::start_with(&dir, &["--config", &config])
+    };
+    let written = crash_writes::write_through_kills(start, 100_000, 3).await;
+    tokio::task::spawn_blocking(move || {
+        // Read the topic from its start until every acknowledged write is there.
+        let tail = Tail::start(&data, true);
+        let mut found = HashSet::new();
+        let mut events: Vec<Value> = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(300);
+        while !written.acked.is_subset(&found) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} of {} acknowledged writes published",
+                written.acked.intersection(&found).count(),
+                written.acked.len()
             );
-        })
-        .await
-        .unwrap();
-    }
+            for line in tail.more(Duration::from_millis(500)) {
+                let event: Value = serde_json::from_str(&line).unwrap();
+                found.insert(crash_writes::write_of(&event));
+                events.push(event);
+            }
+        }
+        tail.interrupt();
+        crash_writes::check_published(&events, &written);
+        assert_eq!(written.server.stop(), Some(0));
+    })
+    .await
+    .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]

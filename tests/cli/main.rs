@@ -14,6 +14,7 @@ mod config;
 mod connections;
 mod consul;
 mod consul_lock;
+mod crash_writes;
 mod deploy;
 mod discovery;
 mod docs;

@@ -16,6 +16,9 @@
 #[allow(dead_code)]
 mod support;
 
+#[path = "../cli/crash_writes.rs"]
+mod crash_writes;
+
 use std::{
     collections::BTreeMap,
     path::PathBuf,
@@ -165,12 +168,18 @@ fn wait_until_applied(
     }
 }
 
-/// Reads a topic with kafka-python (scripts/test.sh sets GRPC_TEST_PYTHON to its venv).
+/// Reads a topic with kafka-python (scripts/test.sh sets GRPC_TEST_PYTHON to its venv),
+/// until 5 s pass without a record.
 fn read_topic(bootstrap: &str, topic: &str) -> Vec<Value> {
+    read_topic_idle(bootstrap, topic, Duration::from_secs(5))
+}
+
+/// Reads a topic with kafka-python, until `idle` passes without a record.
+fn read_topic_idle(bootstrap: &str, topic: &str, idle: Duration) -> Vec<Value> {
     let python = std::env::var("GRPC_TEST_PYTHON").expect("GRPC_TEST_PYTHON: run scripts/test.sh");
     let out = Command::new(python)
         .arg(repo_root().join("tests/python/read_topic.py"))
-        .args([bootstrap, topic])
+        .args([bootstrap, topic, &idle.as_millis().to_string()])
         .output()
         .unwrap();
     assert!(
@@ -472,4 +481,51 @@ fn rating_changes_reach_kafka_for_kafka_python_and_wait_out_an_outage() {
         .map(|e| e["userId"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(users, ["ann", "bob", "ann", "cat", "dan"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_acknowledged_write_reaches_kafka_through_three_sigkills_in_order_per_record() {
+    let Some(kafka) = Tansu::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // tansu's configuration, and a short lease: a killed relay's lock is free again within
+    // a second.
+    let config = dir.path().join("crash.yaml");
+    std::fs::write(&config, format!("{TANSU_CONFIG}lock:\n  ttl: 1s\n")).unwrap();
+    let config = config.to_str().unwrap().to_owned();
+    let start = {
+        let (dir, url, config) = (dir.path().to_owned(), kafka.url.clone(), config.clone());
+        move || Server::start_with(&dir, &["--broker", &url, "--config", &config])
+    };
+    let written = crash_writes::write_through_kills(start, 100_000, 3).await;
+    let rating_addr = written.server.addr("rating").to_owned();
+    tokio::task::spawn_blocking(move || {
+        support::eventually(Duration::from_secs(300), "the outbox is published", || {
+            outbox_pending(&rating_addr) == 0.0
+        });
+        // kafka-python reads it all (again, should a read stop early while tansu is
+        // busy); a record's events are in one partition, in order.
+        let mut events: Vec<Value> = Vec::new();
+        for _ in 0..3 {
+            let mut records =
+                read_topic_idle(kafka.bootstrap(), "rating-changes", Duration::from_secs(20));
+            records.sort_by_key(|r| (r["partition"].as_u64(), r["offset"].as_u64()));
+            events = records
+                .iter()
+                .map(|r| {
+                    let event: Value = serde_json::from_str(r["value"].as_str().unwrap()).unwrap();
+                    assert_eq!(r["key"], event["recordId"], "keyed by record id: {r}");
+                    event
+                })
+                .collect();
+            let found: std::collections::HashSet<usize> =
+                events.iter().map(crash_writes::write_of).collect();
+            if written.acked.is_subset(&found) {
+                break;
+            }
+        }
+        crash_writes::check_published(&events, &written);
+        assert_eq!(written.server.stop(), Some(0));
+    })
+    .await
+    .unwrap();
 }
