@@ -1168,7 +1168,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__bench__subcmd__load)
-            opts="-d -c -n -o -h -V --addr --call --data --http --connections --streams --rate --duration --calls --timeout --seed --allow-remote --token --output --registry --cacert --cert --key --config --data-dir --log-level --log-format --help --version"
+            opts="-d -c -n -o -h -V --addr --call --data --http --vary --connections --streams --rate --duration --calls --timeout --seed --allow-remote --token --output --registry --cacert --cert --key --config --data-dir --log-level --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1191,6 +1191,10 @@ _movieapp() {
                     return 0
                     ;;
                 --http)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --vary)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

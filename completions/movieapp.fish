@@ -562,6 +562,7 @@ complete -c movieapp -n "__fish_movieapp_using_subcommand bench-load" -l addr -d
 complete -c movieapp -n "__fish_movieapp_using_subcommand bench-load" -l call -d 'The gRPC method to call, Service/Method (e.g. MovieService/GetMovieDetails)' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand bench-load" -s d -l data -d 'The request, as JSON (the proto3 JSON mapping)' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand bench-load" -l http -d 'An HTTP request instead: METHOD and path, e.g. \'GET /movie?id=1\'' -r
+complete -c movieapp -n "__fish_movieapp_using_subcommand bench-load" -l vary -d 'How many different requests to send, cycling: `{n}` in the request (--data or --http) becomes 0, 1, … N-1 in successive calls [default with {n}: 100000]' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand bench-load" -s c -l connections -d 'Connections' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand bench-load" -l streams -d 'Calls in flight on each connection (closed loop)' -r
 complete -c movieapp -n "__fish_movieapp_using_subcommand bench-load" -l rate -d 'Calls per second, open loop' -r

@@ -46,7 +46,9 @@ use crate::{
     --call MovieService/GetMovieDetails -d '{\"movie_id\":\"1\"}' \\
     --rate 2000 --duration 30s
   movieapp bench-load --addr 127.0.0.1:8083 --http 'GET /movie?id=1' \\
-    -n 10000 -o json")]
+    -n 10000 -o json
+  movieapp bench-load --addr 127.0.0.1:8082 --call RatingService/PutRating \\
+    -d '{\"record_id\":\"{n}\",\"record_type\":\"movie\",\"user_id\":\"u\",\"rating_value\":5}'")]
 pub struct Args {
     /// The service's address (host:port)
     #[arg(long, value_name = "HOST:PORT")]
@@ -65,6 +67,10 @@ pub struct Args {
     /// An HTTP request instead: METHOD and path, e.g. 'GET /movie?id=1'
     #[arg(long, value_name = "REQUEST")]
     http: Option<String>,
+    /// How many different requests to send, cycling: `{n}` in the request (--data or
+    /// --http) becomes 0, 1, … N-1 in successive calls [default with {n}: 100000]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    vary: Option<u64>,
     /// Connections
     #[arg(short = 'c', long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     connections: u32,
@@ -114,11 +120,14 @@ fn rate(text: &str) -> Result<f64, String> {
 
 pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
     let usage = |e: String| anyhow::Error::from(UsageError(anyhow::anyhow!(e)));
+    let vary = args.vary.map(|n| n as usize);
     let call = match (&args.call, &args.http) {
         (Some(method), _) => {
-            Call::Grpc(request::grpc(method, &args.data).map_err(|e| usage(e.to_string()))?)
+            Call::Grpc(request::grpc(method, &args.data, vary).map_err(|e| usage(e.to_string()))?)
         }
-        (None, Some(http)) => Call::Http(request::http(http).map_err(|e| usage(e.to_string()))?),
+        (None, Some(http)) => {
+            Call::Http(request::http(http, vary).map_err(|e| usage(e.to_string()))?)
+        }
         (None, None) => return Err(usage("give --call METHOD or --http REQUEST".into())),
     };
     check_target(args.addr.as_str(), args.allow_remote).await?;

@@ -13,12 +13,12 @@ use tonic::Code;
 
 use super::request::GrpcCall;
 
-/// What every call sends: the same request, made once.
+/// What every call sends, made once: the headers, and the request (or the numbered
+/// requests) each in its gRPC frame (uncompressed flag, length, bytes).
 struct Template {
     uri: Uri,
     headers: HeaderMap,
-    /// The message in its gRPC frame (uncompressed flag, length, bytes).
-    body: Bytes,
+    bodies: GrpcCall,
     timeout: Duration,
 }
 
@@ -112,7 +112,10 @@ impl Connection {
             shared: Arc::new(Shared {
                 template: Template {
                     headers: headers(options)?,
-                    body: frame(&call.body),
+                    bodies: GrpcCall {
+                        bodies: call.bodies.iter().map(|b| frame(b)).collect(),
+                        ..call.clone()
+                    },
                     uri,
                     timeout: options.timeout,
                 },
@@ -139,7 +142,7 @@ impl Connection {
                 }
             };
             stream
-                .send_data(t.body.clone(), true)
+                .send_data(t.bodies.next_body().clone(), true)
                 .map_err(|_| Code::Unavailable)?;
             let (parts, mut body) = response.await.map_err(|_| Code::Unavailable)?.into_parts();
             if parts.status != http::StatusCode::OK {
@@ -276,7 +279,8 @@ mod tests {
         let server = health_server(listener, stop.clone());
         let call = GrpcCall {
             path: "/grpc.health.v1.Health/Check".parse().unwrap(),
-            body: Bytes::new(),
+            bodies: Arc::from([Bytes::new()]),
+            numbering: super::super::request::Numbering::new(1),
             name: "grpc.health.v1.Health/Check".into(),
         };
         let options = Options {

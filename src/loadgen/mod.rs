@@ -148,7 +148,8 @@ enum Sender {
     Grpc(grpc::Connection),
     Http {
         client: reqwest::Client,
-        url: String,
+        /// `http://host:port`, to which each call adds its path.
+        base: String,
         call: HttpCall,
         token: Option<String>,
     },
@@ -160,11 +161,12 @@ impl Sender {
             Self::Grpc(connection) => connection.call().await,
             Self::Http {
                 client,
-                url,
+                base,
                 call,
                 token,
             } => {
-                let mut request = client.request(call.method.clone(), url.as_str());
+                let url = format!("{base}{}", call.next_path());
+                let mut request = client.request(call.method.clone(), url);
                 if let Some(token) = token {
                     request = request.bearer_auth(token);
                 }
@@ -219,7 +221,7 @@ async fn connect(plan: &Plan) -> Result<Vec<Sender>, LoadError> {
                 }
                 Sender::Http {
                     client: builder.build().map_err(|e| failed(e.to_string()))?,
-                    url: format!("{scheme}://{}{}", plan.target, call.path),
+                    base: format!("{scheme}://{}", plan.target),
                     call: call.clone(),
                     token: plan.token.clone(),
                 }

@@ -114,6 +114,58 @@ fn bench_load_reports_calls_latency_errors_and_server_cpu() {
 }
 
 #[test]
+fn numbered_requests_write_different_ratings_over_grpc_and_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let server = Server::start(dir.path());
+    let rating = server.addr("rating");
+    // 30 PutRating calls over 3 connections: records 0 … 9, three times each.
+    let got = bench(
+        data,
+        &[
+            "--addr",
+            rating,
+            "--call",
+            "RatingService/PutRating",
+            "-d",
+            r#"{"record_id":"{n}","record_type":"movie","user_id":"u{n}","rating_value":4}"#,
+            "--vary",
+            "10",
+            "-n",
+            "30",
+            "-c",
+            "3",
+            "-o",
+            "json",
+        ],
+    )
+    .json();
+    assert_eq!(got["ok"].as_u64(), Some(30), "{got}");
+    // Then 10 HTTP writes of records 10 … 19, with the default numbering.
+    let got = bench(
+        data,
+        &[
+            "--addr",
+            rating,
+            "--http",
+            "PUT /rating?id=1{n}&type=movie&userId=v&value=2",
+            "-n",
+            "10",
+            "-o",
+            "json",
+        ],
+    )
+    .json();
+    assert_eq!(got["ok"].as_u64(), Some(10), "{got}");
+    let listed = movieapp(&["--data-dir", data, "rate", "get", "9", "-o", "json"]).json();
+    assert_eq!(listed["rating"].as_f64(), Some(4.0), "{listed}");
+    let listed = movieapp(&["--data-dir", data, "rate", "get", "19", "-o", "json"]).json();
+    assert_eq!(listed["rating"].as_f64(), Some(2.0), "{listed}");
+    let missing = movieapp(&["--data-dir", data, "rate", "get", "20"]);
+    assert_eq!(missing.code, Some(1), "{}", missing.stderr);
+}
+
+#[test]
 fn bench_load_refuses_what_it_cannot_or_should_not_do() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
@@ -147,6 +199,19 @@ fn bench_load_refuses_what_it_cannot_or_should_not_do() {
             "expected METHOD /path",
         ),
         (vec!["--addr", "127.0.0.1:1"], "--call"),
+        (
+            vec![
+                "--addr",
+                "127.0.0.1:1",
+                "--call",
+                "MovieService/GetMovieDetails",
+                "-d",
+                r#"{"movie_id":"1"}"#,
+                "--vary",
+                "10",
+            ],
+            "--vary 10: the request has no {n} to number",
+        ),
         (
             vec![
                 "--addr",
