@@ -48,7 +48,7 @@ use crate::{
   movieapp bench-load --addr 127.0.0.1:8083 --http 'GET /movie?id=1' \\
     -n 10000 -o json
   movieapp bench-load --addr 127.0.0.1:8082 --call RatingService/PutRating \\
-    -d '{\"record_id\":\"{n}\",\"record_type\":\"movie\",\"user_id\":\"u\",\"rating_value\":5}'")]
+    -d '{\"recordId\":\"{n}\",\"recordType\":\"movie\",\"userId\":\"u\",\"ratingValue\":5}'")]
 pub struct Args {
     /// The service's address (host:port)
     #[arg(long, value_name = "HOST:PORT")]
