@@ -12,6 +12,10 @@ use crate::broker::{Broker, consumer_at_end};
 const BATCH: usize = 1_000;
 /// How long a poll waits for the first event.
 const WAIT: Duration = Duration::from_millis(500);
+/// After a poll that brought some events but not a full batch, how long more gather
+/// before the next: under a stream of writes, one read then carries many events rather
+/// than one each; an event after a quiet spell is still handled at once.
+const LINGER: Duration = Duration::from_millis(5);
 
 /// Follows `topic` from its end, in a consumer group of this process's own (`group`),
 /// handing each change to `changed`, until `stop`. A broker that fails is tried again; the
@@ -51,10 +55,18 @@ pub async fn follow<E: serde::de::DeserializeOwned>(
             };
             match polled {
                 Ok(messages) => {
+                    let full = messages.len() >= BATCH;
+                    let some = !messages.is_empty();
                     for message in messages {
                         // Not ours to judge: an event that does not parse names nothing.
                         if let Ok(event) = serde_json::from_slice::<E>(&message.payload) {
                             changed(event);
+                        }
+                    }
+                    if some && !full {
+                        tokio::select! {
+                            () = stop.cancelled() => return,
+                            () = tokio::time::sleep(LINGER) => {}
                         }
                     }
                 }
