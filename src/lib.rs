@@ -23,6 +23,7 @@ pub mod client;
 pub mod codes;
 pub mod commands;
 pub mod config;
+pub mod dashboard;
 pub mod database;
 pub mod discovery;
 pub mod events;

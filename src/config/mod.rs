@@ -162,6 +162,8 @@ pub struct Config {
     pub features: features::Features,
     /// Change events: the outbox and its relay.
     pub events: crate::events::Settings,
+    /// The spans each process keeps for the dashboard.
+    pub traces: crate::dashboard::store::Settings,
 }
 
 impl Default for Config {
@@ -191,6 +193,7 @@ impl Default for Config {
             ownership: discovery::Ownership::default(),
             features: features::Features::default(),
             events: crate::events::Settings::default(),
+            traces: crate::dashboard::store::Settings::default(),
         };
         config.fill_defaults();
         config
@@ -361,6 +364,7 @@ impl Config {
         self.database.check().map_err(|e| ("database", e))?;
         self.lock.check().map_err(|e| ("lock", e))?;
         self.uploads.check().map_err(|e| ("uploads", e))?;
+        self.traces.check().map_err(|e| ("traces", e))?;
         self.connections.check().map_err(|e| ("connections", e))?;
         self.ownership.check().map_err(|e| ("ownership", e))?;
         self.tls.check()?;

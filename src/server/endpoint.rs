@@ -25,7 +25,10 @@ use crate::{
     auth::access::{Denied, Gate},
     calls::faults::{Fault, Injected},
     service::ServiceKind,
-    telemetry::trace_ids::{self, TraceIds},
+    telemetry::{
+        spans::{self, Kind},
+        trace_ids::{self, TraceIds},
+    },
 };
 
 /// Where each request is logged, at debug level: `--log-level movieapp::requests=debug`.
@@ -155,6 +158,22 @@ impl Endpoint {
             .record(started.elapsed().as_secs_f64());
     }
 
+    /// Keeps the finished call as a span for the dashboard (when spans are recorded).
+    fn finished(&self, ids: TraceIds, parent: u64, started: Instant, code: tonic::Code) {
+        // The services' own calls: not probes, scrapes, or the dashboard's own questions.
+        if !self.policy.is_some_and(|p| p.limited) {
+            return;
+        }
+        let kind = if self.grpc { Kind::Grpc } else { Kind::Http };
+        spans::record(
+            ids,
+            parent,
+            (self.service, &self.span_name, kind),
+            started.elapsed(),
+            code,
+        );
+    }
+
     /// The span a request is served in: it gives its log lines `service`, `endpoint` and
     /// `component` and, when traces are exported, is the server span, continuing the
     /// caller's trace (one per call). Otherwise one span per endpoint serves every call.
@@ -251,6 +270,16 @@ impl Endpoint {
             Err(status) => status.code(),
         };
         self.record(started, code);
+        // A span of its own in the caller's trace, the caller's span its parent.
+        if let Some(caller) = TraceIds::current() {
+            spans::record(
+                TraceIds::new(Some(caller.trace)),
+                caller.span,
+                (self.service, &self.span_name, Kind::Local),
+                started.elapsed(),
+                code,
+            );
+        }
         result
     }
 
@@ -507,6 +536,7 @@ where
         let endpoint = Arc::clone(self.endpoints.of(&request));
         let span = endpoint.span(request.headers());
         let ids = call_ids(&span, request.headers());
+        let parent = caller_span(request.headers(), ids);
         let Some(policy) = endpoint.policy else {
             let response = stamped(endpoint.refuse_unlisted(started), ids);
             return Box::pin(async move { Ok(response) });
@@ -514,6 +544,7 @@ where
         let header_bytes = header_list_bytes(request.headers());
         if header_bytes > self.max_header_bytes {
             endpoint.record(started, tonic::Code::ResourceExhausted);
+            endpoint.finished(ids, parent, started, tonic::Code::ResourceExhausted);
             let message = format!(
                 "request headers of {header_bytes} bytes are over the limit of {} (connections.maxHeaderListBytes)",
                 self.max_header_bytes
@@ -541,6 +572,7 @@ where
             Err(refused) => {
                 let response = stamped(refused_response(endpoint.grpc, refused), ids);
                 endpoint.record(started, tonic::Code::ResourceExhausted);
+                endpoint.finished(ids, parent, started, tonic::Code::ResourceExhausted);
                 return Box::pin(async move { Ok(response) });
             }
         };
@@ -603,6 +635,7 @@ where
                 Err(_) => tonic::Code::Internal,
             };
             endpoint.record(started, code);
+            endpoint.finished(ids, parent, started, code);
             drop(permit);
             result.map(|response| stamped(response, ids))
         };
@@ -619,6 +652,19 @@ fn call_ids(span: &tracing::Span, headers: &http::HeaderMap) -> TraceIds {
         return ids;
     }
     TraceIds::from_traceparent(headers.get(trace_ids::TRACEPARENT).map(|v| v.as_bytes()))
+}
+
+/// The caller's span, from its `traceparent` (0: none, or another trace's), when spans are
+/// recorded.
+fn caller_span(headers: &http::HeaderMap, ids: TraceIds) -> u64 {
+    if !spans::recording() {
+        return 0;
+    }
+    headers
+        .get(trace_ids::TRACEPARENT)
+        .and_then(|v| trace_ids::parse(v.as_bytes()))
+        .filter(|caller| caller.trace == ids.trace)
+        .map_or(0, |caller| caller.span)
 }
 
 /// `response` with the call's `traceresponse`.

@@ -276,7 +276,7 @@ impl<S: Clone + Send + Sync + 'static> Default for Api<S> {
 }
 
 /// The debug endpoints a port serves, and how its document describes access.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Debug {
     /// The auth mode: which routes the OpenAPI document marks as needing a token.
     pub auth: crate::auth::settings::Mode,
@@ -284,6 +284,17 @@ pub struct Debug {
     pub profiling: bool,
     /// Answer only callers on this machine (auth is off, so no token can say who calls).
     pub loopback_only: bool,
+    /// `GET /debug/traces`: the trace store (`None` with `traces.keep: off`).
+    pub traces: Option<std::sync::Arc<crate::dashboard::store::Store>>,
+}
+
+/// Whether `request` came from this machine (a loopback address).
+pub fn from_this_machine<B>(request: &Request<B>) -> bool {
+    request
+        .extensions()
+        .get::<tonic::transport::server::TcpConnectInfo>()
+        .and_then(|info| info.remote_addr)
+        .is_some_and(|p| p.ip().is_loopback())
 }
 
 /// A CPU profile of the whole process, taken over `seconds` (`debug.profiling`).
@@ -301,11 +312,7 @@ pub struct Debug {
         (status = 409, description = "A profile is already being taken", body = ApiError),
     ))]
 pub async fn profile(State(loopback_only): State<bool>, request: Request<Body>) -> Response {
-    let peer = request
-        .extensions()
-        .get::<tonic::transport::server::TcpConnectInfo>()
-        .and_then(|info| info.remote_addr);
-    if loopback_only && !peer.is_some_and(|p| p.ip().is_loopback()) {
+    if loopback_only && !from_this_machine(&request) {
         return error(
             StatusCode::FORBIDDEN,
             "profiles are served to callers on this machine only while auth is off",

@@ -20,6 +20,7 @@ pub mod port;
 pub mod rating;
 pub mod serve;
 pub mod table;
+pub mod traces;
 pub mod workers;
 
 pub use error::ServiceError;

@@ -32,6 +32,8 @@ pub struct Shared<'a> {
     pub toggles: &'a Arc<Toggles>,
     /// Change events: the outbox and its relay.
     pub events: &'a crate::events::Settings,
+    /// The spans this process keeps, for `/debug/traces`.
+    pub traces: Option<&'a Arc<crate::dashboard::store::Store>>,
 }
 
 /// A service, built: its gRPC service, its HTTP API, what it needs to be ready, and its

@@ -28,6 +28,7 @@ use super::{
     http::{Api, Debug, MAX_BODY_BYTES, MAX_QUERY_BYTES, Route, error, profile},
     openapi, operational,
     table::{self, Table},
+    traces::traces,
 };
 use crate::{
     discovery::Registry,
@@ -50,6 +51,11 @@ pub fn combine(
     registry: Arc<dyn Registry>,
     debug: Debug,
 ) -> (Port, Vec<Route>) {
+    let api = api.merge(
+        Api::new()
+            .route(table::TRACES, traces, super::traces::__path_traces)
+            .with_state((debug.loopback_only, debug.traces.clone())),
+    );
     let api = if debug.profiling {
         api.merge(
             Api::new()

@@ -208,7 +208,15 @@ pub async fn run(
             "rating changes on MySQL with the embedded broker: only the processes sharing this data directory hear each other's changes; hosts sharing the database need a shared broker (broker.backend: kafka://…) and a shared lock (lock.backend: consul)"
         );
     }
+    let traces = traces(config, &data_dir).await;
+    let flusher = traces.as_ref().map(|store| {
+        tokio::spawn(crate::dashboard::store::run(
+            Arc::clone(store),
+            process_stop.clone(),
+        ))
+    });
     let shared = Shared {
+        traces: traces.as_ref(),
         tls: client_tls.as_ref(),
         registry: &registry,
         broker: broker.as_ref(),
@@ -250,10 +258,47 @@ pub async fn run(
         servers.abort_all();
     }
     process_stop.cancel();
+    // The last spans are written before the process ends.
+    if let Some(flusher) = flusher {
+        let _ = flusher.await;
+    }
     workers.stop().await;
     match failure {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+/// The trace store in `data_dir`, recording started, unless `traces.keep` is off. A store
+/// that cannot be opened is logged and done without: the services do not need it.
+async fn traces(
+    config: &Config,
+    data_dir: &std::path::Path,
+) -> Option<Arc<crate::dashboard::store::Store>> {
+    let settings = config.traces.clone();
+    if settings.keep == crate::telemetry::spans::Keep::Off {
+        return None;
+    }
+    let process = format!("{}@{}", std::process::id(), crate::telemetry::hostname());
+    let dir = data_dir.to_owned();
+    let policy = settings.policy();
+    let opened = tokio::task::spawn_blocking(move || {
+        crate::dashboard::store::Store::open(&dir, settings, process)
+    })
+    .await;
+    match opened {
+        Ok(Ok(store)) => {
+            crate::telemetry::spans::install(policy);
+            Some(Arc::new(store))
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "spans are not kept: the trace store cannot be opened");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "spans are not kept: opening the trace store failed");
+            None
+        }
     }
 }
 
@@ -352,6 +397,7 @@ async fn start(
         profiling: config.debug.profiling,
         loopback_only: config.auth.mode == Mode::Off,
         auth: config.auth.mode,
+        traces: shared.traces.cloned(),
     };
     let table = table(service);
     let (routes, endpoints, reporter, tasks) =
@@ -894,6 +940,7 @@ mod tests {
             fallback: &fallback,
             toggles: &toggles,
             events: &events,
+            traces: None,
         };
         let stop = CancellationToken::new();
         let readiness = Readiness::default();

@@ -166,6 +166,8 @@ pub const METRICS: Http = Http::get("/metrics", Policy::OPERATIONAL);
 pub const OPENAPI: Http = Http::get("/openapi.json", Policy::OPERATIONAL);
 /// `GET /debug/pprof/profile`: a CPU profile, when `debug.profiling` is on.
 pub const PROFILE: Http = Http::get(crate::profiling::PROFILE_PATH, Policy::ADMIN);
+/// `GET /debug/traces`: the spans this process kept.
+pub const TRACES: Http = Http::get("/debug/traces", Policy::ADMIN);
 
 const fn common_grpc(service: &'static str, method: &'static str) -> Grpc {
     Grpc {
@@ -184,7 +186,7 @@ pub const COMMON_GRPC: &[Grpc] = &[
 ];
 
 /// The HTTP routes every port serves besides its service's own.
-pub const COMMON_HTTP: &[Http] = &[HEALTHZ, READYZ, METRICS, OPENAPI, PROFILE];
+pub const COMMON_HTTP: &[Http] = &[HEALTHZ, READYZ, METRICS, OPENAPI, PROFILE, TRACES];
 
 impl Table {
     /// The entry of the gRPC method `method` of `service` on this service's port.

@@ -17,6 +17,7 @@
 pub mod build_info;
 mod export;
 pub mod propagation;
+pub mod spans;
 pub mod trace_ids;
 
 use std::{

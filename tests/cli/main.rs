@@ -42,4 +42,5 @@ mod telemetry;
 mod tls;
 mod top;
 mod trace_ids;
+mod traces;
 mod uploads;

@@ -145,7 +145,7 @@ fn a_calls_log_lines_in_every_process_carry_its_trace_id_which_the_cli_prints() 
 }
 
 /// The 32-digit trace id after `marker` in `text`.
-fn trace_in(text: &str, marker: &str) -> String {
+pub fn trace_in(text: &str, marker: &str) -> String {
     let at = text
         .find(marker)
         .unwrap_or_else(|| panic!("no {marker:?} in {text:?}"));
