@@ -502,11 +502,10 @@ async fn every_acknowledged_write_reaches_kafka_through_three_sigkills_in_order_
         support::eventually(Duration::from_secs(300), "the outbox is published", || {
             outbox_pending(&rating_addr) == 0.0
         });
-        // kafka-python reads it all (again, should a read stop early while tansu is
-        // busy); a record's events are in one partition, in order.
+        // kafka-python reads it all; a record's events are in one partition, in order. On
+        // tansu it sometimes stops early (seen: 42 of 101 thousand, the rest there on the
+        // next read): a read that misses some is made again.
         let mut events: Vec<Value> = Vec::new();
-        // kafka-python, on tansu, sometimes stops early (seen: 42 of 101 thousand, the rest
-        // there on the next read); a read that misses some is made again.
         for _ in 0..8 {
             let mut records =
                 read_topic_idle(kafka.bootstrap(), "rating-changes", Duration::from_secs(10));
