@@ -29,6 +29,9 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE batches (
         spans INTEGER NOT NULL,
         bytes BLOB NOT NULL);"];
 
+/// The writer's page cache, in KiB.
+const WRITER_CACHE_KIB: i64 = 2 * 1024;
+
 /// How often recorded spans are written.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
@@ -205,6 +208,8 @@ impl Store {
         let settings = self.settings.clone();
         self.db
             .write(move |conn| {
+                // Spans are written once and seldom read: a small page cache will do.
+                conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
                 let tx = conn.transaction()?;
                 tx.execute(
                     "INSERT INTO batches (process, first_us, last_us, spans, bytes) VALUES (?, ?, ?, ?, ?)",
@@ -383,57 +388,122 @@ impl From<Decoded> for Span {
 /// The batch format's version, its first byte.
 const FORMAT: u8 = 1;
 
-/// `spans` as one batch: a version byte, then per span its ids, times, kind and code, and
-/// its service and name, each a length byte and UTF-8 (longer ones are cut).
+/// `spans` as one batch, compactly (a second of spans is written at once): a version
+/// byte; the distinct (service, name) pairs, counted, each string a length and UTF-8 (cut
+/// at 255 bytes); the first span's start; then per span its trace, span and parent ids,
+/// its start after the first's and its duration (varints, µs), kind, code, and the index
+/// of its pair.
 fn encode(spans: &[Finished]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(1 + spans.len() * 96);
-    out.push(FORMAT);
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
+    let mut index = Vec::with_capacity(spans.len());
     for s in spans {
-        out.extend_from_slice(&s.trace.to_le_bytes());
-        out.extend_from_slice(&s.span.to_le_bytes());
-        out.extend_from_slice(&s.parent.to_le_bytes());
-        out.extend_from_slice(&s.start_us.to_le_bytes());
-        out.extend_from_slice(&s.duration_us.to_le_bytes());
-        out.push(s.kind as u8);
-        out.push(s.code as i32 as u8);
-        for text in [s.service, &*s.name] {
+        let at = match pairs
+            .iter()
+            .position(|p| std::ptr::eq(p.1, s.name) && p.0 == s.service)
+        {
+            Some(at) => at,
+            None => {
+                pairs.push((s.service, s.name));
+                pairs.len() - 1
+            }
+        };
+        index.push(at as u64);
+    }
+    let first_us = spans.first().map_or(0, |s| s.start_us);
+    let mut out = Vec::with_capacity(16 + pairs.len() * 40 + spans.len() * 44);
+    out.push(FORMAT);
+    varint(&mut out, pairs.len() as u64);
+    for (service, name) in &pairs {
+        for text in [service, name] {
             let text = &text.as_bytes()[..text.len().min(255)];
             out.push(text.len() as u8);
             out.extend_from_slice(text);
         }
     }
+    out.extend_from_slice(&first_us.to_le_bytes());
+    for (s, at) in spans.iter().zip(index) {
+        out.extend_from_slice(&s.trace.to_le_bytes());
+        out.extend_from_slice(&s.span.to_le_bytes());
+        out.extend_from_slice(&s.parent.to_le_bytes());
+        // Zigzag: a clock step back makes a later span start earlier.
+        let after = s.start_us.wrapping_sub(first_us);
+        varint(&mut out, ((after << 1) ^ (after >> 63)) as u64);
+        varint(&mut out, s.duration_us);
+        out.push(s.kind as u8);
+        out.push(s.code as i32 as u8);
+        varint(&mut out, at);
+    }
     out
+}
+
+fn varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// Reads a batch back.
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Option<&[u8]> {
+        let (head, tail) = self.0.split_at_checked(n)?;
+        self.0 = tail;
+        Some(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.take(N)?.try_into().ok()
+    }
+
+    fn byte(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+
+    fn varint(&mut self) -> Option<u64> {
+        let mut n = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            n |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return Some(n);
+            }
+        }
+        None
+    }
+
+    fn text(&mut self) -> Option<String> {
+        let n = self.byte()? as usize;
+        String::from_utf8(self.take(n)?.to_vec()).ok()
+    }
 }
 
 /// A batch's spans; `None` when it does not decode.
 fn decode(bytes: &[u8], process: &str) -> Option<Vec<Decoded>> {
-    let (&format, mut rest) = bytes.split_first()?;
-    if format != FORMAT {
+    let mut r = Reader(bytes);
+    if r.byte()? != FORMAT {
         return None;
     }
+    let count = r.varint()?;
+    let mut pairs = Vec::new();
+    for _ in 0..count.min(65_536) {
+        pairs.push((r.text()?, r.text()?));
+    }
+    let first_us = i64::from_le_bytes(r.array()?);
     let process: Arc<str> = process.into();
-    let mut take = |n: usize| -> Option<&[u8]> {
-        let (head, tail) = rest.split_at_checked(n)?;
-        rest = tail;
-        Some(head)
-    };
     let mut spans = Vec::new();
-    loop {
-        let Some(trace) = take(16) else {
-            return Some(spans);
-        };
-        let trace = u128::from_le_bytes(trace.try_into().ok()?);
-        let span = u64::from_le_bytes(take(8)?.try_into().ok()?);
-        let parent = u64::from_le_bytes(take(8)?.try_into().ok()?);
-        let start_us = i64::from_le_bytes(take(8)?.try_into().ok()?);
-        let duration_us = u64::from_le_bytes(take(8)?.try_into().ok()?);
-        let kind = Kind::of(take(1)?[0])?;
-        let code = tonic::Code::from_i32(i32::from(take(1)?[0]));
-        let mut text = || -> Option<String> {
-            let n = take(1)?[0] as usize;
-            String::from_utf8(take(n)?.to_vec()).ok()
-        };
-        let (service, name) = (text()?, text()?);
+    while !r.0.is_empty() {
+        let trace = u128::from_le_bytes(r.array()?);
+        let span = u64::from_le_bytes(r.array()?);
+        let parent = u64::from_le_bytes(r.array()?);
+        let after = r.varint()?;
+        let after = ((after >> 1) as i64) ^ -((after & 1) as i64);
+        let duration_us = r.varint()?;
+        let kind = Kind::of(r.byte()?)?;
+        let code = tonic::Code::from_i32(i32::from(r.byte()?));
+        let (service, name) = pairs.get(usize::try_from(r.varint()?).ok()?)?.clone();
         spans.push(Decoded {
             trace,
             span,
@@ -442,11 +512,12 @@ fn decode(bytes: &[u8], process: &str) -> Option<Vec<Decoded>> {
             name,
             kind,
             process: Arc::clone(&process),
-            start_us,
+            start_us: first_us.wrapping_add(after),
             duration_us,
             code,
         });
     }
+    Some(spans)
 }
 
 #[cfg(test)]
@@ -459,7 +530,7 @@ mod tests {
             span,
             parent,
             service: "metadata",
-            name: "MetadataService/GetMetadata".into(),
+            name: "MetadataService/GetMetadata",
             kind: Kind::Local,
             start_us,
             duration_us: 1234,

@@ -42,6 +42,8 @@ pub struct Endpoint {
     name: Arc<str>,
     /// The trace span's name: `MetadataService/GetMetadata`, `GET /metadata`.
     span_name: Arc<str>,
+    /// The same, as kept spans name it.
+    trace_name: &'static str,
     grpc: bool,
     calls: Counter,
     successes: Counter,
@@ -108,6 +110,7 @@ impl Endpoint {
             faults: Vec::new(),
             policy,
             name: name.into(),
+            trace_name: spans::intern(&span_name),
             span_name: span_name.into(),
             grpc,
         }
@@ -168,7 +171,7 @@ impl Endpoint {
         spans::record(
             ids,
             parent,
-            (self.service, &self.span_name, kind),
+            (self.service, self.trace_name, kind),
             started.elapsed(),
             code,
         );
@@ -275,7 +278,7 @@ impl Endpoint {
             spans::record(
                 TraceIds::new(Some(caller.trace)),
                 caller.span,
-                (self.service, &self.span_name, Kind::Local),
+                (self.service, self.trace_name, Kind::Local),
                 started.elapsed(),
                 code,
             );

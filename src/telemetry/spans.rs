@@ -8,7 +8,7 @@
 
 use std::{
     sync::{
-        Arc, Mutex, OnceLock, PoisonError,
+        Mutex, OnceLock, PoisonError,
         atomic::{AtomicU64, Ordering},
     },
     time::{Duration, SystemTime, UNIX_EPOCH},
@@ -92,13 +92,31 @@ pub struct Finished {
     /// The caller's span; 0 when the call started its trace.
     pub parent: u64,
     pub service: &'static str,
-    /// `MetadataService/GetMetadata`, `GET /metadata`.
-    pub name: Arc<str>,
+    /// `MetadataService/GetMetadata`, `GET /metadata` ([`intern`]ed).
+    pub name: &'static str,
     pub kind: Kind,
     /// Microseconds since the Unix epoch.
     pub start_us: i64,
     pub duration_us: u64,
     pub code: tonic::Code,
+}
+
+/// `name` with a static lifetime, made once per distinct name: a span then names its
+/// endpoint without an allocation or a reference count shared by every thread.
+pub fn intern(name: &str) -> &'static str {
+    static NAMES: OnceLock<Mutex<std::collections::HashSet<&'static str>>> = OnceLock::new();
+    let mut names = NAMES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    match names.get(name) {
+        Some(known) => known,
+        None => {
+            let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+            names.insert(leaked);
+            leaked
+        }
+    }
 }
 
 /// Past this many spans waiting for the flusher (it is stuck: a full disk, say), new ones
@@ -136,7 +154,7 @@ pub fn recording() -> bool {
 pub fn record(
     ids: TraceIds,
     parent: u64,
-    (service, name, kind): (&'static str, &Arc<str>, Kind),
+    (service, name, kind): (&'static str, &'static str, Kind),
     elapsed: Duration,
     code: tonic::Code,
 ) {
@@ -155,7 +173,7 @@ pub fn record(
         span: ids.span,
         parent,
         service,
-        name: Arc::clone(name),
+        name,
         kind,
         start_us: now_us.saturating_sub(duration_us as i64),
         duration_us,
@@ -218,5 +236,13 @@ mod tests {
         let trace = rand::random();
         let first = ratio.keeps(trace, fast, tonic::Code::Ok);
         assert!((0..10).all(|_| ratio.keeps(trace, slow, tonic::Code::Ok) == first));
+    }
+
+    #[test]
+    fn a_name_is_interned_once() {
+        let a = intern("MetadataService/GetMetadata");
+        let b = intern(&String::from("MetadataService/GetMetadata"));
+        assert!(std::ptr::eq(a, b));
+        assert_eq!(a, "MetadataService/GetMetadata");
     }
 }
