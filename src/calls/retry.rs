@@ -22,6 +22,7 @@ use crate::discovery::DiscoveryError;
 
 pub const ATTEMPTS_METRIC: &str = "movieapp_client_attempts_total";
 pub const RETRIES_METRIC: &str = "movieapp_client_retries_total";
+pub const FAILURES_METRIC: &str = "movieapp_client_failed_attempts_total";
 pub const THROTTLED_METRIC: &str = "movieapp_client_retries_throttled_total";
 
 /// Describes the retry metrics to the recorder.
@@ -31,6 +32,10 @@ pub fn describe_metrics() {
         "Attempts of calls to another service, per callee."
     );
     metrics::describe_counter!(RETRIES_METRIC, "Attempts that were retries, per callee.");
+    metrics::describe_counter!(
+        FAILURES_METRIC,
+        "Attempts that failed (any answer but OK, or none), per callee."
+    );
     metrics::describe_counter!(
         THROTTLED_METRIC,
         "Retries not made because the callee's retry budget was spent."
@@ -192,7 +197,10 @@ impl Retries {
                     instances.answered(&addr);
                     return Ok(value);
                 }
-                Err(failure) => failure,
+                Err(failure) => {
+                    metrics::counter!(FAILURES_METRIC, "callee" => callee.clone()).increment(1);
+                    failure
+                }
             };
             let instance_down = timed_out || instance_failed(&status);
             let mut spend = true;

@@ -358,6 +358,7 @@ impl Cli {
             format: self.global.log_format.unwrap_or(config.log.format),
             otlp_endpoint: config.telemetry.otlp.endpoint.clone(),
             service_name: trace_name,
+            keep_logs: matches!(self.command, Command::Serve(_)),
         };
         let telemetry = telemetry::init(&settings).map_err(|e| UsageError(e.into()))?;
         let context = telemetry::context(PROCESS, name);

@@ -49,6 +49,10 @@ pub struct Args {
     /// MOVIEAPP_AUTH_API_PORT; default: 8084]
     #[arg(long, value_name = "PORT")]
     auth_port: Option<u16>,
+    /// Port of the web dashboard, 0 to turn it off; on loopback unless auth is on
+    /// [config: dashboard.port; env: MOVIEAPP_DASHBOARD_PORT; default: 8085]
+    #[arg(long, value_name = "PORT")]
+    dashboard_port: Option<u16>,
     /// Listen on a non-loopback --host with auth.mode off, where anyone who reaches the
     /// ports may change any movie or rating (without it, serve refuses to start)
     #[arg(long)]
@@ -71,6 +75,7 @@ impl Args {
             ("rating.api.port", "--rating-port", self.rating_port),
             ("movie.api.port", "--movie-port", self.movie_port),
             ("auth.api.port", "--auth-port", self.auth_port),
+            ("dashboard.port", "--dashboard-port", self.dashboard_port),
         ];
         let host = self.host.as_ref().map(|host| Override {
             path: "listenHost",
@@ -122,14 +127,24 @@ pub async fn run(args: Args, config: Config, global: &super::GlobalArgs) -> anyh
         reloader.watch(watching.clone()),
         crate::telemetry::context(crate::telemetry::PROCESS, "config"),
     ));
-    let served = serve::run(&config, &args.services, &toggles, stop, |started| {
-        for s in started {
+    let served = serve::run(
+        &config,
+        &args.services,
+        &toggles,
+        stop,
+        |started, dashboard| {
             // Scripts and tests read these lines to learn the ports.
-            if let Err(e) = output::line(&format!("{} listening on {}", s.service, s.addr)) {
-                announce_failed.get_or_insert(e);
+            let lines = started
+                .iter()
+                .map(|s| format!("{} listening on {}", s.service, s.addr))
+                .chain(dashboard.map(|addr| format!("dashboard listening on http://{addr}/")));
+            for line in lines {
+                if let Err(e) = output::line(&line) {
+                    announce_failed.get_or_insert(e);
+                }
             }
-        }
-    })
+        },
+    )
     .await;
     watching.cancel();
     let _ = watch.await;

@@ -47,6 +47,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("MOVIEAPP_RATING_API_PORT", "rating.api.port"),
     ("MOVIEAPP_MOVIE_API_PORT", "movie.api.port"),
     ("MOVIEAPP_AUTH_API_PORT", "auth.api.port"),
+    ("MOVIEAPP_DASHBOARD_PORT", "dashboard.port"),
     ("MOVIEAPP_AUTH_MODE", "auth.mode"),
     ("MOVIEAPP_REGISTRY", "serviceDiscovery.backend"),
     (
@@ -164,6 +165,8 @@ pub struct Config {
     pub events: crate::events::Settings,
     /// The spans each process keeps for the dashboard.
     pub traces: crate::dashboard::store::Settings,
+    /// The web dashboard.
+    pub dashboard: crate::dashboard::Settings,
 }
 
 impl Default for Config {
@@ -194,6 +197,7 @@ impl Default for Config {
             features: features::Features::default(),
             events: crate::events::Settings::default(),
             traces: crate::dashboard::store::Settings::default(),
+            dashboard: crate::dashboard::Settings::default(),
         };
         config.fill_defaults();
         config

@@ -9,6 +9,7 @@ pub mod error;
 pub mod grpc;
 pub mod health;
 pub mod http;
+pub mod logs;
 pub mod metadata;
 pub mod metrics;
 pub mod movie;

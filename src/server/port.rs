@@ -56,6 +56,11 @@ pub fn combine(
             .route(table::TRACES, traces, super::traces::__path_traces)
             .with_state((debug.loopback_only, debug.traces.clone())),
     );
+    let api = api.merge(
+        Api::new()
+            .route(table::LOGS, super::logs::logs, super::logs::__path_logs)
+            .with_state(debug.loopback_only),
+    );
     let api = if debug.profiling {
         api.merge(
             Api::new()

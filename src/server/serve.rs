@@ -160,7 +160,7 @@ pub async fn run(
     services: &[ServiceKind],
     toggles: &Arc<crate::config::features::Toggles>,
     shutdown: impl Future<Output = ()>,
-    on_ready: impl FnOnce(&[Started]),
+    on_ready: impl FnOnce(&[Started], Option<SocketAddr>),
 ) -> Result<(), ServeError> {
     super::metrics::install();
     toggles.report();
@@ -244,13 +244,24 @@ pub async fn run(
         running.push(one);
     }
     let started: Vec<Started> = running.iter().map(|r| r.started).collect();
-    on_ready(&started);
+    let dashboard = dashboard(
+        config,
+        &data_dir,
+        &registry,
+        gate.clone(),
+        client_tls.as_ref(),
+    )
+    .await;
+    on_ready(&started, dashboard.as_ref().map(|(addr, _)| *addr));
 
     // Run until asked to stop, or until a server fails.
     let mut failure = None;
     tokio::select! {
         () = shutdown => tracing::info!("shutting down"),
         Some(joined) = servers.join_next() => failure = server_failure(joined),
+    }
+    if let Some((_, served)) = dashboard {
+        served.abort();
     }
     let drained = drain(config, running, &mut servers, &mut failure).await;
     if !drained {
@@ -279,7 +290,7 @@ async fn traces(
     if settings.keep == crate::telemetry::spans::Keep::Off {
         return None;
     }
-    let process = format!("{}@{}", std::process::id(), crate::telemetry::hostname());
+    let process = crate::telemetry::process();
     let dir = data_dir.to_owned();
     let policy = settings.policy();
     let opened = tokio::task::spawn_blocking(move || {
@@ -300,6 +311,87 @@ async fn traces(
             None
         }
     }
+}
+
+/// The web dashboard on `dashboard.port` (0: none), serving until aborted: on loopback
+/// while auth is off, else on `listenHost`. A port in use is warned of and done without,
+/// as a second `serve` on this machine finds the first one's.
+async fn dashboard(
+    config: &Config,
+    data_dir: &std::path::Path,
+    registry: &Arc<dyn Registry>,
+    gate: Option<Arc<Gate>>,
+    tls: Option<&crate::tls::ClientTls>,
+) -> Option<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let port = config.dashboard.port;
+    if port == 0 {
+        return None;
+    }
+    let host = if gate.is_some() {
+        config.listen_host.as_str()
+    } else {
+        "127.0.0.1"
+    };
+    let addr = format!("{host}:{port}");
+    let listener = match TcpListener::bind(&addr).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            tracing::warn!(%addr, error = %e, "the dashboard is not served here (--dashboard-port picks another port, 0 turns it off)");
+            return None;
+        }
+    };
+    let bound = listener.local_addr().ok()?;
+    let client = match tls {
+        Some(tls) => tls.http_client(),
+        None => reqwest::Client::builder()
+            .build()
+            .map_err(|e| crate::tls::TlsError::Invalid {
+                what: "the HTTP client".into(),
+                reason: e.to_string(),
+            }),
+    };
+    let client = match client {
+        Ok(client) => client,
+        Err(e) => {
+            tracing::warn!(error = %e, "the dashboard is not served: no HTTP client");
+            return None;
+        }
+    };
+    let locks = match tls.map(crate::tls::ClientTls::rustls).transpose() {
+        Ok(rustls) => {
+            let consul = config
+                .registry_settings()
+                .map(|r| r.consul_address)
+                .unwrap_or_default();
+            match config.lock.open(data_dir, &consul, rustls).await {
+                Ok(locks) => Some(Arc::clone(locks.backend())),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the dashboard shows no locks: the lock store cannot be opened");
+                    None
+                }
+            }
+        }
+        Err(_) => None,
+    };
+    let scheme = crate::tls::scheme(tls);
+    let app = Arc::new(crate::dashboard::web::Dashboard::new(
+        Arc::clone(registry),
+        client,
+        scheme,
+        locks,
+        gate,
+    ))
+    .router();
+    tracing::info!(addr = %bound, "dashboard");
+    let served = tokio::spawn(tracing::Instrument::instrument(
+        async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::warn!(error = %e, "the dashboard stopped");
+            }
+        },
+        crate::telemetry::context(crate::telemetry::PROCESS, "dashboard"),
+    ));
+    Some((bound, served))
 }
 
 /// Says loudly which endpoints misbehave on purpose.

@@ -168,6 +168,8 @@ pub const OPENAPI: Http = Http::get("/openapi.json", Policy::OPERATIONAL);
 pub const PROFILE: Http = Http::get(crate::profiling::PROFILE_PATH, Policy::ADMIN);
 /// `GET /debug/traces`: the spans this process kept.
 pub const TRACES: Http = Http::get("/debug/traces", Policy::ADMIN);
+/// `GET /debug/logs`: the log lines this process kept.
+pub const LOGS: Http = Http::get("/debug/logs", Policy::ADMIN);
 
 const fn common_grpc(service: &'static str, method: &'static str) -> Grpc {
     Grpc {
@@ -186,7 +188,7 @@ pub const COMMON_GRPC: &[Grpc] = &[
 ];
 
 /// The HTTP routes every port serves besides its service's own.
-pub const COMMON_HTTP: &[Http] = &[HEALTHZ, READYZ, METRICS, OPENAPI, PROFILE, TRACES];
+pub const COMMON_HTTP: &[Http] = &[HEALTHZ, READYZ, METRICS, OPENAPI, PROFILE, TRACES, LOGS];
 
 impl Table {
     /// The entry of the gRPC method `method` of `service` on this service's port.

@@ -58,11 +58,8 @@ pub async fn traces(
     State((loopback_only, store)): State<TracesState>,
     request: Request<Body>,
 ) -> Response {
-    if loopback_only && !from_this_machine(&request) {
-        return error(
-            StatusCode::FORBIDDEN,
-            "traces are served to callers on this machine only while auth is off",
-        );
+    if let Some(refused) = refuse_remote(loopback_only, &request, "traces") {
+        return refused;
     }
     let Some(store) = store else {
         return error(
@@ -94,6 +91,30 @@ pub async fn traces(
             tracing::error!(error = %e, "cannot read the trace store");
             error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())
         }
+    }
+}
+
+/// The answer to a caller not on this machine while auth is off (no token can say who
+/// calls), if that is who calls.
+pub fn refuse_remote(loopback_only: bool, request: &Request<Body>, what: &str) -> Option<Response> {
+    (loopback_only && !from_this_machine(request)).then(|| {
+        error(
+            StatusCode::FORBIDDEN,
+            &format!("{what} are served to callers on this machine only while auth is off"),
+        )
+    })
+}
+
+/// The `limit` parameter: `default` when absent, else 1 to `max`.
+pub fn limit(params: &Params, default: usize, max: usize) -> Result<usize, String> {
+    match params.optional("limit") {
+        None => Ok(default),
+        Some(n) => match n.parse::<usize>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(format!(
+                "invalid query parameter limit {n:?}: expected a whole number from 1 to {max}"
+            )),
+        },
     }
 }
 
@@ -132,17 +153,7 @@ fn filter(params: &Params) -> Result<Filter, String> {
             ));
         }
     };
-    let limit = match params.optional("limit") {
-        None => DEFAULT_LIMIT,
-        Some(n) => match n.parse::<usize>() {
-            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-            _ => {
-                return Err(format!(
-                    "invalid query parameter limit {n:?}: expected a whole number from 1 to {MAX_LIMIT}"
-                ));
-            }
-        },
-    };
+    let limit = limit(params, DEFAULT_LIMIT, MAX_LIMIT)?;
     Ok(Filter {
         service: text("service"),
         name: text("name"),

@@ -16,6 +16,7 @@
 
 pub mod build_info;
 mod export;
+pub mod logs;
 pub mod propagation;
 pub mod spans;
 pub mod trace_ids;
@@ -120,6 +121,8 @@ pub struct Setup {
     pub otlp_endpoint: Option<String>,
     /// The `service.name` traces are reported under, unless `OTEL_SERVICE_NAME` is set.
     pub service_name: String,
+    /// Keep the recent log lines in memory too ([`logs`]), for `/debug/logs`.
+    pub keep_logs: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -146,6 +149,11 @@ pub fn hostname() -> String {
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// This process as the dashboard names it: `pid@host`.
+pub fn process() -> String {
+    format!("{}@{}", std::process::id(), hostname())
 }
 
 /// True when traces are exported, so trace context is worth reading and writing.
@@ -237,17 +245,23 @@ pub fn init(settings: &Setup) -> Result<Telemetry, TelemetryError> {
                 reason,
             })
     };
-    let filter = match (&settings.level, from_env) {
-        (Some(level), _) => parse("--log-level", level)?,
-        (None, Some(level)) => parse(EnvFilter::DEFAULT_ENV, &level)?,
-        (None, None) => EnvFilter::new(settings.default_level),
+    let filter_again = || match (&settings.level, &from_env) {
+        (Some(level), _) => parse("--log-level", level),
+        (None, Some(level)) => parse(EnvFilter::DEFAULT_ENV, level),
+        (None, None) => Ok(EnvFilter::new(settings.default_level)),
     };
+    let filter = filter_again()?;
+    // The lines kept in memory for /debug/logs: the same filter, as JSON.
+    if settings.keep_logs {
+        logs::install();
+    }
     let (installed, provider) = match &settings.otlp_endpoint {
         // Logs only: the filter applies to the whole subscriber, so disabled spans and
         // events cost nothing at all.
         None => {
             let installed = tracing_subscriber::registry()
                 .with(log_layer(settings.format))
+                .with(settings.keep_logs.then(|| json_layer(logs::MakeLineWriter)))
                 .with(filter)
                 .try_init();
             (installed, None)
@@ -269,9 +283,14 @@ pub fn init(settings: &Setup) -> Result<Telemetry, TelemetryError> {
                 .with_target(false)
                 .with_context_activation(false)
                 .with_filter(filter_fn(exported));
+            let kept = match settings.keep_logs {
+                true => Some(json_layer(logs::MakeLineWriter).with_filter(filter_again()?)),
+                false => None,
+            };
             let installed = tracing_subscriber::registry()
                 .with(log_layer(settings.format).with_filter(filter))
                 .with(traces)
+                .with(kept)
                 .try_init();
             (installed, Some(provider))
         }
@@ -303,8 +322,9 @@ fn log_layer(format: LogFormat) -> Box<dyn Layer<Registry> + Send + Sync> {
 /// One JSON object per line: time, level, target, message, the event's fields and those of
 /// every span it is in, flattened. A line outside any span (a library's own thread, say) is
 /// about the process: `service` is [`PROCESS`].
-fn json_layer<W>(writer: W) -> json_subscriber::JsonLayer<Registry, W>
+fn json_layer<S, W>(writer: W) -> json_subscriber::JsonLayer<S, W>
 where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
     let mut layer = json_subscriber::JsonLayer::new(writer);

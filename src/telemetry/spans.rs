@@ -7,8 +7,9 @@
 //! recorded until [`install`] is called (`serve` does, unless `traces.keep` is `off`).
 
 use std::{
+    cell::OnceCell,
     sync::{
-        Mutex, OnceLock, PoisonError,
+        Arc, Mutex, OnceLock, PoisonError,
         atomic::{AtomicU64, Ordering},
     },
     time::{Duration, SystemTime, UNIX_EPOCH},
@@ -119,17 +120,27 @@ pub fn intern(name: &str) -> &'static str {
     }
 }
 
-/// Past this many spans waiting for the flusher (it is stuck: a full disk, say), new ones
-/// are dropped and counted rather than kept in memory without bound.
+/// Past this many spans waiting for the flusher in one thread's buffer (it is stuck: a full
+/// disk, say), new ones are dropped and counted rather than kept in memory without bound.
 const MAX_WAITING: usize = 200_000;
+
+/// The spans one thread recorded since the flusher last took them. Each thread pushes to
+/// its own, so recording takes a lock no other thread wants (but the flusher's, once a
+/// second), and the buffer keeps its capacity from one second to the next.
+type Buffer = Arc<Mutex<Vec<Finished>>>;
 
 struct Recorder {
     policy: Policy,
-    waiting: Mutex<Vec<Finished>>,
+    /// Every thread's buffer; a buffer whose thread ended is dropped once emptied.
+    buffers: Mutex<Vec<Buffer>>,
     dropped: AtomicU64,
 }
 
 static RECORDER: OnceLock<Recorder> = OnceLock::new();
+
+thread_local! {
+    static BUFFER: OnceCell<Buffer> = const { OnceCell::new() };
+}
 
 /// Starts recording finished calls under `policy` (once per process; later calls, and
 /// [`Keep::Off`], change nothing). Whether recording is on afterwards.
@@ -137,7 +148,7 @@ pub fn install(policy: Policy) -> bool {
     if policy.keep != Keep::Off {
         let _ = RECORDER.set(Recorder {
             policy,
-            waiting: Mutex::new(Vec::new()),
+            buffers: Mutex::new(Vec::new()),
             dropped: AtomicU64::new(0),
         });
     }
@@ -179,13 +190,25 @@ pub fn record(
         duration_us,
         code,
     };
-    let mut waiting = recorder
-        .waiting
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
-    if waiting.len() < MAX_WAITING {
-        waiting.push(span);
-    } else {
+    let pushed = BUFFER.try_with(|cell| {
+        let buffer = cell.get_or_init(|| {
+            let buffer = Buffer::default();
+            recorder
+                .buffers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(Arc::clone(&buffer));
+            buffer
+        });
+        let mut waiting = buffer.lock().unwrap_or_else(PoisonError::into_inner);
+        if waiting.len() < MAX_WAITING {
+            waiting.push(span);
+            true
+        } else {
+            false
+        }
+    });
+    if pushed != Ok(true) {
         recorder.dropped.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -193,18 +216,29 @@ pub fn record(
 /// The spans recorded since the last call, oldest first, and how many were dropped since
 /// the last call because too many waited.
 pub fn take() -> (Vec<Finished>, u64) {
-    match RECORDER.get() {
-        None => (Vec::new(), 0),
-        Some(recorder) => {
-            let spans = std::mem::take(
-                &mut *recorder
-                    .waiting
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner),
-            );
-            (spans, recorder.dropped.swap(0, Ordering::Relaxed))
+    let Some(recorder) = RECORDER.get() else {
+        return (Vec::new(), 0);
+    };
+    let mut buffers = recorder
+        .buffers
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    let mut spans = Vec::new();
+    for buffer in buffers.iter() {
+        let mut waiting = buffer.lock().unwrap_or_else(PoisonError::into_inner);
+        if spans.is_empty() {
+            // The buffer keeps a capacity of what it held: next second is like this one.
+            let capacity = waiting.capacity();
+            spans = std::mem::replace(&mut *waiting, Vec::with_capacity(capacity));
+        } else {
+            spans.append(&mut waiting);
         }
     }
+    // A thread that ended left its buffer here alone, now empty.
+    buffers.retain(|b| Arc::strong_count(b) > 1);
+    drop(buffers);
+    spans.sort_by_key(|s| s.start_us);
+    (spans, recorder.dropped.swap(0, Ordering::Relaxed))
 }
 
 #[cfg(test)]

@@ -17,6 +17,8 @@ const OPERATIONAL: &[&str] = &[
     "GET /healthz",
     "GET /readyz",
     "GET /debug/pprof/profile",
+    "GET /debug/traces",
+    "GET /debug/logs",
     "Check",
     "Watch",
     "ServerReflectionInfo",
@@ -202,6 +204,53 @@ pub fn endpoint_figures(
             (endpoint.to_owned(), calls_over(before, after, seconds, &of))
         })
         .collect()
+}
+
+/// Calls between services over the interval, from each process's client counters (by
+/// callee): the movie service calls metadata and rating; whoever checks tokens with the
+/// auth service's keys calls auth.
+pub fn edges(processes: &[(String, &[Sample], &[Sample])], elapsed: Duration) -> Vec<watch::Edge> {
+    use crate::calls::retry::{ATTEMPTS_METRIC, FAILURES_METRIC};
+    let seconds = elapsed.as_secs_f64().max(1e-9);
+    let mut edges: Vec<watch::Edge> = Vec::new();
+    for callee in ["metadata", "rating", "auth"] {
+        let of = |s: &Sample| s.label("callee") == Some(callee);
+        let (mut calls, mut failed, mut seen) = (0.0, 0.0, false);
+        for (_, before, after) in processes {
+            seen |= after.iter().any(|s| s.name == ATTEMPTS_METRIC && of(s));
+            calls += delta(before, after, ATTEMPTS_METRIC, &of);
+            failed += delta(before, after, FAILURES_METRIC, &of);
+        }
+        if !seen || elapsed.is_zero() {
+            continue;
+        }
+        let from = if callee == "auth" {
+            "services"
+        } else {
+            "movie"
+        };
+        edges.push(watch::Edge {
+            from: from.to_owned(),
+            to: callee.to_owned(),
+            calls_per_sec: calls / seconds,
+            error_percent: (calls > 0.0).then(|| 100.0 * (failed / calls).min(1.0)),
+        });
+    }
+    edges
+}
+
+/// Events of `topic` applied per second over the interval, by all `processes`.
+pub fn applied_per_sec(
+    processes: &[(String, &[Sample], &[Sample])],
+    topic: &str,
+    elapsed: Duration,
+) -> f64 {
+    let of = |s: &Sample| s.label("topic") == Some(topic);
+    let applied: f64 = processes
+        .iter()
+        .map(|(_, before, after)| delta(before, after, crate::feed::ingester::APPLIED_METRIC, &of))
+        .sum();
+    applied / elapsed.as_secs_f64().max(1e-9)
 }
 
 fn is_operational(endpoint: &str) -> bool {

@@ -499,7 +499,10 @@ mod tests {
                 topic: "ratings".into(),
                 lag_events: Some(3.0),
                 dead_lettered: None,
+                applied_per_sec: None,
             }],
+            edges: Vec::new(),
+            outbox: Vec::new(),
             locks: Some(Vec::new()),
             locks_error: None,
         }

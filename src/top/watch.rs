@@ -57,6 +57,28 @@ pub struct Feed {
     /// consume it).
     pub lag_events: Option<f64>,
     pub dead_lettered: Option<f64>,
+    /// Events applied per second over the interval, by every instance that consumes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applied_per_sec: Option<f64>,
+}
+
+/// Calls from one service to another over the interval, as the callers count them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Edge {
+    pub from: String,
+    pub to: String,
+    pub calls_per_sec: f64,
+    /// Share of the attempts that failed, in percent; `None` without calls.
+    pub error_percent: Option<f64>,
+}
+
+/// A process's change events not yet published (`movieapp_outbox_pending`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Outbox {
+    pub process: String,
+    pub pending: f64,
 }
 
 /// Everything `top` shows at one moment.
@@ -68,6 +90,11 @@ pub struct Snapshot {
     pub instances: Vec<Instance>,
     /// Per topic, by name.
     pub feeds: Vec<Feed>,
+    /// Calls between services (movie to metadata and rating, everyone to auth), summed
+    /// over the processes that make them.
+    pub edges: Vec<Edge>,
+    /// Per process whose outbox has a gauge.
+    pub outbox: Vec<Outbox>,
     /// The lock store's keys; `None` when there is no store to read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub locks: Option<Vec<KeyStatus>>,
@@ -150,7 +177,49 @@ impl Watcher {
                 instance(info, reading, before, elapsed, now)
             })
             .collect();
-        let feeds = feeds(&round.readings);
+        // Each process once: its instances share one /metrics.
+        let mut processes: Vec<(String, &[Sample], &[Sample])> = Vec::new();
+        for (info, reading) in round.instances.iter().zip(&round.readings) {
+            let Some(process) = process_of(&reading.samples) else {
+                continue;
+            };
+            if processes.iter().any(|(p, ..)| *p == process) {
+                continue;
+            }
+            let before = previous
+                .as_ref()
+                .and_then(|p| {
+                    let at = p
+                        .instances
+                        .iter()
+                        .position(|i| i.instance_id == info.instance_id)?;
+                    Some(&p.readings[at].samples[..])
+                })
+                .unwrap_or(empty);
+            processes.push((process, before, &reading.samples[..]));
+        }
+        let mut feeds = feeds(&round.readings);
+        let edges = super::edges(&processes, elapsed);
+        if !elapsed.is_zero() {
+            for feed in &mut feeds {
+                feed.applied_per_sec =
+                    Some(super::applied_per_sec(&processes, &feed.topic, elapsed));
+            }
+        }
+        let outbox = processes
+            .iter()
+            .filter_map(|(process, _, after)| {
+                let pending = after
+                    .iter()
+                    .filter(|s| s.name == crate::events::relay::PENDING_METRIC)
+                    .map(|s| s.value)
+                    .reduce(f64::max)?;
+                Some(Outbox {
+                    process: process.clone(),
+                    pending,
+                })
+            })
+            .collect();
         let (locks, locks_error) = match &self.locks {
             None => (None, None),
             Some(store) => match store.status().await {
@@ -164,6 +233,8 @@ impl Watcher {
             interval_secs: elapsed.as_secs_f64(),
             instances,
             feeds,
+            edges,
+            outbox,
             locks,
             locks_error,
         })
@@ -240,11 +311,17 @@ fn instance(
         state,
         reason,
         ejected_by: info.ejections.iter().map(|e| e.by.clone()).collect(),
-        process: build.and_then(|b| Some(format!("{}@{}", b.label("pid")?, b.label("host")?))),
+        process: process_of(&reading.samples),
         version: build.and_then(|b| b.label("version")).map(str::to_owned),
         figures,
         endpoints,
     }
+}
+
+/// `pid@host` of the process whose metrics these are, as its build info says.
+fn process_of(samples: &[Sample]) -> Option<String> {
+    let build = samples.iter().find(|s| s.name == "movieapp_build_info")?;
+    Some(format!("{}@{}", build.label("pid")?, build.label("host")?))
 }
 
 /// Each topic's lag and dead letters, as the rating instances report them.

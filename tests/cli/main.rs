@@ -15,6 +15,7 @@ mod connections;
 mod consul;
 mod consul_lock;
 mod crash_writes;
+mod dashboard;
 mod deploy;
 mod discovery;
 mod docs;

@@ -65,11 +65,15 @@ impl Server {
             cmd.args(["--log-level", "warn"]);
         }
         let mut child = cmd.spawn().expect("spawn movieapp serve");
-        let expected = if let Some(i) = extra.iter().position(|a| *a == "--services") {
+        let mut expected = if let Some(i) = extra.iter().position(|a| *a == "--services") {
             extra[i + 1].split(',').count()
         } else {
             movieapp::service::ServiceKind::ALL.len()
         };
+        // A dashboard asked for announces itself last: `addrs["dashboard"]` is its URL.
+        if let Some(i) = extra.iter().position(|a| *a == "--dashboard-port") {
+            expected += usize::from(extra[i + 1] != "0");
+        }
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -199,10 +203,13 @@ pub fn serve_expecting_failure(data_dir: &str, extra: &[&str]) -> Run {
 
 /// `--<service>-port 0` for every service whose port `extra` does not set: `serve` on free
 /// ports, so tests never collide with each other or with the book's ports.
+/// Free ports for every service, and no dashboard (tests run many servers at once), unless
+/// `extra` names them.
 pub fn free_ports(extra: &[&str]) -> Vec<String> {
     movieapp::service::ServiceKind::ALL
         .iter()
         .map(|service| format!("--{service}-port"))
+        .chain(["--dashboard-port".to_owned()])
         .filter(|flag| !extra.contains(&flag.as_str()))
         .flat_map(|flag| [flag, "0".to_owned()])
         .collect()
@@ -381,7 +388,7 @@ pub fn sample(text: &str, series: &str) -> f64 {
 }
 
 /// A tool or interpreter the tests use, named by the environment variable scripts/test.sh
-/// sets (`GRPC_TEST_PYTHON`, `GRPCURL`, `PROMTOOL`, `HADOLINT`, `KUBECTL`,
+/// sets (`GRPC_TEST_PYTHON`, `GRPCURL`, `PROMTOOL`, `HADOLINT`, `KUBECTL`, `CHROMIUM`,
 /// `KUBERNETES_VALIDATE`, `MYSQL_TEST_URL`). Missing: a failure in CI, a skipped
 /// test (with a line saying so) elsewhere.
 pub fn test_tool(variable: &str) -> Option<String> {

@@ -136,3 +136,56 @@ fn with_traces_off_nothing_is_kept_and_the_route_says_so() {
     assert_eq!(run.code, Some(2), "{}", run.stderr);
     assert!(run.stderr.contains("traces.ratio: 2"), "{}", run.stderr);
 }
+
+#[test]
+fn log_lines_are_kept_in_memory_and_found_by_their_trace_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    // At debug level every request writes a line: each carries its call's trace id.
+    let server = Server::start_with(dir.path(), &["--log-level", "debug"]);
+    let run = movieapp(&["--data-dir", data, "movie", "get", "42", "-v"]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let id = trace_in(&run.stderr, "(trace ");
+    let rating = server.addr("rating").to_owned();
+    let lines = |query: &str| {
+        let (status, body) = http_get(&rating, &format!("/debug/logs?{query}"));
+        assert_eq!(status, 200, "{body}");
+        let answer: Value = serde_json::from_str(&body).unwrap();
+        assert!(answer["process"].as_str().unwrap().contains('@'));
+        answer["lines"].as_array().unwrap().clone()
+    };
+    let traced = lines(&format!("trace={id}"));
+    assert!(!traced.is_empty(), "no line of trace {id}");
+    assert!(
+        traced.iter().all(|l| l["trace_id"] == id.as_str()),
+        "{traced:#?}"
+    );
+    let services: Vec<&str> = traced
+        .iter()
+        .filter_map(|l| l["service"].as_str())
+        .collect();
+    assert!(
+        services.contains(&"movie") && services.contains(&"metadata"),
+        "{services:?}"
+    );
+    // Oldest first, each numbered; the level filter keeps that level and worse.
+    let seqs: Vec<u64> = traced.iter().map(|l| l["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    assert!(
+        lines("level=warn&limit=5000")
+            .iter()
+            .all(|l| matches!(l["level"].as_str(), Some("WARN" | "ERROR")))
+    );
+    assert_eq!(lines("limit=1").len(), 1);
+    // The same lines went to stderr.
+    assert!(server.logs().contains(&id), "stderr lacks {id}");
+    for (query, expected) in [
+        ("level=loud", "invalid query parameter level \\\"loud\\\""),
+        ("trace=12", "32 hex digits"),
+        ("limit=0", "from 1 to 5000"),
+    ] {
+        let (status, body) = http_get(&rating, &format!("/debug/logs?{query}"));
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(body.contains(expected), "{query}: {body}");
+    }
+}
