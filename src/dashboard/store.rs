@@ -305,6 +305,7 @@ pub async fn run(store: Arc<Store>, stop: CancellationToken) {
         let stopping = tokio::select! {
             () = stop.cancelled() => true,
             () = tokio::time::sleep(FLUSH_EVERY) => false,
+            () = spans::filled() => false,
         };
         match store.flush().await {
             Ok(_) => failing = false,

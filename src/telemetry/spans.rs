@@ -124,6 +124,18 @@ pub fn intern(name: &str) -> &'static str {
 /// disk, say), new ones are dropped and counted rather than kept in memory without bound.
 const MAX_WAITING: usize = 200_000;
 
+/// A thread's buffer holding this many spans wakes the flusher before its second is up: a
+/// busy process writes smaller batches more often rather than hold a second of spans (and
+/// their encoding) in memory.
+pub const FLUSH_AT: usize = 8_192;
+
+static FILLED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// Returns once a thread's buffer reached [`FLUSH_AT`] since the last time.
+pub async fn filled() {
+    FILLED.notified().await;
+}
+
 /// The spans one thread recorded since the flusher last took them. Each thread pushes to
 /// its own, so recording takes a lock no other thread wants (but the flusher's, once a
 /// second), and the buffer keeps its capacity from one second to the next.
@@ -203,6 +215,9 @@ pub fn record(
         let mut waiting = buffer.lock().unwrap_or_else(PoisonError::into_inner);
         if waiting.len() < MAX_WAITING {
             waiting.push(span);
+            if waiting.len() == FLUSH_AT {
+                FILLED.notify_one();
+            }
             true
         } else {
             false
@@ -270,6 +285,68 @@ mod tests {
         let trace = rand::random();
         let first = ratio.keeps(trace, fast, tonic::Code::Ok);
         assert!((0..10).all(|_| ratio.keeps(trace, slow, tonic::Code::Ok) == first));
+    }
+
+    #[tokio::test]
+    async fn each_threads_spans_are_taken_together_in_start_order_and_a_full_buffer_says_so() {
+        assert!(install(Policy {
+            keep: Keep::All,
+            ratio: 1.0,
+            slow: Duration::ZERO,
+        }));
+        // Other tests may record too: only this test's spans are counted.
+        let name = intern("Test/EachThreadsSpans");
+        let ours = |spans: Vec<Finished>| -> Vec<Finished> {
+            spans.into_iter().filter(|s| s.name == name).collect()
+        };
+        let threads: Vec<_> = (0..3u64)
+            .map(|t| {
+                std::thread::spawn(move || {
+                    for i in 0..1_000u64 {
+                        let ids = TraceIds {
+                            trace: u128::from(t * 10_000 + i + 1),
+                            span: t * 10_000 + i + 1,
+                        };
+                        let took = Duration::from_micros(1 + (i * 7 + t) % 50);
+                        record(
+                            ids,
+                            0,
+                            ("metadata", name, Kind::Grpc),
+                            took,
+                            tonic::Code::Ok,
+                        );
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let (spans, dropped) = take();
+        assert!(spans.windows(2).all(|w| w[0].start_us <= w[1].start_us));
+        assert_eq!((ours(spans).len(), dropped), (3_000, 0));
+        // The threads ended: their buffers are gone once emptied, and nothing is left.
+        assert_eq!(ours(take().0).len(), 0);
+        // A buffer reaching FLUSH_AT wakes the flusher.
+        let waiting = tokio::spawn(filled());
+        for i in 0..FLUSH_AT as u64 {
+            let ids = TraceIds {
+                trace: 1,
+                span: i + 1,
+            };
+            record(
+                ids,
+                0,
+                ("metadata", name, Kind::Grpc),
+                Duration::ZERO,
+                tonic::Code::Ok,
+            );
+        }
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("woken")
+            .unwrap();
+        assert_eq!(ours(take().0).len(), FLUSH_AT);
     }
 
     #[test]
