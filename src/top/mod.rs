@@ -57,8 +57,9 @@ pub struct Reading {
     pub samples: Vec<Sample>,
 }
 
-/// Reads `/readyz` and `/metrics` of the instance at `base` (`http://host:port`).
-pub async fn read(client: &reqwest::Client, base: &str) -> Reading {
+/// Reads `/readyz` and `/metrics` of the instance at `base` (`http://host:port`); only
+/// `/readyz` without `metrics` (another instance of its process answers for them).
+pub async fn read(client: &reqwest::Client, base: &str, metrics: bool) -> Reading {
     let state = match client.get(format!("{base}/readyz")).send().await {
         Err(e) => State::Unreachable(root_cause(&e)),
         Ok(r) if r.status().is_success() => State::Serving,
@@ -79,7 +80,7 @@ pub async fn read(client: &reqwest::Client, base: &str) -> Reading {
             State::NotServing(reasons)
         }
     };
-    if matches!(state, State::Unreachable(_)) {
+    if matches!(state, State::Unreachable(_)) || !metrics {
         return Reading {
             state,
             samples: Vec::new(),

@@ -242,13 +242,40 @@ impl Watcher {
 
     async fn round(&self) -> Result<Round, crate::discovery::RegistryError> {
         let instances = self.registry.instances().await?;
+        // The instances of one process share its /metrics: it is read from the first of
+        // them (as the last round found them), the others only say whether they are ready.
+        let mut process_of_addr = std::collections::HashMap::new();
+        if let Some(previous) = &self.previous {
+            for (info, reading) in previous.instances.iter().zip(&previous.readings) {
+                if let Some(process) = process_of(&reading.samples) {
+                    process_of_addr.insert(info.address.clone(), process);
+                }
+            }
+        }
+        let mut readers: Vec<(String, usize)> = Vec::new();
+        let shares: Vec<Option<usize>> = instances
+            .iter()
+            .enumerate()
+            .map(|(at, i)| {
+                let process = process_of_addr.get(&i.address)?;
+                match readers.iter().find(|(p, _)| p == process) {
+                    Some(&(_, reader)) => Some(reader),
+                    None => {
+                        readers.push((process.clone(), at));
+                        None
+                    }
+                }
+            })
+            .collect();
         // Every instance at once: a slow one does not hold up the others.
         let reads: Vec<_> = instances
             .iter()
-            .map(|i| {
+            .zip(&shares)
+            .map(|(i, shared)| {
                 let client = self.client.clone();
                 let base = format!("{}://{}", self.scheme, i.address);
-                tokio::spawn(async move { super::read(&client, &base).await })
+                let metrics = shared.is_none();
+                tokio::spawn(async move { super::read(&client, &base, metrics).await })
             })
             .collect();
         let mut readings = Vec::with_capacity(reads.len());
@@ -257,6 +284,16 @@ impl Watcher {
                 state: State::Unreachable(e.to_string()),
                 samples: Vec::new(),
             }));
+        }
+        for (at, shared) in shares.iter().enumerate() {
+            if let Some(reader) = *shared
+                && !matches!(
+                    readings[at].state,
+                    State::Unreachable(_) | State::Refused(_)
+                )
+            {
+                readings[at].samples = readings[reader].samples.clone();
+            }
         }
         Ok(Round {
             instances,
