@@ -73,6 +73,55 @@ fn the_dashboard_shows_services_traces_and_unreachable_instances_and_keeps_trace
     let said = run(data, &["movie", "get", "1", "-v"]);
     let trace = trace_in(&said, "movie answered (trace ");
 
+    // A movie service in a third process calls metadata and rating over the network: the
+    // dashboard puts the trace together from both processes.
+    let movie_alone = Server::start_with(dir.path(), &["--services", "movie"]);
+    let said = run(
+        data,
+        &[
+            "movie",
+            "get",
+            "1",
+            "-v",
+            "--addr",
+            movie_alone.addr("movie"),
+        ],
+    );
+    let crossed = trace_in(&said, "movie answered (trace ");
+    let api = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut spans = Vec::new();
+    crate::support::eventually(
+        Duration::from_secs(5),
+        "the trace from two processes",
+        || {
+            let (status, body) = http_get(&api, &format!("/api/trace/{crossed}"));
+            assert_eq!(status, 200, "{body}");
+            let found: serde_json::Value = serde_json::from_str(&body).unwrap();
+            spans = found["spans"].as_array().unwrap().clone();
+            spans.len() >= 3
+        },
+    );
+    let movie_span = spans
+        .iter()
+        .find(|s| s["name"] == "MovieService/GetMovieDetails")
+        .unwrap_or_else(|| panic!("{spans:#?}"));
+    for callee in [
+        "MetadataService/GetMetadata",
+        "RatingService/GetAggregatedRating",
+    ] {
+        let child = spans
+            .iter()
+            .find(|s| s["name"] == callee)
+            .unwrap_or_else(|| panic!("no {callee} in {spans:#?}"));
+        assert_eq!(child["parentSpanId"], movie_span["spanId"], "{spans:#?}");
+        assert_eq!(child["kind"], "grpc", "over the network: {child}");
+        assert_ne!(child["process"], movie_span["process"], "{spans:#?}");
+    }
+    drop(movie_alone);
+
     let shown = browser(&python, &chromium, "overview", &url, &[]);
     assert!(shown.contains("\"movie\""), "{shown}");
     // The picture in the README: the trace's waterfall, taken by this test.

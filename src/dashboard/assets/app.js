@@ -381,6 +381,7 @@ function drawTrace(data, id) {
   const ordered = [];
   const walk = (x) => { ordered.push(x); for (const c of children[x.spanId] || []) walk(c); };
   roots.forEach(walk);
+  const processes = new Set(spans.map((x) => x.process)).size;
   const t0 = Math.min(...spans.map((x) => x.startUs));
   const t1 = Math.max(...spans.map((x) => x.startUs + x.durationUs));
   const total = Math.max(1, t1 - t0);
@@ -390,7 +391,8 @@ function drawTrace(data, id) {
     const bar = h("div", { class: "bar" + (x.status === "ok" ? "" : " failed") });
     bar.style.left = (100 * (x.startUs - t0) / total).toFixed(2) + "%";
     bar.style.width = (100 * x.durationUs / total).toFixed(2) + "%";
-    const name = h("span", { class: "span-name", text: x.service + " · " + x.name + (x.status === "ok" ? "" : " ✕ " + x.status) });
+    const where = processes > 1 ? " · " + x.process : "";
+    const name = h("span", { class: "span-name", text: x.service + " · " + x.name + where + (x.status === "ok" ? "" : " ✕ " + x.status) });
     name.style.paddingLeft = (d * 1.2) + "rem";
     const details = h("div", { class: "span-details", hidden: true, id: "span-" + x.spanId },
       h("dl", {}, [["service", x.service], ["endpoint", x.name], ["status", x.status], ["kind", x.kind], ["process", x.process],
@@ -405,7 +407,7 @@ function drawTrace(data, id) {
   }
   const logs = data.logs.length ? logTable(data.logs, false) : h("p", { class: "note", text: "No log line carries this trace id (at the log level set, calls log only when something goes wrong)." });
   put(
-    h("p", {}, "Trace ", h("code", { text: data.traceId }), " · " + spans.length + " spans · " + us(total) + " · ", h("a", { href: "#/traces", text: "back to the list" })),
+    h("p", {}, "Trace ", h("code", { text: data.traceId }), " · " + spans.length + " spans in " + processes + (processes > 1 ? " processes" : " process") + " · " + us(total) + " · ", h("a", { href: "#/traces", text: "back to the list" })),
     unreachableNote(data.unreachable), fall, h("h2", { text: "Log lines of this trace" }), logs);
 }
 
