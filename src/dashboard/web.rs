@@ -202,6 +202,18 @@ impl Dashboard {
         }
     }
 
+    /// An `/api/` call let through ([`Self::admit`]) with its query's parameters, each
+    /// one of `allowed`.
+    async fn asked(
+        &self,
+        headers: &HeaderMap,
+        query: Option<String>,
+        allowed: &[&str],
+    ) -> Result<(Option<HeaderValue>, Vec<(String, String)>), Problem> {
+        let authorization = self.admit(headers).await?;
+        Ok((authorization, params(query.as_deref(), allowed)?))
+    }
+
     /// The newest snapshot, read anew unless one is [`FRESH`].
     async fn snapshot(&self, with_history: bool) -> Result<Value, Problem> {
         let mut watched = self.watcher.lock().await;
@@ -425,11 +437,8 @@ async fn state(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    if let Err(refused) = dashboard.admit(&headers).await {
-        return refused.into_response();
-    }
-    let params = match params(query.as_deref(), &["history"]) {
-        Ok(params) => params,
+    let params = match dashboard.asked(&headers, query, &["history"]).await {
+        Ok((_, params)) => params,
         Err(e) => return e.into_response(),
     };
     let history = match params.first().map(|(_, v)| v.as_str()) {
@@ -460,15 +469,9 @@ async fn traces(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let authorization = match dashboard.admit(&headers).await {
-        Ok(a) => a,
-        Err(refused) => return refused.into_response(),
-    };
-    let mut params = match params(
-        query.as_deref(),
-        &["service", "name", "status", "minMs", "limit"],
-    ) {
-        Ok(params) => params,
+    let allowed = ["service", "name", "status", "minMs", "limit"];
+    let (authorization, mut params) = match dashboard.asked(&headers, query, &allowed).await {
+        Ok(asked) => asked,
         Err(e) => return e.into_response(),
     };
     let limit = params
@@ -571,12 +574,9 @@ async fn logs(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let authorization = match dashboard.admit(&headers).await {
-        Ok(a) => a,
-        Err(refused) => return refused.into_response(),
-    };
-    let mut params = match params(query.as_deref(), &["level", "service", "trace", "limit"]) {
-        Ok(params) => params,
+    let allowed = ["level", "service", "trace", "limit"];
+    let (authorization, mut params) = match dashboard.asked(&headers, query, &allowed).await {
+        Ok(asked) => asked,
         Err(e) => return e.into_response(),
     };
     params.retain(|(_, v)| !v.is_empty());

@@ -159,23 +159,24 @@ impl Watcher {
             .duration_since(UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
         let empty: &[Sample] = &[];
+        // What an instance answered last time: its figures are the difference.
+        let before = |info: &InstanceInfo| {
+            previous
+                .as_ref()
+                .and_then(|p| {
+                    let at = p
+                        .instances
+                        .iter()
+                        .position(|i| i.instance_id == info.instance_id)?;
+                    Some(&p.readings[at].samples[..])
+                })
+                .unwrap_or(empty)
+        };
         let instances = round
             .instances
             .iter()
             .zip(&round.readings)
-            .map(|(info, reading)| {
-                let before = previous
-                    .as_ref()
-                    .and_then(|p| {
-                        let at = p
-                            .instances
-                            .iter()
-                            .position(|i| i.instance_id == info.instance_id)?;
-                        Some(&p.readings[at].samples[..])
-                    })
-                    .unwrap_or(empty);
-                instance(info, reading, before, elapsed, now)
-            })
+            .map(|(info, reading)| instance(info, reading, before(info), elapsed, now))
             .collect();
         // Each process once: its instances share one /metrics.
         let mut processes: Vec<(String, &[Sample], &[Sample])> = Vec::new();
@@ -186,17 +187,7 @@ impl Watcher {
             if processes.iter().any(|(p, ..)| *p == process) {
                 continue;
             }
-            let before = previous
-                .as_ref()
-                .and_then(|p| {
-                    let at = p
-                        .instances
-                        .iter()
-                        .position(|i| i.instance_id == info.instance_id)?;
-                    Some(&p.readings[at].samples[..])
-                })
-                .unwrap_or(empty);
-            processes.push((process, before, &reading.samples[..]));
+            processes.push((process, before(info), &reading.samples[..]));
         }
         let mut feeds = feeds(&round.readings);
         let edges = super::edges(&processes, elapsed);

@@ -13,6 +13,11 @@ use crate::{
     trace_ids::trace_in,
 };
 
+/// Python with playwright, and chromium; `None` (the test is skipped) outside scripts/test.sh.
+fn browser_tools() -> Option<(String, String)> {
+    Some((test_tool("GRPC_TEST_PYTHON")?, test_tool("CHROMIUM")?))
+}
+
 /// A free port for a dashboard (bound, then let go).
 fn free_port() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -55,8 +60,7 @@ fn run(data: &str, args: &[&str]) -> String {
 #[test]
 fn the_dashboard_shows_services_traces_and_unreachable_instances_and_keeps_traces_across_a_restart()
 {
-    let (Some(python), Some(chromium)) = (test_tool("GRPC_TEST_PYTHON"), test_tool("CHROMIUM"))
-    else {
+    let Some((python, chromium)) = browser_tools() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -199,8 +203,7 @@ fn the_dashboard_shows_services_traces_and_unreachable_instances_and_keeps_trace
 
 #[test]
 fn with_auth_on_the_dashboard_asks_for_an_admin_token() {
-    let (Some(python), Some(chromium)) = (test_tool("GRPC_TEST_PYTHON"), test_tool("CHROMIUM"))
-    else {
+    let Some((python, chromium)) = browser_tools() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
