@@ -2,11 +2,11 @@
 # The movieapp image: the one binary, able to run any or all of the services.
 #
 #   docker build -t movieapp .
-#   docker run -d --name movieapp -p 8081-8084:8081-8084 -v movieapp-data:/var/lib/movieapp movieapp
+#   docker run -d --name movieapp -p 8081-8085:8081-8085 -v movieapp-data:/var/lib/movieapp movieapp
 #   docker exec movieapp movieapp auth user add alex --role writer
 #
 # It listens on all interfaces, so auth is on for writes (auth.mode writes): reads are
-# open, writes need a token from `movieapp login`. The configuration is
+# open, writes need a token from `movieapp login`; the dashboard (8085) an admin's. The configuration is
 # /etc/movieapp/movieapp.yaml (configs/base.yaml; mount another over it, or set
 # MOVIEAPP_* variables). One service per container: `serve --services metadata`, with
 # HEALTH_ADDR=127.0.0.1:8081 so that the health check asks that service.
@@ -51,8 +51,8 @@ ENV MOVIEAPP_CONFIG=/etc/movieapp/movieapp.yaml \
 USER 10001:10001
 WORKDIR /var/lib/movieapp
 VOLUME ["/var/lib/movieapp"]
-# metadata, rating, movie, auth: gRPC and HTTP on each.
-EXPOSE 8081 8082 8083 8084
+# metadata, rating, movie, auth: gRPC and HTTP on each; the dashboard.
+EXPOSE 8081 8082 8083 8084 8085
 # One gRPC health check (grpc.health.v1): exit 0 only when SERVING.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
     CMD ["/bin/sh", "-c", "exec movieapp health --addr \"$HEALTH_ADDR\" --timeout 3s"]
