@@ -341,14 +341,15 @@ async fn dashboard(
         }
     };
     let bound = listener.local_addr().ok()?;
-    let client = match tls {
-        Some(tls) => tls.http_client(),
-        None => reqwest::Client::builder()
-            .build()
-            .map_err(|e| crate::tls::TlsError::Invalid {
-                what: "the HTTP client".into(),
-                reason: e.to_string(),
-            }),
+    // A hung instance holds up one refresh for this long, not the dashboard.
+    let client = reqwest::Client::builder().timeout(crate::dashboard::web::CALL_TIMEOUT);
+    let client = match tls.map(crate::tls::ClientTls::rustls).transpose() {
+        Ok(Some(rustls)) => client.use_preconfigured_tls(rustls).build(),
+        Ok(None) => client.build(),
+        Err(e) => {
+            tracing::warn!(error = %e, "the dashboard is not served: no TLS client");
+            return None;
+        }
     };
     let client = match client {
         Ok(client) => client,
