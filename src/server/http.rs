@@ -297,6 +297,17 @@ pub fn from_this_machine<B>(request: &Request<B>) -> bool {
         .is_some_and(|p| p.ip().is_loopback())
 }
 
+/// The answer to a caller not on this machine while auth is off (no token can say who
+/// calls), if that is who calls.
+pub fn refuse_remote(loopback_only: bool, request: &Request<Body>, what: &str) -> Option<Response> {
+    (loopback_only && !from_this_machine(request)).then(|| {
+        error(
+            StatusCode::FORBIDDEN,
+            &format!("{what} are served to callers on this machine only while auth is off"),
+        )
+    })
+}
+
 /// A CPU profile of the whole process, taken over `seconds` (`debug.profiling`).
 #[utoipa::path(get, path = super::table::PROFILE.path, tag = "operations",
     params(
@@ -312,11 +323,8 @@ pub fn from_this_machine<B>(request: &Request<B>) -> bool {
         (status = 409, description = "A profile is already being taken", body = ApiError),
     ))]
 pub async fn profile(State(loopback_only): State<bool>, request: Request<Body>) -> Response {
-    if loopback_only && !from_this_machine(&request) {
-        return error(
-            StatusCode::FORBIDDEN,
-            "profiles are served to callers on this machine only while auth is off",
-        );
+    if let Some(refused) = refuse_remote(loopback_only, &request, "profiles") {
+        return refused;
     }
     let params = match Params::parse(request.uri().query().map(str::to_owned)) {
         Ok(params) => params,

@@ -12,8 +12,8 @@ use axum::{
 use serde::Serialize;
 
 use super::{
-    http::{Params, error},
-    traces::{limit, parse_trace_id, refuse_remote},
+    http::{Params, error, refuse_remote},
+    traces::{limit, parse_trace_id},
 };
 use crate::telemetry::logs::{self, Filter, Level};
 

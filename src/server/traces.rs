@@ -14,7 +14,7 @@ use axum::{
 };
 use serde::Serialize;
 
-use super::http::{Params, error, from_this_machine};
+use super::http::{Params, error, refuse_remote};
 use crate::dashboard::store::{Filter, Span, Store};
 
 /// The most spans one answer lists.
@@ -92,17 +92,6 @@ pub async fn traces(
             error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())
         }
     }
-}
-
-/// The answer to a caller not on this machine while auth is off (no token can say who
-/// calls), if that is who calls.
-pub fn refuse_remote(loopback_only: bool, request: &Request<Body>, what: &str) -> Option<Response> {
-    (loopback_only && !from_this_machine(request)).then(|| {
-        error(
-            StatusCode::FORBIDDEN,
-            &format!("{what} are served to callers on this machine only while auth is off"),
-        )
-    })
 }
 
 /// The `limit` parameter: `default` when absent, else 1 to `max`.
